@@ -1,0 +1,171 @@
+import { randomInt } from 'node:crypto';
+import { mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RawConfig } from './parse.ts';
+
+/**
+ * The on-disk layout of a ConfigMap volume, as the kubelet's AtomicWriter
+ * (kubernetes/kubernetes pkg/volume/util/atomic_writer.go) lays it out:
+ *
+ *   ..2026_11_27_10_00_00.123456789/KEY   the real files
+ *   ..data -> ..2026_11_27_10_00_00.123456789
+ *   KEY -> ..data/KEY                      one visible symlink per key
+ */
+export const DATA_DIR_NAME = '..data';
+const DATA_DIR_TMP_NAME = '..data_tmp';
+const DEFAULT_FILE_MODE = 0o644;
+
+export type VolumeRead =
+  | { kind: 'missing' }
+  | { kind: 'empty' }
+  | { kind: 'snapshot'; data: RawConfig; layout: 'kubelet' | 'plain' };
+
+/**
+ * Reads the whole payload in one go. With a kubelet layout the keys are read
+ * from the directory `..data` points at, so a swap in progress can never yield a
+ * mix of old and new keys. A directory without `..data` is read as plain files,
+ * which is how local and development setups write it.
+ */
+export async function readVolume(dir: string): Promise<VolumeRead> {
+  // The kubelet removes the old timestamped directory right after the swap; a read
+  // that raced it fails with ENOENT and simply looks again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readVolumeOnce(dir);
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT') || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function readVolumeOnce(dir: string): Promise<VolumeRead> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) return { kind: 'missing' };
+    throw error;
+  }
+  if (entries.includes(DATA_DIR_NAME)) {
+    const payloadDir = join(dir, await readlink(join(dir, DATA_DIR_NAME)));
+    return { kind: 'snapshot', data: await readKeyFiles(payloadDir), layout: 'kubelet' };
+  }
+  const data = await readKeyFiles(dir);
+  return Object.keys(data).length === 0 ? { kind: 'empty' } : { kind: 'snapshot', data, layout: 'plain' };
+}
+
+async function readKeyFiles(dir: string): Promise<Record<string, string>> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const data: Record<string, string> = {};
+  const reads = entries
+    .filter((entry) => !entry.name.startsWith('.') && (entry.isFile() || entry.isSymbolicLink()))
+    .map(async (entry) => {
+      try {
+        data[entry.name] = await readFile(join(dir, entry.name), 'utf8');
+      } catch (error) {
+        // A symlink to a directory (a key with a nested path) is not a key of ours.
+        if (!isErrno(error, 'EISDIR')) throw error;
+      }
+    });
+  await Promise.all(reads);
+  return sortKeys(data);
+}
+
+export type WriteStep =
+  | 'create-timestamped-dir'
+  | 'write-files'
+  | 'symlink-data-tmp'
+  | 'rename-data'
+  | 'update-visible-symlinks'
+  | 'remove-old-dir';
+
+export interface AtomicWriteOptions {
+  /** Called after each step of the sequence; tests use it to observe the intermediate states. */
+  afterStep?: (step: WriteStep) => void | Promise<void>;
+  now?: () => Date;
+}
+
+/**
+ * Writes a payload exactly as the kubelet's AtomicWriter does, step by step.
+ * Returns false when the payload is unchanged, in which case nothing is rewritten.
+ */
+export async function writeVolumeAtomically(
+  dir: string,
+  payload: RawConfig,
+  options: AtomicWriteOptions = {},
+): Promise<boolean> {
+  const afterStep = options.afterStep ?? (() => {});
+  await mkdir(dir, { recursive: true });
+
+  const current = await readVolume(dir);
+  const oldPayload = current.kind === 'snapshot' && current.layout === 'kubelet' ? current.data : {};
+  const oldDataTarget = current.kind === 'snapshot' && current.layout === 'kubelet'
+    ? await readlink(join(dir, DATA_DIR_NAME))
+    : null;
+  if (oldDataTarget !== null && sameConfig(oldPayload, payload)) return false;
+
+  const timestampedName = await makeTimestampedDir(dir, (options.now ?? (() => new Date()))());
+  await afterStep('create-timestamped-dir');
+
+  const keys = Object.keys(payload);
+  for (const key of keys) {
+    await writeFile(join(dir, timestampedName, key), payload[key] ?? '');
+  }
+  for (const key of keys) {
+    await chmod(join(dir, timestampedName, key), DEFAULT_FILE_MODE);
+  }
+  await afterStep('write-files');
+
+  await symlink(timestampedName, join(dir, DATA_DIR_TMP_NAME));
+  await afterStep('symlink-data-tmp');
+  await rename(join(dir, DATA_DIR_TMP_NAME), join(dir, DATA_DIR_NAME));
+  await afterStep('rename-data');
+
+  for (const key of keys) {
+    if (!(key in oldPayload)) await symlinkIfMissing(join(DATA_DIR_NAME, key), join(dir, key));
+  }
+  for (const key of Object.keys(oldPayload)) {
+    if (!(key in payload)) await unlink(join(dir, key));
+  }
+  await afterStep('update-visible-symlinks');
+
+  if (oldDataTarget !== null) await rm(join(dir, oldDataTarget), { recursive: true, force: true });
+  await afterStep('remove-old-dir');
+  return true;
+}
+
+/** `os.MkdirTemp(dir, "..2006_01_02_15_04_05.")`: the UTC timestamp plus a random suffix. */
+async function makeTimestampedDir(dir: string, now: Date): Promise<string> {
+  const pad = (value: number) => String(value).padStart(2, '0');
+  const stamp = `..${now.getUTCFullYear()}_${pad(now.getUTCMonth() + 1)}_${pad(now.getUTCDate())}_${pad(now.getUTCHours())}_${pad(now.getUTCMinutes())}_${pad(now.getUTCSeconds())}.`;
+  for (;;) {
+    const name = `${stamp}${randomInt(1_000_000_000)}`;
+    try {
+      await mkdir(join(dir, name), { mode: 0o755 });
+      return name;
+    } catch (error) {
+      if (!isErrno(error, 'EEXIST')) throw error;
+    }
+  }
+}
+
+async function symlinkIfMissing(target: string, path: string): Promise<void> {
+  try {
+    await symlink(target, path);
+  } catch (error) {
+    if (!isErrno(error, 'EEXIST')) throw error;
+  }
+}
+
+export function sameConfig(a: RawConfig, b: RawConfig): boolean {
+  const aKeys = Object.keys(a);
+  return aKeys.length === Object.keys(b).length && aKeys.every((key) => key in b && a[key] === b[key]);
+}
+
+function sortKeys(data: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+export function isErrno(error: unknown, code: string): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+
+/** The ConfigMap keys this service reads. Any other key in the ConfigMap is ignored. */
+export const CONFIG_KEYS = {
+  mode: 'MAINTENANCE_MODE',
+  message: 'MAINTENANCE_MESSAGE',
+  retryAfter: 'MAINTENANCE_RETRY_AFTER',
+  start: 'MAINTENANCE_START',
+  end: 'MAINTENANCE_END',
+  allowPaths: 'MAINTENANCE_ALLOW_PATHS',
+} as const;
+
+export const DEFAULT_MESSAGE = 'We are performing scheduled maintenance. Please try again shortly.';
+export const DEFAULT_RETRY_AFTER_SECONDS = 300;
+export const MAX_MESSAGE_LENGTH = 2000;
+export const MAX_RETRY_AFTER_SECONDS = 7 * 24 * 3600;
+
+/** The raw key/value payload of one ConfigMap version, as mounted or as read from the API. */
+export type RawConfig = Readonly<Record<string, string>>;
+
+export interface MaintenanceConfig {
+  enabled: boolean;
+  message: string;
+  retryAfterSeconds: number;
+  /** Epoch milliseconds, or null for an open bound. */
+  windowStart: number | null;
+  windowEnd: number | null;
+  allowPaths: readonly string[];
+}
+
+const blankAsAbsent = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const rfc3339 = z.preprocess(
+  (value) => (typeof value === 'string' ? value.trim() : value),
+  z.iso
+    .datetime({ offset: true, error: 'must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z' })
+    .transform((text) => Date.parse(text)),
+);
+
+const schema = z
+  .object({
+    [CONFIG_KEYS.mode]: z.preprocess(
+      blankAsAbsent,
+      z
+        .string()
+        .transform((text) => text.trim().toLowerCase())
+        .pipe(z.enum(['true', 'false'], { error: 'must be "true" or "false"' }))
+        .transform((text) => text === 'true')
+        .default(false),
+    ),
+    [CONFIG_KEYS.message]: z.preprocess(
+      blankAsAbsent,
+      z
+        .string()
+        .transform((text) => text.trim())
+        .pipe(z.string().max(MAX_MESSAGE_LENGTH, `must be at most ${MAX_MESSAGE_LENGTH} characters`))
+        .default(DEFAULT_MESSAGE),
+    ),
+    [CONFIG_KEYS.retryAfter]: z.preprocess(
+      blankAsAbsent,
+      z
+        .string()
+        .trim()
+        .regex(/^\d+$/, 'must be a whole number of seconds')
+        .transform(Number)
+        .pipe(z.number().min(1, 'must be at least 1').max(MAX_RETRY_AFTER_SECONDS, `must be at most ${MAX_RETRY_AFTER_SECONDS} (7 days)`))
+        .default(DEFAULT_RETRY_AFTER_SECONDS),
+    ),
+    [CONFIG_KEYS.start]: z.preprocess(blankAsAbsent, rfc3339.optional()),
+    [CONFIG_KEYS.end]: z.preprocess(blankAsAbsent, rfc3339.optional()),
+    [CONFIG_KEYS.allowPaths]: z.preprocess(
+      blankAsAbsent,
+      z
+        .string()
+        .transform((text) =>
+          text
+            .split(',')
+            .map((item) => item.trim())
+            .filter((item) => item !== ''),
+        )
+        .pipe(z.array(z.string().startsWith('/', 'each path prefix must start with "/"')))
+        .default([]),
+    ),
+  })
+  .refine(
+    (config) => {
+      const start = config[CONFIG_KEYS.start];
+      const end = config[CONFIG_KEYS.end];
+      return start === undefined || end === undefined || end > start;
+    },
+    { message: `must be after ${CONFIG_KEYS.start}`, path: [CONFIG_KEYS.end] },
+  );
+
+export type ParseResult =
+  | { ok: true; config: MaintenanceConfig }
+  | { ok: false; error: string };
+
+/**
+ * Validates one whole snapshot. Either every key is valid and a complete config comes back,
+ * or nothing does: a snapshot is never half-applied.
+ */
+export function parseConfig(raw: RawConfig): ParseResult {
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const error = result.error.issues
+      .map((issue) => {
+        const key = String(issue.path[0] ?? 'config');
+        const got = typeof raw[key] === 'string' ? ` (got ${JSON.stringify(truncate(raw[key]))})` : '';
+        return `${key}: ${issue.message}${got}`;
+      })
+      .join('; ');
+    return { ok: false, error };
+  }
+  const data = result.data;
+  return {
+    ok: true,
+    config: {
+      enabled: data[CONFIG_KEYS.mode],
+      message: data[CONFIG_KEYS.message],
+      retryAfterSeconds: data[CONFIG_KEYS.retryAfter],
+      windowStart: data[CONFIG_KEYS.start] ?? null,
+      windowEnd: data[CONFIG_KEYS.end] ?? null,
+      allowPaths: data[CONFIG_KEYS.allowPaths],
+    },
+  };
+}
+
+function truncate(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

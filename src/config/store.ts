@@ -1,0 +1,75 @@
+import { parseConfig, type MaintenanceConfig, type RawConfig } from './parse.ts';
+import { sameConfig } from './kubelet-volume.ts';
+
+export type SourceName = 'volume' | 'api';
+
+export type StoreEvent =
+  | { type: 'applied'; config: MaintenanceConfig }
+  | { type: 'rejected'; error: string };
+
+export interface StoreSnapshot {
+  /** The last good config, or null before the first valid snapshot. */
+  config: MaintenanceConfig | null;
+  lastLoadedAt: Date | null;
+  lastError: string | null;
+  lastErrorAt: Date | null;
+}
+
+/**
+ * Keeps the last good config. A rejected snapshot, or a problem the source reports,
+ * leaves the config in force and is recorded as `lastError` until the next good load.
+ */
+export class ConfigStore {
+  readonly source: SourceName;
+  #snapshot: StoreSnapshot = { config: null, lastLoadedAt: null, lastError: null, lastErrorAt: null };
+  #lastRaw: RawConfig | null = null;
+  readonly #listeners = new Set<(event: StoreEvent) => void>();
+  readonly #now: () => Date;
+
+  constructor(source: SourceName, now: () => Date = () => new Date()) {
+    this.source = source;
+    this.#now = now;
+  }
+
+  get snapshot(): Readonly<StoreSnapshot> {
+    return this.#snapshot;
+  }
+
+  get config(): MaintenanceConfig | null {
+    return this.#snapshot.config;
+  }
+
+  /** Offers a whole payload. Identical consecutive payloads are skipped. */
+  apply(raw: RawConfig): 'applied' | 'unchanged' | 'rejected' {
+    if (this.#lastRaw !== null && sameConfig(this.#lastRaw, raw)) return 'unchanged';
+    this.#lastRaw = { ...raw };
+    const result = parseConfig(raw);
+    if (!result.ok) {
+      this.#reject(result.error);
+      return 'rejected';
+    }
+    this.#snapshot = { config: result.config, lastLoadedAt: this.#now(), lastError: null, lastErrorAt: null };
+    this.#emit({ type: 'applied', config: result.config });
+    return 'applied';
+  }
+
+  /** A source-level problem (the ConfigMap was deleted, the directory vanished): keep the last good state. */
+  reportError(error: string): void {
+    this.#lastRaw = null;
+    this.#reject(error);
+  }
+
+  subscribe(listener: (event: StoreEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #reject(error: string): void {
+    this.#snapshot = { ...this.#snapshot, lastError: error, lastErrorAt: this.#now() };
+    this.#emit({ type: 'rejected', error });
+  }
+
+  #emit(event: StoreEvent): void {
+    for (const listener of this.#listeners) listener(event);
+  }
+}

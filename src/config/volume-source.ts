@@ -1,0 +1,122 @@
+import { relative, sep } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from 'pino';
+import { readVolume } from './kubelet-volume.ts';
+import type { ConfigStore } from './store.ts';
+
+export type VolumeWatchState = 'waiting' | 'watching';
+
+/**
+ * Follows a mounted ConfigMap directory. It watches the directory, never a key file:
+ * the kubelet swaps `..data` and never writes a key in place, so a watch on a key
+ * follows a dead inode after the first update. Every event in the directory leads to
+ * one fresh read of the whole payload; reads never overlap, and a burst of events
+ * collapses into at most one more read.
+ */
+export class VolumeSource {
+  readonly name = 'volume';
+  readonly dir: string;
+  readonly #store: ConfigStore;
+  readonly #log: Logger;
+  #watcher: FSWatcher | null = null;
+  #reading: Promise<void> | null = null;
+  #readAgain = false;
+  #state: VolumeWatchState = 'waiting';
+  #warnedPlainLayout = false;
+  #waitingReason: string | null = null;
+
+  constructor(dir: string, store: ConfigStore, log: Logger) {
+    this.dir = dir;
+    this.#store = store;
+    this.#log = log.child({ source: 'volume', dir });
+  }
+
+  async start(): Promise<void> {
+    const watcher = watch(this.dir, {
+      ignoreInitial: true,
+      // Report `..data` itself instead of following it; the payload is read through it anyway.
+      followSymlinks: false,
+      // Unlinks are not held back to detect editors' atomic saves: every event triggers a full read.
+      atomic: false,
+      // Only entries directly in the directory matter. Not `depth: 0`, which stops
+      // watching the contents of a directory that is created after the watch began.
+      ignored: (path) => relative(this.dir, path).includes(sep),
+    });
+    this.#watcher = watcher;
+    watcher.on('all', () => void this.refresh());
+    watcher.on('error', (error) => this.#log.error({ err: error }, 'config directory watch failed'));
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    await this.refresh();
+  }
+
+  async stop(): Promise<void> {
+    await this.#watcher?.close();
+    this.#watcher = null;
+    await this.#reading;
+  }
+
+  status(): { dir: string; watch: VolumeWatchState; waitingFor: string | null } {
+    return { dir: this.dir, watch: this.#state, waitingFor: this.#waitingReason };
+  }
+
+  /** Reads the directory now; resolves once the store has seen the newest payload. */
+  refresh(): Promise<void> {
+    if (this.#reading !== null) {
+      this.#readAgain = true;
+      return this.#reading;
+    }
+    this.#reading = (async () => {
+      try {
+        do {
+          this.#readAgain = false;
+          await this.#readOnce();
+        } while (this.#readAgain);
+      } finally {
+        this.#reading = null;
+      }
+    })();
+    return this.#reading;
+  }
+
+  async #readOnce(): Promise<void> {
+    let result;
+    try {
+      result = await readVolume(this.dir);
+    } catch (error) {
+      const message = `cannot read config directory ${this.dir}: ${(error as Error).message}`;
+      this.#log.error({ err: error }, message);
+      this.#store.reportError(message);
+      return;
+    }
+    if (result.kind !== 'snapshot') {
+      this.#wait(result.kind === 'missing' ? 'the directory does not exist yet' : 'the directory has no keys yet');
+      return;
+    }
+    this.#state = 'watching';
+    this.#waitingReason = null;
+    if (result.layout === 'plain' && !this.#warnedPlainLayout) {
+      this.#warnedPlainLayout = true;
+      this.#log.warn(
+        'no ..data entry: this is not a kubelet ConfigMap volume. Plain files are followed, but a ConfigMap mounted with subPath never receives updates; mount the whole directory',
+      );
+    }
+    const outcome = this.#store.apply(result.data);
+    if (outcome === 'rejected') {
+      this.#log.error({ error: this.#store.snapshot.lastError }, 'config rejected, keeping the last good state');
+    }
+  }
+
+  #wait(reason: string): void {
+    const hadConfig = this.#store.config !== null;
+    if (this.#state === 'waiting' && this.#waitingReason === reason) return;
+    this.#state = 'waiting';
+    this.#waitingReason = reason;
+    if (hadConfig) {
+      const message = `config directory ${this.dir}: ${reason}; keeping the last good state`;
+      this.#log.error(message);
+      this.#store.reportError(message);
+    } else {
+      this.#log.warn(`waiting for config: ${reason}`);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import type { ConfigStore } from '../config/store.ts';
+import type { MaintenanceConfig } from '../config/parse.ts';
+import { decide, type Decision } from './window.ts';
+
+export interface Clock {
+  now(): number;
+  setTimer(callback: () => void, delayMs: number): () => void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer(callback, delayMs) {
+    const timer = setTimeout(callback, delayMs);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
+// setTimeout fires at once for delays above 2^31-1 ms; longer waits are taken in steps.
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+export interface MaintenanceView extends Decision {
+  config: MaintenanceConfig | null;
+}
+
+/**
+ * The effective decision, kept current: recomputed when the store applies a new config
+ * and, from a timer, at each window edge, so a window opens and closes on time
+ * rather than on the next request.
+ */
+export class MaintenanceState {
+  readonly clock: Clock;
+  #view: MaintenanceView = { config: null, active: false, cause: null, nextChangeAt: null };
+  #cancelTimer: (() => void) | null = null;
+  readonly #listeners = new Set<(view: MaintenanceView, previous: MaintenanceView) => void>();
+  readonly #unsubscribe: () => void;
+
+  constructor(store: ConfigStore, clock: Clock = systemClock) {
+    this.clock = clock;
+    this.#unsubscribe = store.subscribe((event) => {
+      if (event.type === 'applied') this.#evaluate(event.config);
+    });
+    if (store.config !== null) this.#evaluate(store.config);
+  }
+
+  get current(): Readonly<MaintenanceView> {
+    return this.#view;
+  }
+
+  onChange(listener: (view: MaintenanceView, previous: MaintenanceView) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    this.#cancelTimer?.();
+    this.#cancelTimer = null;
+  }
+
+  #evaluate(config: MaintenanceConfig): void {
+    const previous = this.#view;
+    const decision = decide(config, this.clock.now());
+    this.#view = { config, ...decision };
+    this.#schedule(config, decision.nextChangeAt);
+    if (previous.active !== decision.active || previous.cause !== decision.cause || previous.config !== config) {
+      for (const listener of this.#listeners) listener(this.#view, previous);
+    }
+  }
+
+  #schedule(config: MaintenanceConfig, at: number | null): void {
+    this.#cancelTimer?.();
+    this.#cancelTimer = null;
+    if (at === null) return;
+    const delay = Math.min(Math.max(0, at - this.clock.now()), MAX_TIMER_DELAY_MS);
+    this.#cancelTimer = this.clock.setTimer(() => this.#evaluate(config), delay);
+  }
+}

@@ -1,0 +1,78 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import type { Logger } from 'pino';
+import type { Env } from './env.ts';
+import { ConfigStore } from './config/store.ts';
+import { VolumeSource } from './config/volume-source.ts';
+import { MaintenanceState, systemClock, type Clock } from './maintenance/state.ts';
+import { createApp, type Lifecycle } from './http/app.ts';
+import { createMetrics } from './http/metrics.ts';
+
+/** Requests still running this long after the listener closed are cut, so shutdown always ends. */
+const DRAIN_TIMEOUT_MS = 10_000;
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  store: ConfigStore;
+  state: MaintenanceState;
+  source: VolumeSource;
+  /** Fails readiness at once, keeps serving for the delay, then drains and stops. */
+  shutdown(delayMs: number): Promise<void>;
+}
+
+export async function startServer(env: Env, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
+  const store = new ConfigStore('volume', () => new Date(clock.now()));
+  const source = new VolumeSource(env.CONFIG_DIR, store, log);
+  store.subscribe((event) => {
+    if (event.type === 'applied') log.info({ config: event.config }, 'config applied');
+  });
+  const state = new MaintenanceState(store, clock);
+  const metrics = createMetrics(store, state);
+  const lifecycle: Lifecycle = { shuttingDown: false };
+
+  state.onChange((view, previous) => {
+    if (view.active !== previous.active) {
+      log.info({ maintenance: view.active, cause: view.cause }, view.active ? 'maintenance on' : 'maintenance off');
+    }
+  });
+
+  const app = createApp({
+    role: env.ROLE,
+    podName: env.POD_NAME,
+    store,
+    state,
+    metrics,
+    lifecycle,
+    sourceStatus: () => ({ volume: source.status() }),
+  });
+
+  await source.start();
+  const server = await new Promise<Server>((resolve, reject) => {
+    const instance = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(instance as Server));
+    instance.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
+  log.info({ port, host: env.HOST, configDir: env.CONFIG_DIR }, 'listening');
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = (delayMs: number) => {
+    stopping ??= (async () => {
+      lifecycle.shuttingDown = true;
+      log.info({ delayMs }, 'shutting down: readiness now fails, still serving during the delay');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const drainCut = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      clearTimeout(drainCut);
+      await source.stop();
+      state.close();
+      metrics.close();
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+
+  return { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, port, store, state, source, shutdown };
+}
