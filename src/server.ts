@@ -63,9 +63,14 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
       lifecycle.shuttingDown = true;
       log.info({ delayMs }, 'shutting down: readiness now fails, still serving during the delay');
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      const drainCut = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      clearTimeout(drainCut);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // close() only ends the connections idle at that moment; keep-alive connections
+      // become idle later, as their last request finishes.
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
+      const cut = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS);
+      await closed;
+      clearInterval(sweep);
+      clearTimeout(cut);
       await source.stop();
       state.close();
       metrics.close();

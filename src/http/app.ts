@@ -39,6 +39,11 @@ export function createApp(deps: AppDeps): Hono {
   };
 
   app.use(deps.metrics.middleware);
+  app.use(async (c, next) => {
+    await next();
+    // While draining, tell keep-alive clients to reconnect, so they move to other pods.
+    if (lifecycle.shuttingDown) c.res.headers.set('Connection', 'close');
+  });
 
   // Registered before the maintenance gate, so they answer during maintenance too.
   const live = (c: Context) => c.json({ status: 'alive' });

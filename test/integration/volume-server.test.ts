@@ -1,0 +1,218 @@
+import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
+import { makeTempDir, startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const servers: TestServer[] = [];
+async function server(options: Parameters<typeof startTestServer>[0] = {}) {
+  const started = await startTestServer(options);
+  servers.push(started);
+  return started;
+}
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function readyz(s: TestServer) {
+  const response = await s.get('/readyz');
+  return { status: response.status, body: await response.json() };
+}
+
+describe('a user pod following a kubelet-mounted ConfigMap', () => {
+  it('flips readiness on and off with each swap, without a restart', async () => {
+    const s = await server();
+    await s.waitForReady(200);
+    expect(await readyz(s)).toEqual({ status: 200, body: { status: 'ready' } });
+
+    await s.write({ MAINTENANCE_MODE: 'true' });
+    await s.waitForReady(503);
+    expect(await readyz(s)).toEqual({ status: 503, body: { status: 'not_ready', reason: 'maintenance' } });
+    const page = await s.get('/');
+    expect(page.status).toBe(503);
+
+    await s.write({ MAINTENANCE_MODE: 'false' });
+    await s.waitForReady(200);
+    expect((await s.get('/')).status).toBe(200);
+  });
+
+  it('picks up a key that is added and forgets one that is removed', async () => {
+    const s = await server({ initial: { MAINTENANCE_MODE: 'true' } });
+    await s.waitForReady(503);
+
+    await s.write({ MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Upgrading the database' });
+    await waitFor('the new message', async () =>
+      ((await s.status()).config as { message: string }).message === 'Upgrading the database' ? true : undefined,
+    );
+    expect(await (await s.get('/')).text()).toContain('Upgrading the database');
+
+    await s.write({ MAINTENANCE_MESSAGE: 'Upgrading the database' });
+    await s.waitForReady(200);
+    expect(await readdir(s.dir)).not.toContain('MAINTENANCE_MODE');
+  });
+
+  it('ends in the state of the last write after 200 swaps in a row', async () => {
+    const s = await server();
+    let last = '';
+    for (let i = 0; i < 200; i++) {
+      last = `message ${i}`;
+      await s.write({ MAINTENANCE_MODE: i % 2 === 0 ? 'true' : 'false', MAINTENANCE_MESSAGE: last });
+    }
+    // 200 writes: the last one (i = 199) switched maintenance off.
+    const status = await waitFor('the last write to be applied', async () => {
+      const current = await s.status();
+      return (current.config as { message: string }).message === last ? current : undefined;
+    });
+    expect(status).toMatchObject({ maintenance: false, lastError: null, config: { enabled: false, message: last } });
+    expect(await readyz(s)).toEqual({ status: 200, body: { status: 'ready' } });
+    expect((await readdir(s.dir)).filter((name) => name.startsWith('..2'))).toHaveLength(1);
+  });
+
+  it('keeps the last good state on an invalid value and says why in /status, the metrics and the page', async () => {
+    const s = await server({ initial: { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'good' } });
+    await s.waitForReady(503);
+
+    await s.write({ MAINTENANCE_MODE: 'maybe', MAINTENANCE_MESSAGE: 'bad' });
+    const status = await waitFor('the error in /status', async () => {
+      const current = await s.status();
+      return current.lastError !== null ? current : undefined;
+    });
+    expect(status.lastError).toContain('MAINTENANCE_MODE: must be "true" or "false" (got "maybe")');
+    expect(status).toMatchObject({ maintenance: true, config: { enabled: true, message: 'good' } });
+    expect(await readyz(s)).toEqual({ status: 503, body: { status: 'not_ready', reason: 'maintenance' } });
+    const metrics = await (await s.get('/metrics')).text();
+    expect(metrics).toMatch(/^config_reloads_total\{result="error"\} 1$/m);
+    expect(metrics).toMatch(/^config_reloads_total\{result="success"\} 1$/m);
+    expect(metrics).toMatch(/^config_last_reload_success 0$/m);
+    expect(metrics).toMatch(/^maintenance_active 1$/m);
+
+    await s.write({ MAINTENANCE_MODE: 'false' });
+    await s.waitForReady(200);
+    expect((await s.status()).lastError).toBeNull();
+  });
+
+  it('waits, not ready, for a directory that appears late', async () => {
+    const root = await makeTempDir();
+    const dir = join(root, 'not-yet', 'app-config');
+    const s = await server({ initial: null, dir });
+    expect(await readyz(s)).toEqual({ status: 503, body: { status: 'not_ready', reason: 'starting' } });
+    expect(await s.status()).toMatchObject({ volume: { watch: 'waiting', waitingFor: 'the directory does not exist yet' } });
+
+    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+    await s.waitForReady(200);
+    await s.write({ MAINTENANCE_MODE: 'true' });
+    await s.waitForReady(503);
+  });
+
+  it('follows plain files written in place, as a local setup writes them', async () => {
+    const dir = await makeTempDir();
+    const s = await server({ initial: null, dir });
+    await writeFile(join(dir, 'MAINTENANCE_MODE'), 'false');
+    await s.waitForReady(200);
+    await writeFile(join(dir, 'MAINTENANCE_MODE'), 'true\n');
+    await s.waitForReady(503);
+    // An editor's save: write a temp file and rename it over the key.
+    await writeFile(join(dir, '.MAINTENANCE_MODE.tmp'), 'false');
+    await rename(join(dir, '.MAINTENANCE_MODE.tmp'), join(dir, 'MAINTENANCE_MODE'));
+    await s.waitForReady(200);
+  });
+
+  it('keeps the last good state when the directory disappears, and recovers when it returns', async () => {
+    const root = await makeTempDir();
+    const dir = join(root, 'app-config');
+    const s = await server({ initial: { MAINTENANCE_MODE: 'true' }, dir });
+    await s.waitForReady(503);
+    await rename(dir, join(root, 'moved-away'));
+    const status = await waitFor('the vanished directory to be reported', async () => {
+      const current = await s.status();
+      return current.lastError !== null ? current : undefined;
+    });
+    expect(status.lastError).toContain('does not exist');
+    expect(status.maintenance).toBe(true);
+    await mkdir(dir);
+    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+    await s.waitForReady(200);
+  });
+});
+
+describe('the admin role', () => {
+  it('stays ready whatever the config says, even before any config', async () => {
+    const s = await server({ role: 'admin', initial: null });
+    expect(await readyz(s)).toEqual({ status: 200, body: { status: 'ready' } });
+    await s.write({ MAINTENANCE_MODE: 'true' });
+    await waitFor('maintenance in /status', async () => ((await s.status()).maintenance === true ? true : undefined));
+    expect(await readyz(s)).toEqual({ status: 200, body: { status: 'ready' } });
+    expect((await s.get('/')).status).toBe(200);
+    expect((await s.get('/ready')).status).toBe(200);
+  });
+});
+
+describe('the maintenance response', () => {
+  it('answers HTML with Retry-After and no-store, carrying the message escaped', async () => {
+    const s = await server({
+      initial: { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Back <b>soon</b>', MAINTENANCE_RETRY_AFTER: '120' },
+    });
+    await s.waitForReady(503);
+    const response = await s.get('/some/page', { headers: { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('120');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    const body = await response.text();
+    expect(body).toContain('Back &lt;b&gt;soon&lt;/b&gt;');
+    expect(body).not.toContain('<b>soon</b>');
+  });
+
+  it('answers JSON when the client prefers it', async () => {
+    const s = await server({ initial: { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Back soon' } });
+    await s.waitForReady(503);
+    const response = await s.get('/api/orders', { headers: { Accept: 'text/html;q=0.5, application/json' } });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('300');
+    expect(await response.json()).toEqual({ status: 'maintenance', message: 'Back soon', retryAfterSeconds: 300 });
+    const html = await s.get('/api/orders', { headers: { Accept: 'text/html, application/json;q=0.9' } });
+    expect(html.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
+  it('keeps serving the allowed prefixes, the probes, /status and /metrics', async () => {
+    const s = await server({ initial: { MAINTENANCE_MODE: 'true', MAINTENANCE_ALLOW_PATHS: '/,/nothing-else' } });
+    await s.waitForReady(503);
+    expect((await s.get('/')).status).toBe(200);
+
+    await s.write({ MAINTENANCE_MODE: 'true', MAINTENANCE_ALLOW_PATHS: '/api/health' });
+    await waitFor('the gate to close /', async () => ((await s.get('/')).status === 503 ? true : undefined));
+    expect((await s.get('/api/health')).status).toBe(404); // allowed through, and the app has no such route
+    expect((await s.get('/api/healthz')).status).toBe(503);
+    for (const path of ['/livez', '/health', '/status', '/metrics']) {
+      expect((await s.get(path)).status, path).toBe(200);
+    }
+  });
+
+  it('opens and closes a window by the clock, counting Retry-After down to the end', async () => {
+    const s = await server();
+    await s.waitForReady(200);
+    const flips: boolean[] = [];
+    s.state.onChange((view, previous) => {
+      if (view.active !== previous.active) flips.push(view.active);
+    });
+    const start = new Date(Date.now() + 1500);
+    const end = new Date(start.getTime() + 3000);
+    await s.write({ MAINTENANCE_START: start.toISOString(), MAINTENANCE_END: end.toISOString() });
+    await waitFor('the window config', async () => ((await s.status()).nextChangeAt !== null ? true : undefined));
+
+    // No request is made while waiting: only the timer can flip the state.
+    await waitFor('the window to open', () => (flips.length >= 1 ? true : undefined), { intervalMs: 5 });
+    const during = await s.get('/', { headers: { Accept: 'application/json' } });
+    const body = (await during.json()) as { retryAfterSeconds: number };
+    expect(during.status).toBe(503);
+    expect(Number(during.headers.get('retry-after'))).toBe(body.retryAfterSeconds);
+    expect(body.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(body.retryAfterSeconds).toBeLessThanOrEqual(3);
+    expect(await readyz(s)).toEqual({ status: 503, body: { status: 'not_ready', reason: 'maintenance' } });
+
+    await waitFor('the window to close', () => (flips.length >= 2 ? true : undefined), { intervalMs: 5 });
+    expect(flips).toEqual([true, false]);
+    expect(await readyz(s)).toEqual({ status: 200, body: { status: 'ready' } });
+  });
+});

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MESSAGE, DEFAULT_RETRY_AFTER_SECONDS, parseConfig, type ParseResult } from '../../src/config/parse.ts';
+
+function ok(result: ParseResult) {
+  if (!result.ok) throw new Error(`expected a valid config, got: ${result.error}`);
+  return result.config;
+}
+function error(result: ParseResult) {
+  if (result.ok) throw new Error('expected the snapshot to be rejected');
+  return result.error;
+}
+
+describe('parseConfig', () => {
+  it('treats an empty ConfigMap as maintenance off with defaults', () => {
+    expect(ok(parseConfig({}))).toEqual({
+      enabled: false,
+      message: DEFAULT_MESSAGE,
+      retryAfterSeconds: DEFAULT_RETRY_AFTER_SECONDS,
+      windowStart: null,
+      windowEnd: null,
+      allowPaths: [],
+    });
+  });
+
+  it.each([
+    ['true', true],
+    [' TRUE\n', true],
+    ['True', true],
+    ['false', false],
+    ['FALSE ', false],
+    ['', false],
+  ])('reads MAINTENANCE_MODE=%j as %s', (value, expected) => {
+    expect(ok(parseConfig({ MAINTENANCE_MODE: value })).enabled).toBe(expected);
+  });
+
+  it.each(['maybe', 'yes', '1', 'on'])('rejects MAINTENANCE_MODE=%j and names the key and value', (value) => {
+    const message = error(parseConfig({ MAINTENANCE_MODE: value }));
+    expect(message).toContain('MAINTENANCE_MODE');
+    expect(message).toContain(JSON.stringify(value));
+  });
+
+  it('keeps the message, trimmed, up to 2000 characters', () => {
+    expect(ok(parseConfig({ MAINTENANCE_MESSAGE: '  Back at 10:00 UTC\n' })).message).toBe('Back at 10:00 UTC');
+    expect(ok(parseConfig({ MAINTENANCE_MESSAGE: 'x'.repeat(2000) })).message).toHaveLength(2000);
+    expect(error(parseConfig({ MAINTENANCE_MESSAGE: 'x'.repeat(2001) }))).toMatch(/MAINTENANCE_MESSAGE: must be at most 2000/);
+  });
+
+  it('parses Retry-After seconds and rejects anything but a positive whole number', () => {
+    expect(ok(parseConfig({ MAINTENANCE_RETRY_AFTER: ' 120 ' })).retryAfterSeconds).toBe(120);
+    for (const bad of ['-5', '1.5', 'soon', '0', '999999999']) {
+      expect(error(parseConfig({ MAINTENANCE_RETRY_AFTER: bad }))).toContain('MAINTENANCE_RETRY_AFTER');
+    }
+  });
+
+  it('parses an RFC 3339 window with offsets', () => {
+    const config = ok(parseConfig({ MAINTENANCE_START: '2026-11-27T22:00:00+01:00', MAINTENANCE_END: '2026-11-27T23:30:00Z' }));
+    expect(config.windowStart).toBe(Date.parse('2026-11-27T21:00:00Z'));
+    expect(config.windowEnd).toBe(Date.parse('2026-11-27T23:30:00Z'));
+  });
+
+  it.each(['tomorrow', '2026-11-27', '2026-11-27T22:00:00', '2026-13-01T00:00:00Z'])('rejects the date %j', (value) => {
+    expect(error(parseConfig({ MAINTENANCE_START: value }))).toContain('MAINTENANCE_START: must be an RFC 3339 timestamp');
+  });
+
+  it('rejects an end that is not after the start', () => {
+    const message = error(parseConfig({ MAINTENANCE_START: '2026-11-27T22:00:00Z', MAINTENANCE_END: '2026-11-27T21:00:00Z' }));
+    expect(message).toContain('MAINTENANCE_END: must be after MAINTENANCE_START');
+    expect(error(parseConfig({ MAINTENANCE_START: '2026-11-27T22:00:00Z', MAINTENANCE_END: '2026-11-27T22:00:00Z' }))).toContain('MAINTENANCE_END');
+  });
+
+  it('splits allowed path prefixes and rejects ones without a leading slash', () => {
+    expect(ok(parseConfig({ MAINTENANCE_ALLOW_PATHS: ' /api/health, /static/ ,,' })).allowPaths).toEqual(['/api/health', '/static/']);
+    expect(error(parseConfig({ MAINTENANCE_ALLOW_PATHS: '/ok,static' }))).toContain('MAINTENANCE_ALLOW_PATHS');
+  });
+
+  it('rejects the whole snapshot and reports every bad key', () => {
+    const message = error(parseConfig({ MAINTENANCE_MODE: 'true', MAINTENANCE_RETRY_AFTER: 'x', MAINTENANCE_END: 'never' }));
+    expect(message).toContain('MAINTENANCE_RETRY_AFTER');
+    expect(message).toContain('MAINTENANCE_END');
+  });
+
+  it('ignores keys it does not own', () => {
+    expect(ok(parseConfig({ DATABASE_URL: 'postgres://x', MAINTENANCE_MODE: 'true' })).enabled).toBe(true);
+  });
+});

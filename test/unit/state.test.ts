@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigStore } from '../../src/config/store.ts';
+import { MaintenanceState, type MaintenanceView } from '../../src/maintenance/state.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
+
+function setup(start: string) {
+  const clock = new FakeClock(start);
+  const store = new ConfigStore('volume', () => new Date(clock.now()));
+  const state = new MaintenanceState(store, clock);
+  const changes: Pick<MaintenanceView, 'active' | 'cause'>[] = [];
+  state.onChange((view) => changes.push({ active: view.active, cause: view.cause }));
+  return { clock, store, state, changes };
+}
+
+describe('MaintenanceState', () => {
+  it('has no decision before the first snapshot', () => {
+    const { state } = setup('2026-11-27T20:00:00Z');
+    expect(state.current).toMatchObject({ config: null, active: false });
+  });
+
+  it('follows the switch as snapshots are applied', () => {
+    const { store, state } = setup('2026-11-27T20:00:00Z');
+    store.apply({ MAINTENANCE_MODE: 'true' });
+    expect(state.current.active).toBe(true);
+    store.apply({ MAINTENANCE_MODE: 'false' });
+    expect(state.current.active).toBe(false);
+  });
+
+  it('opens and closes a window from its timer, without anyone asking', () => {
+    const { clock, store, state, changes } = setup('2026-11-27T20:00:00Z');
+    store.apply({ MAINTENANCE_START: '2026-11-27T22:00:00Z', MAINTENANCE_END: '2026-11-27T23:00:00Z' });
+    expect(state.current.active).toBe(false);
+    expect(clock.requestedDelays).toEqual([2 * 3600_000]);
+
+    clock.advanceTo('2026-11-27T22:00:00Z');
+    expect(state.current).toMatchObject({ active: true, cause: 'window' });
+    clock.advanceTo('2026-11-27T23:00:00Z');
+    expect(state.current).toMatchObject({ active: false, cause: null });
+    expect(clock.pendingTimers).toBe(0);
+    expect(changes.slice(1)).toEqual([
+      { active: true, cause: 'window' },
+      { active: false, cause: null },
+    ]);
+  });
+
+  it('waits in steps for a window further away than a timer can reach', () => {
+    const { clock, store, state } = setup('2026-01-01T00:00:00Z');
+    store.apply({ MAINTENANCE_START: '2026-03-01T00:00:00Z' });
+    expect(clock.requestedDelays[0]).toBe(2 ** 31 - 1);
+    clock.advanceTo('2026-02-28T23:59:59Z');
+    expect(state.current.active).toBe(false);
+    clock.advanceTo('2026-03-01T00:00:00Z');
+    expect(state.current.active).toBe(true);
+  });
+
+  it('drops the old timer when a new config arrives', () => {
+    const { clock, store, state } = setup('2026-11-27T20:00:00Z');
+    store.apply({ MAINTENANCE_START: '2026-11-27T21:00:00Z' });
+    store.apply({ MAINTENANCE_MODE: 'false' });
+    expect(clock.pendingTimers).toBe(0);
+    clock.advanceTo('2026-11-27T21:30:00Z');
+    expect(state.current.active).toBe(false);
+  });
+
+  it('keeps the last good decision when a snapshot is rejected', () => {
+    const { store, state } = setup('2026-11-27T20:00:00Z');
+    store.apply({ MAINTENANCE_MODE: 'true' });
+    store.apply({ MAINTENANCE_MODE: 'maybe' });
+    expect(state.current.active).toBe(true);
+    expect(store.snapshot.lastError).toContain('MAINTENANCE_MODE');
+  });
+});
+
+describe('ConfigStore', () => {
+  it('skips identical snapshots and clears the error on the next good one', () => {
+    const store = new ConfigStore('volume');
+    const events: string[] = [];
+    store.subscribe((event) => events.push(event.type));
+    expect(store.apply({ MAINTENANCE_MODE: 'true' })).toBe('applied');
+    expect(store.apply({ MAINTENANCE_MODE: 'true' })).toBe('unchanged');
+    expect(store.apply({ MAINTENANCE_MODE: 'nope' })).toBe('rejected');
+    expect(store.config?.enabled).toBe(true);
+    expect(store.apply({ MAINTENANCE_MODE: 'true' })).toBe('applied');
+    expect(store.snapshot.lastError).toBeNull();
+    expect(events).toEqual(['applied', 'rejected', 'applied']);
+  });
+
+  it('keeps the config when the source reports a problem', () => {
+    const store = new ConfigStore('api');
+    store.apply({ MAINTENANCE_MODE: 'true' });
+    store.reportError('ConfigMap deleted');
+    expect(store.config?.enabled).toBe(true);
+    expect(store.snapshot.lastError).toBe('ConfigMap deleted');
+    expect(store.apply({ MAINTENANCE_MODE: 'true' })).toBe('applied');
+    expect(store.snapshot.lastError).toBeNull();
+  });
+});

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, type MaintenanceConfig, type RawConfig } from '../../src/config/parse.ts';
+import { decide, isPathAllowed, retryAfterSeconds } from '../../src/maintenance/window.ts';
+
+function config(raw: RawConfig): MaintenanceConfig {
+  const result = parseConfig(raw);
+  if (!result.ok) throw new Error(result.error);
+  return result.config;
+}
+
+const START = '2026-11-27T22:00:00Z';
+const END = '2026-11-27T23:00:00Z';
+const at = (iso: string) => Date.parse(iso);
+
+describe('decide', () => {
+  it('follows the switch when there is no window', () => {
+    expect(decide(config({ MAINTENANCE_MODE: 'true' }), 0)).toEqual({ active: true, cause: 'switch', nextChangeAt: null });
+    expect(decide(config({ MAINTENANCE_MODE: 'false' }), 0)).toEqual({ active: false, cause: null, nextChangeAt: null });
+  });
+
+  it('is on inside [start, end) and off outside, with the next edge to wake up at', () => {
+    const windowed = config({ MAINTENANCE_START: START, MAINTENANCE_END: END });
+    expect(decide(windowed, at('2026-11-27T21:59:59.999Z'))).toEqual({ active: false, cause: null, nextChangeAt: at(START) });
+    expect(decide(windowed, at(START))).toEqual({ active: true, cause: 'window', nextChangeAt: at(END) });
+    expect(decide(windowed, at('2026-11-27T22:59:59.999Z')).active).toBe(true);
+    expect(decide(windowed, at(END))).toEqual({ active: false, cause: null, nextChangeAt: null });
+  });
+
+  it('lets the switch win over the window', () => {
+    const both = config({ MAINTENANCE_MODE: 'true', MAINTENANCE_START: START, MAINTENANCE_END: END });
+    expect(decide(both, at('2026-11-27T22:30:00Z')).cause).toBe('switch');
+    expect(decide(both, at('2026-11-28T00:00:00Z')).active).toBe(true);
+  });
+
+  it('treats a missing bound as open', () => {
+    const fromStart = config({ MAINTENANCE_START: START });
+    expect(decide(fromStart, at('2030-01-01T00:00:00Z')).active).toBe(true);
+    const untilEnd = config({ MAINTENANCE_END: END });
+    expect(decide(untilEnd, at('2020-01-01T00:00:00Z'))).toEqual({ active: true, cause: 'window', nextChangeAt: at(END) });
+  });
+});
+
+describe('retryAfterSeconds', () => {
+  it('uses the configured value outside a window', () => {
+    expect(retryAfterSeconds(config({ MAINTENANCE_MODE: 'true', MAINTENANCE_RETRY_AFTER: '90' }), 0)).toBe(90);
+  });
+
+  it('counts down to the end of the window, rounding up, never below 1', () => {
+    const windowed = config({ MAINTENANCE_START: START, MAINTENANCE_END: END });
+    expect(retryAfterSeconds(windowed, at(START))).toBe(3600);
+    expect(retryAfterSeconds(windowed, at('2026-11-27T22:59:00.500Z'))).toBe(60);
+    expect(retryAfterSeconds(windowed, at('2026-11-27T22:59:59.999Z'))).toBe(1);
+  });
+
+  it('uses the configured value when the switch is on but the window is over', () => {
+    const both = config({ MAINTENANCE_MODE: 'true', MAINTENANCE_START: START, MAINTENANCE_END: END, MAINTENANCE_RETRY_AFTER: '42' });
+    expect(retryAfterSeconds(both, at('2026-11-28T00:00:00Z'))).toBe(42);
+  });
+});
+
+describe('isPathAllowed', () => {
+  const allow = ['/api/health', '/static/'];
+  it.each([
+    ['/api/health', true],
+    ['/api/health/deep', true],
+    ['/api/healthz', false],
+    ['/static/app.css', true],
+    ['/static', false],
+    ['/', false],
+  ])('%s -> %s', (path, expected) => {
+    expect(isPathAllowed(allow, path)).toBe(expected);
+  });
+});
