@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Env } from './env.ts';
 import { ConfigStore } from './config/store.ts';
+import { describeConfig } from './config/parse.ts';
 import { VolumeSource } from './config/volume-source.ts';
 import { MaintenanceState, systemClock, type Clock } from './maintenance/state.ts';
 import { createApp, type Lifecycle } from './http/app.ts';
@@ -26,7 +27,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   const store = new ConfigStore('volume', () => new Date(clock.now()));
   const source = new VolumeSource(env.CONFIG_DIR, store, log);
   store.subscribe((event) => {
-    if (event.type === 'applied') log.info({ config: event.config }, 'config applied');
+    if (event.type === 'applied') log.info({ config: describeConfig(event.config) }, 'config applied');
   });
   const state = new MaintenanceState(store, clock);
   const metrics = createMetrics(store, state);

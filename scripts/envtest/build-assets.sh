@@ -8,7 +8,9 @@ set -euo pipefail
 K8S_VERSION="${ENVTEST_K8S_VERSION:-v1.37.2}"
 ETCD_VERSION="${ENVTEST_ETCD_VERSION:-v3.7.0}"
 CACHE_ROOT="${ENVTEST_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/maintenance-switch/envtest}"
-OUT="$CACHE_ROOT/k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}"
+# Bump RECIPE when the way the binaries are built changes, so stale caches are not reused.
+RECIPE=2
+OUT="$CACHE_ROOT/k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}-r${RECIPE}"
 
 if [[ -x "$OUT/kube-apiserver" && -x "$OUT/kubectl" && -x "$OUT/etcd" ]]; then
   echo "$OUT"
@@ -49,8 +51,14 @@ import (
 )
 GO
   go mod tidy >&2
-  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$OUT/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
-  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$OUT/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
+  # Stamp the real version, as the release build does; otherwise the binaries say v0.0.0-master.
+  minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  stamp=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    stamp+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w$stamp" -o "$OUT/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
+  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w$stamp" -o "$OUT/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
 )
 
 # etcd lives in its own module so its dependency versions never fight Kubernetes'.
@@ -70,7 +78,7 @@ func main() { etcdmain.Main(os.Args) }
 GO
   go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
   go mod tidy >&2
-  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$OUT/etcd" . >&2
+  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=module-$ETCD_VERSION" -o "$OUT/etcd" . >&2
 )
 
 echo "build-assets: built in $(( $(date +%s) - started )) s" >&2

@@ -129,3 +129,19 @@ export function parseConfig(raw: RawConfig): ParseResult {
 function truncate(text: string): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
+
+/** The config as people read it: timestamps as RFC 3339, named as the API names them. */
+export function describeConfig(config: MaintenanceConfig) {
+  return {
+    enabled: config.enabled,
+    message: config.message,
+    retryAfterSeconds: config.retryAfterSeconds,
+    start: isoOrNull(config.windowStart),
+    end: isoOrNull(config.windowEnd),
+    allowPaths: config.allowPaths,
+  };
+}
+
+export function isoOrNull(epochMs: number | null): string | null {
+  return epochMs === null ? null : new Date(epochMs).toISOString();
+}

@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { accepts } from 'hono/accepts';
 import type { Role } from '../env.ts';
 import type { ConfigStore } from '../config/store.ts';
-import type { MaintenanceConfig } from '../config/parse.ts';
+import { describeConfig, isoOrNull, type MaintenanceConfig } from '../config/parse.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
 import { isPathAllowed, retryAfterSeconds } from '../maintenance/window.ts';
 import type { Metrics } from './metrics.ts';
@@ -115,19 +115,4 @@ function maintenanceResponse(c: Context, config: MaintenanceConfig, now: number)
     return c.json({ status: 'maintenance', message: config.message, retryAfterSeconds: retryAfter }, 503);
   }
   return c.html(maintenancePage(config.message, retryAfter), 503);
-}
-
-function describeConfig(config: MaintenanceConfig) {
-  return {
-    enabled: config.enabled,
-    message: config.message,
-    retryAfterSeconds: config.retryAfterSeconds,
-    start: isoOrNull(config.windowStart),
-    end: isoOrNull(config.windowEnd),
-    allowPaths: config.allowPaths,
-  };
-}
-
-function isoOrNull(epochMs: number | null): string | null {
-  return epochMs === null ? null : new Date(epochMs).toISOString();
 }

@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { readVolume, writeVolumeAtomically } from '../config/kubelet-volume.ts';
+import { LOCAL_ADMIN_PORT, LOCAL_USER_PORT, localConfigDir } from './local-setup.ts';
+
+// Local mode: one user and one admin instance on loopback, both following one
+// kubelet-style directory, so a toggle flips both live, as in a cluster.
+const dir = localConfigDir();
+const main = fileURLToPath(new URL('../main.js', import.meta.url));
+
+if ((await readVolume(dir)).kind !== 'snapshot') {
+  await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+  console.log(`created ${dir} with MAINTENANCE_MODE=false`);
+}
+
+const colors = { user: '\x1b[36m', admin: '\x1b[35m' } as const;
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+function run(role: 'user' | 'admin', port: number): void {
+  const child = spawn(process.execPath, [main], {
+    env: { ...process.env, ROLE: role, PORT: String(port), HOST: '127.0.0.1', CONFIG_DIR: dir, POD_NAME: `local-${role}`, SHUTDOWN_DELAY_SECONDS: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.set(role, child);
+  createInterface({ input: child.stdout! }).on('line', (line) => console.log(`${colors[role]}[${role}]\x1b[0m ${formatLog(line)}`));
+  child.on('exit', (code) => {
+    children.delete(role);
+    if (!stopping) {
+      console.error(`the ${role} instance exited with code ${code}; stopping`);
+      stop(1);
+    } else if (children.size === 0) {
+      process.exit(process.exitCode ?? 0);
+    }
+  });
+}
+
+function formatLog(line: string): string {
+  try {
+    const { level, time, pod, role, msg, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    void level; void time; void pod; void role;
+    const extra = Object.keys(rest).length > 0 ? ` \x1b[2m${JSON.stringify(rest)}\x1b[0m` : '';
+    return `${String(msg)}${extra}`;
+  } catch {
+    return line;
+  }
+}
+
+function stop(code: number): void {
+  if (stopping) return;
+  stopping = true;
+  process.exitCode = code;
+  if (children.size === 0) process.exit(code);
+  for (const child of children.values()) child.kill('SIGTERM');
+}
+
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+
+run('user', LOCAL_USER_PORT);
+run('admin', LOCAL_ADMIN_PORT);
+
+console.log(`
+  Local mode: the config lives in ${dir}
+
+  user  pod   http://127.0.0.1:${LOCAL_USER_PORT}/         readiness: http://127.0.0.1:${LOCAL_USER_PORT}/readyz
+  admin pod   http://127.0.0.1:${LOCAL_ADMIN_PORT}/         always ready; state: http://127.0.0.1:${LOCAL_ADMIN_PORT}/status
+
+  Try, in another terminal:
+    npm run maintenance -- on --message "Back at 10:00 UTC"
+    curl -i http://127.0.0.1:${LOCAL_USER_PORT}/readyz        # 503 {"reason":"maintenance"}
+    curl -i -H 'Accept: application/json' http://127.0.0.1:${LOCAL_USER_PORT}/
+    npm run maintenance -- off
+    npm run maintenance -- status
+
+  Ctrl-C stops both.
+`);
