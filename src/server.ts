@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Env } from './env.ts';
@@ -51,8 +51,12 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
 
   await source.start();
   const server = await new Promise<Server>((resolve, reject) => {
-    const instance = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(instance as Server));
+    const instance = serve({ fetch: metrics.instrument(app), port: env.PORT, hostname: env.HOST }, () => resolve(instance as Server));
     instance.once('error', reject);
+  });
+  server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
+    // While draining, tell keep-alive clients to reconnect, so they move to other pods.
+    if (lifecycle.shuttingDown) response.setHeader('Connection', 'close');
   });
   const { port } = server.address() as AddressInfo;
   const host = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;

@@ -23,7 +23,8 @@ export interface AppDeps {
   sourceStatus: () => Record<string, unknown>;
 }
 
-type Readiness = { ready: true } | { ready: false; reason: 'starting' | 'maintenance' | 'shutting_down' };
+type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down';
+type Readiness = { ready: true } | { ready: false; reason: NotReadyReason };
 
 /** The one place that builds the HTTP surface; production and tests both use it. */
 export function createApp(deps: AppDeps): Hono {
@@ -38,21 +39,18 @@ export function createApp(deps: AppDeps): Hono {
     return { ready: true };
   };
 
-  app.use(deps.metrics.middleware);
-  app.use(async (c, next) => {
-    await next();
-    // While draining, tell keep-alive clients to reconnect, so they move to other pods.
-    if (lifecycle.shuttingDown) c.res.headers.set('Connection', 'close');
-  });
 
   // Registered before the maintenance gate, so they answer during maintenance too.
   const live = (c: Context) => c.json({ status: 'alive' });
+  // Probed every couple of seconds by every kubelet: the bodies are built once.
+  const probeHeaders = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
+  const readyBody = JSON.stringify({ status: 'ready' });
+  const notReadyBodies = Object.fromEntries(
+    (['starting', 'maintenance', 'shutting_down'] as const).map((reason) => [reason, JSON.stringify({ status: 'not_ready', reason })]),
+  ) as Record<NotReadyReason, string>;
   const ready = (c: Context) => {
     const result = readiness();
-    c.header('Cache-Control', 'no-store');
-    return result.ready
-      ? c.json({ status: 'ready' })
-      : c.json({ status: 'not_ready', reason: result.reason }, 503);
+    return result.ready ? c.body(readyBody, 200, probeHeaders) : c.body(notReadyBodies[result.reason], 503, probeHeaders);
   };
   app.get('/livez', live);
   app.get('/health', live);
@@ -88,17 +86,21 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(await deps.metrics.registry.metrics());
   });
 
-  if (role === 'user') {
-    app.use(async (c, next) => {
-      const view = state.current;
-      if (!view.active || view.config === null || isPathAllowed(view.config.allowPaths, c.req.path)) {
-        return next();
-      }
-      return maintenanceResponse(c, view.config, state.clock.now());
-    });
-  }
+  // The user role's application routes sit behind the maintenance gate, and so does every
+  // unknown path. The gate wraps each handler instead of being an app.use() middleware, which
+  // would make every request asynchronous (see metrics.ts).
+  const gated = (handler: (c: Context) => Response | Promise<Response>) =>
+    role === 'admin'
+      ? handler
+      : (c: Context) => {
+          const view = state.current;
+          if (!view.active || view.config === null || isPathAllowed(view.config.allowPaths, c.req.path)) return handler(c);
+          return maintenanceResponse(c, view.config, state.clock.now());
+        };
 
-  app.get('/', (c) => c.html(demoPage(deps.podName, role)));
+  const demo = demoPage(deps.podName, role);
+  app.get('/', gated((c) => c.html(demo)));
+  app.notFound(gated((c) => c.text('Not Found', 404)));
   return app;
 }
 

@@ -1,13 +1,20 @@
-import type { MiddlewareHandler } from 'hono';
-import { routePath } from 'hono/route';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Hono } from 'hono';
+import { getPath } from 'hono/utils/url';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConfigStore } from '../config/store.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
+import { RequestDurations } from './request-durations.ts';
+
+export type FetchHandler = Hono['fetch'];
 
 export interface Metrics {
   registry: Registry;
-  /** Times every request; the route label is the registered pattern, never the raw path. */
-  middleware: MiddlewareHandler;
+  /**
+   * Wraps the app's fetch to time every request. It sits at the adapter boundary, not in a
+   * Hono middleware, because any async middleware takes every request off Hono's synchronous
+   * fast path, which costs more than all the rest of this service's per-request work.
+   */
+  instrument(app: Hono): FetchHandler;
   close(): void;
 }
 
@@ -53,21 +60,24 @@ export function createMetrics(store: ConfigStore, state: MaintenanceState): Metr
     }
   });
 
-  const duration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration by method, route pattern and status code',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [registry],
-  });
-  const middleware: MiddlewareHandler = async (c, next) => {
-    const started = performance.now();
-    await next();
-    duration.observe(
-      { method: c.req.method, route: routePath(c, -1), status_code: c.res.status },
-      (performance.now() - started) / 1000,
-    );
+  const durations = new RequestDurations(registry);
+  const instrument = (app: Hono): FetchHandler => {
+    // Only exact registered paths become label values; anything else is 'other', so
+    // arbitrary request paths can never blow up the number of series.
+    const routes = new Set(app.routes.map((route) => route.path).filter((path) => !/[*:]/.test(path)));
+    const observe = (request: Request, response: Response, started: number) => {
+      const path = getPath(request);
+      durations.record(request.method, routes.has(path) ? path : 'other', response.status, (performance.now() - started) / 1000);
+      return response;
+    };
+    return (request, ...rest) => {
+      const started = performance.now();
+      const response = app.fetch(request, ...rest);
+      return response instanceof Promise
+        ? response.then((resolved) => observe(request, resolved, started))
+        : observe(request, response, started);
+    };
   };
 
-  return { registry, middleware, close: unsubscribe };
+  return { registry, instrument, close: unsubscribe };
 }

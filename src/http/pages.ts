@@ -45,12 +45,13 @@ export function maintenancePage(message: string, retryAfterSeconds: number): Htm
   );
 }
 
-export function demoPage(podName: string, role: string): Html {
-  return layout(
+/** Rendered once: a plain string, which Hono sends without the async path an HtmlEscapedString takes. */
+export function demoPage(podName: string, role: string): string {
+  return String(layout(
     'Sample app',
     html`<span class="badge" style="--accent:#059669">Serving</span>
 <h1>Hello from the sample app</h1>
 <p>This page is served by pod <code>${podName}</code> in the <code>${role}</code> role.</p>
 <p class="meta">Probes: <code>/livez</code>, <code>/readyz</code> · state: <code>/status</code> · metrics: <code>/metrics</code></p>`,
-  );
+  ));
 }

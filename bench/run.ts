@@ -1,0 +1,146 @@
+// npm run bench: propagation latency, throughput against a bare Hono baseline, and memory.
+// Not a test: it prints numbers; nothing here passes or fails on timing.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
+import { demoPage } from '../src/http/pages.ts';
+
+const TOGGLES = Number(process.env.BENCH_TOGGLES ?? 300);
+const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = 20;
+
+interface Service {
+  child: ChildProcessWithoutNullStreams;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function startProcess(script: string, env: Record<string, string>): Promise<Service> {
+  const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', ...env } });
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; port?: number };
+        if (entry.msg === 'listening' && entry.port) resolve(entry.port);
+      } catch {
+        // not a log line
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return {
+    child,
+    port,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+function readyStatus(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/readyz', agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function measurePropagation(port: number, dir: string): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < TOGGLES + 10; i++) {
+    const on = i % 2 === 0;
+    let swappedAt = 0;
+    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: String(on), MAINTENANCE_MESSAGE: `toggle ${i}` }, {
+      afterStep: (step) => {
+        if (step === 'rename-data') swappedAt = performance.now();
+      },
+    });
+    const expected = on ? 503 : 200;
+    while ((await readyStatus(port)) !== expected) {
+      // poll as fast as the connection allows
+    }
+    if (i >= 10) samples.push(performance.now() - swappedAt); // the first 10 warm up
+  }
+  return samples.sort((a, b) => a - b);
+}
+
+async function requestsPerSecond(port: number, path: string): Promise<number> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}${path}`,
+    connections: CONNECTIONS,
+    duration: LOAD_SECONDS,
+  });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${path}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return result.requests.average;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+
+const root = await mkdtemp(join(tmpdir(), 'maint-bench-'));
+const dir = join(root, 'app-config');
+await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+
+const ours = await startProcess('dist/main.js', {
+  ROLE: 'user', PORT: '0', HOST: '127.0.0.1', CONFIG_DIR: dir, POD_NAME: 'bench', LOG_LEVEL: 'info',
+});
+const bare = await startProcess('bench/bare-app.mjs', { BARE_BODY: demoPage('bench', 'user') });
+await new Promise((resolve) => setTimeout(resolve, 1000));
+const rssStart = rssMiB(ours.child.pid!);
+const bareRssStart = rssMiB(bare.child.pid!);
+
+console.error(`propagation: ${TOGGLES} toggles ...`);
+const latencies = await measurePropagation(ours.port, dir);
+await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+while ((await readyStatus(ours.port)) !== 200);
+
+const rps = { bare: [] as number[], root: [] as number[], readyz: [] as number[] };
+for (let round = 1; round <= ROUNDS; round++) {
+  console.error(`throughput: round ${round}/${ROUNDS} (${LOAD_SECONDS} s per target, ${CONNECTIONS} connections) ...`);
+  rps.bare.push(await requestsPerSecond(bare.port, '/'));
+  rps.root.push(await requestsPerSecond(ours.port, '/'));
+  rps.readyz.push(await requestsPerSecond(ours.port, '/readyz'));
+}
+const rssAfter = rssMiB(ours.child.pid!);
+const bareRssAfter = rssMiB(bare.child.pid!);
+await Promise.all([ours.stop(), bare.stop()]);
+await rm(root, { recursive: true, force: true });
+agent.destroy();
+
+const fmt = (value: number, digits = 1) => value.toFixed(digits);
+const bareRps = median(rps.bare);
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+console.log(`
+Machine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}
+
+| measure | this service | baseline (bare Hono) | ratio | target |
+|---|---:|---:|---:|---|
+| swap-to-flip p50 (ms, ${latencies.length} toggles) | ${fmt(percentile(latencies, 50), 2)} | | | |
+| swap-to-flip p95 (ms) | ${fmt(percentile(latencies, 95), 2)} | | | |
+| swap-to-flip p99 (ms) | ${fmt(percentile(latencies, 99), 2)} | | | <= 20 |
+| req/s \`GET /\` (median of ${ROUNDS}) | ${fmt(median(rps.root), 0)} | ${fmt(bareRps, 0)} | ${fmt(median(rps.root) / bareRps, 3)} | >= 0.95 |
+| req/s \`GET /readyz\` (median of ${ROUNDS}) | ${fmt(median(rps.readyz), 0)} | ${fmt(bareRps, 0)} | ${fmt(median(rps.readyz) / bareRps, 3)} | >= 0.95 |
+| RSS after start (MiB) | ${fmt(rssStart)} | ${fmt(bareRssStart)} | ${fmt(rssStart / bareRssStart, 2)} | <= 80 |
+| RSS after load (MiB) | ${fmt(rssAfter)} | ${fmt(bareRssAfter)} | ${fmt(rssAfter / bareRssAfter, 2)} | <= 80 |
+`);
