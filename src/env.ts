@@ -1,5 +1,25 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { isIP } from 'node:net';
 import { z } from 'zod';
+
+const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function inClusterNamespace(): string {
+  return existsSync(IN_CLUSTER_NAMESPACE_FILE) ? readFileSync(IN_CLUSTER_NAMESPACE_FILE, 'utf8').trim() : 'default';
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+const dnsName = z
+  .string()
+  .trim()
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase DNS name, as Kubernetes names are')
+  .max(253, 'must be at most 253 characters');
 
 const port = z
   .string()
@@ -22,6 +42,12 @@ export const envSchema = z.object({
   CONFIG_DIR: z.string().trim().min(1, 'must not be empty').default('/etc/app-config'),
   POD_NAME: z.string().trim().min(1, 'must not be empty').default(hostname()),
   SHUTDOWN_DELAY_SECONDS: seconds.default(5),
+  CONFIG_SOURCE: z.enum(['auto', 'volume', 'api'], { error: 'must be "auto", "volume" or "api"' }).default('auto'),
+  CONFIGMAP_NAME: dnsName.default('app-config'),
+  POD_NAMESPACE: dnsName.default(inClusterNamespace),
+  ADMIN_AUTH: z.enum(['kubernetes', 'token', 'none'], { error: 'must be "kubernetes", "token" or "none"' }).optional(),
+  ADMIN_TOKEN_FILE: z.string().trim().min(1).optional(),
+  CONFIG_WRITER: z.enum(['api', 'directory'], { error: 'must be "api" or "directory"' }).default('api'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
@@ -29,7 +55,27 @@ export const envSchema = z.object({
     .default('info'),
 });
 
-export type Env = z.infer<typeof envSchema>;
+/** The schema with the rules that tie variables together; ADMIN_AUTH defaults by where it runs. */
+const checkedSchema = (source: NodeJS.ProcessEnv) => envSchema
+  .transform((env) => ({
+    ...env,
+    ADMIN_AUTH: env.ADMIN_AUTH ?? (source.KUBERNETES_SERVICE_HOST ? 'kubernetes' : env.ADMIN_TOKEN_FILE ? 'token' : 'none'),
+  }))
+  .superRefine((env, context) => {
+    if (env.ROLE !== 'admin') return;
+    if (env.ADMIN_AUTH === 'none' && !isLoopback(env.HOST)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['ADMIN_AUTH'],
+        message: `is "none" (no authentication), which is only allowed when HOST is a loopback address, not ${JSON.stringify(env.HOST)}; use ADMIN_AUTH=kubernetes or token`,
+      });
+    }
+    if (env.ADMIN_AUTH === 'token' && env.ADMIN_TOKEN_FILE === undefined) {
+      context.addIssue({ code: 'custom', path: ['ADMIN_TOKEN_FILE'], message: 'must name a file of tokens when ADMIN_AUTH=token' });
+    }
+  });
+
+export type Env = z.output<ReturnType<typeof checkedSchema>>;
 export type Role = Env['ROLE'];
 
 export class EnvError extends Error {}
@@ -41,11 +87,12 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
       .map((key) => [key, source[key]] as const)
       .filter(([, value]) => value !== undefined && value !== ''),
   );
-  const result = envSchema.safeParse(input);
+  const result = checkedSchema(source).safeParse(input);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const name = String(issue.path[0]);
-    return `${name}=${JSON.stringify(source[name] ?? '')} ${issue.message}`;
+    const value = source[name];
+    return value === undefined || value === '' ? `${name} ${issue.message}` : `${name}=${JSON.stringify(value)} ${issue.message}`;
   });
   throw new EnvError(`invalid environment: ${problems.join('; ')}`);
 }

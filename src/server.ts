@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Env } from './env.ts';
 import { ConfigStore } from './config/store.ts';
 import { describeConfig } from './config/parse.ts';
-import { VolumeSource } from './config/volume-source.ts';
+import { chooseSource, createSource, type ConfigSource } from './config/source.ts';
 import { MaintenanceState, systemClock, type Clock } from './maintenance/state.ts';
 import { createApp, type Lifecycle } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
@@ -18,14 +18,14 @@ export interface RunningServer {
   port: number;
   store: ConfigStore;
   state: MaintenanceState;
-  source: VolumeSource;
+  source: ConfigSource;
   /** Fails readiness at once, keeps serving for the delay, then drains and stops. */
   shutdown(delayMs: number): Promise<void>;
 }
 
 export async function startServer(env: Env, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
-  const store = new ConfigStore('volume', () => new Date(clock.now()));
-  const source = new VolumeSource(env.CONFIG_DIR, store, log);
+  const store = new ConfigStore(chooseSource(env), () => new Date(clock.now()));
+  const source = createSource(env, store, log);
   store.subscribe((event) => {
     if (event.type === 'applied') log.info({ config: describeConfig(event.config) }, 'config applied');
   });
@@ -46,7 +46,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     state,
     metrics,
     lifecycle,
-    sourceStatus: () => ({ volume: source.status() }),
+    sourceStatus: () => source.status(),
   });
 
   await source.start();

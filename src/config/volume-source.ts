@@ -14,7 +14,7 @@ export type VolumeWatchState = 'waiting' | 'watching';
  * collapses into at most one more read.
  */
 export class VolumeSource {
-  readonly name = 'volume';
+  readonly name = 'volume' as const;
   readonly dir: string;
   readonly #store: ConfigStore;
   readonly #log: Logger;
@@ -55,8 +55,8 @@ export class VolumeSource {
     await this.#reading;
   }
 
-  status(): { dir: string; watch: VolumeWatchState; waitingFor: string | null } {
-    return { dir: this.dir, watch: this.#state, waitingFor: this.#waitingReason };
+  status() {
+    return { volume: { dir: this.dir, watch: this.#state, waitingFor: this.#waitingReason } };
   }
 
   /** Reads the directory now; resolves once the store has seen the newest payload. */

@@ -34,6 +34,7 @@ export async function startTestServer(
     PORT: '0',
     HOST: '127.0.0.1',
     CONFIG_DIR: dir,
+    CONFIG_SOURCE: 'volume',
     POD_NAME: 'test-pod',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
   });

@@ -1,0 +1,63 @@
+import type { CoreV1Api, EventsV1Api, AuthenticationV1Api, AuthorizationV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+
+export interface KubeClients {
+  config: KubeConfig;
+  core: CoreV1Api;
+  events: EventsV1Api;
+  authentication: AuthenticationV1Api;
+  authorization: AuthorizationV1Api;
+  watch: Watch;
+  /** The library itself, for the few helpers the callers need (ListWatch, PatchStrategy, ...). */
+  lib: typeof import('@kubernetes/client-node');
+}
+
+let clients: Promise<KubeClients> | null = null;
+
+/**
+ * Credentials come from `loadFromDefault()`: $KUBECONFIG, ~/.kube/config, then the in-cluster
+ * service account. The library is loaded on first use only: a pod that follows the mounted
+ * volume and never talks to the API does not pay for it in memory.
+ */
+export function kubernetes(): Promise<KubeClients> {
+  clients ??= (async () => {
+    const lib = await import('@kubernetes/client-node');
+    const config = new lib.KubeConfig();
+    config.loadFromDefault();
+    if (config.getCurrentCluster() === null) {
+      throw new Error('no Kubernetes credentials: set KUBECONFIG or run in a pod with a service account');
+    }
+    return {
+      config,
+      core: config.makeApiClient(lib.CoreV1Api),
+      events: config.makeApiClient(lib.EventsV1Api),
+      authentication: config.makeApiClient(lib.AuthenticationV1Api),
+      authorization: config.makeApiClient(lib.AuthorizationV1Api),
+      watch: new lib.Watch(config),
+      lib,
+    };
+  })();
+  return clients;
+}
+
+/** The HTTP status of a failed API call, when the library reports one. */
+export function apiStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const candidate = error as { code?: unknown; statusCode?: unknown };
+  if (typeof candidate.code === 'number') return candidate.code;
+  if (typeof candidate.statusCode === 'number') return candidate.statusCode;
+  return undefined;
+}
+
+/** The API server's own message for a failed call (the Status object's `message`), else the error's. */
+export function apiMessage(error: unknown): string {
+  if (typeof error === 'object' && error !== null && 'body' in error) {
+    const body = (error as { body?: unknown }).body;
+    try {
+      const parsed = typeof body === 'string' ? (JSON.parse(body) as { message?: string }) : (body as { message?: string });
+      if (parsed?.message) return parsed.message;
+    } catch {
+      // not JSON
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
+}
