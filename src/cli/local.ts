@@ -20,7 +20,20 @@ let stopping = false;
 
 function run(role: 'user' | 'admin', port: number): void {
   const child = spawn(process.execPath, [main], {
-    env: { ...process.env, ROLE: role, PORT: String(port), HOST: '127.0.0.1', CONFIG_DIR: dir, POD_NAME: `local-${role}`, SHUTDOWN_DELAY_SECONDS: '0' },
+    env: {
+      ...process.env,
+      ROLE: role,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      CONFIG_DIR: dir,
+      CONFIG_SOURCE: 'volume',
+      POD_NAME: `local-${role}`,
+      SHUTDOWN_DELAY_SECONDS: '0',
+      // The local admin panel writes the directory, with the kubelet's sequence, instead of the API;
+      // it listens on loopback only, where it may run without authentication.
+      CONFIG_WRITER: 'directory',
+      ADMIN_AUTH: 'none',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.set(role, child);
@@ -66,6 +79,7 @@ console.log(`
 
   user  pod   http://127.0.0.1:${LOCAL_USER_PORT}/         readiness: http://127.0.0.1:${LOCAL_USER_PORT}/readyz
   admin pod   http://127.0.0.1:${LOCAL_ADMIN_PORT}/         always ready; state: http://127.0.0.1:${LOCAL_ADMIN_PORT}/status
+  admin panel http://127.0.0.1:${LOCAL_ADMIN_PORT}/admin    toggle with a reason (local mode: no sign-in)
 
   Try, in another terminal:
     npm run maintenance -- on --message "Back at 10:00 UTC"

@@ -94,7 +94,7 @@ const schema = z
 
 export type ParseResult =
   | { ok: true; config: MaintenanceConfig }
-  | { ok: false; error: string };
+  | { ok: false; error: string; issues: { key: string; message: string }[] };
 
 /**
  * Validates one whole snapshot. Either every key is valid and a complete config comes back,
@@ -103,14 +103,12 @@ export type ParseResult =
 export function parseConfig(raw: RawConfig): ParseResult {
   const result = schema.safeParse(raw);
   if (!result.success) {
-    const error = result.error.issues
-      .map((issue) => {
-        const key = String(issue.path[0] ?? 'config');
-        const got = typeof raw[key] === 'string' ? ` (got ${JSON.stringify(truncate(raw[key]))})` : '';
-        return `${key}: ${issue.message}${got}`;
-      })
-      .join('; ');
-    return { ok: false, error };
+    const issues = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? 'config');
+      const got = typeof raw[key] === 'string' ? ` (got ${JSON.stringify(truncate(raw[key]))})` : '';
+      return { key, message: `${issue.message}${got}` };
+    });
+    return { ok: false, error: issues.map(({ key, message }) => `${key}: ${message}`).join('; '), issues };
   }
   const data = result.data;
   return {

@@ -21,6 +21,8 @@ export interface AppDeps {
   lifecycle: Lifecycle;
   /** What the config source reports about itself, shown in /status. */
   sourceStatus: () => Record<string, unknown>;
+  /** The admin panel and API, mounted at /admin on the admin role. */
+  admin?: Hono;
 }
 
 type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down';
@@ -85,6 +87,14 @@ export function createApp(deps: AppDeps): Hono {
     c.header('Content-Type', deps.metrics.registry.contentType);
     return c.body(await deps.metrics.registry.metrics());
   });
+
+  if (role === 'admin' && deps.admin) {
+    app.route('/admin', deps.admin);
+  } else {
+    const noAdminHere = (c: Context) => c.json({ error: 'not_found', message: 'the admin panel is served by the admin role only' }, 404);
+    app.all('/admin', noAdminHere);
+    app.all('/admin/*', noAdminHere);
+  }
 
   // The user role's application routes sit behind the maintenance gate, and so does every
   // unknown path. The gate wraps each handler instead of being an app.use() middleware, which

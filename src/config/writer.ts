@@ -1,0 +1,115 @@
+import { readFile, readlink, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DATA_DIR_NAME, isErrno, readVolume, writeVolumeAtomically } from './kubelet-volume.ts';
+import type { RawConfig } from './parse.ts';
+
+/** Who changed the config last, when and why; kept as annotations on the ConfigMap. */
+export interface Audit {
+  changedBy: string | null;
+  changedAt: string | null;
+  reason: string | null;
+}
+
+export interface StoredConfig {
+  data: RawConfig;
+  /** The ConfigMap's resourceVersion; for a directory, the name of the payload `..data` points at. */
+  version: string;
+  audit: Audit;
+  /** The ConfigMap's uid, for Events about it; null for a directory. */
+  uid: string | null;
+}
+
+export interface ConfigChange {
+  /** Keys to set; null removes a key. */
+  data: Record<string, string | null>;
+  /** When given, the write only happens if the stored version still equals it. */
+  expectedVersion?: string;
+  actor: string;
+  reason: string;
+}
+
+export class VersionConflictError extends Error {
+  override readonly name = 'VersionConflictError';
+}
+
+export class ConfigNotFoundError extends Error {
+  override readonly name = 'ConfigNotFoundError';
+}
+
+/** Where the admin role writes: the ConfigMap through the API, or a local directory. */
+export interface ConfigWriter {
+  /** A short description for logs and /status, such as "configmap sample-app/app-config". */
+  readonly target: string;
+  read(): Promise<StoredConfig>;
+  write(change: ConfigChange): Promise<StoredConfig>;
+}
+
+export function applyChange(data: RawConfig, change: Record<string, string | null>): Record<string, string> {
+  const next: Record<string, string> = { ...data };
+  for (const [key, value] of Object.entries(change)) {
+    if (value === null) delete next[key];
+    else next[key] = value;
+  }
+  return next;
+}
+
+/**
+ * Writes a local directory with the kubelet's own swap sequence, so local mode behaves as a
+ * cluster does. The audit record lives beside the directory, as annotations live beside a
+ * ConfigMap's data. Writes are serialised, so the version check and the write are one step.
+ */
+export class DirectoryWriter implements ConfigWriter {
+  readonly target: string;
+  readonly #dir: string;
+  readonly #auditFile: string;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.#auditFile = `${dir.replace(/\/+$/, '')}.audit.json`;
+    this.target = `directory ${dir}`;
+  }
+
+  async read(): Promise<StoredConfig> {
+    const volume = await readVolume(this.#dir);
+    if (volume.kind !== 'snapshot') throw new ConfigNotFoundError(`${this.#dir} holds no config (${volume.kind})`);
+    return { data: volume.data, version: await this.#version(), audit: await this.#readAudit(), uid: null };
+  }
+
+  write(change: ConfigChange): Promise<StoredConfig> {
+    const result = this.#queue.then(async () => {
+      const current = await this.read();
+      if (change.expectedVersion !== undefined && change.expectedVersion !== current.version) {
+        throw new VersionConflictError(
+          `the config has been modified: version ${change.expectedVersion} is stale, the current one is ${current.version}`,
+        );
+      }
+      await writeVolumeAtomically(this.#dir, applyChange(current.data, change.data));
+      const audit: Audit = { changedBy: change.actor, changedAt: new Date().toISOString(), reason: change.reason };
+      await writeFile(`${this.#auditFile}.tmp`, `${JSON.stringify(audit, null, 2)}\n`);
+      await rename(`${this.#auditFile}.tmp`, this.#auditFile);
+      return this.read();
+    });
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  async #version(): Promise<string> {
+    try {
+      return await readlink(join(this.#dir, DATA_DIR_NAME));
+    } catch (error) {
+      if (isErrno(error, 'ENOENT') || isErrno(error, 'EINVAL')) return 'plain';
+      throw error;
+    }
+  }
+
+  async #readAudit(): Promise<Audit> {
+    try {
+      const parsed = JSON.parse(await readFile(this.#auditFile, 'utf8')) as Partial<Audit>;
+      return { changedBy: parsed.changedBy ?? null, changedAt: parsed.changedAt ?? null, reason: parsed.reason ?? null };
+    } catch (error) {
+      if (isErrno(error, 'ENOENT') || error instanceof SyntaxError) return { changedBy: null, changedAt: null, reason: null };
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+
+/** The panel's script and styles: files of their own, so the CSP can forbid inline code. */
+export function loadPanelAssets(): { script: string; styles: string } {
+  // src/http/admin and dist/http/admin sit at the same depth below the repository root.
+  const dir = new URL('../../../assets/admin/', import.meta.url);
+  return {
+    script: readFileSync(new URL('panel.js', dir), 'utf8'),
+    styles: readFileSync(new URL('panel.css', dir), 'utf8'),
+  };
+}
+
+/** A static shell; the script fills it from the JSON API. No inline script, no inline style. */
+export function panelPage(): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Maintenance switch</title>
+<link rel="stylesheet" href="/admin/assets/panel.css">
+<script type="module" src="/admin/assets/panel.js"></script>
+</head>
+<body>
+<header>
+  <h1>Maintenance switch</h1>
+  <p id="who" class="muted"></p>
+</header>
+<main>
+  <section id="login" class="card" hidden>
+    <h2>Sign in</h2>
+    <p class="muted">Paste a bearer token the cluster accepts, for example from <code>kubectl create token NAME</code>.</p>
+    <form id="login-form">
+      <label for="token">Token</label>
+      <input id="token" name="token" type="password" autocomplete="off" required>
+      <button type="submit">Sign in</button>
+    </form>
+  </section>
+
+  <section id="state" class="card" hidden>
+    <div class="state-line">
+      <span id="state-badge" class="badge"></span>
+      <span id="state-text"></span>
+    </div>
+    <dl>
+      <dt>Message</dt><dd id="state-message"></dd>
+      <dt>Window</dt><dd id="state-window"></dd>
+      <dt>Last change</dt><dd id="state-change"></dd>
+      <dt>Version</dt><dd><code id="state-version"></code></dd>
+    </dl>
+    <p id="config-error" class="error" hidden></p>
+  </section>
+
+  <section id="toggle" class="card" hidden>
+    <h2 id="toggle-title">Change</h2>
+    <form id="toggle-form">
+      <label for="message">Message shown to users</label>
+      <textarea id="message" name="message" rows="2" maxlength="2000"></textarea>
+      <label for="reason">Reason (required, recorded with your name)</label>
+      <input id="reason" name="reason" maxlength="500" required placeholder="e.g. database upgrade, ticket OPS-123">
+      <button id="toggle-button" type="submit"></button>
+    </form>
+  </section>
+
+  <p id="notice" role="status" hidden></p>
+  <p><button id="logout" type="button" class="link" hidden>Sign out</button></p>
+</main>
+</body>
+</html>`;
+}

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { CONFIG_KEYS, MAX_MESSAGE_LENGTH, MAX_RETRY_AFTER_SECONDS, parseConfig, describeConfig } from '../../config/parse.ts';
+import type { ConfigChange, StoredConfig } from '../../config/writer.ts';
+
+export interface ApiError {
+  error: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'unavailable';
+  message: string;
+  /** For invalid_request: the request field at fault. */
+  field?: string;
+}
+
+const timestamp = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z, or null to clear it' });
+
+export const updateSchema = z
+  .strictObject({
+    enabled: z.boolean({ error: 'must be true or false' }),
+    reason: z
+      .string({ error: 'is required: say why, in 1 to 500 characters' })
+      .trim()
+      .min(1, 'is required: say why, in 1 to 500 characters')
+      .max(500, 'must be at most 500 characters'),
+    message: z.string({ error: 'must be a string' }).max(MAX_MESSAGE_LENGTH, `must be at most ${MAX_MESSAGE_LENGTH} characters`).optional(),
+    start: timestamp.nullable().optional(),
+    end: timestamp.nullable().optional(),
+    retryAfterSeconds: z
+      .int({ error: 'must be a whole number of seconds' })
+      .min(1, 'must be at least 1')
+      .max(MAX_RETRY_AFTER_SECONDS, `must be at most ${MAX_RETRY_AFTER_SECONDS}`)
+      .optional(),
+    resourceVersion: z.string({ error: 'must be a string' }).min(1, 'must not be empty').optional(),
+  })
+  .refine((update) => !update.start || !update.end || Date.parse(update.end) > Date.parse(update.start), {
+    message: 'must be after start',
+    path: ['end'],
+  });
+
+export type MaintenanceUpdate = z.infer<typeof updateSchema>;
+
+/** The request field for each ConfigMap key, to name the field when the resulting config is refused. */
+const FIELD_FOR_KEY: Record<string, string> = {
+  [CONFIG_KEYS.mode]: 'enabled',
+  [CONFIG_KEYS.message]: 'message',
+  [CONFIG_KEYS.retryAfter]: 'retryAfterSeconds',
+  [CONFIG_KEYS.start]: 'start',
+  [CONFIG_KEYS.end]: 'end',
+};
+
+export function validateUpdate(body: string): { ok: true; value: MaintenanceUpdate } | { ok: false; error: ApiError } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error) {
+    return { ok: false, error: { error: 'invalid_request', field: 'body', message: `body: malformed JSON (${(error as Error).message})` } };
+  }
+  const result = updateSchema.safeParse(json);
+  if (result.success) return { ok: true, value: result.data };
+  const issue = result.error.issues[0]!;
+  const field =
+    issue.code === 'unrecognized_keys' ? issue.keys[0]! : issue.path.length > 0 ? String(issue.path[0]) : 'body';
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`
+      : issue.path.length === 0
+        ? 'must be a JSON object'
+        : issue.message;
+  return { ok: false, error: { error: 'invalid_request', field, message: `${field}: ${message}` } };
+}
+
+/** Names the request field behind a refused ConfigMap snapshot. */
+export function configErrorToApiError(issues: { key: string; message: string }[]): ApiError {
+  const first = issues[0]!;
+  const field = FIELD_FOR_KEY[first.key] ?? first.key;
+  return {
+    error: 'invalid_request',
+    field,
+    message: `${field}: the resulting config would be invalid: ${issues.map(({ key, message }) => `${key}: ${message}`).join('; ')}`,
+  };
+}
+
+export function toConfigChange(update: MaintenanceUpdate, actor: string): ConfigChange {
+  const data: Record<string, string | null> = { [CONFIG_KEYS.mode]: String(update.enabled) };
+  if (update.message !== undefined) data[CONFIG_KEYS.message] = update.message;
+  if (update.start !== undefined) data[CONFIG_KEYS.start] = update.start;
+  if (update.end !== undefined) data[CONFIG_KEYS.end] = update.end;
+  if (update.retryAfterSeconds !== undefined) data[CONFIG_KEYS.retryAfter] = String(update.retryAfterSeconds);
+  return {
+    data,
+    actor,
+    reason: update.reason,
+    ...(update.resourceVersion !== undefined ? { expectedVersion: update.resourceVersion } : {}),
+  };
+}
+
+/** The stored state as the admin API shows it. */
+export function describeStored(stored: StoredConfig) {
+  const parsed = parseConfig(stored.data);
+  const config = parsed.ok ? describeConfig(parsed.config) : null;
+  return {
+    enabled: config?.enabled ?? stored.data[CONFIG_KEYS.mode]?.trim().toLowerCase() === 'true',
+    message: config?.message ?? stored.data[CONFIG_KEYS.message] ?? null,
+    start: config?.start ?? stored.data[CONFIG_KEYS.start] ?? null,
+    end: config?.end ?? stored.data[CONFIG_KEYS.end] ?? null,
+    retryAfterSeconds: config?.retryAfterSeconds ?? null,
+    allowPaths: config?.allowPaths ?? [],
+    resourceVersion: stored.version,
+    changedBy: stored.audit.changedBy,
+    changedAt: stored.audit.changedAt,
+    reason: stored.audit.reason,
+    configError: parsed.ok ? null : parsed.error,
+  };
+}
