@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const NAMESPACE = 'sample-app';
+
+const provided = inject('envtest');
+/** Why the e2e tests cannot run here, or null when the control plane is up. */
+export const skipReason: string | null = 'skip' in provided ? provided.skip : null;
+
+function plane() {
+  if ('skip' in provided) throw new Error(provided.skip);
+  return provided;
+}
+
+/** kubectl as the cluster admin, or with `--token` and friends given in `args`. */
+export async function kubectl(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; kubeconfig?: string } = {}): Promise<string> {
+  const { kubectl: binary, kubeconfig } = plane();
+  const child = spawn(binary, [`--kubeconfig=${options.kubeconfig ?? kubeconfig}`, ...args], { env: { ...process.env, ...options.env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  child.stdin.end(options.input ?? '');
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  if (code !== 0) throw new KubectlError(`kubectl ${args.join(' ')} failed (${code}): ${stderr.trim()}`, code, stderr);
+  return stdout;
+}
+
+export class KubectlError extends Error {
+  readonly code: number | null;
+  readonly stderr: string;
+  constructor(message: string, code: number | null, stderr: string) {
+    super(message);
+    this.code = code;
+    this.stderr = stderr;
+  }
+}
+
+/** `kubectl auth can-i` as another identity: true for "yes", false for "no". */
+export async function canI(as: string, verb: string, resource: string, extra: string[] = []): Promise<boolean> {
+  try {
+    return (await kubectl(['auth', 'can-i', verb, resource, '-n', NAMESPACE, `--as=${as}`, ...extra])).trim() === 'yes';
+  } catch (error) {
+    if (error instanceof KubectlError && error.code === 1) return false;
+    throw error;
+  }
+}
+
+/** A real token from the TokenRequest API. */
+export async function tokenFor(serviceAccount: string, namespace = NAMESPACE): Promise<string> {
+  return (await kubectl(['create', 'token', serviceAccount, '-n', namespace, '--duration=1h'])).trim();
+}
+
+/** A kubeconfig that authenticates with a bearer token, as a pod's service account would. */
+export async function kubeconfigForToken(token: string, name: string): Promise<string> {
+  const { kubeconfig, dir } = plane();
+  const admin = await readFile(kubeconfig, 'utf8');
+  const ca = /certificate-authority-data: (\S+)/.exec(admin)![1];
+  const server = /server: (\S+)/.exec(admin)![1];
+  const path = join(dir, `kubeconfig-${name}`);
+  await writeFile(
+    path,
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: envtest
+  cluster: {server: ${server}, certificate-authority-data: ${ca}}
+users:
+- name: ${name}
+  user: {token: ${token}}
+contexts:
+- name: ${name}
+  context: {cluster: envtest, user: ${name}, namespace: ${NAMESPACE}}
+current-context: ${name}
+`,
+  );
+  return path;
+}
+
+/** A direct API request with a bearer token, to prove what RBAC allows. */
+export async function apiRequest(token: string, method: string, path: string, body?: unknown, contentType = 'application/merge-patch+json'): Promise<number> {
+  const { server, kubeconfig } = plane();
+  const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(await readFile(kubeconfig, 'utf8'))![1]!, 'base64').toString();
+  const { request } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    const req = request(`${server}${path}`, { method, ca, headers: { Authorization: `Bearer ${token}`, 'Content-Type': contentType } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+export async function applyBase(): Promise<void> {
+  await kubectl(['apply', '-k', join(ROOT, 'k8s')]);
+}
+
+export async function configMap(): Promise<{ data: Record<string, string>; metadata: { resourceVersion: string; annotations?: Record<string, string> } }> {
+  return JSON.parse(await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'json']));
+}

@@ -1,0 +1,60 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { NAMESPACE, apiRequest, applyBase, canI, kubectl, skipReason, tokenFor } from './cluster.ts';
+
+const ADMIN_SA = `system:serviceaccount:${NAMESPACE}:sample-app-admin`;
+const USER_SA = `system:serviceaccount:${NAMESPACE}:sample-app-user`;
+
+describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API server', () => {
+  let adminToken = '';
+
+  beforeAll(async () => {
+    await applyBase();
+    await kubectl(['create', 'configmap', 'other-config', '-n', NAMESPACE, '--from-literal=KEY=value']);
+    await kubectl(['create', 'secret', 'generic', 'db-password', '-n', NAMESPACE, '--from-literal=password=hunter2']);
+    adminToken = await tokenFor('sample-app-admin');
+  });
+
+  it('lets the admin service account get, list, watch and patch app-config, and create events (kubectl auth can-i)', async () => {
+    for (const verb of ['get', 'list', 'watch', 'patch']) {
+      expect(await canI(ADMIN_SA, verb, 'configmaps/app-config'), verb).toBe(true);
+    }
+    expect(await canI(ADMIN_SA, 'create', 'events.events.k8s.io')).toBe(true);
+  });
+
+  it('gives the admin service account nothing else (kubectl auth can-i)', async () => {
+    expect(await canI(ADMIN_SA, 'patch', 'configmaps/other-config')).toBe(false);
+    expect(await canI(ADMIN_SA, 'get', 'configmaps/other-config')).toBe(false);
+    expect(await canI(ADMIN_SA, 'update', 'configmaps/app-config')).toBe(false);
+    expect(await canI(ADMIN_SA, 'delete', 'configmaps/app-config')).toBe(false);
+    expect(await canI(ADMIN_SA, 'create', 'configmaps')).toBe(false);
+    expect(await canI(ADMIN_SA, 'get', 'secrets')).toBe(false);
+    expect(await canI(ADMIN_SA, 'list', 'secrets')).toBe(false);
+    expect(await canI(ADMIN_SA, 'get', 'configmaps/app-config', ['-n', 'default'])).toBe(false);
+  });
+
+  it('gives the user service account no API access at all', async () => {
+    expect(await canI(USER_SA, 'get', 'configmaps/app-config')).toBe(false);
+    expect(await canI(USER_SA, 'list', 'pods')).toBe(false);
+  });
+
+  it('holds for real requests made with a TokenRequest token of the admin service account', async () => {
+    const base = `/api/v1/namespaces/${NAMESPACE}`;
+    expect(await apiRequest(adminToken, 'GET', `${base}/configmaps/app-config`)).toBe(200);
+    expect(await apiRequest(adminToken, 'GET', `${base}/configmaps?fieldSelector=metadata.name%3Dapp-config`)).toBe(200);
+    expect(await apiRequest(adminToken, 'PATCH', `${base}/configmaps/app-config`, { metadata: { annotations: { 'e2e/touched': 'yes' } } })).toBe(200);
+
+    // A list without the field selector is a list of every ConfigMap: refused.
+    expect(await apiRequest(adminToken, 'GET', `${base}/configmaps`)).toBe(403);
+    expect(await apiRequest(adminToken, 'GET', `${base}/configmaps/other-config`)).toBe(403);
+    expect(await apiRequest(adminToken, 'PATCH', `${base}/configmaps/other-config`, { data: { KEY: 'x' } })).toBe(403);
+    expect(await apiRequest(adminToken, 'GET', `${base}/secrets/db-password`)).toBe(403);
+    expect(await apiRequest(adminToken, 'GET', `${base}/secrets`)).toBe(403);
+    expect(await apiRequest(adminToken, 'DELETE', `${base}/configmaps/app-config`)).toBe(403);
+    expect(await kubectl(['get', 'configmap', 'other-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.KEY}'])).toBe('value');
+  });
+
+  it('lets the admin service account review tokens and access (system:auth-delegator)', async () => {
+    expect(await canI(ADMIN_SA, 'create', 'tokenreviews.authentication.k8s.io')).toBe(true);
+    expect(await canI(ADMIN_SA, 'create', 'subjectaccessreviews.authorization.k8s.io')).toBe(true);
+  });
+});
