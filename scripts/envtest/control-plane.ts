@@ -48,6 +48,8 @@ export interface ControlPlane {
   dir: string;
   /** Runs kubectl against this control plane as the admin, or with extra flags such as --token. */
   kubectl(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<string>;
+  /** Kills kube-apiserver, as a crash would, and starts it again on the same port; every watch is cut. */
+  restartApiServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -150,8 +152,7 @@ export async function startControlPlane(binaries: Binaries, log: (line: string) 
     await writeFile(saKey, privateKey.export({ type: 'pkcs8', format: 'pem' }));
     await writeFile(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
     const apiPort = await freePort();
-    let apiOutput = '';
-    const apiserver = spawn(binaries.kubeApiserver, [
+    const apiArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       `--cert-dir=${certDir}`,
       `--secure-port=${apiPort}`,
@@ -168,16 +169,24 @@ export async function startControlPlane(binaries: Binaries, log: (line: string) 
       `--client-ca-file=${client.ca}`,
       '--allow-privileged=true',
       '--v=0',
-    ]);
-    children.push(apiserver);
-    apiserver.stdout.on('data', (chunk: Buffer) => (apiOutput += chunk));
-    apiserver.stderr.on('data', (chunk: Buffer) => (apiOutput += chunk));
-    const apiExited = watchExit('kube-apiserver', apiserver, () => apiOutput);
+    ];
+    let apiOutput = '';
+    let apiserver: ChildProcess;
+    let apiExited: () => string | null = () => null;
+    const startApiServer = () => {
+      apiOutput = '';
+      apiserver = spawn(binaries.kubeApiserver, apiArgs);
+      children.push(apiserver);
+      apiserver.stdout!.on('data', (chunk: Buffer) => (apiOutput += chunk));
+      apiserver.stderr!.on('data', (chunk: Buffer) => (apiOutput += chunk));
+      apiExited = watchExit('kube-apiserver', apiserver, () => apiOutput);
+    };
+    startApiServer();
 
     const server = `https://127.0.0.1:${apiPort}`;
     const kubeconfig = join(dir, 'kubeconfig');
     const servingCa = join(certDir, 'apiserver.crt');
-    await waitUntil('kube-apiserver serving certificate', async () => existsSync(servingCa), apiExited);
+    await waitUntil('kube-apiserver serving certificate', async () => existsSync(servingCa), () => apiExited());
     await writeFile(
       kubeconfig,
       `apiVersion: v1
@@ -212,16 +221,28 @@ current-context: envtest
       if (code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${code}): ${stderr.trim()}`);
       return stdout;
     };
-    await waitUntil(
-      'kube-apiserver',
-      async () => (await kubectl(['get', '--raw', '/readyz'])).trim() === 'ok',
-      apiExited,
-    );
-    // RBAC's bootstrap roles (system:auth-delegator and friends) are created by a post-start hook.
-    await waitUntil('RBAC bootstrap roles', async () => (await kubectl(['get', 'clusterrole', 'system:auth-delegator', '-o', 'name'])).trim() !== '', apiExited);
+    const waitForApiServer = async () => {
+      await waitUntil('kube-apiserver', async () => (await kubectl(['get', '--raw', '/readyz'])).trim() === 'ok', () => apiExited());
+      // RBAC's bootstrap roles (system:auth-delegator and friends) are created by a post-start hook.
+      await waitUntil(
+        'RBAC bootstrap roles',
+        async () => (await kubectl(['get', 'clusterrole', 'system:auth-delegator', '-o', 'name'])).trim() !== '',
+        () => apiExited(),
+      );
+    };
+    await waitForApiServer();
     log(`kube-apiserver serving on ${server}`);
 
-    return { binaries, server, kubeconfig, dir, kubectl, stop };
+    const restartApiServer = async () => {
+      const exited = new Promise((resolve) => apiserver.once('exit', resolve));
+      apiserver.kill('SIGKILL');
+      await exited;
+      startApiServer();
+      await waitForApiServer();
+      log('kube-apiserver restarted');
+    };
+
+    return { binaries, server, kubeconfig, dir, kubectl, restartApiServer, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -11,8 +11,10 @@ export default class SummaryReporter implements Reporter {
     let skipped = 0;
     const skippedNames: string[] = [];
     for (const module of testModules) {
-      if (module.state() === 'failed' && [...module.children.allTests()].length === 0) failed++;
-      for (const test of module.children.allTests()) {
+      const tests = [...module.children.allTests()];
+      // A failing hook or import fails the file while its tests show as skipped: count the file.
+      if (module.state() === 'failed' && !tests.some((test) => test.result().state === 'failed')) failed++;
+      for (const test of tests) {
         const state = test.result().state;
         if (state === 'passed') passed++;
         else if (state === 'failed') failed++;
