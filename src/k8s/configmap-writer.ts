@@ -78,14 +78,15 @@ export class ConfigMapWriter implements ConfigWriter {
 
   /** An events.k8s.io/v1 Event about the ConfigMap; a failure to record it does not undo the change. */
   async #recordEvent(config: StoredConfig, change: ConfigChange): Promise<void> {
-    const { events } = await kubernetes();
+    const { events, lib } = await kubernetes();
     const enabled = config.data.MAINTENANCE_MODE?.trim().toLowerCase() === 'true';
     try {
       await events.createNamespacedEvent({
         namespace: this.#namespace,
         body: {
-          metadata: { generateName: `${this.#name}.`, namespace: this.#namespace },
-          eventTime: new Date(),
+          metadata: { generateName: `${this.#name}-`, namespace: this.#namespace },
+          // MicroTime: the API server wants six fractional digits, which a plain Date lacks.
+          eventTime: new lib.V1MicroTime(),
           reportingController: `${ANNOTATION_PREFIX}/${EVENT_REPORTER}`,
           reportingInstance: this.#reportingInstance,
           action: 'Toggle',

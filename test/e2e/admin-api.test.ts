@@ -1,0 +1,193 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANNOTATIONS } from '../../src/k8s/configmap-writer.ts';
+import { spawnService, type ServiceProcess } from '../helpers/process.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { NAMESPACE, ROOT, configMap, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
+
+/** Two people: one whom cluster RBAC lets patch app-config, one who may only read it. */
+const PEOPLE_RBAC = `
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: operator, namespace: ${NAMESPACE}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: viewer, namespace: ${NAMESPACE}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: app-config-editor, namespace: ${NAMESPACE}}
+rules:
+- {apiGroups: [""], resources: [configmaps], resourceNames: [app-config], verbs: [get, patch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: app-config-viewer, namespace: ${NAMESPACE}}
+rules:
+- {apiGroups: [""], resources: [configmaps], resourceNames: [app-config], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: operator, namespace: ${NAMESPACE}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: app-config-editor}
+subjects: [{kind: ServiceAccount, name: operator, namespace: ${NAMESPACE}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: viewer, namespace: ${NAMESPACE}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: app-config-viewer}
+subjects: [{kind: ServiceAccount, name: viewer, namespace: ${NAMESPACE}}]
+`;
+
+describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_AUTH=kubernetes)', () => {
+  let admin: ServiceProcess;
+  let user: ServiceProcess;
+  let operatorToken = '';
+  let viewerToken = '';
+
+  const put = (token: string | null, body: unknown) =>
+    fetch(`${admin.url}/admin/api/maintenance`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  const get = (token: string | null) =>
+    fetch(`${admin.url}/admin/api/maintenance`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  const userReadyz = async () => {
+    const response = await fetch(`${user.url}/readyz`);
+    await response.text();
+    return response.status;
+  };
+
+  beforeAll(async () => {
+    await kubectl(['apply', '-k', join(ROOT, 'test/e2e/fixtures/api-watch')]);
+    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
+    await kubectl(['apply', '-f', '-'], { input: PEOPLE_RBAC });
+    operatorToken = await tokenFor('operator');
+    viewerToken = await tokenFor('viewer');
+    // Each process authenticates as its pod's service account would.
+    admin = await spawnService({
+      ROLE: 'admin',
+      CONFIG_SOURCE: 'api',
+      ADMIN_AUTH: 'kubernetes',
+      POD_NAMESPACE: NAMESPACE,
+      POD_NAME: 'sample-app-admin-e2e',
+      KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-admin'), 'admin-sa'),
+      LOG_LEVEL: 'info',
+    });
+    user = await spawnService({
+      ROLE: 'user',
+      CONFIG_SOURCE: 'api',
+      POD_NAMESPACE: NAMESPACE,
+      KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-config-reader'), 'reader-sa'),
+      LOG_LEVEL: 'info',
+    });
+    await waitFor('user ready', async () => ((await userReadyz()) === 200 ? true : undefined));
+  });
+
+  afterAll(async () => {
+    for (const service of [admin, user]) service?.child.kill('SIGTERM');
+    await Promise.all([admin?.exited, user?.exited]);
+  });
+
+  it('answers 401 without a token and with a garbage token, and writes nothing', async () => {
+    const before = (await configMap()).metadata.resourceVersion;
+    const anonymous = await put(null, { enabled: true, reason: 'no token' });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await put('not-a-real-token', { enabled: true, reason: 'garbage' })).status).toBe(401);
+    expect((await get(null)).status).toBe(401);
+    expect((await configMap()).metadata.resourceVersion).toBe(before);
+  });
+
+  it('lets a user who may only read see the state, and answers 403 to their change', async () => {
+    const before = (await configMap()).metadata.resourceVersion;
+    const read = await get(viewerToken);
+    expect(read.status).toBe(200);
+    expect(await read.json()).toMatchObject({ enabled: false, resourceVersion: before });
+    const change = await put(viewerToken, { enabled: true, reason: 'I should not be able to' });
+    expect(change.status).toBe(403);
+    expect(((await change.json()) as { message: string }).message).toContain('system:serviceaccount:sample-app:viewer');
+    expect((await configMap()).metadata.resourceVersion).toBe(before);
+  });
+
+  it('lets a user whom RBAC lets patch toggle: the ConfigMap, its annotations, an Event, and the user pods follow', async () => {
+    const response = await put(operatorToken, { enabled: true, reason: 'database upgrade OPS-42', message: 'Back at 22:00 UTC' });
+    expect(response.status).toBe(200);
+    const state = (await response.json()) as Record<string, unknown>;
+    expect(state).toMatchObject({
+      enabled: true,
+      message: 'Back at 22:00 UTC',
+      changedBy: 'system:serviceaccount:sample-app:operator',
+      reason: 'database upgrade OPS-42',
+    });
+
+    const stored = await configMap();
+    expect(stored.data.MAINTENANCE_MODE).toBe('true');
+    expect(stored.metadata.resourceVersion).toBe(state.resourceVersion);
+    expect(stored.metadata.annotations?.[ANNOTATIONS.changedBy]).toBe('system:serviceaccount:sample-app:operator');
+    expect(stored.metadata.annotations?.[ANNOTATIONS.reason]).toBe('database upgrade OPS-42');
+    expect(Date.parse(stored.metadata.annotations?.[ANNOTATIONS.changedAt] ?? '')).not.toBeNaN();
+
+    const events = JSON.parse(await kubectl(['get', 'events.events.k8s.io', '-n', NAMESPACE, '-o', 'json'])) as {
+      items: { reason: string; note: string; regarding: { kind: string; name: string }; reportingInstance: string }[];
+    };
+    const event = events.items.find((item) => item.reason === 'MaintenanceEnabled');
+    expect(event).toMatchObject({ regarding: { kind: 'ConfigMap', name: 'app-config' }, reportingInstance: 'sample-app-admin-e2e' });
+    expect(event?.note).toContain('database upgrade OPS-42');
+
+    expect(admin.logs().some((line) => line.msg === 'maintenance toggled' && line.actor === 'system:serviceaccount:sample-app:operator')).toBe(true);
+    await waitFor('the user pod to leave readiness', async () => ((await userReadyz()) === 503 ? true : undefined));
+  });
+
+  it('refuses bad input with 400 naming the field, and writes nothing', async () => {
+    const before = (await configMap()).metadata.resourceVersion;
+    const cases: [unknown, string][] = [
+      ['{"enabled": tru', 'body'],
+      [{ enabled: false, reason: 'x', colour: 'red' }, 'colour'],
+      [{ enabled: 'yes', reason: 'x' }, 'enabled'],
+      [{ enabled: false }, 'reason'],
+      [{ enabled: false, reason: '   ' }, 'reason'],
+      [{ enabled: false, reason: 'x'.repeat(501) }, 'reason'],
+      [{ enabled: false, reason: 'x', message: 'm'.repeat(2001) }, 'message'],
+      [{ enabled: false, reason: 'x', start: 'tomorrow' }, 'start'],
+      [{ enabled: false, reason: 'x', start: '2026-12-01T10:00:00Z', end: '2026-12-01T09:00:00Z' }, 'end'],
+      [{ enabled: false, reason: 'x', retryAfterSeconds: 1.5 }, 'retryAfterSeconds'],
+      [[1, 2], 'body'],
+    ];
+    for (const [body, field] of cases) {
+      const response = await put(operatorToken, body);
+      const answer = (await response.json()) as { field: string; message: string };
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(answer.field, JSON.stringify(body)).toBe(field);
+      expect(answer.message).toContain(field);
+    }
+    expect((await configMap()).metadata.resourceVersion).toBe(before);
+  });
+
+  it('gives exactly one success and one 409 to two concurrent changes carrying the same resourceVersion', async () => {
+    const { resourceVersion } = (await (await get(operatorToken)).json()) as { resourceVersion: string };
+    const responses = await Promise.all([
+      put(operatorToken, { enabled: false, reason: 'first', resourceVersion }),
+      put(operatorToken, { enabled: false, reason: 'second', resourceVersion, message: 'different' }),
+    ]);
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses).toEqual([200, 409]);
+    const conflict = (await responses.find((response) => response.status === 409)!.json()) as { error: string; message: string };
+    expect(conflict.error).toBe('conflict');
+    expect(conflict.message).toMatch(/changed by someone else/);
+
+    const stored = await configMap();
+    const winner = responses.find((response) => response.status === 200)!;
+    expect(stored.metadata.resourceVersion).toBe(((await winner.json()) as { resourceVersion: string }).resourceVersion);
+    expect(stored.data.MAINTENANCE_MODE).toBe('false');
+    await waitFor('the user pod to return', async () => ((await userReadyz()) === 200 ? true : undefined));
+  });
+
+  it('answers 404 for every /admin path on the user role', async () => {
+    for (const path of ['/admin', '/admin/', '/admin/api/maintenance', '/admin/session']) {
+      expect((await fetch(`${user.url}${path}`)).status, path).toBe(404);
+    }
+  });
+});
