@@ -67,7 +67,7 @@ const checkedSchema = (source: NodeJS.ProcessEnv) => envSchema
       context.addIssue({
         code: 'custom',
         path: ['ADMIN_AUTH'],
-        message: `is "none" (no authentication), which is only allowed when HOST is a loopback address, not ${JSON.stringify(env.HOST)}; use ADMIN_AUTH=kubernetes or token`,
+        message: `turns authentication off, which is only allowed when HOST is a loopback address, not ${JSON.stringify(env.HOST)}; use ADMIN_AUTH=kubernetes or token`,
       });
     }
     if (env.ADMIN_AUTH === 'token' && env.ADMIN_TOKEN_FILE === undefined) {

@@ -24,7 +24,7 @@ export async function makeTempDir(prefix = 'maint-'): Promise<string> {
 
 /** The real server, in process, on an ephemeral loopback port, against a real directory. */
 export async function startTestServer(
-  options: { role?: 'user' | 'admin'; initial?: RawConfig | null; dir?: string } = {},
+  options: { role?: 'user' | 'admin'; initial?: RawConfig | null; dir?: string; env?: Record<string, string> } = {},
 ): Promise<TestServer> {
   const root = await makeTempDir();
   const dir = options.dir ?? join(root, 'app-config');
@@ -37,6 +37,7 @@ export async function startTestServer(
     CONFIG_SOURCE: 'volume',
     POD_NAME: 'test-pod',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...options.env,
   });
   const server = await startServer(env, pino({ level: env.LOG_LEVEL }));
   const get = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init);
