@@ -36,7 +36,7 @@ const seconds = z
   .pipe(z.number().max(120, 'must be at most 120 seconds'));
 
 export const envSchema = z.object({
-  ROLE: z.enum(['user', 'admin'], { error: 'must be "user" or "admin"' }).default('user'),
+  ROLE: z.enum(['user', 'admin', 'page'], { error: 'must be "user", "admin" or "page"' }).default('user'),
   PORT: port.default(8080),
   HOST: z.string().trim().min(1, 'must not be empty').default('0.0.0.0'),
   CONFIG_DIR: z.string().trim().min(1, 'must not be empty').default('/etc/app-config'),

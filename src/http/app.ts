@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { accepts } from 'hono/accepts';
 import type { Role } from '../env.ts';
 import type { ConfigStore } from '../config/store.ts';
-import { describeConfig, isoOrNull, type MaintenanceConfig } from '../config/parse.ts';
+import { describeConfig, isoOrNull, parseConfig, type MaintenanceConfig } from '../config/parse.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
 import { isPathAllowed, retryAfterSeconds } from '../maintenance/window.ts';
 import type { Metrics } from './metrics.ts';
@@ -25,7 +25,7 @@ export interface AppDeps {
   admin?: Hono;
 }
 
-type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down';
+type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance';
 type Readiness = { ready: true } | { ready: false; reason: NotReadyReason };
 
 /** The one place that builds the HTTP surface; production and tests both use it. */
@@ -37,6 +37,8 @@ export function createApp(deps: AppDeps): Hono {
     if (lifecycle.shuttingDown) return { ready: false, reason: 'shutting_down' };
     if (role === 'admin') return { ready: true };
     if (store.config === null) return { ready: false, reason: 'starting' };
+    // The page role is the user role inverted: in the Service exactly while the user pods are not.
+    if (role === 'page') return state.current.active ? { ready: true } : { ready: false, reason: 'not_in_maintenance' };
     if (state.current.active) return { ready: false, reason: 'maintenance' };
     return { ready: true };
   };
@@ -48,7 +50,7 @@ export function createApp(deps: AppDeps): Hono {
   const probeHeaders = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
   const readyBody = JSON.stringify({ status: 'ready' });
   const notReadyBodies = Object.fromEntries(
-    (['starting', 'maintenance', 'shutting_down'] as const).map((reason) => [reason, JSON.stringify({ status: 'not_ready', reason })]),
+    (['starting', 'maintenance', 'shutting_down', 'not_in_maintenance'] as const).map((reason) => [reason, JSON.stringify({ status: 'not_ready', reason })]),
   ) as Record<NotReadyReason, string>;
   const ready = (c: Context) => {
     const result = readiness();
@@ -108,11 +110,25 @@ export function createApp(deps: AppDeps): Hono {
           return maintenanceResponse(c, view.config, state.clock.now());
         };
 
+  if (role === 'page') {
+    // Every path gets the maintenance page: this role only ever receives traffic as the fallback.
+    const page = (c: Context) => maintenanceResponse(c, state.current.config ?? DEFAULT_CONFIG, state.clock.now());
+    app.all('/', page);
+    app.notFound(page);
+    return app;
+  }
+
   const demo = demoPage(deps.podName, role);
   app.get('/', gated((c) => c.html(demo)));
   app.notFound(gated((c) => c.text('Not Found', 404)));
   return app;
 }
+
+const DEFAULT_CONFIG: MaintenanceConfig = (() => {
+  const parsed = parseConfig({});
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.config;
+})();
 
 function maintenanceResponse(c: Context, config: MaintenanceConfig, now: number) {
   const retryAfter = retryAfterSeconds(config, now);

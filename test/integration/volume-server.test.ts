@@ -154,6 +154,25 @@ describe('the admin role', () => {
   });
 });
 
+describe('the page role (the fallback behind a shared public Service)', () => {
+  it('is ready exactly while maintenance is on, and answers every path with the maintenance page', async () => {
+    const s = await server({ role: 'page', initial: { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'Down for an upgrade' } });
+    await s.waitForReady(503);
+    expect(await readyz(s)).toEqual({ status: 503, body: { status: 'not_ready', reason: 'not_in_maintenance' } });
+
+    await s.write({ MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Down for an upgrade' });
+    await s.waitForReady(200);
+    for (const path of ['/', '/shop/cart', '/api/x']) {
+      const response = await s.get(path);
+      expect(response.status, path).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('300');
+      expect(await response.text()).toContain('Down for an upgrade');
+    }
+    expect((await s.get('/admin')).status).toBe(404);
+    expect((await s.get('/admin/api/maintenance')).status).toBe(404);
+  });
+});
+
 describe('the maintenance response', () => {
   it('answers HTML with Retry-After and no-store, carrying the message escaped', async () => {
     const s = await server({

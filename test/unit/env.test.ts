@@ -16,7 +16,7 @@ describe('loadEnv', () => {
   });
 
   it.each([
-    [{ ROLE: 'boss' }, /^invalid environment: ROLE="boss" must be "user" or "admin"$/],
+    [{ ROLE: 'boss' }, /^invalid environment: ROLE="boss" must be "user", "admin" or "page"$/],
     [{ PORT: 'abc' }, /^invalid environment: PORT="abc" must be a port number/],
     [{ PORT: '70000' }, /PORT="70000"/],
     [{ SHUTDOWN_DELAY_SECONDS: 'soon' }, /SHUTDOWN_DELAY_SECONDS="soon" must be a number of seconds/],
