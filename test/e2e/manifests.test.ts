@@ -1,0 +1,147 @@
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, applyBase, kubectl, skipReason } from './cluster.ts';
+
+/** Everything a platform engineer can apply: the base, each overlay, and each component on the base. */
+const TARGETS = {
+  base: 'k8s',
+  minikube: 'kustomize/overlays/minikube',
+  production: 'kustomize/overlays/production',
+  'api-watch': 'test/e2e/fixtures/api-watch',
+  'maintenance-page': 'test/e2e/fixtures/maintenance-page',
+} as const;
+
+interface K8sObject {
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: any;
+}
+
+async function render(target: string): Promise<K8sObject[]> {
+  // kubectl turns the kustomize output into JSON for us, without a YAML parser here;
+  // `create --dry-run=client` converts only, it does not merge in what the cluster holds.
+  const yaml = await kubectl(['kustomize', join(ROOT, target)]);
+  const json = await kubectl(['create', '--dry-run=client', '-o', 'json', '-f', '-'], { input: yaml });
+  // One JSON document per object, one after the other.
+  return json.split(/\n(?=\{)/).map((document) => JSON.parse(document) as K8sObject);
+}
+
+describe.skipIf(skipReason !== null)('the manifests', () => {
+  const rendered: Record<string, K8sObject[]> = {};
+
+  beforeAll(async () => {
+    await applyBase();
+    for (const [name, target] of Object.entries(TARGETS)) rendered[name] = await render(target);
+  });
+
+  it.each(Object.entries(TARGETS))('%s renders with kubectl kustomize', async (_name, target) => {
+    const yaml = await kubectl(['kustomize', join(ROOT, target)]);
+    expect(yaml).toContain('kind: Deployment');
+  });
+
+  it.each(Object.entries(TARGETS))('%s is accepted by kubectl apply --dry-run=server', async (_name, target) => {
+    const output = await kubectl(['apply', '--dry-run=server', '-k', join(ROOT, target)]);
+    expect(output).toMatch(/deployment\.apps\/sample-app-user .*\(server dry run\)/);
+  });
+
+  it('puts every namespaced object into sample-app and labels everything alike', () => {
+    for (const [name, objects] of Object.entries(rendered)) {
+      for (const object of objects) {
+        const where = `${name}: ${object.kind}/${object.metadata.name}`;
+        if (!['Namespace', 'ClusterRoleBinding'].includes(object.kind)) expect(object.metadata.namespace, where).toBe('sample-app');
+        expect(object.metadata.labels?.['app.kubernetes.io/name'], where).toBe('sample-app');
+        expect(object.metadata.labels?.['app.kubernetes.io/part-of'], where).toBe('sample-app');
+      }
+    }
+  });
+
+  it('keeps every container hardened and probed, in every overlay and component', () => {
+    let containers = 0;
+    for (const [name, objects] of Object.entries(rendered)) {
+      for (const deployment of objects.filter((object) => object.kind === 'Deployment')) {
+        const where = `${name}: ${deployment.metadata.name}`;
+        const pod = deployment.spec.template.spec;
+        expect(pod.securityContext, where).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+        expect(pod.securityContext.runAsUser, where).toBeGreaterThan(0);
+        const configVolume = pod.volumes.find((volume: any) => volume.configMap?.name === 'app-config');
+        expect(configVolume, `${where}: the app-config volume`).toBeDefined();
+
+        for (const container of pod.containers) {
+          containers++;
+          const at = `${where}/${container.name}`;
+          const env = Object.fromEntries(container.env.map((entry: any) => [entry.name, entry.value ?? entry.valueFrom]));
+          expect(container.securityContext, at).toMatchObject({
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            runAsNonRoot: true,
+            capabilities: { drop: ['ALL'] },
+          });
+          expect(container.readinessProbe.httpGet.path, at).toBe('/readyz');
+          expect(container.readinessProbe.periodSeconds, at).toBeLessThanOrEqual(2);
+          expect(container.readinessProbe.failureThreshold, at).toBe(1);
+          expect(container.livenessProbe.httpGet.path, at).toBe('/livez');
+          expect(container.livenessProbe.failureThreshold * container.livenessProbe.periodSeconds, `${at}: generous liveness`).toBeGreaterThanOrEqual(30);
+
+          // Shutdown: preStop sleep matches SHUTDOWN_DELAY_SECONDS, and both fit the grace period with the drain.
+          const delay = Number(env.SHUTDOWN_DELAY_SECONDS);
+          expect(container.lifecycle.preStop.sleep.seconds, at).toBe(delay);
+          expect(pod.terminationGracePeriodSeconds, at).toBeGreaterThanOrEqual(2 * delay + 10);
+
+          expect(['user', 'admin', 'page'], at).toContain(env.ROLE);
+          expect(env.POD_NAME?.fieldRef?.fieldPath, at).toBe('metadata.name');
+          expect(env.POD_NAMESPACE?.fieldRef?.fieldPath, at).toBe('metadata.namespace');
+          expect(Object.keys(env).some((key) => /admin-access/i.test(key)), at).toBe(false);
+          const mount = container.volumeMounts.find((volumeMount: any) => volumeMount.name === configVolume.name);
+          expect(mount, at).toMatchObject({ mountPath: env.CONFIG_DIR, readOnly: true });
+          expect(mount.subPath, `${at}: never a subPath mount`).toBeUndefined();
+          expect(container.ports, at).toEqual([{ name: 'http', containerPort: 8080 }]);
+
+          const apiAccess = pod.automountServiceAccountToken !== false;
+          if (env.ROLE === 'admin') expect(apiAccess, at).toBe(true);
+          else expect(apiAccess, `${at}: API access only with CONFIG_SOURCE=api`).toBe(env.CONFIG_SOURCE === 'api');
+        }
+      }
+    }
+    expect(containers).toBeGreaterThanOrEqual(10);
+  });
+
+  it('runs one image in every tier of a rendering', () => {
+    for (const [name, objects] of Object.entries(rendered)) {
+      const images = new Set(objects.filter((object) => object.kind === 'Deployment').map((deployment) => deployment.spec.template.spec.containers[0].image));
+      expect([...images], name).toHaveLength(1);
+    }
+  });
+
+  it('never routes public traffic to the admin tier', () => {
+    const objects = rendered['maintenance-page']!;
+    const route = objects.find((object) => object.kind === 'HTTPRoute')!;
+    const services = route.spec.rules.flatMap((rule: any) => rule.backendRefs.map((ref: any) => ref.name));
+    expect(services).toEqual(['sample-app-public']);
+    const publicService = objects.find((object) => object.metadata.name === 'sample-app-public')!;
+    const selected = objects.filter(
+      (object) =>
+        object.kind === 'Deployment' &&
+        Object.entries(publicService.spec.selector).every(([key, value]) => object.spec.template.metadata.labels[key] === value),
+    );
+    expect(selected.map((deployment) => deployment.metadata.name).sort()).toEqual(['sample-app-page', 'sample-app-user']);
+  });
+
+  it('gives the production overlay an HPA of 2 to 10 at 70% CPU that owns the user replica count', () => {
+    const objects = rendered.production!;
+    const hpa = objects.find((object) => object.kind === 'HorizontalPodAutoscaler')!;
+    expect(hpa.spec).toMatchObject({ minReplicas: 2, maxReplicas: 10, scaleTargetRef: { name: 'sample-app-user' } });
+    expect(hpa.spec.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } });
+    const user = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === 'sample-app-user')!;
+    expect(user.spec.replicas).toBeUndefined();
+    expect(user.spec.template.spec.containers[0].resources.requests.cpu).toBeDefined();
+    const admin = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === 'sample-app-admin')!;
+    expect(admin.spec.template.spec.containers[0].env).toContainEqual({ name: 'ADMIN_AUTH', value: 'kubernetes' });
+  });
+
+  it('uses the local image, never pulled, and one pod per tier on minikube', () => {
+    for (const deployment of rendered.minikube!.filter((object) => object.kind === 'Deployment')) {
+      expect(deployment.spec.replicas).toBe(1);
+      expect(deployment.spec.template.spec.containers[0]).toMatchObject({ image: 'sample-app:latest', imagePullPolicy: 'Never' });
+    }
+  });
+});
