@@ -2,6 +2,7 @@
 // Not a test: it prints numbers; nothing here passes or fails on timing.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -10,8 +11,10 @@ import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
 import { demoPage } from '../src/http/pages.ts';
+import { findBinaries, startControlPlane } from '../scripts/envtest/control-plane.ts';
 
 const TOGGLES = Number(process.env.BENCH_TOGGLES ?? 300);
+const API_TOGGLES = Number(process.env.BENCH_API_TOGGLES ?? 100);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 20;
@@ -96,6 +99,53 @@ async function requestsPerSecond(port: number, path: string): Promise<number> {
   return result.requests.average;
 }
 
+/**
+ * The api-watch path against a real kube-apiserver (when the envtest binaries are there): from
+ * sending a merge patch of app-config to /readyz answering the new state.
+ */
+async function measureApiPropagation(): Promise<number[] | string> {
+  const binaries = findBinaries();
+  if (typeof binaries === 'string') return binaries;
+  const plane = await startControlPlane(binaries);
+  try {
+    await plane.kubectl(['create', 'namespace', 'bench']);
+    await plane.kubectl(['create', 'configmap', 'app-config', '-n', 'bench', '--from-literal=MAINTENANCE_MODE=false']);
+    const kubeconfig = readFileSync(plane.kubeconfig, 'utf8');
+    const field = (name: string) => Buffer.from(new RegExp(`${name}: (\\S+)`).exec(kubeconfig)![1]!, 'base64');
+    const tls = { ca: field('certificate-authority-data'), cert: field('client-certificate-data'), key: field('client-key-data') };
+    const patch = (body: string) =>
+      new Promise<void>((resolve, reject) => {
+        const req = httpsRequest(`${plane.server}/api/v1/namespaces/bench/configmaps/app-config`, {
+          method: 'PATCH', ...tls, headers: { 'Content-Type': 'application/merge-patch+json' },
+        }, (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`PATCH answered ${res.statusCode}`))));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const user = await startProcess('dist/main.js', {
+      ROLE: 'user', PORT: '0', HOST: '127.0.0.1', CONFIG_SOURCE: 'api', POD_NAMESPACE: 'bench', KUBECONFIG: plane.kubeconfig, LOG_LEVEL: 'info',
+    });
+    try {
+      while ((await readyStatus(user.port)) !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
+      const samples: number[] = [];
+      for (let i = 0; i < API_TOGGLES + 5; i++) {
+        const on = i % 2 === 0;
+        const started = performance.now();
+        await patch(JSON.stringify({ data: { MAINTENANCE_MODE: String(on) } }));
+        while ((await readyStatus(user.port)) !== (on ? 503 : 200));
+        if (i >= 5) samples.push(performance.now() - started);
+      }
+      return samples.sort((a, b) => a - b);
+    } finally {
+      await user.stop();
+    }
+  } finally {
+    await plane.stop();
+  }
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
 const root = await mkdtemp(join(tmpdir(), 'maint-bench-'));
@@ -123,8 +173,10 @@ for (let round = 1; round <= ROUNDS; round++) {
   rps.readyz.push(await requestsPerSecond(ours.port, '/readyz'));
 }
 const rssAfter = rssMiB(ours.child.pid!);
+console.error(`api-watch propagation: ${API_TOGGLES} toggles against a real kube-apiserver ...`);
 const bareRssAfter = rssMiB(bare.child.pid!);
 await Promise.all([ours.stop(), bare.stop()]);
+const apiLatencies = await measureApiPropagation();
 await rm(root, { recursive: true, force: true });
 agent.destroy();
 
@@ -139,6 +191,11 @@ Machine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 0)} GiB, No
 | swap-to-flip p50 (ms, ${latencies.length} toggles) | ${fmt(percentile(latencies, 50), 2)} | | | |
 | swap-to-flip p95 (ms) | ${fmt(percentile(latencies, 95), 2)} | | | |
 | swap-to-flip p99 (ms) | ${fmt(percentile(latencies, 99), 2)} | | | <= 20 |
+${
+  typeof apiLatencies === 'string'
+    ? `| api-watch patch-to-flip | skipped: ${apiLatencies} | | | |`
+    : `| api-watch patch-to-flip p50 / p95 / p99 (ms, ${apiLatencies.length} toggles) | ${[50, 95, 99].map((p) => fmt(percentile(apiLatencies, p), 1)).join(' / ')} | | | < 1000 |`
+}
 | req/s \`GET /\` (median of ${ROUNDS}) | ${fmt(median(rps.root), 0)} | ${fmt(bareRps, 0)} | ${fmt(median(rps.root) / bareRps, 3)} | >= 0.95 |
 | req/s \`GET /readyz\` (median of ${ROUNDS}) | ${fmt(median(rps.readyz), 0)} | ${fmt(bareRps, 0)} | ${fmt(median(rps.readyz) / bareRps, 3)} | >= 0.95 |
 | RSS after start (MiB) | ${fmt(rssStart)} | ${fmt(bareRssStart)} | ${fmt(rssStart / bareRssStart, 2)} | <= 80 |

@@ -9,10 +9,6 @@ import { chooseSource, createSource, type ConfigSource } from './config/source.t
 import { MaintenanceState, systemClock, type Clock } from './maintenance/state.ts';
 import { createApp, type Lifecycle } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
-import { createAdminApp } from './http/admin/app.ts';
-import { kubernetesAuth, noAuth, tokenFileAuth, type AdminAuth } from './http/admin/auth.ts';
-import { DirectoryWriter, type ConfigWriter } from './config/writer.ts';
-import { ConfigMapWriter } from './k8s/configmap-writer.ts';
 
 /** Requests still running this long after the listener closed are cut, so shutdown always ends. */
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -25,23 +21,6 @@ export interface RunningServer {
   source: ConfigSource;
   /** Fails readiness at once, keeps serving for the delay, then drains and stops. */
   shutdown(delayMs: number): Promise<void>;
-}
-
-function adminAuth(env: Env): AdminAuth {
-  switch (env.ADMIN_AUTH) {
-    case 'kubernetes':
-      return kubernetesAuth(env.POD_NAMESPACE, env.CONFIGMAP_NAME);
-    case 'token':
-      return tokenFileAuth(env.ADMIN_TOKEN_FILE!);
-    case 'none':
-      return noAuth();
-  }
-}
-
-function configWriter(env: Env, log: Logger): ConfigWriter {
-  return env.CONFIG_WRITER === 'directory'
-    ? new DirectoryWriter(env.CONFIG_DIR)
-    : new ConfigMapWriter({ namespace: env.POD_NAMESPACE, name: env.CONFIGMAP_NAME, reportingInstance: env.POD_NAME }, log);
 }
 
 export async function startServer(env: Env, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
@@ -60,7 +39,8 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     }
   });
 
-  const admin = env.ROLE === 'admin' ? createAdminApp({ auth: adminAuth(env), writer: configWriter(env, log), log }) : undefined;
+  // Loaded by the admin role only: user pods do not carry the panel's code in memory.
+  const admin = env.ROLE === 'admin' ? (await import('./http/admin/setup.ts')).createAdmin(env, log) : undefined;
   const app = createApp({
     role: env.ROLE,
     podName: env.POD_NAME,
