@@ -53,6 +53,34 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
+export class KubectlError extends Error {
+  readonly code: number | null;
+  readonly stderr: string;
+  constructor(message: string, code: number | null, stderr: string) {
+    super(message);
+    this.code = code;
+    this.stderr = stderr;
+  }
+}
+
+/** Runs kubectl with a kubeconfig; a non-zero exit becomes a KubectlError with its stderr. */
+export async function runKubectl(
+  binary: string,
+  kubeconfig: string,
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
+  const child = spawn(binary, [`--kubeconfig=${kubeconfig}`, ...args], { env: { ...process.env, ...options.env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  child.stdin.end(options.input ?? '');
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  if (code !== 0) throw new KubectlError(`kubectl ${args.join(' ')} failed (${code}): ${stderr.trim()}`, code, stderr);
+  return stdout;
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -210,17 +238,7 @@ contexts:
 current-context: envtest
 `,
     );
-    const kubectl: ControlPlane['kubectl'] = async (args, options = {}) => {
-      const child = spawn(binaries.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], { env: { ...process.env, ...options.env } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-      child.stdin.end(options.input ?? '');
-      const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-      if (code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${code}): ${stderr.trim()}`);
-      return stdout;
-    };
+    const kubectl: ControlPlane['kubectl'] = (args, options) => runKubectl(binaries.kubectl, kubeconfig, args, options);
     const waitForApiServer = async () => {
       await waitUntil('kube-apiserver', async () => (await kubectl(['get', '--raw', '/readyz'])).trim() === 'ok', () => apiExited());
       // RBAC's bootstrap roles (system:auth-delegator and friends) are created by a post-start hook.

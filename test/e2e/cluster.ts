@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
+import { KubectlError, runKubectl } from '../../scripts/envtest/control-plane.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const NAMESPACE = 'sample-app';
@@ -16,28 +16,10 @@ function plane() {
   return provided;
 }
 
-/** kubectl as the cluster admin, or with `--token` and friends given in `args`. */
+/** kubectl as the cluster admin, or as another user with `kubeconfig`. */
 export async function kubectl(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; kubeconfig?: string } = {}): Promise<string> {
   const { kubectl: binary, kubeconfig } = plane();
-  const child = spawn(binary, [`--kubeconfig=${options.kubeconfig ?? kubeconfig}`, ...args], { env: { ...process.env, ...options.env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  child.stdin.end(options.input ?? '');
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  if (code !== 0) throw new KubectlError(`kubectl ${args.join(' ')} failed (${code}): ${stderr.trim()}`, code, stderr);
-  return stdout;
-}
-
-export class KubectlError extends Error {
-  readonly code: number | null;
-  readonly stderr: string;
-  constructor(message: string, code: number | null, stderr: string) {
-    super(message);
-    this.code = code;
-    this.stderr = stderr;
-  }
+  return runKubectl(binary, options.kubeconfig ?? kubeconfig, args, options);
 }
 
 /** `kubectl auth can-i` as another identity: true for "yes", false for "no". */
