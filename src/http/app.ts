@@ -43,18 +43,12 @@ export function createApp(deps: AppDeps): Hono {
     return { ready: true };
   };
 
-
   // Registered before the maintenance gate, so they answer during maintenance too.
   const live = (c: Context) => c.json({ status: 'alive' });
-  // Probed every couple of seconds by every kubelet: the bodies are built once.
-  const probeHeaders = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
-  const readyBody = JSON.stringify({ status: 'ready' });
-  const notReadyBodies = Object.fromEntries(
-    (['starting', 'maintenance', 'shutting_down', 'not_in_maintenance'] as const).map((reason) => [reason, JSON.stringify({ status: 'not_ready', reason })]),
-  ) as Record<NotReadyReason, string>;
   const ready = (c: Context) => {
     const result = readiness();
-    return result.ready ? c.body(readyBody, 200, probeHeaders) : c.body(notReadyBodies[result.reason], 503, probeHeaders);
+    c.header('Cache-Control', 'no-store');
+    return result.ready ? c.json({ status: 'ready' }) : c.json({ status: 'not_ready', reason: result.reason }, 503);
   };
   app.get('/livez', live);
   app.get('/health', live);
