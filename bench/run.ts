@@ -15,8 +15,8 @@ import { findBinaries, startControlPlane } from '../scripts/envtest/control-plan
 
 const TOGGLES = Number(process.env.BENCH_TOGGLES ?? 300);
 const API_TOGGLES = Number(process.env.BENCH_API_TOGGLES ?? 100);
-const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = 20;
 
 interface Service {
