@@ -118,11 +118,14 @@ export class ApiSource {
 
   #seen(configMap: V1ConfigMap): void {
     this.#lastActivity = Date.now();
+    this.#connection = 'watching';
     this.#resourceVersion = configMap.metadata?.resourceVersion ?? this.#resourceVersion;
   }
 
   #failed(error: unknown): void {
-    if (this.#stopped) return;
+    // Stopping the informer (on a restart or shutdown) aborts its request, and client-node
+    // reports that abort as an error like any other: it is ours, not a failure.
+    if (this.#stopped || (error instanceof Error && error.name === 'AbortError')) return;
     const status = apiStatus(error);
     this.#lastError = `${status ? `HTTP ${status}: ` : ''}${apiMessage(error)}`;
     this.#backoffMs = Math.min(this.#backoffMs === 0 ? BACKOFF_START_MS : this.#backoffMs * 2, BACKOFF_MAX_MS);

@@ -1,0 +1,48 @@
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiSource } from '../../src/config/api-source.ts';
+import { ConfigStore } from '../../src/config/store.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { NAMESPACE, ROOT, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
+
+// In process, with a watchdog far more impatient than the default, so a quiet watch trips it.
+describe.skipIf(skipReason !== null)('the API source watchdog', () => {
+  const lines: { msg: string }[] = [];
+  const log = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as { msg: string });
+        done();
+      },
+    }),
+  );
+  const store = new ConfigStore('api');
+  let source: ApiSource;
+
+  beforeAll(async () => {
+    await kubectl(['apply', '-k', join(ROOT, 'test/e2e/fixtures/api-watch')]);
+    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
+    // The client is loaded once per process, from KUBECONFIG.
+    process.env.KUBECONFIG = await kubeconfigForToken(await tokenFor('sample-app-config-reader'), 'watchdog');
+    source = new ApiSource({ namespace: NAMESPACE, name: 'app-config', watchdogSilenceMs: 1_000, watchdogIntervalMs: 200 }, store, log);
+    await source.start();
+    await waitFor('the first snapshot', () => (store.config?.enabled === false ? true : undefined));
+  });
+
+  afterAll(async () => {
+    await source?.stop();
+  });
+
+  it('restarts a watch that has gone silent, and keeps following the ConfigMap', async () => {
+    await waitFor('the watchdog to fire', () => (lines.some((line) => line.msg === 'ConfigMap watch went silent; restarting it') ? true : undefined));
+    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"true"}}']);
+    await waitFor('the change after the restart', () => (store.config?.enabled === true ? true : undefined));
+    await waitFor('the watch to be back', () => (source.status().api.connection === 'watching' ? true : undefined));
+    expect(store.snapshot.lastError).toBeNull();
+    // Its own restarts are not failures: no backoff, no error.
+    expect(lines.map((line) => line.msg)).not.toContain('ConfigMap watch failed; restarting');
+  });
+});
