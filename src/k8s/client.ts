@@ -1,4 +1,19 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { CoreV1Api, EventsV1Api, AuthenticationV1Api, AuthorizationV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * Whether `loadFromDefault()` has anything real to load. Without this check it falls back to an
+ * unauthenticated http://localhost:8080, which only yields confusing errors later.
+ */
+export function hasKubernetesCredentials(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.KUBECONFIG) return true;
+  if (existsSync(join(homedir(), '.kube', 'config'))) return true;
+  return Boolean(env.KUBERNETES_SERVICE_HOST) && existsSync(SERVICE_ACCOUNT_TOKEN);
+}
 
 export interface KubeClients {
   config: KubeConfig;
@@ -20,12 +35,12 @@ let clients: Promise<KubeClients> | null = null;
  */
 export function kubernetes(): Promise<KubeClients> {
   clients ??= (async () => {
+    if (!hasKubernetesCredentials()) {
+      throw new Error('no Kubernetes credentials: set KUBECONFIG, or run in a pod with a service account token');
+    }
     const lib = await import('@kubernetes/client-node');
     const config = new lib.KubeConfig();
     config.loadFromDefault();
-    if (config.getCurrentCluster() === null) {
-      throw new Error('no Kubernetes credentials: set KUBECONFIG or run in a pod with a service account');
-    }
     return {
       config,
       core: config.makeApiClient(lib.CoreV1Api),

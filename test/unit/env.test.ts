@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadEnv } from '../../src/env.ts';
+import { chooseSource } from '../../src/config/source.ts';
 
 describe('loadEnv', () => {
   it('applies the documented defaults', () => {
@@ -27,5 +28,18 @@ describe('loadEnv', () => {
 
   it('treats an empty variable as unset', () => {
     expect(loadEnv({ ROLE: '', PORT: '' })).toMatchObject({ ROLE: 'user', PORT: 8080 });
+  });
+});
+
+describe('chooseSource', () => {
+  it('follows CONFIG_SOURCE when it is explicit', () => {
+    expect(chooseSource({ CONFIG_SOURCE: 'api', CONFIG_DIR: '/' }, false)).toBe('api');
+    expect(chooseSource({ CONFIG_SOURCE: 'volume', CONFIG_DIR: '/no/such/dir' }, true)).toBe('volume');
+  });
+
+  it('in auto mode takes the volume when the directory exists, else the API when there are credentials', () => {
+    expect(chooseSource({ CONFIG_SOURCE: 'auto', CONFIG_DIR: '/' }, true)).toBe('volume');
+    expect(chooseSource({ CONFIG_SOURCE: 'auto', CONFIG_DIR: '/no/such/dir' }, true)).toBe('api');
+    expect(chooseSource({ CONFIG_SOURCE: 'auto', CONFIG_DIR: '/no/such/dir' }, false)).toBe('volume');
   });
 });
