@@ -18,6 +18,8 @@ const API_TOGGLES = Number(process.env.BENCH_API_TOGGLES ?? 100);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = 20;
+/** The service runs with the Node options its image sets, so the numbers are the image's. */
+const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync('Dockerfile', 'utf8'))?.[1] ?? '';
 
 interface Service {
   child: ChildProcessWithoutNullStreams;
@@ -153,7 +155,7 @@ const dir = join(root, 'app-config');
 await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
 
 const ours = await startProcess('dist/main.js', {
-  ROLE: 'user', PORT: '0', HOST: '127.0.0.1', CONFIG_DIR: dir, POD_NAME: 'bench', LOG_LEVEL: 'info',
+  ROLE: 'user', PORT: '0', HOST: '127.0.0.1', CONFIG_DIR: dir, POD_NAME: 'bench', LOG_LEVEL: 'info', NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS,
 });
 const bare = await startProcess('bench/bare-app.mjs', { BARE_BODY: demoPage('bench', 'user') });
 await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -185,6 +187,7 @@ const bareRps = median(rps.bare);
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(`
 Machine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}
+Service runs with the image's NODE_OPTIONS="${IMAGE_NODE_OPTIONS}"; the baseline with none.
 
 | measure | this service | baseline (bare Hono) | ratio | target |
 |---|---:|---:|---:|---|
