@@ -33,16 +33,27 @@ function layout(title: string, body: Html): Html {
 </html>`;
 }
 
-export function maintenancePage(message: string, retryAfterSeconds: number): Html {
+let lastPage: { message: string; minutes: number; html: string } | null = null;
+
+/**
+ * The 503 page. During maintenance every request gets it (and the page role serves nothing
+ * else), so the last rendering is reused while the message and the minutes stay the same.
+ */
+export function maintenancePage(message: string, retryAfterSeconds: number): string {
   const minutes = Math.ceil(retryAfterSeconds / 60);
+  if (lastPage?.message === message && lastPage.minutes === minutes) return lastPage.html;
   const hint = minutes <= 1 ? 'about a minute' : `about ${minutes} minutes`;
-  return layout(
-    'Down for maintenance',
-    html`<span class="badge">Maintenance</span>
+  const page = String(
+    layout(
+      'Down for maintenance',
+      html`<span class="badge">Maintenance</span>
 <h1>We'll be back soon</h1>
 <p>${message}</p>
 <p class="meta">Please try again in ${hint}.</p>`,
+    ),
   );
+  lastPage = { message, minutes, html: page };
+  return page;
 }
 
 /** Rendered once: a plain string, which Hono sends without the async path an HtmlEscapedString takes. */
