@@ -70,6 +70,9 @@ describe('the admin API with ADMIN_AUTH=token and the directory writer', () => {
     expect((await put({ enabled: true, reason: 'wrong csrf' }, { Cookie: session, 'X-CSRF-Token': 'nope' })).status).toBe(403);
     expect((await put({ enabled: true, reason: 'cross-site' }, { Cookie: session, 'X-CSRF-Token': csrfToken, Origin: 'https://evil.example' })).status).toBe(403);
     expect(await readVolume(admin.dir)).toMatchObject({ data: { MAINTENANCE_MODE: 'false' } });
+    const host = new URL(admin.url).host;
+    // Behind a TLS-terminating proxy the browser's Origin says https for the same host.
+    expect((await put({ enabled: true, reason: 'via proxy' }, { Cookie: session, 'X-CSRF-Token': csrfToken, Origin: `https://${host}` })).status).toBe(200);
     expect((await put({ enabled: true, reason: 'with csrf' }, { Cookie: session, 'X-CSRF-Token': csrfToken })).status).toBe(200);
 
     const tampered = session.replace(/.$/, (last) => (last === 'A' ? 'B' : 'A'));

@@ -89,12 +89,28 @@ export function createAdminApp({ auth, writer, log }: AdminDeps): Hono {
     return fail(c, 401, { error: 'unauthorized', message: 'sign in with a bearer token' });
   };
 
+  /**
+   * A browser names the page that sent a request in `Origin`. Only the host is compared: behind
+   * a TLS-terminating proxy the browser says https while this server sees http.
+   */
+  const refuseCrossOrigin = (c: Context): Response | null => {
+    const origin = c.req.header('Origin');
+    if (origin === undefined) return null;
+    const host = c.req.header('X-Forwarded-Host') ?? c.req.header('Host');
+    let originHost: string | null = null;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      // "null" or garbage: not our page
+    }
+    if (originHost !== null && originHost === host) return null;
+    return fail(c, 403, { error: 'forbidden', message: `cross-origin request from ${origin} refused` });
+  };
+
   /** A browser request riding on the session cookie must prove it came from the panel. */
   const checkCsrf = (c: Context, caller: Caller): Response | null => {
-    const origin = c.req.header('Origin');
-    if (origin !== undefined && origin !== new URL(c.req.url).origin) {
-      return fail(c, 403, { error: 'forbidden', message: `cross-origin request from ${origin} refused` });
-    }
+    const crossOrigin = refuseCrossOrigin(c);
+    if (crossOrigin) return crossOrigin;
     if (caller.session !== null && c.req.header('X-CSRF-Token') !== caller.session.csrf) {
       return fail(c, 403, { error: 'forbidden', message: 'missing or wrong X-CSRF-Token header' });
     }
@@ -148,10 +164,8 @@ export function createAdminApp({ auth, writer, log }: AdminDeps): Hono {
 
   app.post('/session', async (c) => {
     try {
-      const origin = c.req.header('Origin');
-      if (origin !== undefined && origin !== new URL(c.req.url).origin) {
-        return fail(c, 403, { error: 'forbidden', message: `cross-origin request from ${origin} refused` });
-      }
+      const crossOrigin = refuseCrossOrigin(c);
+      if (crossOrigin) return crossOrigin;
       const body = await c.req.json<unknown>().catch(() => null);
       const token = typeof body === 'object' && body !== null ? (body as { token?: unknown }).token : undefined;
       if (typeof token !== 'string' || token.trim() === '') {
