@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -79,6 +79,34 @@ export async function runKubectl(
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   if (code !== 0) throw new KubectlError(`kubectl ${args.join(' ')} failed (${code}): ${stderr.trim()}`, code, stderr);
   return stdout;
+}
+
+/**
+ * Writes a kubeconfig for the same cluster as `adminKubeconfig` that authenticates with a bearer
+ * token, as a pod's service account would, and returns its path (beside the admin's).
+ */
+export async function writeTokenKubeconfig(adminKubeconfig: string, token: string, name: string, namespace = 'default'): Promise<string> {
+  const admin = await readFile(adminKubeconfig, 'utf8');
+  const ca = /certificate-authority-data: (\S+)/.exec(admin)![1];
+  const server = /server: (\S+)/.exec(admin)![1];
+  const path = join(dirname(adminKubeconfig), `kubeconfig-${name}`);
+  await writeFile(
+    path,
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: envtest
+  cluster: {server: ${server}, certificate-authority-data: ${ca}}
+users:
+- name: ${name}
+  user: {token: ${token}}
+contexts:
+- name: ${name}
+  context: {cluster: envtest, user: ${name}, namespace: ${namespace}}
+current-context: ${name}
+`,
+  );
+  return path;
 }
 
 async function freePort(): Promise<number> {

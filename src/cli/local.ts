@@ -49,10 +49,11 @@ function run(role: 'user' | 'admin', port: number): void {
   });
 }
 
+/** pino's JSON lines, shortened for a terminal: the message, then what is not already in the prefix. */
 function formatLog(line: string): string {
   try {
-    const { level, time, pod, role, msg, ...rest } = JSON.parse(line) as Record<string, unknown>;
-    void level; void time; void pod; void role;
+    const { msg, ...fields } = JSON.parse(line) as Record<string, unknown>;
+    const rest = Object.fromEntries(Object.entries(fields).filter(([key]) => !['level', 'time', 'pod', 'role'].includes(key)));
     const extra = Object.keys(rest).length > 0 ? ` \x1b[2m${JSON.stringify(rest)}\x1b[0m` : '';
     return `${String(msg)}${extra}`;
   } catch {

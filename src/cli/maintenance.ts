@@ -54,7 +54,8 @@ if (!parsed.ok) {
   console.error(`refusing to write an invalid config: ${parsed.error}`);
   process.exit(1);
 }
-if (current.data[CONFIG_KEYS.mode] === data[CONFIG_KEYS.mode] && values.message === undefined) {
+const before = parseConfig(current.data);
+if (before.ok && before.config.enabled === parsed.config.enabled && values.message === undefined) {
   console.log(`maintenance was already ${command}; nothing written`);
 } else {
   await writer.write({ data, actor: `${userInfo().username} (npm run maintenance)`, reason: values.reason ?? 'local toggle' });

@@ -8,6 +8,7 @@ import {
   type ConfigWriter,
   type StoredConfig,
 } from '../config/writer.ts';
+import { CONFIG_KEYS } from '../config/parse.ts';
 import { apiMessage, apiStatus, kubernetes } from './client.ts';
 
 /** Our annotations on the ConfigMap, under a domain prefix of ours. */
@@ -79,7 +80,7 @@ export class ConfigMapWriter implements ConfigWriter {
   /** An events.k8s.io/v1 Event about the ConfigMap; a failure to record it does not undo the change. */
   async #recordEvent(config: StoredConfig, change: ConfigChange): Promise<void> {
     const { events, lib } = await kubernetes();
-    const enabled = config.data.MAINTENANCE_MODE?.trim().toLowerCase() === 'true';
+    const enabled = change.data[CONFIG_KEYS.mode] === 'true';
     try {
       await events.createNamespacedEvent({
         namespace: this.#namespace,

@@ -78,6 +78,8 @@ describe.skipIf(missing !== null)('the admin panel in headless Chromium', () => 
     await page.click('#toggle-button');
     expect(await page.locator('#reason:invalid').count()).toBe(1);
     expect(await page.textContent('#state-badge')).toBe('On');
+    // A request would have replaced the notice with the server's answer.
+    expect(await page.textContent('#notice')).toBe('Maintenance is now on.');
   });
 
   it('reports a conflict when the config changed since it was loaded, and shows the new state', async () => {

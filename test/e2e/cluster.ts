@@ -1,8 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { KubectlError, runKubectl } from '../../scripts/envtest/control-plane.ts';
+import { KubectlError, runKubectl, writeTokenKubeconfig } from '../../scripts/envtest/control-plane.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const NAMESPACE = 'sample-app';
@@ -38,36 +39,14 @@ export async function tokenFor(serviceAccount: string, namespace = NAMESPACE): P
 }
 
 /** A kubeconfig that authenticates with a bearer token, as a pod's service account would. */
-export async function kubeconfigForToken(token: string, name: string): Promise<string> {
-  const { kubeconfig, dir } = plane();
-  const admin = await readFile(kubeconfig, 'utf8');
-  const ca = /certificate-authority-data: (\S+)/.exec(admin)![1];
-  const server = /server: (\S+)/.exec(admin)![1];
-  const path = join(dir, `kubeconfig-${name}`);
-  await writeFile(
-    path,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: envtest
-  cluster: {server: ${server}, certificate-authority-data: ${ca}}
-users:
-- name: ${name}
-  user: {token: ${token}}
-contexts:
-- name: ${name}
-  context: {cluster: envtest, user: ${name}, namespace: ${NAMESPACE}}
-current-context: ${name}
-`,
-  );
-  return path;
+export function kubeconfigForToken(token: string, name: string): Promise<string> {
+  return writeTokenKubeconfig(plane().kubeconfig, token, name, NAMESPACE);
 }
 
 /** A direct API request with a bearer token, to prove what RBAC allows. */
 export async function apiRequest(token: string, method: string, path: string, body?: unknown, contentType = 'application/merge-patch+json'): Promise<number> {
   const { server, kubeconfig } = plane();
   const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(await readFile(kubeconfig, 'utf8'))![1]!, 'base64').toString();
-  const { request } = await import('node:https');
   return new Promise((resolve, reject) => {
     const req = request(`${server}${path}`, { method, ca, headers: { Authorization: `Bearer ${token}`, 'Content-Type': contentType } }, (res) => {
       res.resume();

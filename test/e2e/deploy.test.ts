@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries, startControlPlane, type Binaries, type ControlPlane } from '../../scripts/envtest/control-plane.ts';
+import { findBinaries, startControlPlane, writeTokenKubeconfig, type Binaries, type ControlPlane } from '../../scripts/envtest/control-plane.ts';
 import { ANNOTATIONS } from '../../src/k8s/configmap-writer.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -41,11 +41,7 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     await writeFile(tokenFile, 'e2e-admin-token,release-manager\n');
     // The admin tier as deployed: its own service account, patching through the API.
     const adminToken = (await plane.kubectl(['create', 'token', 'sample-app-admin', '-n', NAMESPACE])).trim();
-    const kubeconfig = join(plane.dir, 'kubeconfig-admin-sa');
-    await writeFile(
-      kubeconfig,
-      (await readFile(plane.kubeconfig, 'utf8')).replace(/users:[\s\S]*?contexts:/, `users:\n- name: envtest-admin\n  user:\n    token: ${adminToken}\ncontexts:`),
-    );
+    const kubeconfig = await writeTokenKubeconfig(plane.kubeconfig, adminToken, 'admin-sa', NAMESPACE);
     admin = await spawnService({
       ROLE: 'admin',
       CONFIG_SOURCE: 'api',

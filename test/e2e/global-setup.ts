@@ -6,7 +6,7 @@ import { findBinaries, startControlPlane, type ControlPlane } from '../../script
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    envtest: { kubeconfig: string; server: string; kubectl: string; dir: string } | { skip: string };
+    envtest: { kubeconfig: string; server: string; kubectl: string } | { skip: string };
   }
 }
 
@@ -39,6 +39,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await plane.stop();
     throw error;
   }
-  project.provide('envtest', { kubeconfig: plane.kubeconfig, server: plane.server, kubectl: binaries.kubectl, dir: plane.dir });
+  project.provide('envtest', { kubeconfig: plane.kubeconfig, server: plane.server, kubectl: binaries.kubectl });
   return () => plane.stop();
 }
