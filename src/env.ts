@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { TrustedProxies } from './http/client-address.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -28,12 +29,32 @@ const port = z
   .transform(Number)
   .pipe(z.number().max(65535, 'must be a port number from 0 to 65535'));
 
-const seconds = z
+const secondsUpTo = (max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds')
+    .transform(Number)
+    .pipe(z.number().max(max, `must be at most ${max} seconds`));
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const cidrList = z
   .string()
-  .trim()
-  .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds')
-  .transform(Number)
-  .pipe(z.number().max(120, 'must be at most 120 seconds'));
+  .transform((text) => text.split(',').map((item) => item.trim()).filter((item) => item !== ''))
+  .superRefine((cidrs, context) => {
+    try {
+      new TrustedProxies(cidrs);
+    } catch (error) {
+      context.addIssue({ code: 'custom', message: `must be comma-separated IP addresses or CIDRs: ${(error as Error).message}` });
+    }
+  });
 
 export const envSchema = z.object({
   ROLE: z.enum(['user', 'admin', 'page'], { error: 'must be "user", "admin" or "page"' }).default('user'),
@@ -41,12 +62,19 @@ export const envSchema = z.object({
   HOST: z.string().trim().min(1, 'must not be empty').default('0.0.0.0'),
   CONFIG_DIR: z.string().trim().min(1, 'must not be empty').default('/etc/app-config'),
   POD_NAME: z.string().trim().min(1, 'must not be empty').default(hostname()),
-  SHUTDOWN_DELAY_SECONDS: seconds.default(5),
+  SHUTDOWN_DELAY_SECONDS: secondsUpTo(120).default(5),
+  HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: secondsUpTo(3600).default(65),
+  HTTP_HEADERS_TIMEOUT_SECONDS: secondsUpTo(3600).default(66),
+  HTTP_REQUEST_TIMEOUT_SECONDS: secondsUpTo(3600).default(120),
+  MAX_CONNECTIONS: wholeNumber(1, 1_000_000).default(1000),
+  TRUSTED_PROXY_CIDRS: cidrList.default([]),
   CONFIG_SOURCE: z.enum(['auto', 'volume', 'api'], { error: 'must be "auto", "volume" or "api"' }).default('auto'),
   CONFIGMAP_NAME: dnsName.default('app-config'),
   POD_NAMESPACE: dnsName.default(inClusterNamespace),
   ADMIN_AUTH: z.enum(['kubernetes', 'token', 'none'], { error: 'must be "kubernetes", "token" or "none"' }).optional(),
   ADMIN_TOKEN_FILE: z.string().trim().min(1).optional(),
+  ADMIN_MAX_BODY_BYTES: wholeNumber(1024, 1024 * 1024).default(16 * 1024),
+  ADMIN_AUTH_ATTEMPTS_PER_MINUTE: wholeNumber(1, 100_000).default(30),
   CONFIG_WRITER: z.enum(['api', 'directory'], { error: 'must be "api" or "directory"' }).default('api'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -62,6 +90,22 @@ const checkedSchema = (source: NodeJS.ProcessEnv) => envSchema
     ADMIN_AUTH: env.ADMIN_AUTH ?? (source.KUBERNETES_SERVICE_HOST ? 'kubernetes' : env.ADMIN_TOKEN_FILE ? 'token' : 'none'),
   }))
   .superRefine((env, context) => {
+    // Node requires headersTimeout <= requestTimeout; above keepAliveTimeout, a reused idle
+    // connection is never cut by the headers timer while a load balancer still trusts it.
+    if (env.HTTP_HEADERS_TIMEOUT_SECONDS <= env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS) {
+      context.addIssue({
+        code: 'custom',
+        path: ['HTTP_HEADERS_TIMEOUT_SECONDS'],
+        message: `must be greater than HTTP_KEEP_ALIVE_TIMEOUT_SECONDS (${env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS})`,
+      });
+    }
+    if (env.HTTP_REQUEST_TIMEOUT_SECONDS < env.HTTP_HEADERS_TIMEOUT_SECONDS) {
+      context.addIssue({
+        code: 'custom',
+        path: ['HTTP_REQUEST_TIMEOUT_SECONDS'],
+        message: `must be at least HTTP_HEADERS_TIMEOUT_SECONDS (${env.HTTP_HEADERS_TIMEOUT_SECONDS})`,
+      });
+    }
     if (env.ROLE !== 'admin') return;
     if (env.ADMIN_AUTH === 'none' && !isLoopback(env.HOST)) {
       context.addIssue({

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Env } from './env.ts';
@@ -9,6 +9,15 @@ import { chooseSource, createSource, type ConfigSource } from './config/source.t
 import { MaintenanceState, systemClock, type Clock } from './maintenance/state.ts';
 import { createApp, type Lifecycle } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
+import { ConnectionDrain } from './http/drain.ts';
+
+/** The port is taken: a one-line reason, without a stack, is all the operator needs. */
+export class PortInUseError extends Error {
+  override readonly name = 'PortInUseError';
+  constructor(host: string, port: number, options: ErrorOptions) {
+    super(`port ${port} on ${host} is in use`, options);
+  }
+}
 
 /** Requests still running this long after the listener closed are cut, so shutdown always ends. */
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -28,6 +37,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   const source = createSource(env, store, log);
   store.subscribe((event) => {
     if (event.type === 'applied') log.info({ config: describeConfig(event.config) }, 'config applied');
+    else if (event.cause === 'invalid') log.error({ error: event.detail }, 'config rejected, keeping the last good state');
   });
   const state = new MaintenanceState(store, clock);
   const metrics = createMetrics(store, state);
@@ -40,7 +50,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   });
 
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
-  const admin = env.ROLE === 'admin' ? (await import('./http/admin/setup.ts')).createAdmin(env, log) : undefined;
+  const admin = env.ROLE === 'admin' ? await (await import('./http/admin/setup.ts')).createAdmin(env, log, metrics.registry) : undefined;
   const app = createApp({
     role: env.ROLE,
     podName: env.POD_NAME,
@@ -54,13 +64,33 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
 
   await source.start();
   const server = await new Promise<Server>((resolve, reject) => {
-    const instance = serve({ fetch: metrics.instrument(app), port: env.PORT, hostname: env.HOST }, () => resolve(instance as Server));
-    instance.once('error', reject);
+    const instance = serve(
+      {
+        fetch: metrics.instrument(app),
+        port: env.PORT,
+        hostname: env.HOST,
+        serverOptions: {
+          keepAliveTimeout: env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS * 1000,
+          headersTimeout: env.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+          requestTimeout: env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+          // How often those timeouts are checked; Node's default of 30 s lets a slow client overstay by that much.
+          connectionsCheckingInterval: 1_000,
+        },
+      },
+      () => resolve(instance as Server),
+    );
+    instance.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new PortInUseError(env.HOST, env.PORT, { cause: error }) : error),
+    );
+  }).catch(async (error: unknown) => {
+    admin?.close();
+    await source.stop();
+    state.close();
+    metrics.close();
+    throw error;
   });
-  server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
-    // While draining, tell keep-alive clients to reconnect, so they move to other pods.
-    if (lifecycle.shuttingDown) response.setHeader('Connection', 'close');
-  });
+  server.maxConnections = env.MAX_CONNECTIONS;
+  const connections = new ConnectionDrain(server);
   const { port } = server.address() as AddressInfo;
   const host = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
   log.info({ port, host: env.HOST, configDir: env.CONFIG_DIR }, 'listening');
@@ -69,16 +99,12 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   const shutdown = (delayMs: number) => {
     stopping ??= (async () => {
       lifecycle.shuttingDown = true;
+      // Tell keep-alive clients to reconnect, so they move to other pods.
+      connections.markDraining();
       log.info({ delayMs }, 'shutting down: readiness now fails, still serving during the delay');
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // close() only ends the connections idle at that moment; keep-alive connections
-      // become idle later, as their last request finishes.
-      const sweep = setInterval(() => server.closeIdleConnections(), 100);
-      const cut = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS);
-      await closed;
-      clearInterval(sweep);
-      clearTimeout(cut);
+      await connections.drain(DRAIN_TIMEOUT_MS);
+      admin?.close();
       await source.stop();
       state.close();
       metrics.close();

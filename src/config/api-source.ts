@@ -110,10 +110,7 @@ export class ApiSource {
     this.#seen(configMap);
     this.#backoffMs = 0;
     this.#lastError = null;
-    const outcome = this.#store.apply(configMap.data ?? {});
-    if (outcome === 'rejected') {
-      this.#log.error({ error: this.#store.snapshot.lastError, resourceVersion: this.#resourceVersion }, 'config rejected, keeping the last good state');
-    }
+    this.#store.apply(configMap.data ?? {});
   }
 
   #seen(configMap: V1ConfigMap): void {

@@ -1,7 +1,9 @@
 import { randomInt } from 'node:crypto';
-import { mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink, writeFile, chmod } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { mkdir, open, readdir, readlink, rename, rm, symlink, unlink, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RawConfig } from './parse.ts';
+import { isErrno } from './errno.ts';
+import { sameConfig, type RawConfig } from './parse.ts';
 
 /**
  * The on-disk layout of a ConfigMap volume, as the kubelet's AtomicWriter
@@ -54,21 +56,42 @@ async function readVolumeOnce(dir: string): Promise<VolumeRead> {
   return Object.keys(data).length === 0 ? { kind: 'empty' } : { kind: 'snapshot', data, layout: 'plain' };
 }
 
+/** A ConfigMap holds at most 1 MiB in all; a larger key file is not one the kubelet wrote. */
+const MAX_KEY_BYTES = 1024 * 1024;
+
+export class VolumeContentError extends Error {
+  override readonly name = 'VolumeContentError';
+}
+
 async function readKeyFiles(dir: string): Promise<Record<string, string>> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const data: Record<string, string> = {};
-  const reads = entries
-    .filter((entry) => !entry.name.startsWith('.') && (entry.isFile() || entry.isSymbolicLink()))
-    .map(async (entry) => {
-      try {
-        data[entry.name] = await readFile(join(dir, entry.name), 'utf8');
-      } catch (error) {
-        // A symlink to a directory (a key with a nested path) is not a key of ours.
-        if (!isErrno(error, 'EISDIR')) throw error;
-      }
-    });
-  await Promise.all(reads);
-  return sortKeys(data);
+  const names = (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  const values = await Promise.all(names.map((name) => readKeyFile(dir, name)));
+  return Object.fromEntries(names.map((name, index) => [name, values[index]!] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Reads one key, which must be a regular file (through its symlink). It is opened
+ * non-blocking and checked on the open handle, so a FIFO or a device can never stall the
+ * reader, and nothing can be swapped in between the check and the read.
+ */
+async function readKeyFile(dir: string, name: string): Promise<string> {
+  const handle = await open(join(dir, name), constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new VolumeContentError(`key ${name} is not a regular file (${describeKind(info)})`);
+    if (info.size > MAX_KEY_BYTES) throw new VolumeContentError(`key ${name} is larger than 1 MiB (${info.size} bytes)`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+function describeKind(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  return 'not a file';
 }
 
 export type WriteStep =
@@ -155,17 +178,4 @@ async function symlinkIfMissing(target: string, path: string): Promise<void> {
   } catch (error) {
     if (!isErrno(error, 'EEXIST')) throw error;
   }
-}
-
-export function sameConfig(a: RawConfig, b: RawConfig): boolean {
-  const aKeys = Object.keys(a);
-  return aKeys.length === Object.keys(b).length && aKeys.every((key) => key in b && a[key] === b[key]);
-}
-
-function sortKeys(data: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-export function isErrno(error: unknown, code: string): boolean {
-  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
 }

@@ -18,6 +18,11 @@ export const MAX_RETRY_AFTER_SECONDS = 7 * 24 * 3600;
 /** The raw key/value payload of one ConfigMap version, as mounted or as read from the API. */
 export type RawConfig = Readonly<Record<string, string>>;
 
+export function sameConfig(a: RawConfig, b: RawConfig): boolean {
+  const aKeys = Object.keys(a);
+  return aKeys.length === Object.keys(b).length && aKeys.every((key) => key in b && a[key] === b[key]);
+}
+
 export interface MaintenanceConfig {
   enabled: boolean;
   message: string;
@@ -92,9 +97,21 @@ const schema = z
     { message: `must be after ${CONFIG_KEYS.start}`, path: [CONFIG_KEYS.end] },
   );
 
+export interface ConfigIssue {
+  key: string;
+  message: string;
+}
+
 export type ParseResult =
   | { ok: true; config: MaintenanceConfig }
-  | { ok: false; error: string; issues: { key: string; message: string }[] };
+  | {
+      ok: false;
+      /** What is wrong, by key, without the rejected values: safe to show on /status. */
+      error: string;
+      /** The same with the start of each rejected value, for the log. */
+      detail: string;
+      issues: ConfigIssue[];
+    };
 
 /**
  * Validates one whole snapshot. Either every key is valid and a complete config comes back,
@@ -103,12 +120,15 @@ export type ParseResult =
 export function parseConfig(raw: RawConfig): ParseResult {
   const result = schema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues.map((issue) => {
-      const key = String(issue.path[0] ?? 'config');
-      const got = typeof raw[key] === 'string' ? ` (got ${JSON.stringify(truncate(raw[key]))})` : '';
-      return { key, message: `${issue.message}${got}` };
-    });
-    return { ok: false, error: issues.map(({ key, message }) => `${key}: ${message}`).join('; '), issues };
+    const issues = result.error.issues.map((issue) => ({ key: String(issue.path[0] ?? 'config'), message: issue.message }));
+    const describe = (withValues: boolean) =>
+      issues
+        .map(({ key, message }) => {
+          const got = withValues && typeof raw[key] === 'string' ? ` (got ${JSON.stringify(truncate(raw[key]))})` : '';
+          return `${key}: ${message}${got}`;
+        })
+        .join('; ');
+    return { ok: false, error: describe(false), detail: describe(true), issues };
   }
   const data = result.data;
   return {

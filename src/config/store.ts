@@ -1,11 +1,11 @@
-import { parseConfig, type MaintenanceConfig, type RawConfig } from './parse.ts';
-import { sameConfig } from './kubelet-volume.ts';
+import { parseConfig, sameConfig, type MaintenanceConfig, type RawConfig } from './parse.ts';
 
 export type SourceName = 'volume' | 'api';
 
 export type StoreEvent =
   | { type: 'applied'; config: MaintenanceConfig }
-  | { type: 'rejected'; error: string };
+  /** `invalid`: the payload failed validation; `source`: the source reported a problem (and logged it). */
+  | { type: 'rejected'; cause: 'invalid' | 'source'; error: string; detail: string };
 
 export interface StoreSnapshot {
   /** The last good config, or null before the first valid snapshot. */
@@ -45,7 +45,7 @@ export class ConfigStore {
     this.#lastRaw = { ...raw };
     const result = parseConfig(raw);
     if (!result.ok) {
-      this.#reject(result.error);
+      this.#reject({ cause: 'invalid', error: result.error, detail: result.detail });
       return 'rejected';
     }
     this.#snapshot = { config: result.config, lastLoadedAt: this.#now(), lastError: null, lastErrorAt: null };
@@ -56,7 +56,7 @@ export class ConfigStore {
   /** A source-level problem (the ConfigMap was deleted, the directory vanished): keep the last good state. */
   reportError(error: string): void {
     this.#lastRaw = null;
-    this.#reject(error);
+    this.#reject({ cause: 'source', error, detail: error });
   }
 
   subscribe(listener: (event: StoreEvent) => void): () => void {
@@ -64,9 +64,9 @@ export class ConfigStore {
     return () => this.#listeners.delete(listener);
   }
 
-  #reject(error: string): void {
-    this.#snapshot = { ...this.#snapshot, lastError: error, lastErrorAt: this.#now() };
-    this.#emit({ type: 'rejected', error });
+  #reject(rejection: Omit<Extract<StoreEvent, { type: 'rejected' }>, 'type'>): void {
+    this.#snapshot = { ...this.#snapshot, lastError: rejection.error, lastErrorAt: this.#now() };
+    this.#emit({ type: 'rejected', ...rejection });
   }
 
   #emit(event: StoreEvent): void {

@@ -1,7 +1,7 @@
 import { relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
-import { readVolume } from './kubelet-volume.ts';
+import { readVolume, VolumeContentError } from './kubelet-volume.ts';
 import type { ConfigStore } from './store.ts';
 
 export type VolumeWatchState = 'waiting' | 'watching';
@@ -56,7 +56,7 @@ export class VolumeSource {
   }
 
   status() {
-    return { volume: { dir: this.dir, watch: this.#state, waitingFor: this.#waitingReason } };
+    return { volume: { watch: this.#state, waitingFor: this.#waitingReason } };
   }
 
   /** Reads the directory now; resolves once the store has seen the newest payload. */
@@ -83,9 +83,10 @@ export class VolumeSource {
     try {
       result = await readVolume(this.dir);
     } catch (error) {
-      const message = `cannot read config directory ${this.dir}: ${(error as Error).message}`;
-      this.#log.error({ err: error }, message);
-      this.#store.reportError(message);
+      // /status is public: it names the setting, and only the log names the path.
+      const reason = error instanceof VolumeContentError ? error.message : `${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+      this.#log.error({ err: error }, 'cannot read the config directory; keeping the last good state');
+      this.#store.reportError(`cannot read the config directory (CONFIG_DIR): ${reason}`);
       return;
     }
     if (result.kind !== 'snapshot') {
@@ -100,10 +101,7 @@ export class VolumeSource {
         'no ..data entry: this is not a kubelet ConfigMap volume. Plain files are followed, but a ConfigMap mounted with subPath never receives updates; mount the whole directory',
       );
     }
-    const outcome = this.#store.apply(result.data);
-    if (outcome === 'rejected') {
-      this.#log.error({ error: this.#store.snapshot.lastError }, 'config rejected, keeping the last good state');
-    }
+    this.#store.apply(result.data);
   }
 
   #wait(reason: string): void {
@@ -112,7 +110,7 @@ export class VolumeSource {
     this.#state = 'waiting';
     this.#waitingReason = reason;
     if (hadConfig) {
-      const message = `config directory ${this.dir}: ${reason}; keeping the last good state`;
+      const message = `config directory (CONFIG_DIR): ${reason}; keeping the last good state`;
       this.#log.error(message);
       this.#store.reportError(message);
     } else {

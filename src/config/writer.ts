@@ -1,7 +1,8 @@
 import { readFile, readlink, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DATA_DIR_NAME, isErrno, readVolume, writeVolumeAtomically } from './kubelet-volume.ts';
-import type { RawConfig } from './parse.ts';
+import { isErrno } from './errno.ts';
+import { DATA_DIR_NAME, readVolume, writeVolumeAtomically } from './kubelet-volume.ts';
+import { parseConfig, type ConfigIssue, type RawConfig } from './parse.ts';
 
 /** Who changed the config last, when and why; kept as annotations on the ConfigMap. */
 export interface Audit {
@@ -36,12 +37,58 @@ export class ConfigNotFoundError extends Error {
   override readonly name = 'ConfigNotFoundError';
 }
 
+/** The change would leave a config that does not parse; nothing was written. */
+export class InvalidConfigChangeError extends Error {
+  override readonly name = 'InvalidConfigChangeError';
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(`the resulting config would be invalid: ${issues.map(({ key, message }) => `${key}: ${message}`).join('; ')}`);
+    this.issues = issues;
+  }
+}
+
+/** The expected version is not one this writer could ever have issued. */
+export class MalformedVersionError extends Error {
+  override readonly name = 'MalformedVersionError';
+}
+
 /** Where the admin role writes: the ConfigMap through the API, or a local directory. */
 export interface ConfigWriter {
   /** A short description for logs and /status, such as "configmap sample-app/app-config". */
   readonly target: string;
+  isWellFormedVersion(version: string): boolean;
   read(): Promise<StoredConfig>;
+  /** Writes unconditionally, or only if the stored version still equals `expectedVersion`. */
   write(change: ConfigChange): Promise<StoredConfig>;
+}
+
+/** Internal retries of a change that named no version, when someone else wrote in between. */
+const MAX_ATTEMPTS = 5;
+
+/**
+ * Reads, merges, validates and writes as one step: the write carries the version that was
+ * read, so if anyone wrote in between it fails with a conflict instead of storing a merge that
+ * was never validated. A change that named its own expected version gets that conflict; one
+ * that did not is merged again onto the newer config and validated again.
+ */
+export async function updateConfig(writer: ConfigWriter, change: ConfigChange): Promise<StoredConfig> {
+  const expected = change.expectedVersion;
+  if (expected !== undefined && !writer.isWellFormedVersion(expected)) {
+    throw new MalformedVersionError(`${JSON.stringify(expected.slice(0, 40))} is not a version ${writer.target} could have`);
+  }
+  for (let attempt = 1; ; attempt++) {
+    const current = await writer.read();
+    if (expected !== undefined && expected !== current.version) {
+      throw new VersionConflictError(`version ${expected} is stale, the current one is ${current.version}`);
+    }
+    const result = parseConfig(applyChange(current.data, change.data));
+    if (!result.ok) throw new InvalidConfigChangeError(result.issues);
+    try {
+      return await writer.write({ ...change, expectedVersion: current.version });
+    } catch (error) {
+      if (!(error instanceof VersionConflictError) || expected !== undefined || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
 }
 
 export function applyChange(data: RawConfig, change: Record<string, string | null>): Record<string, string> {
@@ -68,6 +115,10 @@ export class DirectoryWriter implements ConfigWriter {
     this.#dir = dir;
     this.#auditFile = `${dir.replace(/\/+$/, '')}.audit.json`;
     this.target = `directory ${dir}`;
+  }
+
+  isWellFormedVersion(version: string): boolean {
+    return version === 'plain' || /^\.\.\d{4}(_\d{2}){5}\.\d+$/.test(version);
   }
 
   async read(): Promise<StoredConfig> {

@@ -4,9 +4,10 @@ import type { Role } from '../env.ts';
 import type { ConfigStore } from '../config/store.ts';
 import { describeConfig, isoOrNull, parseConfig, type MaintenanceConfig } from '../config/parse.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
-import { isPathAllowed, retryAfterSeconds } from '../maintenance/window.ts';
+import { isPathAllowed, retryAfterSeconds, type MaintenanceCause } from '../maintenance/window.ts';
 import type { Metrics } from './metrics.ts';
-import { demoPage, maintenancePage } from './pages.ts';
+import type { Admin } from './admin/setup.ts';
+import { MAINTENANCE_PAGE_HEADERS, PAGE_SECURITY_HEADERS, demoPage, formatUntil, maintenancePage } from './pages.ts';
 
 export interface Lifecycle {
   shuttingDown: boolean;
@@ -21,11 +22,11 @@ export interface AppDeps {
   lifecycle: Lifecycle;
   /** What the config source reports about itself, shown in /status. */
   sourceStatus: () => Record<string, unknown>;
-  /** The admin panel and API, mounted at /admin on the admin role. */
-  admin?: Hono;
+  /** The admin panel and API, mounted at /admin on the admin role, and what keeps it from serving. */
+  admin?: Admin;
 }
 
-type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance';
+type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance' | 'admin_unavailable';
 type Readiness = { ready: true } | { ready: false; reason: NotReadyReason };
 
 /** The one place that builds the HTTP surface; production and tests both use it. */
@@ -35,7 +36,7 @@ export function createApp(deps: AppDeps): Hono {
 
   const readiness = (): Readiness => {
     if (lifecycle.shuttingDown) return { ready: false, reason: 'shutting_down' };
-    if (role === 'admin') return { ready: true };
+    if (role === 'admin') return deps.admin?.problem() ? { ready: false, reason: 'admin_unavailable' } : { ready: true };
     if (store.config === null) return { ready: false, reason: 'starting' };
     // The page role is the user role inverted: in the Service exactly while the user pods are not.
     if (role === 'page') return state.current.active ? { ready: true } : { ready: false, reason: 'not_in_maintenance' };
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps): Hono {
       pod: deps.podName,
       ready: result.ready,
       notReadyReason: result.ready ? null : result.reason,
+      ...(deps.admin ? { adminProblem: deps.admin.problem() } : {}),
       maintenance: view.active,
       maintenanceCause: view.cause,
       nextChangeAt: isoOrNull(view.nextChangeAt),
@@ -85,7 +87,7 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   if (role === 'admin' && deps.admin) {
-    app.route('/admin', deps.admin);
+    app.route('/admin', deps.admin.app);
   } else {
     const noAdminHere = (c: Context) => c.json({ error: 'not_found', message: 'the admin panel is served by the admin role only' }, 404);
     app.all('/admin', noAdminHere);
@@ -101,19 +103,19 @@ export function createApp(deps: AppDeps): Hono {
       : (c: Context) => {
           const view = state.current;
           if (!view.active || view.config === null || isPathAllowed(view.config.allowPaths, c.req.path)) return handler(c);
-          return maintenanceResponse(c, view.config, state.clock.now());
+          return maintenanceResponse(c, view.config, state.clock.now(), view.cause);
         };
 
   if (role === 'page') {
     // Every path gets the maintenance page: this role only ever receives traffic as the fallback.
-    const page = (c: Context) => maintenanceResponse(c, state.current.config ?? DEFAULT_CONFIG, state.clock.now());
+    const page = (c: Context) => maintenanceResponse(c, state.current.config ?? DEFAULT_CONFIG, state.clock.now(), state.current.cause);
     app.all('/', page);
     app.notFound(page);
     return app;
   }
 
   const demo = demoPage(deps.podName, role);
-  app.get('/', gated((c) => c.html(demo)));
+  app.get('/', gated((c) => c.html(demo, 200, PAGE_SECURITY_HEADERS)));
   app.notFound(gated((c) => c.text('Not Found', 404)));
   return app;
 }
@@ -124,7 +126,7 @@ const DEFAULT_CONFIG: MaintenanceConfig = (() => {
   return parsed.config;
 })();
 
-function maintenanceResponse(c: Context, config: MaintenanceConfig, now: number) {
+function maintenanceResponse(c: Context, config: MaintenanceConfig, now: number, cause: MaintenanceCause | null) {
   const retryAfter = retryAfterSeconds(config, now);
   c.header('Retry-After', String(retryAfter));
   c.header('Cache-Control', 'no-store');
@@ -136,5 +138,6 @@ function maintenanceResponse(c: Context, config: MaintenanceConfig, now: number)
   if (type === 'application/json') {
     return c.json({ status: 'maintenance', message: config.message, retryAfterSeconds: retryAfter }, 503);
   }
-  return c.html(maintenancePage(config.message, retryAfter), 503);
+  const until = cause === 'window' && config.windowEnd !== null ? formatUntil(config.windowEnd, now) : null;
+  return c.html(maintenancePage({ message: config.message, retryAfterSeconds: retryAfter, until }), 503, MAINTENANCE_PAGE_HEADERS);
 }

@@ -1,4 +1,5 @@
-import { html } from 'hono/html';
+import { createHash } from 'node:crypto';
+import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -13,13 +14,39 @@ const styles = `
   .badge { display: inline-block; padding: .15rem .6rem; border-radius: 999px; font-size: .8rem;
            font-weight: 600; letter-spacing: .03em; text-transform: uppercase;
            background: color-mix(in srgb, var(--accent) 18%, transparent); color: var(--accent); }
+  .badge.serving { --accent: #059669; }
   h1 { font-size: 1.9rem; line-height: 1.25; margin: .6rem 0 1rem; }
   p { margin: 0 0 1rem; white-space: pre-line; }
   .meta { font-size: .85rem; opacity: .7; }
   code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .9em; }
 `;
 
+/**
+ * Headers for every HTML page this service renders outside the panel. The one inline
+ * stylesheet is allowed by its hash; nothing else may load, run, or frame the page.
+ */
+export const PAGE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': [
+    "default-src 'none'",
+    `style-src 'sha256-${createHash('sha256').update(styles).digest('base64')}'`,
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; '),
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+};
+
+/** The 503 page adds this: a lasting maintenance page must not replace the site in search indexes. */
+export const MAINTENANCE_PAGE_HEADERS: Readonly<Record<string, string>> = {
+  ...PAGE_SECURITY_HEADERS,
+  'X-Robots-Tag': 'noindex',
+};
+
 function layout(title: string, body: Html): Html {
+  // raw(): the stylesheet is ours and constant; html`` would escape its quotes, and the
+  // browser would then drop the whole font rule.
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -27,32 +54,47 @@ function layout(title: string, body: Html): Html {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>${title}</title>
-<style>${styles}</style>
+<style>${raw(styles)}</style>
 </head>
 <body><main>${body}</main></body>
 </html>`;
 }
 
-let lastPage: { message: string; minutes: number; html: string } | null = null;
+/** "22:00 UTC" within a day, else "2026-11-30 22:00 UTC". */
+export function formatUntil(endMs: number, nowMs: number): string {
+  const iso = new Date(endMs).toISOString();
+  const time = `${iso.slice(11, 16)} UTC`;
+  return endMs - nowMs < 24 * 3600 * 1000 ? time : `${iso.slice(0, 10)} ${time}`;
+}
+
+export interface MaintenancePageContent {
+  message: string;
+  retryAfterSeconds: number;
+  /** The window's end, when maintenance is on because of a window that has one. */
+  until: string | null;
+}
+
+let lastPage: { key: string; html: string } | null = null;
 
 /**
  * The 503 page. During maintenance every request gets it (and the page role serves nothing
- * else), so the last rendering is reused while the message and the minutes stay the same.
+ * else), so the last rendering is reused while what it says stays the same.
  */
-export function maintenancePage(message: string, retryAfterSeconds: number): string {
+export function maintenancePage({ message, retryAfterSeconds, until }: MaintenancePageContent): string {
   const minutes = Math.ceil(retryAfterSeconds / 60);
-  if (lastPage?.message === message && lastPage.minutes === minutes) return lastPage.html;
-  const hint = minutes <= 1 ? 'about a minute' : `about ${minutes} minutes`;
+  const key = `${minutes}\n${until}\n${message}`;
+  if (lastPage?.key === key) return lastPage.html;
+  const hint = until !== null ? `until ${until}` : minutes <= 1 ? 'in about a minute' : `in about ${minutes} minutes`;
   const page = String(
     layout(
       'Down for maintenance',
       html`<span class="badge">Maintenance</span>
 <h1>We'll be back soon</h1>
 <p>${message}</p>
-<p class="meta">Please try again in ${hint}.</p>`,
+<p class="meta">${until !== null ? html`Maintenance lasts ${hint}.` : html`Please try again ${hint}.`}</p>`,
     ),
   );
-  lastPage = { message, minutes, html: page };
+  lastPage = { key, html: page };
   return page;
 }
 
@@ -60,7 +102,7 @@ export function maintenancePage(message: string, retryAfterSeconds: number): str
 export function demoPage(podName: string, role: string): string {
   return String(layout(
     'Sample app',
-    html`<span class="badge" style="--accent:#059669">Serving</span>
+    html`<span class="badge serving">Serving</span>
 <h1>Hello from the sample app</h1>
 <p>This page is served by pod <code>${podName}</code> in the <code>${role}</code> role.</p>
 <p class="meta">Probes: <code>/livez</code>, <code>/readyz</code> · state: <code>/status</code> · metrics: <code>/metrics</code></p>`,

@@ -54,6 +54,17 @@ export function kubernetes(): Promise<KubeClients> {
   return clients;
 }
 
+/** A call to the API server failed; `status` is its HTTP status when it answered at all. */
+export class KubernetesApiError extends Error {
+  override readonly name = 'KubernetesApiError';
+  readonly status: number | undefined;
+  constructor(what: string, error: unknown) {
+    const status = apiStatus(error);
+    super(`${what}: ${status ? `HTTP ${status}: ` : ''}${apiMessage(error)}`, { cause: error });
+    this.status = status;
+  }
+}
+
 /** The HTTP status of a failed API call, when the library reports one. */
 export function apiStatus(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;

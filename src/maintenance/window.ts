@@ -1,4 +1,4 @@
-import type { MaintenanceConfig } from '../config/parse.ts';
+import { MAX_RETRY_AFTER_SECONDS, type MaintenanceConfig } from '../config/parse.ts';
 
 export type MaintenanceCause = 'switch' | 'window';
 
@@ -28,10 +28,13 @@ function nextWindowEdge(config: MaintenanceConfig, now: number): number | null {
   return null;
 }
 
-/** Inside a window with an end, clients are told to come back when it ends; otherwise the configured value. */
+/**
+ * Inside a window with an end, clients are told to come back when it ends, at most the
+ * documented 7 days ahead; otherwise the configured value.
+ */
 export function retryAfterSeconds(config: MaintenanceConfig, now: number): number {
   if (config.windowEnd !== null && isInWindow(config, now)) {
-    return Math.max(1, Math.ceil((config.windowEnd - now) / 1000));
+    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil((config.windowEnd - now) / 1000)));
   }
   return config.retryAfterSeconds;
 }

@@ -1,19 +1,15 @@
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
+import { browserMissing, launchBrowser } from '../helpers/browser.ts';
 import { makeTempDir, startTestServer, type TestServer } from '../helpers/test-server.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM) ? null : `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
-if (missing && process.env.CI) throw new Error(missing);
-if (missing) console.warn(`[browser] SKIPPED: ${missing}`);
 
 const TOKEN = 'panel-test-token';
 
-describe.skipIf(missing !== null)('the admin panel in headless Chromium', () => {
+describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium', () => {
   let browser: Browser;
   let admin: TestServer;
   let user: TestServer;
@@ -28,10 +24,7 @@ describe.skipIf(missing !== null)('the admin panel in headless Chromium', () => 
     await writeFile(tokenFile, `${TOKEN},panel-tester\n`);
     admin = await startTestServer({ role: 'admin', initial: null, dir, env: { ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokenFile, CONFIG_WRITER: 'directory' } });
     user = await startTestServer({ role: 'user', initial: null, dir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchBrowser();
     page = await browser.newPage();
     page.on('console', (message) => {
       if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text());

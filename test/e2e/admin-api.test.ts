@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANNOTATIONS } from '../../src/k8s/configmap-writer.ts';
+import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { NAMESPACE, ROOT, configMap, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';

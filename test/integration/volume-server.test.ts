@@ -1,4 +1,5 @@
-import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
@@ -78,7 +79,8 @@ describe('a user pod following a kubelet-mounted ConfigMap', () => {
       const current = await s.status();
       return current.lastError !== null ? current : undefined;
     });
-    expect(status.lastError).toContain('MAINTENANCE_MODE: must be "true" or "false" (got "maybe")');
+    // /status is public: it names the key, never the rejected value (that goes to the log).
+    expect(status.lastError).toBe('MAINTENANCE_MODE: must be "true" or "false"');
     expect(status).toMatchObject({ maintenance: true, config: { enabled: true, message: 'good' } });
     expect(await readyz(s)).toEqual({ status: 503, body: { status: 'not_ready', reason: 'maintenance' } });
     const metrics = await (await s.get('/metrics')).text();
@@ -144,7 +146,7 @@ describe('a user pod following a kubelet-mounted ConfigMap', () => {
 
 describe('the admin role', () => {
   it('stays ready whatever the config says, even before any config', async () => {
-    const s = await server({ role: 'admin', initial: null });
+    const s = await server({ role: 'admin', initial: null, env: { CONFIG_WRITER: 'directory' } });
     expect(await readyz(s)).toEqual({ status: 200, body: { status: 'ready' } });
     await s.write({ MAINTENANCE_MODE: 'true' });
     await waitFor('maintenance in /status', async () => ((await s.status()).maintenance === true ? true : undefined));
@@ -239,5 +241,46 @@ describe('the maintenance response', () => {
     await waitFor('the window to close', () => (flips.length >= 2 ? true : undefined), { intervalMs: 5 });
     expect(flips).toEqual([true, false]);
     expect(await readyz(s)).toEqual({ status: 200, body: { status: 'ready' } });
+  });
+});
+
+describe('keys that are not regular files', () => {
+  it('rejects a key symlinked to a FIFO, naming the key, without blocking later reads', async () => {
+    const root = await makeTempDir();
+    const dir = join(root, 'plain');
+    await mkdir(dir);
+    await writeFile(join(dir, 'MAINTENANCE_MODE'), 'true');
+    const s = await server({ initial: null, dir });
+    await s.waitForReady(503);
+
+    const fifo = join(root, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    await symlink(fifo, join(dir, 'EXTRA_KEY'));
+    const status = await waitFor('the FIFO to be reported', async () => {
+      const current = await s.status();
+      return current.lastError !== null ? current : undefined;
+    });
+    expect(status.lastError).toContain('key EXTRA_KEY is not a regular file (a FIFO)');
+
+    // The reader is not stuck: a later valid change is applied.
+    await unlink(join(dir, 'EXTRA_KEY'));
+    await writeFile(join(dir, 'MAINTENANCE_MODE'), 'false');
+    await s.waitForReady(200);
+    expect((await s.status()).lastError).toBeNull();
+  });
+
+  it('rejects a MAINTENANCE_MODE that is a directory instead of reading it as off', async () => {
+    const root = await makeTempDir();
+    const dir = join(root, 'plain');
+    await mkdir(join(dir, 'MAINTENANCE_MODE'), { recursive: true });
+    await writeFile(join(dir, 'MAINTENANCE_MESSAGE'), 'hello');
+    const s = await server({ initial: null, dir });
+    const status = await waitFor('the directory to be reported', async () => {
+      const current = await s.status();
+      return current.lastError !== null ? current : undefined;
+    });
+    expect(status.lastError).toContain('key MAINTENANCE_MODE is not a regular file (a directory)');
+    expect(status.config).toBeNull();
+    expect(await readyz(s)).toEqual({ status: 503, body: { status: 'not_ready', reason: 'starting' } });
   });
 });

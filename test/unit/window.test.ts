@@ -71,3 +71,10 @@ describe('isPathAllowed', () => {
     expect(isPathAllowed(allow, path)).toBe(expected);
   });
 });
+
+describe('retryAfterSeconds inside a far window', () => {
+  it('never exceeds the documented 7 days, however far the end', () => {
+    const farEnd = config({ MAINTENANCE_START: START, MAINTENANCE_END: '9999-12-31T23:59:59Z' });
+    expect(retryAfterSeconds(farEnd, at('2026-11-28T00:00:00Z'))).toBe(604800);
+  });
+});

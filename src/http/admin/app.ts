@@ -1,42 +1,100 @@
 import { randomBytes } from 'node:crypto';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
-import { deleteCookie, getSignedCookie, setSignedCookie } from 'hono/cookie';
+import { bodyLimit } from 'hono/body-limit';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { createMiddleware } from 'hono/factory';
+import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
+import { validator } from 'hono/validator';
 import type { Logger } from 'pino';
-import { parseConfig } from '../../config/parse.ts';
-import { ConfigNotFoundError, VersionConflictError, applyChange, type ConfigWriter } from '../../config/writer.ts';
-import type { AdminAuth, Access, Identity } from './auth.ts';
+import { Counter, type Registry } from 'prom-client';
+import { z } from 'zod';
+import {
+  ConfigNotFoundError,
+  InvalidConfigChangeError,
+  MalformedVersionError,
+  VersionConflictError,
+  updateConfig,
+  type ConfigWriter,
+} from '../../config/writer.ts';
+import { KubernetesApiError } from '../../k8s/client.ts';
+import type { TrustedProxies } from '../client-address.ts';
+import type { Access, CachedAuth, Identity } from './auth.ts';
+import { AdminUnavailableError, RateLimitedError } from './errors.ts';
 import { loadPanelAssets, panelPage } from './panel.ts';
-import { configErrorToApiError, describeStored, toConfigChange, validateUpdate, type ApiError } from './requests.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { configErrorToApiError, describeStored, parseBody, toConfigChange, updateSchema, type ApiError } from './requests.ts';
+import { SESSION_SECONDS, SessionStore, type Session } from './sessions.ts';
 
 export interface AdminDeps {
-  auth: AdminAuth;
+  auth: CachedAuth;
   writer: ConfigWriter;
   log: Logger;
+  registry: Registry;
+  trustedProxies: TrustedProxies;
+  /** The largest request body accepted, in bytes; more gets 413 before anything is parsed. */
+  maxBodyBytes: number;
+  /** Authentication attempts that cost a fresh check, per client address and minute. */
+  authAttemptsPerMinute: number;
+  now?: () => number;
 }
 
 const SESSION_COOKIE = 'maintenance_session';
-const SESSION_SECONDS = 15 * 60;
-
-interface Session extends Identity {
-  csrf: string;
-  expiresAt: number;
-}
 
 type Caller = { identity: Identity; session: Session | null };
+export type AdminEnv = { Variables: { caller: Caller } };
 
 /**
  * The admin panel and its JSON API, mounted at /admin on the admin role only.
  * Callers authenticate with `Authorization: Bearer <token>`; the panel trades a token for a
- * short-lived signed session cookie, and every state-changing request made with that cookie
- * must carry its CSRF token in `X-CSRF-Token`.
+ * short-lived session cookie, and every state-changing request made with that cookie must
+ * carry its CSRF token in `X-CSRF-Token`.
  */
-export function createAdminApp({ auth, writer, log }: AdminDeps): Hono {
-  const app = new Hono();
-  // Sessions are signed with a key that lives and dies with this process.
-  const sessionKey = randomBytes(32);
+export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
+  const { auth, writer, log, trustedProxies } = deps;
+  const now = deps.now ?? Date.now;
+  const app = new Hono<AdminEnv>();
+  const sessions = new SessionStore(now);
+  const attempts = new RateLimiter({ perMinute: deps.authAttemptsPerMinute, burst: deps.authAttemptsPerMinute, now });
+  const rateLimited = new Counter({
+    name: 'admin_auth_rate_limited_total',
+    help: 'Admin authentication attempts refused with 429: per client address (client) or for the whole pod (reviews)',
+    labelNames: ['scope'] as const,
+    registers: [deps.registry],
+  });
   const assets = loadPanelAssets();
 
+  const fail = (c: Context, status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503, body: ApiError) => {
+    if (status === 401) c.header('WWW-Authenticate', 'Bearer realm="maintenance-switch"');
+    return c.json(body, status);
+  };
+
+  const peer = (c: Context) => (c.env?.incoming ? getConnInfo(c).remote.address : undefined);
+  /** A forwarding header, believed only from a trusted proxy. */
+  const forwarded = (c: Context, name: string) => trustedProxies.forwarded(peer(c), c.req.header(name));
+  const requestHost = (c: Context) => forwarded(c, 'X-Forwarded-Host') ?? c.req.header('Host') ?? '';
+
+  /**
+   * Checks a bearer token. Attempts whose answer is not cached cost a TokenReview (or a file
+   * read), so they are rate-limited per client address.
+   */
+  const authenticate = async (c: Context, token: string): Promise<Identity | null> => {
+    if (!auth.knows(token)) {
+      const client = trustedProxies.clientAddress(peer(c), c.req.header('X-Forwarded-For'));
+      const allowed = attempts.take(client);
+      if (!allowed.ok) throw new RateLimitedError('client', allowed.retryAfterSeconds);
+    }
+    return auth.authenticate(token);
+  };
+
+  // Before anything else reads a byte: the body limit is enforced while the body streams in.
+  app.use(
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: (c) => fail(c, 413, { error: 'payload_too_large', field: 'body', message: `body: at most ${deps.maxBodyBytes} bytes are accepted` }),
+    }),
+  );
   app.use(
     secureHeaders({
       contentSecurityPolicy: {
@@ -49,6 +107,7 @@ export function createAdminApp({ auth, writer, log }: AdminDeps): Hono {
         frameAncestors: ["'none'"],
         baseUri: ["'none'"],
       },
+      xFrameOptions: 'DENY',
       referrerPolicy: 'no-referrer',
     }),
   );
@@ -56,179 +115,178 @@ export function createAdminApp({ auth, writer, log }: AdminDeps): Hono {
     await next();
     c.header('Cache-Control', 'no-store');
   });
-
-  const fail = (c: Context, status: 400 | 401 | 403 | 404 | 409 | 415 | 503, body: ApiError) => {
-    if (status === 401) c.header('WWW-Authenticate', 'Bearer realm="maintenance-switch"');
-    return c.json(body, status);
-  };
-
-  const readSession = async (c: Context): Promise<Session | null> => {
-    const raw = await getSignedCookie(c, sessionKey, SESSION_COOKIE);
-    if (!raw) return null;
-    try {
-      const session = JSON.parse(raw) as Session;
-      return session.expiresAt > Date.now() ? session : null;
-    } catch {
-      return null;
-    }
-  };
+  // Without authentication, only requests addressed to a loopback name are served, so a web
+  // page cannot reach this port through a DNS name rebound to 127.0.0.1.
+  if (auth.mode === 'none') {
+    app.use(async (c, next) => {
+      if (isLoopbackHost(requestHost(c))) return next();
+      return fail(c, 403, { error: 'forbidden', message: 'with ADMIN_AUTH=none only requests for localhost, 127.0.0.1 or [::1] are answered' });
+    });
+  }
 
   /** Who is calling: a bearer token wins over a session cookie; `none` needs neither. */
-  const identify = async (c: Context): Promise<Caller | Response> => {
+  const identify = createMiddleware<AdminEnv>(async (c, next) => {
     const header = c.req.header('Authorization');
     if (header !== undefined) {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) return fail(c, 401, { error: 'unauthorized', message: 'the Authorization header must be "Bearer <token>"' });
-      const identity = await auth.authenticate(match[1]!);
+      const identity = await authenticate(c, match[1]!);
       if (identity === null) return fail(c, 401, { error: 'unauthorized', message: 'the token was not accepted' });
-      return { identity, session: null };
+      c.set('caller', { identity, session: null });
+      return next();
     }
-    const session = await readSession(c);
-    if (session !== null) return { identity: { user: session.user, groups: session.groups }, session };
-    if (auth.mode === 'none') return { identity: { user: 'local', groups: [] }, session: null };
+    const session = sessions.find(getCookie(c, SESSION_COOKIE));
+    if (session !== null) {
+      // The session's token is checked again, through the cache, so a revoked token or a
+      // deleted ServiceAccount ends the session within AUTH_CACHE_MS.
+      if ((await auth.authenticate(session.token)) === null) {
+        sessions.end(session.id);
+        return fail(c, 401, { error: 'unauthorized', message: 'the session has ended: its token is no longer accepted; sign in again' });
+      }
+      c.set('caller', { identity: session.identity, session });
+      return next();
+    }
+    if (auth.mode === 'none') {
+      c.set('caller', { identity: { user: 'local', groups: [] }, session: null });
+      return next();
+    }
     return fail(c, 401, { error: 'unauthorized', message: 'sign in with a bearer token' });
-  };
+  });
 
   /**
    * A browser names the page that sent a request in `Origin`. Only the host is compared: behind
    * a TLS-terminating proxy the browser says https while this server sees http.
    */
-  const refuseCrossOrigin = (c: Context): Response | null => {
+  const sameOrigin = createMiddleware<AdminEnv>(async (c, next) => {
     const origin = c.req.header('Origin');
-    if (origin === undefined) return null;
-    const host = c.req.header('X-Forwarded-Host') ?? c.req.header('Host');
+    if (origin === undefined) return next();
     let originHost: string | null = null;
     try {
       originHost = new URL(origin).host;
     } catch {
       // "null" or garbage: not our page
     }
-    if (originHost !== null && originHost === host) return null;
-    return fail(c, 403, { error: 'forbidden', message: `cross-origin request from ${origin} refused` });
-  };
+    if (originHost !== null && originHost === requestHost(c)) return next();
+    return fail(c, 403, { error: 'forbidden', message: `cross-origin request from ${origin.slice(0, 200)} refused` });
+  });
 
   /** A browser request riding on the session cookie must prove it came from the panel. */
-  const checkCsrf = (c: Context, caller: Caller): Response | null => {
-    const crossOrigin = refuseCrossOrigin(c);
-    if (crossOrigin) return crossOrigin;
-    if (caller.session !== null && c.req.header('X-CSRF-Token') !== caller.session.csrf) {
+  const csrf = createMiddleware<AdminEnv>(async (c, next) => {
+    const { session } = c.get('caller');
+    if (session !== null && c.req.header('X-CSRF-Token') !== session.csrf) {
       return fail(c, 403, { error: 'forbidden', message: 'missing or wrong X-CSRF-Token header' });
     }
-    return null;
-  };
+    return next();
+  });
 
-  const allowed = async (c: Context, caller: Caller, access: Access): Promise<Response | null> => {
-    if (await auth.authorize(caller.identity, access)) return null;
-    const verb = access === 'patch' ? 'change' : 'read';
-    return fail(c, 403, { error: 'forbidden', message: `${caller.identity.user} may not ${verb} ${writer.target}` });
-  };
+  const authorize = (access: Access) =>
+    createMiddleware<AdminEnv>(async (c, next) => {
+      const { identity } = c.get('caller');
+      if (await auth.authorize(identity, access)) return next();
+      const verb = access === 'patch' ? 'change' : 'read';
+      return fail(c, 403, { error: 'forbidden', message: `${identity.user} may not ${verb} ${writer.target}` });
+    });
 
-  const guarded = (access: Access, handler: (c: Context, caller: Caller) => Promise<Response>) => async (c: Context) => {
-    try {
-      const caller = await identify(c);
-      if (caller instanceof Response) return caller;
-      if (access === 'patch') {
-        const csrf = checkCsrf(c, caller);
-        if (csrf) return csrf;
+  /** A JSON body checked against a zod schema; 415 for another type, 400 naming the field. */
+  const jsonBody = <T extends z.ZodType>(schema: T) =>
+    validator('json', (value, c): z.output<T> | Response => {
+      if (!/^application\/json\s*(;|$)/i.test(c.req.header('Content-Type') ?? '')) {
+        return fail(c, 415, { error: 'invalid_request', field: 'body', message: 'body: send JSON with Content-Type: application/json' });
       }
-      const denied = await allowed(c, caller, access);
-      if (denied) return denied;
-      return await handler(c, caller);
-    } catch (error) {
-      return failure(c, error);
-    }
-  };
-
-  const failure = (c: Context, error: unknown) => {
-    if (error instanceof VersionConflictError) {
-      return fail(c, 409, {
-        error: 'conflict',
-        message: `the maintenance config was changed by someone else since you loaded it (${error.message}); reload and try again`,
-      });
-    }
-    if (error instanceof ConfigNotFoundError) return fail(c, 404, { error: 'not_found', message: error.message });
-    log.error({ err: error }, 'admin request failed');
-    return fail(c, 503, { error: 'unavailable', message: (error as Error).message });
-  };
+      const result = parseBody(schema, value);
+      return result.ok ? result.value : fail(c, 400, result.error);
+    });
 
   app.get('/', (c) => c.html(panelPage()));
   app.get('/assets/panel.js', (c) => c.body(assets.script, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
   app.get('/assets/panel.css', (c) => c.body(assets.styles, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
 
   app.get('/session', async (c) => {
-    const session = await readSession(c);
-    if (session !== null) return c.json({ user: session.user, csrfToken: session.csrf, mode: auth.mode });
+    const session = sessions.find(getCookie(c, SESSION_COOKIE));
+    if (session !== null) return c.json({ user: session.identity.user, csrfToken: session.csrf, mode: auth.mode });
     if (auth.mode === 'none') return c.json({ user: 'local', csrfToken: null, mode: auth.mode });
     return fail(c, 401, { error: 'unauthorized', message: 'not signed in' });
   });
 
-  app.post('/session', async (c) => {
-    try {
-      const crossOrigin = refuseCrossOrigin(c);
-      if (crossOrigin) return crossOrigin;
-      const body = await c.req.json<unknown>().catch(() => null);
-      const token = typeof body === 'object' && body !== null ? (body as { token?: unknown }).token : undefined;
-      if (typeof token !== 'string' || token.trim() === '') {
-        return fail(c, 400, { error: 'invalid_request', field: 'token', message: 'token: a non-empty string is required' });
-      }
-      const identity = await auth.authenticate(token.trim());
-      if (identity === null) return fail(c, 401, { error: 'unauthorized', message: 'the token was not accepted' });
-      const denied = await allowed(c, { identity, session: null }, 'get');
-      if (denied) return denied;
-      const session: Session = { ...identity, csrf: randomBytes(24).toString('base64url'), expiresAt: Date.now() + SESSION_SECONDS * 1000 };
-      await setSignedCookie(c, SESSION_COOKIE, JSON.stringify(session), sessionKey, {
-        path: '/admin',
-        httpOnly: true,
-        sameSite: 'Strict',
-        secure: new URL(c.req.url).protocol === 'https:' || c.req.header('X-Forwarded-Proto') === 'https',
-        maxAge: SESSION_SECONDS,
-      });
-      log.info({ actor: identity.user }, 'admin signed in');
-      return c.json({ user: identity.user, csrfToken: session.csrf, mode: auth.mode });
-    } catch (error) {
-      return failure(c, error);
+  app.post('/session', sameOrigin, jsonBody(z.strictObject({ token: z.string({ error: 'a non-empty string is required' }).trim().min(1, 'a non-empty string is required') })), async (c) => {
+    const { token } = c.req.valid('json');
+    const identity = await authenticate(c, token);
+    if (identity === null) return fail(c, 401, { error: 'unauthorized', message: 'the token was not accepted' });
+    if (!(await auth.authorize(identity, 'get'))) {
+      return fail(c, 403, { error: 'forbidden', message: `${identity.user} may not read ${writer.target}` });
     }
+    const session = sessions.open(token, identity);
+    setCookie(c, SESSION_COOKIE, session.id, {
+      path: '/admin',
+      httpOnly: true,
+      sameSite: 'Strict',
+      secure: new URL(c.req.url).protocol === 'https:' || forwarded(c, 'X-Forwarded-Proto') === 'https',
+      maxAge: SESSION_SECONDS,
+    });
+    log.info({ actor: identity.user }, 'admin signed in');
+    return c.json({ user: identity.user, csrfToken: session.csrf, mode: auth.mode });
   });
 
   app.delete('/session', async (c) => {
-    const session = await readSession(c);
-    if (session !== null && c.req.header('X-CSRF-Token') !== session.csrf) {
-      return fail(c, 403, { error: 'forbidden', message: 'missing or wrong X-CSRF-Token header' });
+    const session = sessions.find(getCookie(c, SESSION_COOKIE));
+    if (session !== null) {
+      if (c.req.header('X-CSRF-Token') !== session.csrf) return fail(c, 403, { error: 'forbidden', message: 'missing or wrong X-CSRF-Token header' });
+      sessions.end(session.id);
+      log.info({ actor: session.identity.user }, 'admin signed out');
     }
     deleteCookie(c, SESSION_COOKIE, { path: '/admin' });
     return c.body(null, 204);
   });
 
-  app.get(
-    '/api/maintenance',
-    guarded('get', async (c) => c.json(describeStored(await writer.read()))),
-  );
+  app.get('/api/maintenance', identify, authorize('get'), async (c) => c.json(describeStored(await writer.read())));
 
-  app.put(
-    '/api/maintenance',
-    guarded('patch', async (c, caller) => {
-      if (!(c.req.header('Content-Type') ?? '').toLowerCase().startsWith('application/json')) {
-        return fail(c, 415, { error: 'invalid_request', field: 'body', message: 'body: send JSON with Content-Type: application/json' });
-      }
-      const text = await c.req.text();
-      const update = validateUpdate(text);
-      if (!update.ok) return fail(c, 400, update.error);
+  app.put('/api/maintenance', identify, sameOrigin, csrf, authorize('patch'), jsonBody(updateSchema), async (c) => {
+    const update = c.req.valid('json');
+    const { identity } = c.get('caller');
+    const written = await updateConfig(writer, toConfigChange(update, identity.user));
+    log.info(
+      { actor: identity.user, enabled: update.enabled, reason: update.reason, target: writer.target, version: written.version },
+      'maintenance toggled',
+    );
+    return c.json(describeStored(written));
+  });
 
-      const change = toConfigChange(update.value, caller.identity.user);
-      // Validate the whole resulting snapshot before writing, so an invalid config is never stored.
-      const current = await writer.read();
-      const result = parseConfig(applyChange(current.data, change.data));
-      if (!result.ok) return fail(c, 400, configErrorToApiError(result.issues));
+  app.notFound((c) => fail(c, 404, { error: 'not_found', message: `no admin route ${c.req.method} ${c.req.path.slice(0, 200)}` }));
 
-      const written = await writer.write(change);
-      log.info(
-        { actor: caller.identity.user, enabled: update.value.enabled, reason: update.value.reason, target: writer.target, version: written.version },
-        'maintenance toggled',
-      );
-      return c.json(describeStored(written));
-    }),
-  );
-
-  app.notFound((c) => fail(c, 404, { error: 'not_found', message: `no admin route ${c.req.method} ${c.req.path}` }));
+  app.onError((error, c) => {
+    if (error instanceof HTTPException && error.status === 400) {
+      return fail(c, 400, { error: 'invalid_request', field: 'body', message: 'body: malformed JSON' });
+    }
+    if (error instanceof InvalidConfigChangeError) return fail(c, 400, configErrorToApiError(error.issues));
+    if (error instanceof MalformedVersionError) {
+      return fail(c, 400, { error: 'invalid_request', field: 'resourceVersion', message: `resourceVersion: ${error.message}` });
+    }
+    if (error instanceof VersionConflictError) {
+      return fail(c, 409, {
+        error: 'conflict',
+        message: 'the maintenance config was changed by someone else since you loaded it; reload and try again',
+      });
+    }
+    if (error instanceof ConfigNotFoundError) return fail(c, 404, { error: 'not_found', message: error.message });
+    if (error instanceof RateLimitedError) {
+      rateLimited.inc({ scope: error.scope });
+      c.header('Retry-After', String(error.retryAfterSeconds));
+      return fail(c, 429, { error: 'rate_limited', message: `${error.message}; try again in ${error.retryAfterSeconds} s` });
+    }
+    if (error instanceof AdminUnavailableError) return fail(c, 503, { error: 'unavailable', message: error.message });
+    // Anything else: the detail goes to the log under an id, and the caller gets only the id.
+    const errorId = randomBytes(4).toString('hex');
+    log.error({ err: error, errorId, method: c.req.method, path: c.req.path }, 'admin request failed');
+    if (error instanceof KubernetesApiError) {
+      return fail(c, 503, { error: 'unavailable', message: `the Kubernetes API did not answer as expected; see the admin pod's log (error ${errorId})` });
+    }
+    return fail(c, 500, { error: 'internal', message: `internal error; see the admin pod's log (error ${errorId})` });
+  });
   return app;
+}
+
+/** `localhost`, `127.x.y.z` or `[::1]`, with or without a port. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
+  return name.toLowerCase() === 'localhost' || name === '[::1]' || /^127(\.\d{1,3}){3}$/.test(name);
 }

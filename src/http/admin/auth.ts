@@ -1,6 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import type { KubeClients } from '../../k8s/client.ts';
 import { mayAccessConfigMap, reviewToken, type Identity } from '../../k8s/access-review.ts';
+import { AdminUnavailableError, RateLimitedError } from './errors.ts';
+import { RateLimiter } from './rate-limit.ts';
 
 export type { Identity };
 export type Access = 'get' | 'patch';
@@ -11,20 +14,40 @@ export interface AdminAuth {
   authenticate(token: string): Promise<Identity | null>;
   /** May this identity read (get) or change (patch) the maintenance config? */
   authorize(identity: Identity, access: Access): Promise<boolean>;
+  /** Why nobody can be authenticated right now (for readiness), or null. */
+  problem(): string | null;
+  close(): void;
 }
 
-const CACHE_MS = 10_000;
+/**
+ * How long an answer about a token or a permission is reused. It is also the bound on
+ * revocation: a token removed, a ServiceAccount deleted or a RoleBinding dropped stops
+ * working, sessions included, within this time.
+ */
+export const AUTH_CACHE_MS = 10_000;
 
-/** A small time-bounded cache, so a busy panel does not send a review per request. */
+/** A time-bounded cache with a bounded number of entries; the oldest go first. */
 class TtlCache<T> {
   readonly #entries = new Map<string, { value: T; expires: number }>();
-  async get(key: string, load: () => Promise<T>): Promise<T> {
-    const now = Date.now();
+  readonly #now: () => number;
+  readonly #maxEntries: number;
+  constructor(now: () => number, maxEntries = 10_000) {
+    this.#now = now;
+    this.#maxEntries = maxEntries;
+  }
+
+  has(key: string): boolean {
     const hit = this.#entries.get(key);
-    if (hit && hit.expires > now) return hit.value;
+    return hit !== undefined && hit.expires > this.#now();
+  }
+
+  async get(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.#entries.get(key);
+    if (hit && hit.expires > this.#now()) return hit.value;
     const value = await load();
-    if (this.#entries.size > 1000) this.#entries.clear();
-    this.#entries.set(key, { value, expires: now + CACHE_MS });
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, expires: this.#now() + AUTH_CACHE_MS });
+    if (this.#entries.size > this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     return value;
   }
 }
@@ -32,44 +55,107 @@ class TtlCache<T> {
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
+ * Answers about tokens and permissions, good and bad alike, are cached for AUTH_CACHE_MS, so a
+ * busy panel, or a flood of garbage tokens repeated, costs the API server nothing more.
+ */
+export class CachedAuth implements AdminAuth {
+  readonly #identities: TtlCache<Identity | null>;
+  readonly #decisions: TtlCache<boolean>;
+  readonly #inner: AdminAuth;
+  constructor(inner: AdminAuth, now: () => number = Date.now) {
+    this.#inner = inner;
+    this.#identities = new TtlCache(now);
+    this.#decisions = new TtlCache(now);
+  }
+
+  get mode() {
+    return this.#inner.mode;
+  }
+
+  /** Whether this token's answer is cached: checking it again costs nothing. */
+  knows(token: string): boolean {
+    return this.#identities.has(digest(token).toString('hex'));
+  }
+
+  authenticate(token: string) {
+    return this.#identities.get(digest(token).toString('hex'), () => this.#inner.authenticate(token));
+  }
+
+  authorize(identity: Identity, access: Access) {
+    return this.#decisions.get(`${access} ${identity.user} ${identity.groups.join(',')}`, () => this.#inner.authorize(identity, access));
+  }
+
+  problem() {
+    return this.#inner.problem();
+  }
+
+  close() {
+    this.#inner.close();
+  }
+}
+
+/** At most this many TokenReviews a second leave one admin pod, whatever callers send. */
+const REVIEWS_PER_SECOND = 5;
+const REVIEW_BURST = 20;
+
+/**
  * Whoever cluster RBAC lets patch the ConfigMap may toggle, and nobody else: the token is
  * checked with TokenReview, the permission with SubjectAccessReview.
  */
-export function kubernetesAuth(namespace: string, name: string): AdminAuth {
-  const identities = new TtlCache<Identity | null>();
-  const decisions = new TtlCache<boolean>();
+export function kubernetesAuth(clients: KubeClients, namespace: string, name: string, now: () => number = Date.now): AdminAuth {
+  const reviews = new RateLimiter({ perMinute: REVIEWS_PER_SECOND * 60, burst: REVIEW_BURST, now });
   return {
     mode: 'kubernetes',
-    authenticate: (token) => identities.get(digest(token).toString('hex'), () => reviewToken(token)),
-    authorize: (identity, access) =>
-      decisions.get(`${access} ${identity.user} ${identity.groups.join(',')}`, () =>
-        mayAccessConfigMap(identity, access, namespace, name),
-      ),
+    authenticate: (token) => {
+      const allowed = reviews.take('reviews');
+      if (!allowed.ok) throw new RateLimitedError('reviews', allowed.retryAfterSeconds);
+      return reviewToken(clients, token);
+    },
+    authorize: (identity, access) => mayAccessConfigMap(clients, identity, access, namespace, name),
+    problem: () => null,
+    close: () => {},
   };
 }
+
+/** How often the token file is looked at for readiness, besides each sign-in. */
+const TOKEN_FILE_CHECK_MS = 2_000;
 
 /**
  * Static tokens from a file, such as a mounted Secret: one per line, optionally `token,name`.
  * The file is re-read when it changes, so a rotated Secret takes effect without a restart.
+ * While it cannot be read the admin pod is not ready, and sign-ins answer 503.
  * Every comparison is constant-time over every token.
  */
-export function tokenFileAuth(file: string): AdminAuth {
+export async function tokenFileAuth(file: string, onProblem: (error: unknown) => void = () => {}): Promise<AdminAuth> {
   let loaded: { mtimeMs: number; tokens: { digest: Buffer; name: string }[] } | null = null;
+  let problem: string | null = null;
   const tokens = async () => {
-    const { mtimeMs } = await stat(file);
-    if (loaded?.mtimeMs !== mtimeMs) {
-      const lines = (await readFile(file, 'utf8')).split('\n').map((line) => line.trim());
-      const entries = lines.filter((line) => line !== '' && !line.startsWith('#'));
-      loaded = {
-        mtimeMs,
-        tokens: entries.map((line, index) => {
-          const [token = '', name] = line.split(',', 2).map((part) => part.trim());
-          return { digest: digest(token), name: name || `token-${index + 1}` };
-        }),
-      };
+    try {
+      const { mtimeMs } = await stat(file);
+      if (loaded?.mtimeMs !== mtimeMs) {
+        const lines = (await readFile(file, 'utf8')).split('\n').map((line) => line.trim());
+        const entries = lines.filter((line) => line !== '' && !line.startsWith('#'));
+        loaded = {
+          mtimeMs,
+          tokens: entries.map((line, index) => {
+            const [token = '', name] = line.split(',', 2).map((part) => part.trim());
+            return { digest: digest(token), name: name || `token-${index + 1}` };
+          }),
+        };
+      }
+      problem = null;
+      return loaded.tokens;
+    } catch (error) {
+      // The path stays in the log; callers and /status learn only which setting is at fault.
+      if (problem === null) onProblem(error);
+      problem = `the token file (ADMIN_TOKEN_FILE) cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+      loaded = null;
+      throw new AdminUnavailableError(problem);
     }
-    return loaded.tokens;
   };
+  await tokens().catch(() => {});
+  const check = setInterval(() => void tokens().catch(() => {}), TOKEN_FILE_CHECK_MS);
+  check.unref();
   return {
     mode: 'token',
     async authenticate(token) {
@@ -81,6 +167,8 @@ export function tokenFileAuth(file: string): AdminAuth {
       return match === null ? null : { user: `token:${match}`, groups: [] };
     },
     authorize: async () => true,
+    problem: () => problem,
+    close: () => clearInterval(check),
   };
 }
 
@@ -90,5 +178,7 @@ export function noAuth(): AdminAuth {
     mode: 'none',
     authenticate: async () => ({ user: 'local', groups: [] }),
     authorize: async () => true,
+    problem: () => null,
+    close: () => {},
   };
 }

@@ -1,9 +1,18 @@
 import { z } from 'zod';
-import { CONFIG_KEYS, MAX_MESSAGE_LENGTH, MAX_RETRY_AFTER_SECONDS, parseConfig, describeConfig } from '../../config/parse.ts';
+import { CONFIG_KEYS, MAX_MESSAGE_LENGTH, MAX_RETRY_AFTER_SECONDS, parseConfig, describeConfig, type ConfigIssue } from '../../config/parse.ts';
 import type { ConfigChange, StoredConfig } from '../../config/writer.ts';
 
 export interface ApiError {
-  error: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'unavailable';
+  error:
+    | 'invalid_request'
+    | 'unauthorized'
+    | 'forbidden'
+    | 'not_found'
+    | 'conflict'
+    | 'payload_too_large'
+    | 'rate_limited'
+    | 'unavailable'
+    | 'internal';
   message: string;
   /** For invalid_request: the request field at fault. */
   field?: string;
@@ -45,21 +54,16 @@ const FIELD_FOR_KEY: Record<string, string> = {
   [CONFIG_KEYS.end]: 'end',
 };
 
-export function validateUpdate(body: string): { ok: true; value: MaintenanceUpdate } | { ok: false; error: ApiError } {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch (error) {
-    return { ok: false, error: { error: 'invalid_request', field: 'body', message: `body: malformed JSON (${(error as Error).message})` } };
-  }
-  const result = updateSchema.safeParse(json);
+/** Checks a parsed JSON body against a schema; the first problem names its field. */
+export function parseBody<T extends z.ZodType>(schema: T, json: unknown): { ok: true; value: z.output<T> } | { ok: false; error: ApiError } {
+  const result = schema.safeParse(json);
   if (result.success) return { ok: true, value: result.data };
   const issue = result.error.issues[0]!;
   const field =
     issue.code === 'unrecognized_keys' ? issue.keys[0]! : issue.path.length > 0 ? String(issue.path[0]) : 'body';
   const message =
     issue.code === 'unrecognized_keys'
-      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`
+      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => JSON.stringify(key.slice(0, 100))).join(', ')}`
       : issue.path.length === 0
         ? 'must be a JSON object'
         : issue.message;
@@ -67,7 +71,7 @@ export function validateUpdate(body: string): { ok: true; value: MaintenanceUpda
 }
 
 /** Names the request field behind a refused ConfigMap snapshot. */
-export function configErrorToApiError(issues: { key: string; message: string }[]): ApiError {
+export function configErrorToApiError(issues: ConfigIssue[]): ApiError {
   const first = issues[0]!;
   const field = FIELD_FOR_KEY[first.key] ?? first.key;
   return {

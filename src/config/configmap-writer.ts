@@ -1,0 +1,104 @@
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { KubeClients } from '../k8s/client.ts';
+import { mergePatchConfigMap, readConfigMap, recordConfigMapEvent, type ConfigMapRef } from '../k8s/configmaps.ts';
+import { KubernetesApiError } from '../k8s/client.ts';
+import { CONFIG_KEYS } from './parse.ts';
+import { ConfigNotFoundError, VersionConflictError, type Audit, type ConfigChange, type ConfigWriter, type StoredConfig } from './writer.ts';
+
+/** Our annotations on the ConfigMap, under a domain prefix of ours. */
+export const ANNOTATION_PREFIX = 'maintenance-switch.dev';
+export const ANNOTATIONS = {
+  changedBy: `${ANNOTATION_PREFIX}/changed-by`,
+  changedAt: `${ANNOTATION_PREFIX}/changed-at`,
+  reason: `${ANNOTATION_PREFIX}/reason`,
+} as const;
+
+export const EVENT_REPORTER = 'maintenance-switch';
+
+/**
+ * Patches the ConfigMap with this pod's own service account, using a JSON merge patch. When an
+ * expected resourceVersion is given it goes into the patch, so the API server refuses a stale
+ * write with 409 Conflict and nothing is written. Each write also records an Event.
+ */
+export class ConfigMapWriter implements ConfigWriter {
+  readonly target: string;
+  readonly #clients: KubeClients;
+  readonly #ref: ConfigMapRef;
+  readonly #reportingInstance: string;
+  readonly #log: Logger;
+
+  constructor(clients: KubeClients, options: ConfigMapRef & { reportingInstance: string }, log: Logger) {
+    this.#clients = clients;
+    this.#ref = { namespace: options.namespace, name: options.name };
+    this.#reportingInstance = options.reportingInstance;
+    this.target = `configmap ${options.namespace}/${options.name}`;
+    this.#log = log;
+  }
+
+  /** resourceVersions are opaque to clients, but every API server issues decimal ones. */
+  isWellFormedVersion(version: string): boolean {
+    return /^\d{1,20}$/.test(version);
+  }
+
+  async read(): Promise<StoredConfig> {
+    try {
+      return stored(await readConfigMap(this.#clients, this.#ref));
+    } catch (error) {
+      throw this.#translate(error);
+    }
+  }
+
+  async write(change: ConfigChange): Promise<StoredConfig> {
+    const patch = {
+      metadata: {
+        ...(change.expectedVersion !== undefined ? { resourceVersion: change.expectedVersion } : {}),
+        annotations: {
+          [ANNOTATIONS.changedBy]: change.actor,
+          [ANNOTATIONS.changedAt]: new Date().toISOString(),
+          [ANNOTATIONS.reason]: change.reason,
+        },
+      },
+      data: change.data,
+    };
+    let updated: V1ConfigMap;
+    try {
+      updated = await mergePatchConfigMap(this.#clients, this.#ref, patch);
+    } catch (error) {
+      throw this.#translate(error);
+    }
+    const enabled = change.data[CONFIG_KEYS.mode] === 'true';
+    // A failure to record the Event does not undo the change.
+    await recordConfigMapEvent(this.#clients, this.#ref, {
+      reportingController: `${ANNOTATION_PREFIX}/${EVENT_REPORTER}`,
+      reportingInstance: this.#reportingInstance,
+      action: 'Toggle',
+      reason: enabled ? 'MaintenanceEnabled' : 'MaintenanceDisabled',
+      note: `${change.actor} turned maintenance ${enabled ? 'on' : 'off'}: ${change.reason}`,
+      regarding: updated,
+    }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not record an Event for the change'));
+    return stored(updated);
+  }
+
+  #translate(error: unknown): unknown {
+    if (!(error instanceof KubernetesApiError)) return error;
+    if (error.status === 409) return new VersionConflictError(error.message);
+    if (error.status === 404) return new ConfigNotFoundError(`ConfigMap ${this.#ref.namespace}/${this.#ref.name} not found`);
+    return error;
+  }
+}
+
+function stored(configMap: V1ConfigMap): StoredConfig {
+  const annotations = configMap.metadata?.annotations ?? {};
+  const audit: Audit = {
+    changedBy: annotations[ANNOTATIONS.changedBy] ?? null,
+    changedAt: annotations[ANNOTATIONS.changedAt] ?? null,
+    reason: annotations[ANNOTATIONS.reason] ?? null,
+  };
+  return {
+    data: configMap.data ?? {},
+    version: configMap.metadata?.resourceVersion ?? '',
+    audit,
+    uid: configMap.metadata?.uid ?? null,
+  };
+}

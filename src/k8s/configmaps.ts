@@ -1,0 +1,64 @@
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { KubernetesApiError, type KubeClients } from './client.ts';
+
+export interface ConfigMapRef {
+  namespace: string;
+  name: string;
+}
+
+export async function readConfigMap({ core }: KubeClients, { namespace, name }: ConfigMapRef): Promise<V1ConfigMap> {
+  try {
+    return await core.readNamespacedConfigMap({ name, namespace });
+  } catch (error) {
+    throw new KubernetesApiError(`reading ConfigMap ${namespace}/${name}`, error);
+  }
+}
+
+/**
+ * A JSON merge patch. With `metadata.resourceVersion` in the patch, the API server refuses a
+ * stale write with 409 Conflict and writes nothing.
+ */
+export async function mergePatchConfigMap({ core, lib }: KubeClients, { namespace, name }: ConfigMapRef, patch: object): Promise<V1ConfigMap> {
+  try {
+    return await core.patchNamespacedConfigMap(
+      { name, namespace, body: patch },
+      lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch),
+    );
+  } catch (error) {
+    throw new KubernetesApiError(`patching ConfigMap ${namespace}/${name}`, error);
+  }
+}
+
+export interface ConfigMapEvent {
+  reportingController: string;
+  reportingInstance: string;
+  action: string;
+  reason: string;
+  note: string;
+  /** The ConfigMap as it was written. */
+  regarding: V1ConfigMap;
+}
+
+/** An events.k8s.io/v1 Event about a ConfigMap. */
+export async function recordConfigMapEvent({ events, lib }: KubeClients, { namespace, name }: ConfigMapRef, event: ConfigMapEvent): Promise<void> {
+  const { uid, resourceVersion } = event.regarding.metadata ?? {};
+  try {
+    await events.createNamespacedEvent({
+      namespace,
+      body: {
+        metadata: { generateName: `${name}-`, namespace },
+        // MicroTime: the API server wants six fractional digits, which a plain Date lacks.
+        eventTime: new lib.V1MicroTime(),
+        reportingController: event.reportingController,
+        reportingInstance: event.reportingInstance,
+        action: event.action,
+        reason: event.reason,
+        type: 'Normal',
+        note: event.note.length > 1024 ? `${event.note.slice(0, 1023)}…` : event.note,
+        regarding: { apiVersion: 'v1', kind: 'ConfigMap', name, namespace, ...(uid ? { uid } : {}), ...(resourceVersion ? { resourceVersion } : {}) },
+      },
+    });
+  } catch (error) {
+    throw new KubernetesApiError(`recording an Event about ConfigMap ${namespace}/${name}`, error);
+  }
+}

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { MAINTENANCE_PAGE_HEADERS, PAGE_SECURITY_HEADERS, demoPage, formatUntil, maintenancePage } from '../../src/http/pages.ts';
+
+const styleOf = (page: string) => /<style>([\s\S]*?)<\/style>/.exec(page)![1]!;
+
+describe('the rendered pages', () => {
+  it('carry their stylesheet unescaped, so the font rule survives', () => {
+    const page = demoPage('pod-1', 'user');
+    expect(styleOf(page)).toContain('"Segoe UI"');
+    expect(page).not.toContain('&quot;Segoe UI&quot;');
+  });
+
+  it('are allowed their one stylesheet by its hash, and nothing else', () => {
+    const hash = createHash('sha256').update(styleOf(maintenancePage({ message: 'm', retryAfterSeconds: 60, until: null }))).digest('base64');
+    const csp = PAGE_SECURITY_HEADERS['Content-Security-Policy']!;
+    expect(csp).toContain(`style-src 'sha256-${hash}'`);
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toMatch(/unsafe|script-src/);
+    expect(demoPage('p', 'user')).not.toMatch(/style="|<script/);
+    expect(MAINTENANCE_PAGE_HEADERS).toMatchObject({ 'X-Robots-Tag': 'noindex', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
+  });
+
+  it('say until when a window ends, and in how long otherwise', () => {
+    expect(maintenancePage({ message: 'Upgrading', retryAfterSeconds: 3600, until: '22:00 UTC' })).toContain('Maintenance lasts until 22:00 UTC.');
+    expect(maintenancePage({ message: 'Upgrading', retryAfterSeconds: 600, until: null })).toContain('Please try again in about 10 minutes.');
+    expect(maintenancePage({ message: 'Upgrading', retryAfterSeconds: 30, until: null })).toContain('in about a minute');
+  });
+});
+
+describe('formatUntil', () => {
+  const now = Date.parse('2026-11-28T10:00:00Z');
+  it('gives the time within a day, and the date too beyond', () => {
+    expect(formatUntil(Date.parse('2026-11-28T22:00:00Z'), now)).toBe('22:00 UTC');
+    expect(formatUntil(Date.parse('2026-11-30T22:00:00Z'), now)).toBe('2026-11-30 22:00 UTC');
+    expect(formatUntil(Date.parse('9999-12-31T23:59:59Z'), now)).toBe('9999-12-31 23:59 UTC');
+  });
+});
