@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
+import { parseConfig } from '../../src/config/parse.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { NAMESPACE, ROOT, configMap, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
@@ -183,6 +184,62 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
     expect(stored.metadata.resourceVersion).toBe(((await winner.json()) as { resourceVersion: string }).resourceVersion);
     expect(stored.data.MAINTENANCE_MODE).toBe('false');
     await waitFor('the user pod to return', async () => ((await userReadyz()) === 200 ? true : undefined));
+  });
+
+  it('never stores an invalid config, whatever the interleaving of concurrent changes that conflict', async () => {
+    expect((await put(operatorToken, { enabled: false, reason: 'clear the window', start: null, end: null })).status).toBe(200);
+    // Each change is valid alone; together they would put the end before the start.
+    const bodies = Array.from({ length: 16 }, (_, i) =>
+      i % 2 === 0
+        ? { enabled: false, reason: `start ${i}`, start: '2030-01-02T00:00:00Z', end: null }
+        : { enabled: false, reason: `end ${i}`, end: '2030-01-01T00:00:00Z', start: null },
+    );
+    const statuses = await Promise.all(bodies.map(async (body) => {
+      const response = await put(operatorToken, body);
+      await response.text();
+      return response.status;
+    }));
+    for (const status of statuses) expect([200, 400, 409]).toContain(status);
+    expect(statuses).toContain(200);
+    const stored = await configMap();
+    const parsed = parseConfig(stored.data);
+    expect(parsed.ok, parsed.ok ? '' : parsed.error).toBe(true);
+    expect((await put(operatorToken, { enabled: false, reason: 'clear the window', start: null, end: null })).status).toBe(200);
+  });
+
+  it('answers a malformed resourceVersion with 400 naming the field, and writes nothing', async () => {
+    const before = (await configMap()).metadata.resourceVersion;
+    const response = await put(operatorToken, { enabled: true, reason: 'x', resourceVersion: 'abc; drop' });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_request', field: 'resourceVersion' });
+    expect((await configMap()).metadata.resourceVersion).toBe(before);
+  });
+
+  it('ends a panel session within the documented 10 s once its ServiceAccount is deleted', async () => {
+    await kubectl(['create', 'serviceaccount', 'short-lived', '-n', NAMESPACE]);
+    await kubectl(['create', 'rolebinding', 'short-lived', '-n', NAMESPACE, '--role=app-config-editor', `--serviceaccount=${NAMESPACE}:short-lived`]);
+    const login = await fetch(`${admin.url}/admin/session`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: await tokenFor('short-lived') }),
+    });
+    expect(login.status).toBe(200);
+    const { csrfToken } = (await login.json()) as { csrfToken: string };
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const replay = () =>
+      fetch(`${admin.url}/admin/api/maintenance`, {
+        method: 'PUT',
+        headers: { Cookie: cookie, 'X-CSRF-Token': csrfToken, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ enabled: false, reason: 'session replay' }),
+      });
+    expect((await replay()).status).toBe(200);
+    await kubectl(['delete', 'serviceaccount', 'short-lived', '-n', NAMESPACE]);
+    const status = await waitFor('the session to end', async () => {
+      const response = await replay();
+      return response.status === 200 ? undefined : response.status;
+    }, { timeoutMs: 40_000, intervalMs: 500 });
+    expect([401, 403]).toContain(status);
+    await kubectl(['delete', 'rolebinding', 'short-lived', '-n', NAMESPACE]);
   });
 
   it('answers 404 for every /admin path on the user role', async () => {

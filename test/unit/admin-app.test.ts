@@ -1,0 +1,154 @@
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { VersionConflictError, type ConfigChange, type ConfigWriter, type StoredConfig } from '../../src/config/writer.ts';
+import { TrustedProxies } from '../../src/http/client-address.ts';
+import { createAdminApp, isLoopbackHost } from '../../src/http/admin/app.ts';
+import { CachedAuth, kubernetesAuth, noAuth, type AdminAuth } from '../../src/http/admin/auth.ts';
+import { RateLimitedError } from '../../src/http/admin/errors.ts';
+import type { KubeClients } from '../../src/k8s/client.ts';
+
+/** A writer that keeps the config in memory, and can be told to fail or to be raced. */
+class MemoryWriter implements ConfigWriter {
+  readonly target = 'memory';
+  data: Record<string, string> = { MAINTENANCE_MODE: 'false' };
+  version = 1;
+  writes = 0;
+  failWith: Error | null = null;
+  /** Called between the read and the write of an update: someone else writing in between. */
+  beforeWrite: (() => void) | null = null;
+  isWellFormedVersion = (version: string) => /^\d+$/.test(version);
+  async read(): Promise<StoredConfig> {
+    if (this.failWith) throw this.failWith;
+    return { data: { ...this.data }, version: String(this.version), audit: { changedBy: null, changedAt: null, reason: null }, uid: null };
+  }
+  async write(change: ConfigChange): Promise<StoredConfig> {
+    this.beforeWrite?.();
+    if (change.expectedVersion !== undefined && change.expectedVersion !== String(this.version)) throw new VersionConflictError('stale');
+    for (const [key, value] of Object.entries(change.data)) {
+      if (value === null) delete this.data[key];
+      else this.data[key] = value;
+    }
+    this.version++;
+    this.writes++;
+    return this.read();
+  }
+}
+
+function adminApp(writer: ConfigWriter, auth: AdminAuth = noAuth()) {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const app = createAdminApp({
+    auth: new CachedAuth(auth),
+    writer,
+    log,
+    registry: new Registry(),
+    trustedProxies: new TrustedProxies([]),
+    maxBodyBytes: 16 * 1024,
+    authAttemptsPerMinute: 30,
+  });
+  const put = (body: unknown) =>
+    app.request('/api/maintenance', { method: 'PUT', headers: { Host: 'localhost', 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  return { app, put, lines };
+}
+
+describe('the admin app (app.request, no socket)', () => {
+  it('answers an unexpected error with a generic 500 and an id, and logs the detail under that id', async () => {
+    const writer = new MemoryWriter();
+    writer.failWith = new Error('EACCES: permission denied, open /secret/path/app-config');
+    const { app, lines } = adminApp(writer);
+    const response = await app.request('/api/maintenance', { headers: { Host: 'localhost' } });
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { error: string; message: string };
+    expect(body.error).toBe('internal');
+    expect(JSON.stringify(body)).not.toContain('/secret/path');
+    const errorId = /error ([0-9a-f]{8})/.exec(body.message)?.[1];
+    const logged = lines.find((line) => line.errorId === errorId);
+    expect(JSON.stringify(logged)).toContain('/secret/path');
+  });
+
+  it('merges again and validates again when someone else wrote in between, instead of storing an invalid merge', async () => {
+    const writer = new MemoryWriter();
+    const { put } = adminApp(writer);
+    // Between this change's read and its write, someone stores a start after the end it brings.
+    let raced = false;
+    writer.beforeWrite = () => {
+      if (raced) return;
+      raced = true;
+      writer.data.MAINTENANCE_START = '2030-01-02T00:00:00Z';
+      writer.version++;
+    };
+    const response = await put({ enabled: false, reason: 'set an end', end: '2030-01-01T00:00:00Z' });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ field: 'end' });
+    expect(writer.data.MAINTENANCE_END).toBeUndefined();
+    expect(writer.writes).toBe(0);
+  });
+
+  it('retries a change that named no version after a conflict, and gives a change that named one its 409', async () => {
+    const writer = new MemoryWriter();
+    const { put } = adminApp(writer);
+    let conflicts = 2;
+    writer.beforeWrite = () => {
+      if (conflicts-- > 0) writer.version++;
+    };
+    expect((await put({ enabled: true, reason: 'retried' })).status).toBe(200);
+    expect(writer.data.MAINTENANCE_MODE).toBe('true');
+    writer.beforeWrite = () => writer.version++;
+    expect((await put({ enabled: false, reason: 'pinned', resourceVersion: String(writer.version) })).status).toBe(409);
+    expect(writer.data.MAINTENANCE_MODE).toBe('true');
+  });
+
+  it('answers malformed JSON, a wrong type and an unknown field with 400 naming the field', async () => {
+    const { app, put } = adminApp(new MemoryWriter());
+    const malformed = await app.request('/api/maintenance', { method: 'PUT', headers: { Host: 'localhost', 'Content-Type': 'application/json' }, body: '{"enabled": tru' });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ field: 'body' });
+    expect(await (await put({ enabled: 'yes', reason: 'x' })).json()).toMatchObject({ field: 'enabled' });
+    expect(await (await put({ enabled: true, reason: 'x', colour: 'red' })).json()).toMatchObject({ field: 'colour' });
+    const text = await app.request('/api/maintenance', { method: 'PUT', headers: { Host: 'localhost', 'Content-Type': 'text/plain' }, body: 'x' });
+    expect(text.status).toBe(415);
+  });
+});
+
+describe('kubernetes authentication', () => {
+  it('sends at most a bounded burst of TokenReviews, however many unique tokens arrive', async () => {
+    let reviews = 0;
+    const clients = {
+      authentication: {
+        createTokenReview: async () => {
+          reviews++;
+          return { status: { authenticated: false } };
+        },
+      },
+    } as unknown as KubeClients;
+    const now = 1_000_000;
+    const auth = new CachedAuth(kubernetesAuth(clients, 'ns', 'app-config', () => now), () => now);
+    const outcomes = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => auth.authenticate(`garbage-${i}`).then(() => 'reviewed', (error: unknown) => (error instanceof RateLimitedError ? 'limited' : 'other'))),
+    );
+    expect(reviews).toBe(20);
+    expect(outcomes.filter((outcome) => outcome === 'limited')).toHaveLength(980);
+    // A repeated garbage token is answered from the negative cache: no review.
+    await auth.authenticate('garbage-0');
+    expect(reviews).toBe(20);
+  });
+});
+
+describe('isLoopbackHost', () => {
+  it.each([
+    ['localhost', true],
+    ['localhost:8081', true],
+    ['127.0.0.1', true],
+    ['127.1.2.3:80', true],
+    ['[::1]:8081', true],
+    ['[::1]', true],
+    ['rebind.example', false],
+    ['rebind.example:8081', false],
+    ['127.0.0.1.nip.io', false],
+    ['localhost.evil.example', false],
+    ['', false],
+  ])('%j → %s', (host, expected) => {
+    expect(isLoopbackHost(host)).toBe(expected);
+  });
+});
