@@ -99,10 +99,12 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   const shutdown = (delayMs: number) => {
     stopping ??= (async () => {
       lifecycle.shuttingDown = true;
-      // Tell keep-alive clients to reconnect, so they move to other pods.
-      connections.markDraining();
       log.info({ delayMs }, 'shutting down: readiness now fails, still serving during the delay');
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (delayMs > 0) {
+        // Keep-alive clients are told to reconnect, through the Service, to pods that stay.
+        connections.markDraining();
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
       await connections.drain(DRAIN_TIMEOUT_MS);
       admin?.close();
       await source.stop();

@@ -53,14 +53,18 @@ export class ConnectionDrain {
     }
   }
 
-  /** Stops accepting, lets every request in flight finish, then ends the connections. */
+  /**
+   * Stops accepting, lets every request in flight finish, then ends the connections. The
+   * listener closes before any client is told to reconnect: a client that reconnected to a
+   * listener about to close could be reset by the kernel from the accept queue.
+   */
   async drain(timeoutMs: number): Promise<void> {
-    this.markDraining();
     const started = Date.now();
     const closed = new Promise<void>((resolve) => {
       // net.Server's close: stop listening, without http.Server's destroying of idle connections.
       NetServer.prototype.close.call(this.#server, () => resolve());
     });
+    this.markDraining();
     const sweep = setInterval(() => {
       const now = Date.now();
       for (const [socket, connection] of this.#connections) {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
@@ -63,5 +64,112 @@ describe('graceful shutdown on SIGTERM', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(answer.toLowerCase()).toContain('connection: close');
     expect(await service.exited).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('shutdown under load', () => {
+  it('resets no request it accepted: in-flight and keep-alive requests finish, idle sockets close between requests', async () => {
+    const dir = join(await makeTempDir(), 'app-config');
+    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+    const service = await spawnService({ CONFIG_DIR: dir, SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'info' });
+    const { port } = new URL(service.url);
+
+    const outcomes = { ok: 0, closeAnswered: 0, refused: 0, reset: [] as string[] };
+    let exited = false;
+    void service.exited.then(() => (exited = true));
+    const deadline = Date.now() + 20_000;
+    const MAX_REQUESTS = 40_000;
+    const total = () => outcomes.ok + outcomes.refused + outcomes.reset.length;
+
+    // 25 clients, each on its own keep-alive connection, reconnecting when the server closes it.
+    const worker = async () => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        while (!exited && Date.now() < deadline && total() < MAX_REQUESTS) {
+          const result = await new Promise<string>((resolve) => {
+            const req = request({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+              if (res.headers.connection === 'close') outcomes.closeAnswered++;
+              res.resume();
+              res.on('end', () => resolve('ok'));
+              res.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+            });
+            req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+            req.end();
+          });
+          if (result === 'ok') outcomes.ok++;
+          else if (result === 'ECONNREFUSED') outcomes.refused++;
+          else outcomes.reset.push(result);
+          if (result === 'ECONNREFUSED') break;
+        }
+      } finally {
+        agent.destroy();
+      }
+    };
+    const workers = Array.from({ length: 25 }, worker);
+    await waitFor('load to build up', () => (outcomes.ok >= 2000 ? true : undefined), { timeoutMs: 20_000 });
+    service.child.kill('SIGTERM');
+    await Promise.all(workers);
+    console.log(`[shutdown under load] ${JSON.stringify({ ...outcomes, reset: outcomes.reset.length, resetCodes: [...new Set(outcomes.reset)] })}`);
+    expect(await service.exited).toEqual({ code: 0, signal: null });
+    expect(outcomes.closeAnswered).toBeGreaterThan(0);
+    expect(outcomes.reset).toEqual([]);
+  });
+});
+
+describe('server timeouts and the connection cap', () => {
+  const slowClient = (port: number) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+    socket.on('error', () => {});
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    return { socket, answer: () => answer, closed: () => closed };
+  };
+
+  it('closes a slowloris connection once HTTP_HEADERS_TIMEOUT_SECONDS has passed', async () => {
+    const dir = join(await makeTempDir(), 'app-config');
+    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+    const service = await spawnService({
+      CONFIG_DIR: dir,
+      HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: '1',
+      HTTP_HEADERS_TIMEOUT_SECONDS: '2',
+      HTTP_REQUEST_TIMEOUT_SECONDS: '3',
+    });
+    const client = slowClient(Number(new URL(service.url).port));
+    client.socket.write('GET / HTTP/1.1\r\nHost: test\r\n');
+    // One more header line every half second: never a complete request.
+    const drip = setInterval(() => client.socket.write('X-Slow: 1\r\n'), 500);
+    try {
+      await waitFor('the server to close the slow connection', () => (client.closed() ? true : undefined), { timeoutMs: 20_000 });
+    } finally {
+      clearInterval(drip);
+      service.child.kill('SIGTERM');
+      await service.exited;
+    }
+    expect(client.answer()).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('drops connections above MAX_CONNECTIONS and keeps serving the others', async () => {
+    const dir = join(await makeTempDir(), 'app-config');
+    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+    const service = await spawnService({ CONFIG_DIR: dir, MAX_CONNECTIONS: '3' });
+    const port = Number(new URL(service.url).port);
+    const clients: ReturnType<typeof slowClient>[] = [];
+    for (let i = 0; i < 5; i++) {
+      const client = slowClient(port);
+      await once(client.socket, 'connect');
+      clients.push(client);
+    }
+    try {
+      await waitFor('two connections to be dropped', () => (clients.filter((c) => c.closed()).length === 2 ? true : undefined));
+      const open = clients.filter((c) => !c.closed());
+      for (const client of open) client.socket.write('GET /livez HTTP/1.1\r\nHost: test\r\n\r\n');
+      await waitFor('the three others to be answered', () => (open.every((c) => c.answer().startsWith('HTTP/1.1 200')) ? true : undefined));
+    } finally {
+      for (const client of clients) client.socket.destroy();
+      service.child.kill('SIGTERM');
+      await service.exited;
+    }
   });
 });

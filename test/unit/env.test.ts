@@ -43,3 +43,29 @@ describe('chooseSource', () => {
     expect(chooseSource({ CONFIG_SOURCE: 'auto', CONFIG_DIR: '/no/such/dir' }, false)).toBe('volume');
   });
 });
+
+describe('HTTP server settings', () => {
+  it('default to a keep-alive above common load balancers, headers above it, and a connection cap', () => {
+    expect(loadEnv({})).toMatchObject({
+      HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: 65,
+      HTTP_HEADERS_TIMEOUT_SECONDS: 66,
+      HTTP_REQUEST_TIMEOUT_SECONDS: 120,
+      MAX_CONNECTIONS: 1000,
+      TRUSTED_PROXY_CIDRS: [],
+      ADMIN_MAX_BODY_BYTES: 16384,
+      ADMIN_AUTH_ATTEMPTS_PER_MINUTE: 30,
+    });
+  });
+
+  it('refuses headers at or below keep-alive, and a request timeout below headers, naming the variable', () => {
+    expect(() => loadEnv({ HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: '70' })).toThrow(
+      'invalid environment: HTTP_HEADERS_TIMEOUT_SECONDS must be greater than HTTP_KEEP_ALIVE_TIMEOUT_SECONDS (70)',
+    );
+    expect(() => loadEnv({ HTTP_REQUEST_TIMEOUT_SECONDS: '10' })).toThrow(
+      'invalid environment: HTTP_REQUEST_TIMEOUT_SECONDS="10" must be at least HTTP_HEADERS_TIMEOUT_SECONDS (66)',
+    );
+    expect(() => loadEnv({ MAX_CONNECTIONS: '0' })).toThrow('MAX_CONNECTIONS="0" must be at least 1');
+    expect(() => loadEnv({ TRUSTED_PROXY_CIDRS: '10.0.0.0/8, nonsense' })).toThrow(/TRUSTED_PROXY_CIDRS="10.0.0.0\/8, nonsense" must be comma-separated IP addresses or CIDRs/);
+    expect(loadEnv({ TRUSTED_PROXY_CIDRS: '10.0.0.0/8, fd00::/8' }).TRUSTED_PROXY_CIDRS).toEqual(['10.0.0.0/8', 'fd00::/8']);
+  });
+});
