@@ -19,7 +19,7 @@ bin="$dir/node_modules/$pkg/bin"
 if [[ ! -x "$bin/node" ]]; then
   command -v npm >/dev/null || { echo "node24: npm is needed once to fetch Node $NODE_VERSION" >&2; exit 1; }
   mkdir -p "$dir"
-  npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error "$pkg@$NODE_VERSION" >&2
+  npm install --prefix "$dir" --engine-strict=false --no-save --no-audit --no-fund --loglevel=error "$pkg@$NODE_VERSION" >&2
 fi
 "$bin/node" --version >/dev/null
 echo "$bin"

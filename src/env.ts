@@ -22,7 +22,7 @@ const dnsName = z
   .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase DNS name, as Kubernetes names are')
   .max(253, 'must be at most 253 characters');
 
-const port = z
+export const port = z
   .string()
   .trim()
   .regex(/^\d+$/, 'must be a port number from 0 to 65535')

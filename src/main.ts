@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { EnvError, loadEnv, type Env } from './env.ts';
-import { startServer } from './server.ts';
+import { PortInUseError, startServer } from './server.ts';
 
 let env: Env;
 try {
@@ -32,7 +32,10 @@ try {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Started by a supervisor over IPC (local mode): when it dies, so does this process.
+  if (process.channel) process.once('disconnect', () => stop('SIGTERM'));
 } catch (error) {
-  log.fatal({ err: error }, 'start-up failed');
+  if (error instanceof PortInUseError) log.fatal(`start-up failed: ${error.message}`);
+  else log.fatal({ err: error }, 'start-up failed');
   process.exit(1);
 }

@@ -1,13 +1,39 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { readVolume, writeVolumeAtomically } from '../config/kubelet-volume.ts';
-import { LOCAL_ADMIN_PORT, LOCAL_USER_PORT, localConfigDir } from './local-setup.ts';
+import { localSettings, type LocalSettings } from './local-settings.ts';
 
 // Local mode: one user and one admin instance on loopback, both following one
 // kubelet-style directory, so a toggle flips both live, as in a cluster.
-const dir = localConfigDir();
-const main = fileURLToPath(new URL('../main.js', import.meta.url));
+let settings: LocalSettings;
+try {
+  settings = localSettings();
+} catch (error) {
+  console.error(`npm start: ${(error as Error).message}`);
+  process.exit(2);
+}
+const { configDir: dir, userPort, adminPort } = settings;
+// main.ts from the sources, main.js from dist/: whichever this file was run as.
+const main = fileURLToPath(new URL(`../main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+
+/** Whether a loopback port can be listened on right now. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+for (const [what, port] of [['PORT', userPort], ['ADMIN_PORT', adminPort]] as const) {
+  if (!(await portIsFree(port))) {
+    console.error(`npm start: port ${port} is in use (another \`npm start\`?); stop it, or set ${what}`);
+    process.exit(1);
+  }
+}
 
 if ((await readVolume(dir)).kind !== 'snapshot') {
   await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
@@ -34,7 +60,8 @@ function run(role: 'user' | 'admin', port: number): void {
       CONFIG_WRITER: 'directory',
       ADMIN_AUTH: 'none',
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // The IPC channel closes when this process dies, even by SIGKILL, and the child then exits.
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   children.set(role, child);
   createInterface({ input: child.stdout! }).on('line', (line) => console.log(`${colors[role]}[${role}]\x1b[0m ${formatLog(line)}`));
@@ -72,20 +99,20 @@ function stop(code: number): void {
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
 
-run('user', LOCAL_USER_PORT);
-run('admin', LOCAL_ADMIN_PORT);
+run('user', userPort);
+run('admin', adminPort);
 
 console.log(`
   Local mode: the config lives in ${dir}
 
-  user  pod   http://127.0.0.1:${LOCAL_USER_PORT}/         readiness: http://127.0.0.1:${LOCAL_USER_PORT}/readyz
-  admin pod   http://127.0.0.1:${LOCAL_ADMIN_PORT}/         always ready; state: http://127.0.0.1:${LOCAL_ADMIN_PORT}/status
-  admin panel http://127.0.0.1:${LOCAL_ADMIN_PORT}/admin    toggle with a reason (local mode: no sign-in)
+  user  pod   http://127.0.0.1:${userPort}/         readiness: http://127.0.0.1:${userPort}/readyz
+  admin pod   http://127.0.0.1:${adminPort}/         always ready; state: http://127.0.0.1:${adminPort}/status
+  admin panel http://127.0.0.1:${adminPort}/admin    toggle with a reason (local mode: no sign-in)
 
   Try, in another terminal:
     npm run maintenance -- on --message "Back at 10:00 UTC"
-    curl -i http://127.0.0.1:${LOCAL_USER_PORT}/readyz        # 503 {"reason":"maintenance"}
-    curl -i -H 'Accept: application/json' http://127.0.0.1:${LOCAL_USER_PORT}/
+    curl -i http://127.0.0.1:${userPort}/readyz        # 503 {"reason":"maintenance"}
+    curl -i -H 'Accept: application/json' http://127.0.0.1:${userPort}/
     npm run maintenance -- off
     npm run maintenance -- status
 

@@ -1,0 +1,140 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { readVolume, writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
+import { nodeVersionProblem } from '../../scripts/check-node.mjs';
+import { makeTempDir } from '../helpers/test-server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(ROOT, 'src/cli/maintenance.ts');
+const LOCAL = join(ROOT, 'src/cli/local.ts');
+
+/** Runs a command to its end; never throws on a non-zero exit. */
+async function run(command: string, args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(command, args, { cwd: ROOT, env: { ...process.env, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+const maintenance = (args: string[], dir: string) => run(process.execPath, [CLI, ...args], { LOCAL_CONFIG_DIR: dir });
+
+async function localDir(): Promise<string> {
+  const dir = join(await makeTempDir(), 'app-config');
+  await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+  return dir;
+}
+
+describe('npm run maintenance', () => {
+  it.each([
+    [['on', '--msg', 'hi'], 'maintenance: unknown option --msg (see --help)'],
+    [['on', '--message'], 'maintenance: option --message needs a value (see --help)'],
+    [['bogus'], 'maintenance: unknown command "bogus": say on, off or status (see --help)'],
+    [[], 'maintenance: say on, off or status (see --help)'],
+    [['on', '--retry-after', 'soon'], 'maintenance: nothing written: --retry-after must be a whole number of seconds'],
+    [['on', '--start', 'tomorrow'], 'maintenance: nothing written: --start must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z'],
+  ])('%j fails with one line naming the problem, exit 2, and writes nothing', async (args, line) => {
+    const dir = await localDir();
+    const { code, stdout, stderr } = await maintenance(args, dir);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(`${line}\n`);
+    expect(await readVolume(dir)).toMatchObject({ data: { MAINTENANCE_MODE: 'false' } });
+  });
+
+  it('--help lists every option', async () => {
+    const { code, stdout } = await maintenance(['--help'], await localDir());
+    expect(code).toBe(0);
+    for (const option of ['on', 'off', 'status', '--message', '--reason', '--retry-after', '--start', '--end', '--dir', '--help']) {
+      expect(stdout).toContain(option);
+    }
+  });
+
+  it('sets and clears a window and Retry-After', async () => {
+    const dir = await localDir();
+    const on = await maintenance(['on', '--retry-after', '120', '--start', '2030-01-01T00:00:00Z', '--end', '2030-01-02T00:00:00Z', '--reason', 'test'], dir);
+    expect(on.code).toBe(0);
+    expect(await readVolume(dir)).toMatchObject({
+      data: { MAINTENANCE_MODE: 'true', MAINTENANCE_RETRY_AFTER: '120', MAINTENANCE_START: '2030-01-01T00:00:00Z', MAINTENANCE_END: '2030-01-02T00:00:00Z' },
+    });
+    expect((await maintenance(['off', '--start', 'none', '--end', 'none'], dir)).code).toBe(0);
+    const after = await readVolume(dir);
+    expect(after).toMatchObject({ data: { MAINTENANCE_MODE: 'false' } });
+    expect(after.kind === 'snapshot' && 'MAINTENANCE_START' in after.data).toBe(false);
+  });
+
+  it('runs from the sources: no build, dist/ untouched', async () => {
+    const marker = join(ROOT, 'dist/cli/maintenance.js');
+    const before = existsSync(marker) ? statSync(marker).mtimeMs : null;
+    const { code, stdout } = await run('npm', ['run', '-s', 'maintenance', '--', 'status'], { LOCAL_CONFIG_DIR: await localDir() });
+    expect(code).toBe(0);
+    expect(stdout).toContain('"enabled": false');
+    expect(existsSync(marker) ? statSync(marker).mtimeMs : null).toBe(before);
+  });
+});
+
+describe('the Node.js version check of npm start and npm test', () => {
+  it('accepts 24 and refuses anything else in one line', () => {
+    expect(nodeVersionProblem('v24.21.0')).toBeNull();
+    expect(nodeVersionProblem('v20.20.2')).toBe(
+      'maintenance-switch needs Node.js 24, not v20.20.2: run  export PATH="$(bash scripts/node24.sh):$PATH"  and try again',
+    );
+    expect(nodeVersionProblem('v25.0.0')).toContain('not v25.0.0');
+  });
+
+  it('is what npm start runs first', async () => {
+    const { code, stderr } = await run(process.execPath, [join(ROOT, 'scripts/check-node.mjs')]);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('npm start (local mode)', () => {
+  it('uses PORT and ADMIN_PORT, refuses a second start in one line before the banner, and its children die with it', async () => {
+    const [userPort, adminPort] = [await freePort(), await freePort()];
+    const env = { ...process.env, PORT: String(userPort), ADMIN_PORT: String(adminPort), LOCAL_CONFIG_DIR: await localDir() };
+    const first = spawn(process.execPath, [LOCAL], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    first.stdout.resume();
+    first.stderr.resume();
+    try {
+      for (const port of [userPort, adminPort]) {
+        await waitFor(`port ${port} to answer`, async () => ((await fetch(`http://127.0.0.1:${port}/livez`)).status === 200 ? true : undefined));
+      }
+
+      const second = await run(process.execPath, [LOCAL], { PORT: String(userPort), ADMIN_PORT: String(adminPort) });
+      expect(second.code).toBe(1);
+      expect(second.stdout).toBe('');
+      expect(second.stderr).toBe(`npm start: port ${userPort} is in use (another \`npm start\`?); stop it, or set PORT\n`);
+
+      first.kill('SIGKILL');
+      for (const port of [userPort, adminPort]) {
+        await waitFor(`the child on ${port} to exit`, async () => {
+          try {
+            await fetch(`http://127.0.0.1:${port}/livez`);
+            return undefined;
+          } catch {
+            return true;
+          }
+        });
+      }
+    } finally {
+      first.kill('SIGKILL');
+    }
+  });
+});
