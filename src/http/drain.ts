@@ -1,14 +1,17 @@
 import { Server as NetServer, type Socket } from 'node:net';
 import type { Server, ServerResponse } from 'node:http';
 
-/** An idle connection gets this long, from the start of the drain, to send one more request. */
+/** An idle connection gets this long, since the drain began or it was last busy, to send one more request. */
 const IDLE_GRACE_MS = 1_000;
 const SWEEP_MS = 50;
 
 interface Connection {
-  responses: Set<ServerResponse>;
+  /** The connection's latest response; it is in flight until `writableFinished`. */
+  current: ServerResponse | null;
   idleSince: number;
 }
+
+const busy = (connection: Connection) => connection.current !== null && !connection.current.writableFinished;
 
 /**
  * Ends connections only between requests. Node's own `server.close()` destroys every idle
@@ -16,7 +19,8 @@ interface Connection {
  * then sees a reset), and `closeIdleConnections()` cannot tell those apart. This tracks
  * connections itself: during a drain every response says `Connection: close`, an idle
  * connection is ended only after it stayed silent for a grace period, and whatever is
- * left when the drain times out is cut.
+ * left when the drain times out is cut. Per request it only records the response: this
+ * runs on every request of the measured path.
  */
 export class ConnectionDrain {
   readonly #connections = new Map<Socket, Connection>();
@@ -26,19 +30,14 @@ export class ConnectionDrain {
   constructor(server: Server) {
     this.#server = server;
     server.on('connection', (socket: Socket) => {
-      this.#connections.set(socket, { responses: new Set(), idleSince: Date.now() });
+      this.#connections.set(socket, { current: null, idleSince: 0 });
       socket.once('close', () => this.#connections.delete(socket));
     });
     // Prepended, so the header is set before any handler can send the response.
     server.prependListener('request', (_request, response: ServerResponse) => {
       const connection = this.#connections.get(response.socket as Socket);
+      if (connection !== undefined) connection.current = response;
       if (this.#draining) response.setHeader('Connection', 'close');
-      if (connection === undefined) return;
-      connection.responses.add(response);
-      response.once('close', () => {
-        connection.responses.delete(response);
-        connection.idleSince = Date.now();
-      });
     });
   }
 
@@ -46,10 +45,8 @@ export class ConnectionDrain {
   markDraining(): void {
     if (this.#draining) return;
     this.#draining = true;
-    for (const { responses } of this.#connections.values()) {
-      for (const response of responses) {
-        if (!response.headersSent) response.setHeader('Connection', 'close');
-      }
+    for (const { current } of this.#connections.values()) {
+      if (current !== null && !current.headersSent) current.setHeader('Connection', 'close');
     }
   }
 
@@ -65,11 +62,13 @@ export class ConnectionDrain {
       NetServer.prototype.close.call(this.#server, () => resolve());
     });
     this.markDraining();
+    for (const connection of this.#connections.values()) connection.idleSince = started;
     const sweep = setInterval(() => {
       const now = Date.now();
       for (const [socket, connection] of this.#connections) {
         if (now - started >= timeoutMs) socket.destroy();
-        else if (connection.responses.size === 0 && now - Math.max(connection.idleSince, started) >= IDLE_GRACE_MS) socket.end();
+        else if (busy(connection)) connection.idleSince = now;
+        else if (now - connection.idleSince >= IDLE_GRACE_MS) socket.end();
       }
     }, SWEEP_MS);
     await closed;
