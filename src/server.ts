@@ -5,7 +5,11 @@ import type { Logger } from 'pino';
 import type { Env } from './env.ts';
 import { ConfigStore } from './config/store.ts';
 import { describeConfig } from './config/parse.ts';
-import { chooseSource, createSource, type ConfigSource } from './config/source.ts';
+import { ApiSource } from './config/api-source.ts';
+import { chooseSource, type ConfigSource } from './config/source.ts';
+import { VolumeSource } from './config/volume-source.ts';
+import { kubernetes } from './k8s/client.ts';
+import { configMapInformer } from './k8s/configmaps.ts';
 import { MaintenanceState, systemClock, type Clock } from './maintenance/state.ts';
 import { createApp, type Lifecycle } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
@@ -33,8 +37,9 @@ export interface RunningServer {
 }
 
 export async function startServer(env: Env, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
-  const store = new ConfigStore(chooseSource(env), () => new Date(clock.now()));
-  const source = createSource(env, store, log);
+  const source = await createSource(env, log, clock);
+  const store = new ConfigStore(() => new Date(clock.now()));
+  source.observe(store.observer);
   store.subscribe((event) => {
     if (event.type === 'applied') log.info({ config: describeConfig(event.config) }, 'config applied');
     else if (event.cause === 'invalid') log.error({ error: event.detail }, 'config rejected, keeping the last good state');
@@ -116,4 +121,11 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   };
 
   return { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, port, store, state, source, shutdown };
+}
+
+async function createSource(env: Env, log: Logger, clock: Clock): Promise<ConfigSource> {
+  if (chooseSource(env) === 'volume') return new VolumeSource(env.CONFIG_DIR, log);
+  const clients = await kubernetes();
+  const ref = { namespace: env.POD_NAMESPACE, name: env.CONFIGMAP_NAME };
+  return new ApiSource({ ...ref, clock, informer: () => configMapInformer(clients, ref) }, log);
 }

@@ -1,98 +1,104 @@
-import type { V1ConfigMap, ListWatch } from '@kubernetes/client-node';
+import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiMessage, apiStatus, kubernetes } from '../k8s/client.ts';
-import type { ConfigStore } from './store.ts';
+import { apiMessage, apiStatus } from '../k8s/client.ts';
+import type { ConfigMapInformer, ConfigMapRef } from '../k8s/configmaps.ts';
+import type { Clock } from '../maintenance/state.ts';
+import { Observers, type ApiStatus, type ConfigSource, type SourceObserver, type SourceStatus } from './source.ts';
 
-export type ApiConnection = 'connecting' | 'watching' | 'backing_off' | 'stopped';
-
-const BACKOFF_START_MS = 1_000;
-const BACKOFF_MAX_MS = 30_000;
+export const BACKOFF_START_MS = 1_000;
+export const BACKOFF_MAX_MS = 30_000;
 /** client-node reconnects a quiet watch about every 30 s; three missed rounds means it is stuck. */
 const WATCHDOG_SILENCE_MS = 90_000;
 const WATCHDOG_INTERVAL_MS = 15_000;
 
-export interface ApiSourceOptions {
-  namespace: string;
-  name: string;
+export interface ApiSourceOptions extends ConfigMapRef {
+  /** A new informer for the ConfigMap; called once, at start. */
+  informer: () => ConfigMapInformer;
+  clock: Clock;
+  /** [0, 1), for the restart jitter. */
+  random?: () => number;
   watchdogSilenceMs?: number;
   watchdogIntervalMs?: number;
 }
 
 /**
- * Follows one ConfigMap through the API: list and watch with a field selector on its name,
- * so a Role limited by `resourceNames` is enough. client-node relists by itself on 410 Gone;
- * on any other error its informer stays stopped, so this restarts it with capped backoff,
- * and a watchdog restarts a watch that has gone silent.
+ * Follows one ConfigMap through the API with an informer. On an error the informer stays
+ * stopped, so this restarts it with capped, jittered exponential backoff; a watchdog restarts
+ * a watch that has gone silent. Its own stops (a restart, shutdown) are never failures.
  */
-export class ApiSource {
+export class ApiSource implements ConfigSource {
   readonly name = 'api' as const;
-  readonly #store: ConfigStore;
+  readonly #observers = new Observers();
   readonly #log: Logger;
-  readonly #options: Required<ApiSourceOptions>;
-  #informer: ListWatch<V1ConfigMap> | null = null;
-  #connection: ApiConnection = 'connecting';
+  readonly #ref: ConfigMapRef;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #makeInformer: () => ConfigMapInformer;
+  readonly #silenceMs: number;
+  readonly #intervalMs: number;
+  #informer: ConfigMapInformer | null = null;
+  #connection: ApiStatus['connection'] = 'connecting';
+  #found = false;
   #resourceVersion: string | null = null;
-  #lastActivity = Date.now();
+  #lastActivity: number;
   #lastError: string | null = null;
   #backoffMs = 0;
-  #restartTimer: NodeJS.Timeout | null = null;
-  #watchdog: NodeJS.Timeout | null = null;
+  #cancelRestart: (() => void) | null = null;
+  #cancelWatchdog: (() => void) | null = null;
   #stopped = false;
 
-  constructor(options: ApiSourceOptions, store: ConfigStore, log: Logger) {
-    this.#options = { watchdogSilenceMs: WATCHDOG_SILENCE_MS, watchdogIntervalMs: WATCHDOG_INTERVAL_MS, ...options };
-    this.#store = store;
+  constructor(options: ApiSourceOptions, log: Logger) {
+    this.#ref = { namespace: options.namespace, name: options.name };
+    this.#clock = options.clock;
+    this.#random = options.random ?? Math.random;
+    this.#makeInformer = options.informer;
+    this.#silenceMs = options.watchdogSilenceMs ?? WATCHDOG_SILENCE_MS;
+    this.#intervalMs = options.watchdogIntervalMs ?? WATCHDOG_INTERVAL_MS;
+    this.#lastActivity = this.#clock.now();
     this.#log = log.child({ source: 'api', namespace: options.namespace, configMap: options.name });
   }
 
+  observe(observer: SourceObserver): () => void {
+    return this.#observers.add(observer);
+  }
+
   async start(): Promise<void> {
-    const { core, watch, lib } = await kubernetes();
-    const { namespace, name } = this.#options;
-    const fieldSelector = `metadata.name=${name}`;
-    const informer = new lib.ListWatch<V1ConfigMap>(
-      `/api/v1/namespaces/${namespace}/configmaps`,
-      watch,
-      () => core.listNamespacedConfigMap({ namespace, fieldSelector }),
-      false,
-      undefined,
-      fieldSelector,
-    );
+    const informer = this.#makeInformer();
     informer.on('add', (configMap) => this.#apply(configMap));
     informer.on('update', (configMap) => this.#apply(configMap));
     informer.on('delete', (configMap) => {
       this.#seen(configMap);
-      const message = `ConfigMap ${namespace}/${name} was deleted; keeping the last good state until it is created again`;
+      this.#found = false;
+      const message = `ConfigMap ${this.#ref.namespace}/${this.#ref.name} was deleted; keeping the last good state until it is created again`;
       this.#log.error(message);
-      this.#store.reportError(message);
+      this.#observers.emit({ type: 'problem', error: message });
     });
     informer.on('connect', () => {
-      this.#lastActivity = Date.now();
+      this.#lastActivity = this.#clock.now();
       if (this.#connection !== 'watching') this.#log.info('watching');
       this.#connection = 'watching';
     });
     informer.on('error', (error) => this.#failed(error));
     this.#informer = informer;
-    this.#watchdog = setInterval(() => this.#checkSilence(), this.#options.watchdogIntervalMs);
-    this.#watchdog.unref();
+    this.#scheduleWatchdog();
     this.#run();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#connection = 'stopped';
-    if (this.#restartTimer) clearTimeout(this.#restartTimer);
-    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#cancelRestart?.();
+    this.#cancelWatchdog?.();
     await this.#informer?.stop();
   }
 
-  status() {
-    const { namespace, name } = this.#options;
+  status(): SourceStatus {
     return {
+      source: 'api',
       api: {
-        namespace,
-        name,
+        ...this.#ref,
         connection: this.#connection,
-        found: this.#informer?.get(name, namespace) !== undefined,
+        found: this.#found,
         resourceVersion: this.#resourceVersion,
         lastError: this.#lastError,
       },
@@ -102,19 +108,20 @@ export class ApiSource {
   #run(): void {
     if (this.#stopped || this.#informer === null) return;
     this.#connection = 'connecting';
-    this.#lastActivity = Date.now();
+    this.#lastActivity = this.#clock.now();
     this.#informer.start().catch((error: unknown) => this.#failed(error));
   }
 
   #apply(configMap: V1ConfigMap): void {
     this.#seen(configMap);
+    this.#found = true;
     this.#backoffMs = 0;
     this.#lastError = null;
-    this.#store.apply(configMap.data ?? {});
+    this.#observers.emit({ type: 'payload', data: configMap.data ?? {} });
   }
 
   #seen(configMap: V1ConfigMap): void {
-    this.#lastActivity = Date.now();
+    this.#lastActivity = this.#clock.now();
     this.#connection = 'watching';
     this.#resourceVersion = configMap.metadata?.resourceVersion ?? this.#resourceVersion;
   }
@@ -132,20 +139,26 @@ export class ApiSource {
   }
 
   #scheduleRestart(delayMs: number): void {
-    if (this.#restartTimer) clearTimeout(this.#restartTimer);
-    // Jitter, so many pods that lost the API server at once do not return in lockstep.
-    const jittered = delayMs * (0.8 + Math.random() * 0.4);
-    this.#restartTimer = setTimeout(() => {
-      this.#restartTimer = null;
+    this.#cancelRestart?.();
+    // Jitter of ±20%, so many pods that lost the API server at once do not return in lockstep.
+    const jittered = delayMs * (0.8 + this.#random() * 0.4);
+    this.#cancelRestart = this.#clock.setTimer(() => {
+      this.#cancelRestart = null;
       void this.#informer?.stop().then(() => this.#run());
     }, jittered);
-    this.#restartTimer.unref();
+  }
+
+  #scheduleWatchdog(): void {
+    this.#cancelWatchdog = this.#clock.setTimer(() => {
+      this.#checkSilence();
+      if (!this.#stopped) this.#scheduleWatchdog();
+    }, this.#intervalMs);
   }
 
   #checkSilence(): void {
     if (this.#connection !== 'watching') return;
-    const silentFor = Date.now() - this.#lastActivity;
-    if (silentFor < this.#options.watchdogSilenceMs) return;
+    const silentFor = this.#clock.now() - this.#lastActivity;
+    if (silentFor < this.#silenceMs) return;
     this.#log.warn({ silentForMs: silentFor }, 'ConfigMap watch went silent; restarting it');
     this.#connection = 'connecting';
     this.#scheduleRestart(0);

@@ -1,17 +1,62 @@
 import { existsSync } from 'node:fs';
-import type { Logger } from 'pino';
-import type { Env } from '../env.ts';
 import { hasKubernetesCredentials } from '../k8s/client.ts';
-import { ApiSource } from './api-source.ts';
-import { ConfigStore, type SourceName } from './store.ts';
-import { VolumeSource } from './volume-source.ts';
+import type { RawConfig } from './parse.ts';
 
+export type SourceName = 'volume' | 'api';
+
+/** What a source tells its observers: a whole payload, or a problem that keeps the last good state. */
+export type SourceEvent = { type: 'payload'; data: RawConfig } | { type: 'problem'; error: string };
+export type SourceObserver = (event: SourceEvent) => void;
+
+export interface VolumeStatus {
+  watch: 'waiting' | 'watching';
+  /** Why it is waiting, while it is. */
+  waitingFor: string | null;
+}
+
+export interface ApiStatus {
+  namespace: string;
+  name: string;
+  connection: 'connecting' | 'watching' | 'backing_off' | 'stopped';
+  found: boolean;
+  resourceVersion: string | null;
+  lastError: string | null;
+}
+
+/** A source's own state, as /status shows it. */
+export type SourceStatus = { source: 'volume'; volume: VolumeStatus } | { source: 'api'; api: ApiStatus };
+
+/**
+ * Where the config comes from. A source watches one place and tells its observers each whole
+ * payload it reads there; it keeps no config of its own, and knows nothing of who listens.
+ */
 export interface ConfigSource {
   readonly name: SourceName;
+  observe(observer: SourceObserver): () => void;
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Source-specific state for /status. */
-  status(): Record<string, unknown>;
+  status(): SourceStatus;
+}
+
+/** The observers of one source; each source owns one. */
+export class Observers {
+  readonly #observers = new Set<SourceObserver>();
+  #hasPayload = false;
+
+  add(observer: SourceObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  /** Whether a payload was ever emitted: a problem after one means a last good state is kept. */
+  get hasPayload(): boolean {
+    return this.#hasPayload;
+  }
+
+  emit(event: SourceEvent): void {
+    if (event.type === 'payload') this.#hasPayload = true;
+    for (const observer of this.#observers) observer(event);
+  }
 }
 
 /**
@@ -19,13 +64,7 @@ export interface ConfigSource {
  * credentials either, it waits for the directory, not-ready, saying so: that is a local run
  * whose directory has not been written yet.
  */
-export function chooseSource(env: Pick<Env, 'CONFIG_SOURCE' | 'CONFIG_DIR'>, credentials = hasKubernetesCredentials()): SourceName {
+export function chooseSource(env: { CONFIG_SOURCE: 'auto' | SourceName; CONFIG_DIR: string }, credentials = hasKubernetesCredentials()): SourceName {
   if (env.CONFIG_SOURCE !== 'auto') return env.CONFIG_SOURCE;
   return existsSync(env.CONFIG_DIR) || !credentials ? 'volume' : 'api';
-}
-
-export function createSource(env: Env, store: ConfigStore, log: Logger): ConfigSource {
-  return store.source === 'volume'
-    ? new VolumeSource(env.CONFIG_DIR, store, log)
-    : new ApiSource({ namespace: env.POD_NAMESPACE, name: env.CONFIGMAP_NAME }, store, log);
 }

@@ -1,6 +1,5 @@
 import { parseConfig, sameConfig, type MaintenanceConfig, type RawConfig } from './parse.ts';
-
-export type SourceName = 'volume' | 'api';
+import type { SourceEvent } from './source.ts';
 
 export type StoreEvent =
   | { type: 'applied'; config: MaintenanceConfig }
@@ -20,16 +19,20 @@ export interface StoreSnapshot {
  * leaves the config in force and is recorded as `lastError` until the next good load.
  */
 export class ConfigStore {
-  readonly source: SourceName;
   #snapshot: StoreSnapshot = { config: null, lastLoadedAt: null, lastError: null, lastErrorAt: null };
   #lastRaw: RawConfig | null = null;
   readonly #listeners = new Set<(event: StoreEvent) => void>();
   readonly #now: () => Date;
 
-  constructor(source: SourceName, now: () => Date = () => new Date()) {
-    this.source = source;
+  constructor(now: () => Date = () => new Date()) {
     this.#now = now;
   }
+
+  /** The store as a source's observer: `source.observe(store.observer)`. */
+  readonly observer = (event: SourceEvent): void => {
+    if (event.type === 'payload') this.apply(event.data);
+    else this.reportError(event.error);
+  };
 
   get snapshot(): Readonly<StoreSnapshot> {
     return this.#snapshot;

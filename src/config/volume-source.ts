@@ -2,9 +2,7 @@ import { relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { readVolume, VolumeContentError } from './kubelet-volume.ts';
-import type { ConfigStore } from './store.ts';
-
-export type VolumeWatchState = 'waiting' | 'watching';
+import { Observers, type ConfigSource, type SourceObserver, type SourceStatus, type VolumeStatus } from './source.ts';
 
 /**
  * Follows a mounted ConfigMap directory. It watches the directory, never a key file:
@@ -13,21 +11,20 @@ export type VolumeWatchState = 'waiting' | 'watching';
  * one fresh read of the whole payload; reads never overlap, and a burst of events
  * collapses into at most one more read.
  */
-export class VolumeSource {
+export class VolumeSource implements ConfigSource {
   readonly name = 'volume' as const;
   readonly dir: string;
-  readonly #store: ConfigStore;
+  readonly #observers = new Observers();
   readonly #log: Logger;
   #watcher: FSWatcher | null = null;
   #reading: Promise<void> | null = null;
   #readAgain = false;
-  #state: VolumeWatchState = 'waiting';
+  #state: VolumeStatus['watch'] = 'waiting';
   #warnedPlainLayout = false;
   #waitingReason: string | null = null;
 
-  constructor(dir: string, store: ConfigStore, log: Logger) {
+  constructor(dir: string, log: Logger) {
     this.dir = dir;
-    this.#store = store;
     this.#log = log.child({ source: 'volume', dir });
   }
 
@@ -55,11 +52,15 @@ export class VolumeSource {
     await this.#reading;
   }
 
-  status() {
-    return { volume: { watch: this.#state, waitingFor: this.#waitingReason } };
+  observe(observer: SourceObserver): () => void {
+    return this.#observers.add(observer);
   }
 
-  /** Reads the directory now; resolves once the store has seen the newest payload. */
+  status(): SourceStatus {
+    return { source: 'volume', volume: { watch: this.#state, waitingFor: this.#waitingReason } };
+  }
+
+  /** Reads the directory now; resolves once the observers have seen the newest payload. */
   refresh(): Promise<void> {
     if (this.#reading !== null) {
       this.#readAgain = true;
@@ -86,7 +87,7 @@ export class VolumeSource {
       // /status is public: it names the setting, and only the log names the path.
       const reason = error instanceof VolumeContentError ? error.message : `${(error as NodeJS.ErrnoException).code ?? 'error'}`;
       this.#log.error({ err: error }, 'cannot read the config directory; keeping the last good state');
-      this.#store.reportError(`cannot read the config directory (CONFIG_DIR): ${reason}`);
+      this.#observers.emit({ type: 'problem', error: `cannot read the config directory (CONFIG_DIR): ${reason}` });
       return;
     }
     if (result.kind !== 'snapshot') {
@@ -101,18 +102,18 @@ export class VolumeSource {
         'no ..data entry: this is not a kubelet ConfigMap volume. Plain files are followed, but a ConfigMap mounted with subPath never receives updates; mount the whole directory',
       );
     }
-    this.#store.apply(result.data);
+    this.#observers.emit({ type: 'payload', data: result.data });
   }
 
   #wait(reason: string): void {
-    const hadConfig = this.#store.config !== null;
+    const hadConfig = this.#observers.hasPayload;
     if (this.#state === 'waiting' && this.#waitingReason === reason) return;
     this.#state = 'waiting';
     this.#waitingReason = reason;
     if (hadConfig) {
       const message = `config directory (CONFIG_DIR): ${reason}; keeping the last good state`;
       this.#log.error(message);
-      this.#store.reportError(message);
+      this.#observers.emit({ type: 'problem', error: message });
     } else {
       this.#log.warn(`waiting for config: ${reason}`);
     }

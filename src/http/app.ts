@@ -2,6 +2,7 @@ import { Hono, type Context } from 'hono';
 import { accepts } from 'hono/accepts';
 import type { Role } from '../env.ts';
 import type { ConfigStore } from '../config/store.ts';
+import type { SourceStatus } from '../config/source.ts';
 import { describeConfig, isoOrNull, parseConfig, type MaintenanceConfig } from '../config/parse.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
 import { isPathAllowed, retryAfterSeconds, type MaintenanceCause } from '../maintenance/window.ts';
@@ -21,7 +22,7 @@ export interface AppDeps {
   metrics: Metrics;
   lifecycle: Lifecycle;
   /** What the config source reports about itself, shown in /status. */
-  sourceStatus: () => Record<string, unknown>;
+  sourceStatus: () => SourceStatus;
   /** The admin panel and API, mounted at /admin on the admin role, and what keeps it from serving. */
   admin?: Admin;
 }
@@ -72,7 +73,6 @@ export function createApp(deps: AppDeps): Hono {
       maintenanceCause: view.cause,
       nextChangeAt: isoOrNull(view.nextChangeAt),
       retryAfterSeconds: view.config === null ? null : retryAfterSeconds(view.config, now),
-      source: store.source,
       ...deps.sourceStatus(),
       lastLoadedAt: snapshot.lastLoadedAt?.toISOString() ?? null,
       lastError: snapshot.lastError,

@@ -41,17 +41,22 @@ export function kubernetes(): Promise<KubeClients> {
     const lib = await import('@kubernetes/client-node');
     const config = new lib.KubeConfig();
     config.loadFromDefault();
-    return {
-      config,
-      core: config.makeApiClient(lib.CoreV1Api),
-      events: config.makeApiClient(lib.EventsV1Api),
-      authentication: config.makeApiClient(lib.AuthenticationV1Api),
-      authorization: config.makeApiClient(lib.AuthorizationV1Api),
-      watch: new lib.Watch(config),
-      lib,
-    };
+    return clientsFor(config, lib);
   })();
   return clients;
+}
+
+/** The clients for one kubeconfig. */
+export function clientsFor(config: KubeConfig, lib: typeof import('@kubernetes/client-node')): KubeClients {
+  return {
+    config,
+    core: config.makeApiClient(lib.CoreV1Api),
+    events: config.makeApiClient(lib.EventsV1Api),
+    authentication: config.makeApiClient(lib.AuthenticationV1Api),
+    authorization: config.makeApiClient(lib.AuthorizationV1Api),
+    watch: new lib.Watch(config),
+    lib,
+  };
 }
 
 /** A call to the API server failed; `status` is its HTTP status when it answered at all. */

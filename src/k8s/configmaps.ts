@@ -62,3 +62,29 @@ export async function recordConfigMapEvent({ events, lib }: KubeClients, { names
     throw new KubernetesApiError(`recording an Event about ConfigMap ${namespace}/${name}`, error);
   }
 }
+
+/** What the API source needs of an informer: client-node's ListWatch, or a fake in tests. */
+export interface ConfigMapInformer {
+  on(event: 'add' | 'update' | 'delete', callback: (configMap: V1ConfigMap) => void): void;
+  on(event: 'connect', callback: () => void): void;
+  on(event: 'error', callback: (error: unknown) => void): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * List and watch one ConfigMap, with a field selector on its name, so a Role limited by
+ * `resourceNames` is enough. client-node relists by itself on 410 Gone; on any other error
+ * the informer stays stopped until it is started again.
+ */
+export function configMapInformer({ core, watch, lib }: KubeClients, { namespace, name }: ConfigMapRef): ConfigMapInformer {
+  const fieldSelector = `metadata.name=${name}`;
+  return new lib.ListWatch<V1ConfigMap>(
+    `/api/v1/namespaces/${namespace}/configmaps`,
+    watch,
+    () => core.listNamespacedConfigMap({ namespace, fieldSelector }),
+    false,
+    undefined,
+    fieldSelector,
+  );
+}

@@ -4,6 +4,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiSource } from '../../src/config/api-source.ts';
 import { ConfigStore } from '../../src/config/store.ts';
+import { kubernetes } from '../../src/k8s/client.ts';
+import { configMapInformer } from '../../src/k8s/configmaps.ts';
+import { systemClock } from '../../src/maintenance/state.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { NAMESPACE, ROOT, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
 
@@ -19,7 +22,7 @@ describe.skipIf(skipReason !== null)('the API source watchdog', () => {
       },
     }),
   );
-  const store = new ConfigStore('api');
+  const store = new ConfigStore();
   let source: ApiSource;
 
   beforeAll(async () => {
@@ -27,7 +30,10 @@ describe.skipIf(skipReason !== null)('the API source watchdog', () => {
     await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
     // The client is loaded once per process, from KUBECONFIG.
     process.env.KUBECONFIG = await kubeconfigForToken(await tokenFor('sample-app-config-reader'), 'watchdog');
-    source = new ApiSource({ namespace: NAMESPACE, name: 'app-config', watchdogSilenceMs: 1_000, watchdogIntervalMs: 200 }, store, log);
+    const ref = { namespace: NAMESPACE, name: 'app-config' };
+    const clients = await kubernetes();
+    source = new ApiSource({ ...ref, clock: systemClock, informer: () => configMapInformer(clients, ref), watchdogSilenceMs: 1_000, watchdogIntervalMs: 200 }, log);
+    source.observe(store.observer);
     await source.start();
     await waitFor('the first snapshot', () => (store.config?.enabled === false ? true : undefined));
   });
@@ -40,7 +46,7 @@ describe.skipIf(skipReason !== null)('the API source watchdog', () => {
     await waitFor('the watchdog to fire', () => (lines.some((line) => line.msg === 'ConfigMap watch went silent; restarting it') ? true : undefined));
     await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"true"}}']);
     await waitFor('the change after the restart', () => (store.config?.enabled === true ? true : undefined));
-    await waitFor('the watch to be back', () => (source.status().api.connection === 'watching' ? true : undefined));
+    await waitFor('the watch to be back', () => ((source.status() as { api: { connection: string } }).api.connection === 'watching' ? true : undefined));
     expect(store.snapshot.lastError).toBeNull();
     // Its own restarts are not failures: no backoff, no error.
     expect(lines.map((line) => line.msg)).not.toContain('ConfigMap watch failed; restarting');

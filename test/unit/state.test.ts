@@ -5,7 +5,7 @@ import { FakeClock } from '../helpers/fake-clock.ts';
 
 function setup(start: string) {
   const clock = new FakeClock(start);
-  const store = new ConfigStore('volume', () => new Date(clock.now()));
+  const store = new ConfigStore(() => new Date(clock.now()));
   const state = new MaintenanceState(store, clock);
   const changes: Pick<MaintenanceView, 'active' | 'cause'>[] = [];
   state.onChange((view) => changes.push({ active: view.active, cause: view.cause }));
@@ -73,7 +73,7 @@ describe('MaintenanceState', () => {
 
 describe('ConfigStore', () => {
   it('skips identical snapshots and clears the error on the next good one', () => {
-    const store = new ConfigStore('volume');
+    const store = new ConfigStore();
     const events: string[] = [];
     store.subscribe((event) => events.push(event.type));
     expect(store.apply({ MAINTENANCE_MODE: 'true' })).toBe('applied');
@@ -86,7 +86,7 @@ describe('ConfigStore', () => {
   });
 
   it('keeps the config when the source reports a problem', () => {
-    const store = new ConfigStore('api');
+    const store = new ConfigStore();
     store.apply({ MAINTENANCE_MODE: 'true' });
     store.reportError('ConfigMap deleted');
     expect(store.config?.enabled).toBe(true);
