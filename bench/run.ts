@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
 import { demoPage } from '../src/http/pages.ts';
-import { findBinaries, startControlPlane } from '../scripts/envtest/control-plane.ts';
+import { findBinaries, startControlPlane } from '../test/support/control-plane.ts';
 
 const TOGGLES = Number(process.env.BENCH_TOGGLES ?? 300);
 const API_TOGGLES = Number(process.env.BENCH_API_TOGGLES ?? 100);

@@ -5,7 +5,7 @@ import type { ConfigStore } from '../config/store.ts';
 import type { SourceStatus } from '../config/source.ts';
 import { describeConfig, isoOrNull, parseConfig, type MaintenanceConfig } from '../config/parse.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
-import { isPathAllowed, retryAfterSeconds, type MaintenanceCause } from '../maintenance/window.ts';
+import { isPathAllowed, retryAfterSeconds, type MaintenanceCause } from '../maintenance/policy.ts';
 import type { Metrics } from './metrics.ts';
 import type { Admin } from './admin/setup.ts';
 import { MAINTENANCE_PAGE_HEADERS, PAGE_SECURITY_HEADERS, demoPage, formatUntil, maintenancePage } from './pages.ts';

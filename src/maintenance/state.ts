@@ -1,6 +1,6 @@
 import type { ConfigStore } from '../config/store.ts';
 import type { MaintenanceConfig } from '../config/parse.ts';
-import { decide, type Decision } from './window.ts';
+import { decide, type Decision } from './policy.ts';
 
 export interface Clock {
   now(): number;

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries, startControlPlane, writeTokenKubeconfig, type Binaries, type ControlPlane } from '../../scripts/envtest/control-plane.ts';
+import { findBinaries, startControlPlane, writeTokenKubeconfig, type Binaries, type ControlPlane } from '../support/control-plane.ts';
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';

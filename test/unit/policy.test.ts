@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type MaintenanceConfig, type RawConfig } from '../../src/config/parse.ts';
-import { decide, isPathAllowed, retryAfterSeconds } from '../../src/maintenance/window.ts';
+import { decide, isPathAllowed, retryAfterSeconds } from '../../src/maintenance/policy.ts';
 
 function config(raw: RawConfig): MaintenanceConfig {
   const result = parseConfig(raw);
