@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigStore } from '../../src/config/store.ts';
+import type { RawConfig } from '../../src/config/parse.ts';
+import type { Role } from '../../src/env.ts';
+import { createApp } from '../../src/http/app.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
+import { MaintenanceState } from '../../src/maintenance/state.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
+
+/** The whole HTTP surface of one role, called through app.request(): no socket, no file. */
+function appFor(role: Role, config: RawConfig | null) {
+  const clock = new FakeClock('2026-11-28T10:00:00Z');
+  const store = new ConfigStore(() => new Date(clock.now()));
+  if (config !== null) store.apply(config);
+  const state = new MaintenanceState(store, clock);
+  const lifecycle = { shuttingDown: false };
+  const app = createApp({
+    role,
+    podName: 'pod-1',
+    store,
+    state,
+    metrics: createMetrics(store, state),
+    lifecycle,
+    sourceStatus: () => ({ source: 'volume', volume: { watch: 'watching', waitingFor: null } }),
+  });
+  const get = (path: string, accept?: string) => app.request(path, accept ? { headers: { Accept: accept } } : {});
+  return { app, get, store, lifecycle, clock };
+}
+
+const json = async (response: Response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> });
+
+describe('createApp: the user role', () => {
+  it('serves the app and is ready while maintenance is off', async () => {
+    const { get } = appFor('user', { MAINTENANCE_MODE: 'false' });
+    expect(await json(await get('/readyz'))).toEqual({ status: 200, body: { status: 'ready' } });
+    expect(await json(await get('/ready'))).toEqual({ status: 200, body: { status: 'ready' } });
+    expect(await json(await get('/livez'))).toEqual({ status: 200, body: { status: 'alive' } });
+    const page = await get('/');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('pod-1');
+    expect((await get('/nothing-here')).status).toBe(404);
+  });
+
+  it('is not ready before any config, and while shutting down', async () => {
+    const { get, lifecycle } = appFor('user', null);
+    expect(await json(await get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'starting' } });
+    lifecycle.shuttingDown = true;
+    expect(await json(await get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'shutting_down' } });
+  });
+
+  it('gates every path but the probes, /status, /metrics and the allowed prefixes during maintenance', async () => {
+    const { get } = appFor('user', { MAINTENANCE_MODE: 'true', MAINTENANCE_ALLOW_PATHS: '/api/health' });
+    expect(await json(await get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'maintenance' } });
+    for (const path of ['/', '/shop', '/api/healthz']) expect((await get(path)).status, path).toBe(503);
+    expect((await get('/api/health')).status).toBe(404);
+    expect((await get('/api/health/deep')).status).toBe(404);
+    for (const path of ['/livez', '/health', '/status', '/metrics']) expect((await get(path)).status, path).toBe(200);
+  });
+
+  it('answers the 503 in HTML or JSON, as Accept prefers', async () => {
+    const { get } = appFor('user', { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Back soon', MAINTENANCE_RETRY_AFTER: '90' });
+    const html = await get('/', 'text/html');
+    expect(html.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(html.headers.get('retry-after')).toBe('90');
+    expect(html.headers.get('x-robots-tag')).toBe('noindex');
+    expect(await html.text()).toContain('Back soon');
+    const data = await get('/', 'application/json');
+    expect(data.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await json(data)).toEqual({ status: 503, body: { status: 'maintenance', message: 'Back soon', retryAfterSeconds: 90 } });
+  });
+
+  it('answers 404 for /admin and below', async () => {
+    const { get } = appFor('user', { MAINTENANCE_MODE: 'false' });
+    for (const path of ['/admin', '/admin/', '/admin/api/maintenance']) {
+      expect(await json(await get(path)), path).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    }
+  });
+
+  it('reports the decision, its cause and the source in /status', async () => {
+    const { get } = appFor('user', { MAINTENANCE_START: '2026-11-28T09:00:00Z', MAINTENANCE_END: '2026-11-28T12:00:00Z' });
+    expect(await json(await get('/status'))).toMatchObject({
+      status: 200,
+      body: {
+        role: 'user',
+        pod: 'pod-1',
+        ready: false,
+        notReadyReason: 'maintenance',
+        maintenance: true,
+        maintenanceCause: 'window',
+        nextChangeAt: '2026-11-28T12:00:00.000Z',
+        retryAfterSeconds: 7200,
+        source: 'volume',
+        volume: { watch: 'watching' },
+      },
+    });
+  });
+});
+
+describe('createApp: the admin and page roles', () => {
+  it('the admin role is ready and serves the app whatever the config says', async () => {
+    const { get } = appFor('admin', { MAINTENANCE_MODE: 'true' });
+    expect((await get('/readyz')).status).toBe(200);
+    expect((await get('/')).status).toBe(200);
+  });
+
+  it('the page role is ready only during maintenance, and answers every path with the 503 page', async () => {
+    const off = appFor('page', { MAINTENANCE_MODE: 'false' });
+    expect(await json(await off.get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'not_in_maintenance' } });
+    const on = appFor('page', { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Upgrading' });
+    expect((await on.get('/readyz')).status).toBe(200);
+    for (const path of ['/', '/any/path']) {
+      const response = await on.get(path);
+      expect(response.status, path).toBe(503);
+      expect(await response.text()).toContain('Upgrading');
+    }
+    expect((await on.get('/admin')).status).toBe(404);
+  });
+});
