@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ROLES } from './http/app.ts';
 import { TrustedProxies } from './http/client-address.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -57,7 +58,7 @@ const cidrList = z
   });
 
 export const envSchema = z.object({
-  ROLE: z.enum(['user', 'admin', 'page'], { error: 'must be "user", "admin" or "page"' }).default('user'),
+  ROLE: z.enum(ROLES, { error: 'must be "user", "admin" or "page"' }).default('user'),
   PORT: port.default(8080),
   HOST: z.string().trim().min(1, 'must not be empty').default('0.0.0.0'),
   CONFIG_DIR: z.string().trim().min(1, 'must not be empty').default('/etc/app-config'),
@@ -120,7 +121,6 @@ const checkedSchema = (source: NodeJS.ProcessEnv) => envSchema
   });
 
 export type Env = z.output<ReturnType<typeof checkedSchema>>;
-export type Role = Env['ROLE'];
 
 export class EnvError extends Error {}
 

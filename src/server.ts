@@ -10,9 +10,11 @@ import { chooseSource, type ConfigSource } from './config/source.ts';
 import { VolumeSource } from './config/volume-source.ts';
 import { kubernetes } from './k8s/client.ts';
 import { configMapInformer } from './k8s/configmaps.ts';
-import { MaintenanceState, systemClock, type Clock } from './maintenance/state.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { MaintenanceState } from './maintenance/state.ts';
 import { createApp, type Lifecycle } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
+import type { AdminSettings } from './http/admin/setup.ts';
 import { ConnectionDrain } from './http/drain.ts';
 
 /** The port is taken: a one-line reason, without a stack, is all the operator needs. */
@@ -55,7 +57,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   });
 
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
-  const admin = env.ROLE === 'admin' ? await (await import('./http/admin/setup.ts')).createAdmin(env, log, metrics.registry) : undefined;
+  const admin = env.ROLE === 'admin' ? await (await import('./http/admin/setup.ts')).createAdmin(adminSettings(env), log, metrics.registry) : undefined;
   const app = createApp({
     role: env.ROLE,
     podName: env.POD_NAME,
@@ -128,4 +130,17 @@ async function createSource(env: Env, log: Logger, clock: Clock): Promise<Config
   const clients = await kubernetes();
   const ref = { namespace: env.POD_NAMESPACE, name: env.CONFIGMAP_NAME };
   return new ApiSource({ ...ref, clock, informer: () => configMapInformer(clients, ref) }, log);
+}
+
+function adminSettings(env: Env): AdminSettings {
+  return {
+    auth: env.ADMIN_AUTH === 'token' ? { mode: 'token', file: env.ADMIN_TOKEN_FILE! } : { mode: env.ADMIN_AUTH },
+    writer: env.CONFIG_WRITER === 'directory' ? { to: 'directory', dir: env.CONFIG_DIR } : { to: 'configmap' },
+    namespace: env.POD_NAMESPACE,
+    configMapName: env.CONFIGMAP_NAME,
+    podName: env.POD_NAME,
+    trustedProxyCidrs: env.TRUSTED_PROXY_CIDRS,
+    maxBodyBytes: env.ADMIN_MAX_BODY_BYTES,
+    authAttemptsPerMinute: env.ADMIN_AUTH_ATTEMPTS_PER_MINUTE,
+  };
 }

@@ -2,7 +2,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiMessage, apiStatus } from '../k8s/client.ts';
 import type { ConfigMapInformer, ConfigMapRef } from '../k8s/configmaps.ts';
-import type { Clock } from '../maintenance/state.ts';
+import type { Clock } from '../clock.ts';
 import { Observers, type ApiStatus, type ConfigSource, type SourceObserver, type SourceStatus } from './source.ts';
 
 export const BACKOFF_START_MS = 1_000;

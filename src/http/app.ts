@@ -1,6 +1,5 @@
 import { Hono, type Context } from 'hono';
 import { accepts } from 'hono/accepts';
-import type { Role } from '../env.ts';
 import type { ConfigStore } from '../config/store.ts';
 import type { SourceStatus } from '../config/source.ts';
 import { describeConfig, isoOrNull, parseConfig, type MaintenanceConfig } from '../config/parse.ts';
@@ -9,6 +8,9 @@ import { isPathAllowed, retryAfterSeconds, type MaintenanceCause } from '../main
 import type { Metrics } from './metrics.ts';
 import type { Admin } from './admin/setup.ts';
 import { MAINTENANCE_PAGE_HEADERS, PAGE_SECURITY_HEADERS, demoPage, formatUntil, maintenancePage } from './pages.ts';
+
+export const ROLES = ['user', 'admin', 'page'] as const;
+export type Role = (typeof ROLES)[number];
 
 export interface Lifecycle {
   shuttingDown: boolean;

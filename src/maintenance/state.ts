@@ -1,20 +1,8 @@
+import { systemClock, type Clock } from '../clock.ts';
 import type { ConfigStore } from '../config/store.ts';
 import type { MaintenanceConfig } from '../config/parse.ts';
 import { decide, type Decision } from './policy.ts';
 
-export interface Clock {
-  now(): number;
-  setTimer(callback: () => void, delayMs: number): () => void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimer(callback, delayMs) {
-    const timer = setTimeout(callback, delayMs);
-    timer.unref();
-    return () => clearTimeout(timer);
-  },
-};
 
 // setTimeout fires at once for delays above 2^31-1 ms; longer waits are taken in steps.
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;

@@ -6,7 +6,7 @@ import { ApiSource } from '../../src/config/api-source.ts';
 import { ConfigStore } from '../../src/config/store.ts';
 import { kubernetes } from '../../src/k8s/client.ts';
 import { configMapInformer } from '../../src/k8s/configmaps.ts';
-import { systemClock } from '../../src/maintenance/state.ts';
+import { systemClock } from '../../src/clock.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { NAMESPACE, ROOT, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
 

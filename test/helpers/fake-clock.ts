@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/maintenance/state.ts';
+import type { Clock } from '../../src/clock.ts';
 
 /** A clock whose time only moves when the test says so; timers fire as time passes them. */
 export class FakeClock implements Clock {

@@ -10,7 +10,8 @@ const instructions = dockerfile
   .filter((line) => line !== '' && !line.startsWith('#'));
 const stages = instructions.join('\n').split(/^FROM /m).slice(1).map((stage) => `FROM ${stage}`);
 const finalStage = stages.at(-1)!;
-const manifests = ['k8s/deployment-user.yaml', 'k8s/deployment-admin.yaml', 'kustomize/components/maintenance-page/page-deployment.yaml'].map(
+// Every Deployment takes its pod spec from this one file (the e2e walker checks the rendered ones).
+const manifests = ['kustomize/components/pod-defaults/pod.yaml'].map(
   (path) => readFileSync(new URL(path, root), 'utf8'),
 );
 

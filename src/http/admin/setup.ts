@@ -1,7 +1,6 @@
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Env } from '../../env.ts';
 import { ConfigMapWriter } from '../../config/configmap-writer.ts';
 import { DirectoryWriter, type ConfigWriter } from '../../config/writer.ts';
 import { kubernetes } from '../../k8s/client.ts';
@@ -16,34 +15,46 @@ export interface Admin {
   close(): void;
 }
 
-/** The admin panel as the environment configures it: who may use it, and where it writes. */
-export async function createAdmin(env: Env, log: Logger, registry: Registry): Promise<Admin> {
-  const auth = new CachedAuth(await adminAuth(env, log));
+/** What the admin role is told at start-up (server.ts maps the environment onto it). */
+export interface AdminSettings {
+  auth: { mode: 'kubernetes' } | { mode: 'token'; file: string } | { mode: 'none' };
+  writer: { to: 'configmap' } | { to: 'directory'; dir: string };
+  namespace: string;
+  configMapName: string;
+  podName: string;
+  trustedProxyCidrs: readonly string[];
+  maxBodyBytes: number;
+  authAttemptsPerMinute: number;
+}
+
+/** The admin panel as configured: who may use it, and where it writes. */
+export async function createAdmin(settings: AdminSettings, log: Logger, registry: Registry): Promise<Admin> {
+  const auth = new CachedAuth(await adminAuth(settings, log));
   const app = createAdminApp({
     auth,
-    writer: await configWriter(env, log),
+    writer: await configWriter(settings, log),
     log,
     registry,
-    trustedProxies: new TrustedProxies(env.TRUSTED_PROXY_CIDRS),
-    maxBodyBytes: env.ADMIN_MAX_BODY_BYTES,
-    authAttemptsPerMinute: env.ADMIN_AUTH_ATTEMPTS_PER_MINUTE,
+    trustedProxies: new TrustedProxies(settings.trustedProxyCidrs),
+    maxBodyBytes: settings.maxBodyBytes,
+    authAttemptsPerMinute: settings.authAttemptsPerMinute,
   });
   return { app, problem: () => auth.problem(), close: () => auth.close() };
 }
 
-async function adminAuth(env: Env, log: Logger): Promise<AdminAuth> {
-  switch (env.ADMIN_AUTH) {
+async function adminAuth({ auth, namespace, configMapName }: AdminSettings, log: Logger): Promise<AdminAuth> {
+  switch (auth.mode) {
     case 'kubernetes':
-      return kubernetesAuth(await kubernetes(), env.POD_NAMESPACE, env.CONFIGMAP_NAME);
+      return kubernetesAuth(await kubernetes(), namespace, configMapName);
     case 'token':
-      return tokenFileAuth(env.ADMIN_TOKEN_FILE!, (error) => log.error({ err: error }, 'cannot read the admin token file; not ready until it can be read'));
+      return tokenFileAuth(auth.file, (error) => log.error({ err: error }, 'cannot read the admin token file; not ready until it can be read'));
     case 'none':
       return noAuth();
   }
 }
 
-async function configWriter(env: Env, log: Logger): Promise<ConfigWriter> {
-  return env.CONFIG_WRITER === 'directory'
-    ? new DirectoryWriter(env.CONFIG_DIR)
-    : new ConfigMapWriter(await kubernetes(), { namespace: env.POD_NAMESPACE, name: env.CONFIGMAP_NAME, reportingInstance: env.POD_NAME }, log);
+async function configWriter({ writer, namespace, configMapName, podName }: AdminSettings, log: Logger): Promise<ConfigWriter> {
+  return writer.to === 'directory'
+    ? new DirectoryWriter(writer.dir)
+    : new ConfigMapWriter(await kubernetes(), { namespace, name: configMapName, reportingInstance: podName }, log);
 }
