@@ -18,48 +18,18 @@ if [[ -x "$OUT/kube-apiserver" && -x "$OUT/kubectl" && -x "$OUT/etcd" ]]; then
 fi
 
 command -v go >/dev/null || { echo "build-assets: the Go toolchain is required (go not on PATH)" >&2; exit 1; }
+# shellcheck source=../lib/build-k8s.sh
+source "$(dirname "$0")/../lib/build-k8s.sh"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$OUT" "$work/kube" "$work/etcd"
-staging_version="v0.${K8S_VERSION#v1.}"
+mkdir -p "$OUT" "$work/etcd"
 started=$(date +%s)
 
-echo "build-assets: kubernetes $K8S_VERSION (staging $staging_version), etcd $ETCD_VERSION -> $OUT" >&2
+echo "build-assets: kubernetes $K8S_VERSION, etcd $ETCD_VERSION -> $OUT" >&2
 
-# kube-apiserver and kubectl: k8s.io/kubernetes replaces its staging modules with
-# local paths, so `go install` refuses it. Replace each with its published tag.
-(
-  cd "$work/kube"
-  go mod init envtest-kube >/dev/null 2>&1
-  go mod edit -require="k8s.io/kubernetes@$K8S_VERSION"
-  go mod download "k8s.io/kubernetes@$K8S_VERSION"
-  kube_mod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
-  go_line="$(grep -m1 '^go ' "$kube_mod")"
-  go mod edit -go="${go_line#go }"
-  grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging' "$kube_mod" | awk '{print $1}' | while read -r mod; do
-    go mod edit -replace="$mod=$mod@$staging_version"
-  done
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
-  go mod tidy >&2
-  # Stamp the real version, as the release build does; otherwise the binaries say v0.0.0-master.
-  minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
-  stamp=""
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    stamp+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-  done
-  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w$stamp" -o "$OUT/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
-  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w$stamp" -o "$OUT/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
-)
+# kube-apiserver and kubectl, through the shared wrapper-module recipe.
+build_k8s_commands "$K8S_VERSION" "$OUT" kube-apiserver kubectl
 
 # etcd lives in its own module so its dependency versions never fight Kubernetes'.
 (

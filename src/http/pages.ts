@@ -22,10 +22,11 @@ const styles = `
 `;
 
 /**
- * Headers for every HTML page this service renders outside the panel. The one inline
- * stylesheet is allowed by its hash; nothing else may load, run, or frame the page.
+ * The 503 page's headers: its one inline stylesheet is allowed by its hash, and nothing else
+ * may load, run, or frame it; a lasting maintenance page must not replace the site in search
+ * indexes either.
  */
-export const PAGE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+export const MAINTENANCE_PAGE_HEADERS: Readonly<Record<string, string>> = {
   'Content-Security-Policy': [
     "default-src 'none'",
     `style-src 'sha256-${createHash('sha256').update(styles).digest('base64')}'`,
@@ -36,11 +37,6 @@ export const PAGE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
-};
-
-/** The 503 page adds this: a lasting maintenance page must not replace the site in search indexes. */
-export const MAINTENANCE_PAGE_HEADERS: Readonly<Record<string, string>> = {
-  ...PAGE_SECURITY_HEADERS,
   'X-Robots-Tag': 'noindex',
 };
 

