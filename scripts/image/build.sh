@@ -4,8 +4,9 @@
 # stand-ins made here under exactly those names: a minimal Debian bookworm from the machine's
 # own apt sources (mmdebstrap), with Node.js and its npm from the npm registry at /usr/local
 # and a `node` user of UID 1000, as in the official images. The stand-ins and buildah's storage
-# are cached outside the repository, keyed by version and recipe. Prints the path of a
-# docker-archive tagged maintenance-switch:dev as its last line.
+# are cached outside the repository, keyed by version and recipe. Prints the path of the pause
+# image's archive, then, as its last line, the path of a docker-archive tagged
+# maintenance-switch:dev.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -82,15 +83,42 @@ fi
 # npm ci inside the build reaches the registry only if it trusts the host's CA bundle: mounted
 # read-only for RUN steps alone, with an npmrc naming it. Nothing of it stays in the image.
 npmrc="$CACHE/npmrc"
-printf 'cafile=/etc/ssl/certs/ca-certificates.crt\n' > "$npmrc"
+printf 'cafile=/etc/ssl/certs/ca-certificates.crt\nupdate-notifier=false\n' > "$npmrc"
 log "building $TAG from Dockerfile"
 bah bud --quiet --pull=never --network host --layers \
   -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
   -v "$npmrc:/usr/local/etc/npmrc:ro" \
   -t "$TAG" -f Dockerfile . >&2
 
+# The pod sandbox's pause image: no registry to pull one from, so a static C program that
+# sleeps until signalled and reaps orphans, as the upstream one does.
+pause="$CACHE/pause-r1.tar"
+if [[ ! -f "$pause" ]]; then
+  mkdir -p "$CACHE/pause"
+  cat > "$CACHE/pause/pause.c" <<'C'
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void quit(int signo) { (void)signo; _exit(0); }
+static void reap(int signo) { (void)signo; while (waitpid(-1, NULL, WNOHANG) > 0) {} }
+int main(void) {
+  signal(SIGINT, quit);
+  signal(SIGTERM, quit);
+  signal(SIGCHLD, reap);
+  for (;;) pause();
+}
+C
+  gcc -static -O2 -o "$CACHE/pause/pause" "$CACHE/pause/pause.c"
+  printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > "$CACHE/pause/Containerfile"
+  bah bud --quiet --pull=never -t pause:local "$CACHE/pause" >&2
+  bah push --quiet pause:local "docker-archive:$pause.tmp:pause:local" >&2
+  mv "$pause.tmp" "$pause"
+fi
+
 archive="$CACHE/maintenance-switch-dev.tar"
 rm -f "$archive"
 bah push --quiet "$TAG" "docker-archive:$archive:$TAG" >&2
-log "built; $(du -h "$archive" | cut -f1) archive"
+log "built; $(du -h "$archive" | cut -f1) archive; pause image in $pause"
+echo "$pause"
 echo "$archive"

@@ -109,7 +109,7 @@ current-context: ${name}
   return path;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -121,7 +121,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function openssl(args: string[]): Promise<void> {
+export async function openssl(args: string[]): Promise<void> {
   try {
     await run('openssl', args);
   } catch (error) {
@@ -142,7 +142,7 @@ async function mintClientCertificates(dir: string): Promise<{ ca: string; cert: 
   return { ca, cert, key };
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, exited: () => string | null, timeoutMs = 90_000): Promise<void> {
+export async function waitUntil(what: string, check: () => Promise<boolean>, exited: () => string | null, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const exit = exited();
@@ -153,7 +153,7 @@ async function waitUntil(what: string, check: () => Promise<boolean>, exited: ()
   }
 }
 
-function watchExit(name: string, child: ChildProcess, output: () => string): () => string | null {
+export function watchExit(name: string, child: ChildProcess, output: () => string): () => string | null {
   let exit: string | null = null;
   child.once('exit', (code, signal) => {
     exit = `${name} exited (${code ?? signal}):\n${output().slice(-3000)}`;

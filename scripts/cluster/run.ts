@@ -1,0 +1,36 @@
+// npm run cluster: a real single-node Kubernetes on this machine (root, no Docker), with the
+// project's image imported. Prints a KUBECONFIG and runs until Ctrl-C, then removes everything.
+import { findNodeClusterParts, nodeClusterSettings, startNodeCluster } from '../../test/support/node-cluster.ts';
+
+const parts = findNodeClusterParts();
+if (typeof parts === 'string') {
+  console.error(parts);
+  process.exit(1);
+}
+const settings = nodeClusterSettings();
+const cluster = await startNodeCluster(parts.binaries, parts.images, settings, (line) => console.error(`[cluster] ${line}`));
+console.log(`
+  A single-node cluster is running: kubelet ${settings.nodeName}, containerd, kube-proxy, pods in ${settings.podCidr},
+  Services in ${settings.serviceCidr}, the image maintenance-switch:dev imported.
+
+  export KUBECONFIG=${cluster.kubeconfig}
+  kubectl apply -k kustomize/overlays/local
+  kubectl -n sample-app get pods -w
+
+  Logs: ${settings.dir}/logs. Ctrl-C stops it and removes everything it made.
+`);
+let stopping = false;
+const shutdown = () => {
+  if (stopping) return;
+  stopping = true;
+  console.error('[cluster] stopping ...');
+  void cluster.stop().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

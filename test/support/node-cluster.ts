@@ -1,0 +1,564 @@
+// A real single-node Kubernetes on this machine, without Docker or systemd, after the manner of
+// Kubernetes' hack/local-up-cluster.sh: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, containerd with runc, a kubelet and kube-proxy, with CNI bridge networking.
+// It needs root. `npm run cluster` and the cluster tests both start it through startNodeCluster().
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { openssl, runKubectl, waitUntil, watchExit } from './control-plane.ts';
+
+const run = promisify(execFile);
+
+export interface NodeClusterSettings {
+  /** Everything of the cluster's lives here; wiped at teardown. */
+  dir: string;
+  /** The API server's address: on a bridge of its own with no ports, outside the pod and service CIDRs, so pods can reach it. */
+  apiAddress: string;
+  apiPort: number;
+  podCidr: string;
+  serviceCidr: string;
+  /** The first address of the service CIDR: the `kubernetes` Service. */
+  kubernetesServiceIp: string;
+  etcdPort: number;
+  kubeletHealthzPort: number;
+  kubeProxyHealthzPort: number;
+  kubeProxyMetricsPort: number;
+  /** The kubelet's periodic sync, which bounds how late a ConfigMap volume is updated. */
+  kubeletSyncFrequency: string;
+  nodeName: string;
+}
+
+export function nodeClusterSettings(env: NodeJS.ProcessEnv = process.env): NodeClusterSettings {
+  const port = (name: string, fallback: number) => {
+    const value = Number(env[name] ?? fallback);
+    if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`${name}=${JSON.stringify(env[name])} must be a port number`);
+    return value;
+  };
+  return {
+    dir: env.CLUSTER_DIR ?? '/var/lib/maintenance-switch-cluster',
+    apiAddress: env.CLUSTER_API_ADDRESS ?? '10.245.255.1',
+    apiPort: port('CLUSTER_API_PORT', 6443),
+    podCidr: env.CLUSTER_POD_CIDR ?? '10.244.0.0/24',
+    serviceCidr: env.CLUSTER_SERVICE_CIDR ?? '10.96.0.0/24',
+    kubernetesServiceIp: env.CLUSTER_KUBERNETES_SERVICE_IP ?? '10.96.0.1',
+    etcdPort: port('CLUSTER_ETCD_PORT', 23790),
+    kubeletHealthzPort: port('CLUSTER_KUBELET_HEALTHZ_PORT', 10248),
+    kubeProxyHealthzPort: port('CLUSTER_KUBE_PROXY_HEALTHZ_PORT', 10256),
+    kubeProxyMetricsPort: port('CLUSTER_KUBE_PROXY_METRICS_PORT', 10249),
+    kubeletSyncFrequency: env.CLUSTER_KUBELET_SYNC_FREQUENCY ?? '1m',
+    nodeName: env.CLUSTER_NODE_NAME ?? 'ms-node',
+  };
+}
+
+export interface NodeClusterBinaries {
+  etcd: string;
+  kubeApiserver: string;
+  kubectl: string;
+  kubelet: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kubeProxy: string;
+}
+
+export interface NodeClusterImages {
+  /** docker-archives to import: the project's image and the pause image. */
+  archives: string[];
+}
+
+export interface NodeCluster {
+  settings: NodeClusterSettings;
+  kubeconfig: string;
+  server: string;
+  binaries: NodeClusterBinaries;
+  kubectl(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<string>;
+  /** The containerd socket, for `ctr`. */
+  containerdSocket: string;
+  stop(): Promise<void>;
+}
+
+const API_BRIDGE = 'msapi0';
+const POD_BRIDGE = 'mscni0';
+const SANDBOX_IMAGE = 'pause:local';
+
+/** Files that outlive a run on purpose, beside the cluster's directory: the lock and what to restore. */
+const lockFile = (settings: NodeClusterSettings) => `${settings.dir}.lock`;
+const savedSysctlsFile = (settings: NodeClusterSettings) => `${settings.dir}.sysctls.json`;
+const SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/bridge/bridge-nf-call-iptables'];
+
+async function sh(command: string, args: string[]): Promise<string> {
+  const { stdout } = await run(command, args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+const quiet = (command: string, args: string[]) => sh(command, args).catch(() => '');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One cluster at a time: the lock names the process that holds it; a dead holder's lock is stale. */
+function takeLock(settings: NodeClusterSettings): boolean {
+  const file = lockFile(settings);
+  if (existsSync(file)) {
+    const holder = Number(readFileSync(file, 'utf8').trim());
+    if (holder !== process.pid && alive(holder)) throw new Error(`another cluster is running (process ${holder} holds ${file})`);
+  }
+  const stale = existsSync(file) || existsSync(settings.dir);
+  writeFileSync(file, String(process.pid));
+  return stale;
+}
+
+/**
+ * Removes everything a cluster leaves on the machine: its processes (and the containers'
+ * shims), the mounts under its directory, the pods' network namespaces, both bridges, the
+ * iptables chains of kube-proxy and CNI, the pods' cgroups, the kubelet's directories, and
+ * the sysctls it changed. Safe to run on a half-started or crashed cluster.
+ */
+export async function cleanUpNodeCluster(settings: NodeClusterSettings, binaries: Pick<NodeClusterBinaries, 'kubeProxy'> | null): Promise<void> {
+  const { dir } = settings;
+  // Processes: those recorded, then anything still running from the cluster's directory (the shims).
+  const pidsFile = join(dir, 'pids');
+  const pids = existsSync(pidsFile) ? readFileSync(pidsFile, 'utf8').split('\n').map(Number).filter((pid) => pid > 0) : [];
+  const fromDir = (await quiet('pgrep', ['-f', dir])).split('\n').map(Number).filter((pid) => pid > 0 && pid !== process.pid);
+  const victims = [...new Set([...pids.reverse(), ...fromDir])].filter(alive);
+  for (const pid of victims) process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (victims.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (const pid of victims.filter(alive)) process.kill(pid, 'SIGKILL');
+  // Container processes whose shim died with it: anything left in the pods' cgroups.
+  for (const cgroup of podCgroups()) {
+    for (const pid of readLines(join(cgroup, 'cgroup.procs')).map(Number)) if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+
+  // Mounts under the directory, deepest first; then the pods' network namespaces.
+  for (let round = 0; round < 3; round++) {
+    const mounts = readLines('/proc/self/mountinfo')
+      .map((line) => line.split(' ')[4] ?? '')
+      .filter((point) => point === dir || point.startsWith(`${dir}/`))
+      .sort((a, b) => b.length - a.length);
+    if (mounts.length === 0) break;
+    for (const point of mounts) await quiet('umount', ['-l', point]);
+  }
+  for (const netns of existsSync('/var/run/netns') ? readdirSync('/var/run/netns') : []) {
+    if (netns.startsWith('cni-')) await quiet('ip', ['netns', 'delete', netns]);
+  }
+
+  // Network: the bridges, kube-proxy's chains, CNI's chains.
+  for (const bridge of [POD_BRIDGE, API_BRIDGE]) await quiet('ip', ['link', 'delete', bridge]);
+  if (binaries) await quiet(binaries.kubeProxy, ['--cleanup', '--proxy-mode=iptables']);
+  // Each table is saved, stripped of every KUBE- and CNI- chain and of the rules that jump to
+  // them, and restored whole: nothing else in it changes.
+  for (const table of ['nat', 'filter', 'mangle']) {
+    const saved = await quiet('iptables-save', ['-t', table]);
+    const ours = /^:(KUBE|CNI)-|^-A (KUBE|CNI)-|-j (KUBE|CNI)-/;
+    if (!saved.split('\n').some((line) => ours.test(line))) continue;
+    const kept = saved.split('\n').filter((line) => !ours.test(line)).join('\n');
+    await new Promise<void>((resolve) => {
+      const restore = spawn('iptables-restore', [], { stdio: ['pipe', 'ignore', 'ignore'] });
+      restore.on('close', () => resolve());
+      restore.on('error', () => resolve());
+      restore.stdin.end(kept);
+    });
+  }
+
+  // cgroups the kubelet made, deepest first.
+  for (const cgroup of podCgroups().sort((a, b) => b.length - a.length)) {
+    try {
+      rmdirSync(cgroup);
+    } catch {
+      // busy or gone
+    }
+  }
+
+  // Directories, and the sysctls as they were.
+  await rm(dir, { recursive: true, force: true });
+  for (const path of ['/var/lib/kubelet', '/var/log/pods', '/var/log/containers']) await rm(path, { recursive: true, force: true });
+  if (existsSync(savedSysctlsFile(settings))) {
+    const saved = JSON.parse(readFileSync(savedSysctlsFile(settings), 'utf8')) as Record<string, string>;
+    for (const [path, value] of Object.entries(saved)) writeFileSync(path, value);
+    await rm(savedSysctlsFile(settings), { force: true });
+  }
+}
+
+function readLines(path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter((line) => line !== '');
+  } catch {
+    return [];
+  }
+}
+
+/** Every cgroup directory the kubelet made (`kubepods` and below), in every v1 controller. */
+function podCgroups(): string[] {
+  const found: string[] = [];
+  const walk = (path: string) => {
+    found.push(path);
+    for (const entry of readdirSync(path, { withFileTypes: true })) if (entry.isDirectory()) walk(join(path, entry.name));
+  };
+  for (const controller of existsSync('/sys/fs/cgroup') ? readdirSync('/sys/fs/cgroup') : []) {
+    const root = join('/sys/fs/cgroup', controller, 'kubepods');
+    if (existsSync(root) && statSync(root).isDirectory()) walk(root);
+  }
+  return found;
+}
+
+/** What teardown must have removed; empty when the machine is clean. */
+export async function leftovers(settings: NodeClusterSettings): Promise<string[]> {
+  const problems: string[] = [];
+  for (const name of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'containerd', 'containerd-shim-runc-v2']) {
+    if ((await quiet('pgrep', ['-x', name])).trim() !== '') problems.push(`process ${name}`);
+  }
+  if (readLines('/proc/self/mountinfo').some((line) => (line.split(' ')[4] ?? '').startsWith(settings.dir))) problems.push(`mounts under ${settings.dir}`);
+  if (existsSync('/var/run/netns') && readdirSync('/var/run/netns').some((name) => name.startsWith('cni-'))) problems.push('pod network namespaces');
+  for (const bridge of [POD_BRIDGE, API_BRIDGE]) if ((await quiet('ip', ['link', 'show', bridge])).trim() !== '') problems.push(`bridge ${bridge}`);
+  for (const table of ['nat', 'filter']) {
+    if (/^-N (KUBE|CNI)-/m.test(await quiet('iptables', ['-t', table, '-S']))) problems.push(`iptables chains in ${table}`);
+  }
+  if (podCgroups().length > 0) problems.push('kubepods cgroups');
+  if (existsSync(settings.dir)) problems.push(`directory ${settings.dir}`);
+  if (existsSync('/var/lib/kubelet')) problems.push('/var/lib/kubelet');
+  return problems;
+}
+
+interface Pki {
+  ca: string;
+  caKey: string;
+  dir: string;
+}
+
+async function makePki(dir: string): Promise<Pki> {
+  await mkdir(dir, { recursive: true });
+  const ca = join(dir, 'ca.crt');
+  const caKey = join(dir, 'ca.key');
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', ca, '-days', '2', '-subj', '/CN=maintenance-switch-test-ca']);
+  return { ca, caKey, dir };
+}
+
+/** A key and a certificate signed by the cluster's CA. */
+async function issue(pki: Pki, name: string, subject: string, altNames?: string): Promise<{ cert: string; key: string }> {
+  const key = join(pki.dir, `${name}.key`);
+  const csr = join(pki.dir, `${name}.csr`);
+  const cert = join(pki.dir, `${name}.crt`);
+  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subject, ...(altNames ? ['-addext', `subjectAltName=${altNames}`] : [])]);
+  await openssl(['x509', '-req', '-in', csr, '-CA', pki.ca, '-CAkey', pki.caKey, '-CAcreateserial', '-out', cert, '-days', '2', ...(altNames ? ['-copy_extensions', 'copy'] : [])]);
+  return { cert, key };
+}
+
+async function writeKubeconfig(path: string, server: string, ca: string, user: { cert: string; key: string }): Promise<string> {
+  const b64 = async (file: string) => (await readFile(file)).toString('base64');
+  await writeFile(
+    path,
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: node-cluster
+  cluster: {server: ${server}, certificate-authority-data: ${await b64(ca)}}
+users:
+- name: user
+  user: {client-certificate-data: ${await b64(user.cert)}, client-key-data: ${await b64(user.key)}}
+contexts:
+- name: node-cluster
+  context: {cluster: node-cluster, user: user, namespace: default}
+current-context: node-cluster
+`,
+  );
+  return path;
+}
+
+export async function startNodeCluster(
+  binaries: NodeClusterBinaries,
+  images: NodeClusterImages,
+  settings: NodeClusterSettings = nodeClusterSettings(),
+  log: (line: string) => void = () => {},
+): Promise<NodeCluster> {
+  if (process.getuid?.() !== 0) throw new Error('the node cluster needs root (a kubelet, containerd, mounts and iptables)');
+  if (takeLock(settings)) {
+    log('cleaning up what an earlier cluster left behind');
+    await cleanUpNodeCluster(settings, binaries);
+    writeFileSync(lockFile(settings), String(process.pid));
+  }
+  const { dir } = settings;
+  const children: ChildProcess[] = [];
+  const stop = async () => {
+    for (const child of children.slice().reverse()) {
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      child.kill('SIGTERM');
+    }
+    await cleanUpNodeCluster(settings, binaries);
+    await rm(lockFile(settings), { force: true });
+  };
+
+  try {
+    await mkdir(join(dir, 'logs'), { recursive: true });
+    const started = Date.now();
+    const spawnLogged = (name: string, command: string, args: string[]) => {
+      const out = openSync(join(dir, 'logs', `${name}.log`), 'a');
+      const child = spawn(command, args, { stdio: ['ignore', out, out] });
+      closeSync(out);
+      children.push(child);
+      writeFileSync(join(dir, 'pids'), `${children.map((c) => c.pid).join('\n')}\n`);
+      const exited = watchExit(name, child, () => readFileSync(join(dir, 'logs', `${name}.log`), 'utf8'));
+      log(`${name} started (pid ${child.pid}, log ${join(dir, 'logs', `${name}.log`)})`);
+      return exited;
+    };
+
+    // Sysctls, saved first so that teardown restores them.
+    if (!existsSync(savedSysctlsFile(settings))) {
+      writeFileSync(savedSysctlsFile(settings), JSON.stringify(Object.fromEntries(SYSCTLS.filter(existsSync).map((path) => [path, readFileSync(path, 'utf8').trim()]))));
+    }
+    for (const path of SYSCTLS.filter(existsSync)) writeFileSync(path, '1');
+
+    // The API server's address, on a bridge with no ports (this kernel has no dummy module).
+    await sh('ip', ['link', 'add', API_BRIDGE, 'type', 'bridge']);
+    await sh('ip', ['addr', 'add', `${settings.apiAddress}/32`, 'dev', API_BRIDGE]);
+    await sh('ip', ['link', 'set', API_BRIDGE, 'up']);
+
+    // Certificates: one CA for serving and clients; it is also kube-controller-manager's root CA for pods.
+    const pki = await makePki(join(dir, "pki"));
+    const serving = await issue(
+      pki,
+      'apiserver',
+      '/CN=kube-apiserver',
+      `IP:${settings.apiAddress},IP:${settings.kubernetesServiceIp},IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local`,
+    );
+    const admin = await issue(pki, 'admin', '/O=system:masters/CN=cluster-admin');
+    const kubeletClient = await issue(pki, 'kubelet', `/O=system:nodes/CN=system:node:${settings.nodeName}`);
+    const apiToKubelet = await issue(pki, 'apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client');
+    const controllerManager = await issue(pki, 'kube-controller-manager', '/CN=system:kube-controller-manager');
+    const scheduler = await issue(pki, 'kube-scheduler', '/CN=system:kube-scheduler');
+    const proxy = await issue(pki, 'kube-proxy', '/CN=system:kube-proxy');
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const saKey = join(pki.dir, 'sa.key');
+    const saPub = join(pki.dir, 'sa.pub');
+    await writeFile(saKey, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    await writeFile(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
+
+    const server = `https://${settings.apiAddress}:${settings.apiPort}`;
+    const kubeconfig = await writeKubeconfig(join(dir, 'admin.kubeconfig'), server, pki.ca, admin);
+    const kubectl: NodeCluster['kubectl'] = (args, options) => runKubectl(binaries.kubectl, kubeconfig, args, options);
+
+    // etcd
+    const etcdExited = spawnLogged('etcd', binaries.etcd, [
+      `--data-dir=${join(dir, 'etcd')}`,
+      `--listen-client-urls=http://127.0.0.1:${settings.etcdPort}`,
+      `--advertise-client-urls=http://127.0.0.1:${settings.etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${settings.etcdPort + 1}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${settings.etcdPort + 1}`,
+      `--initial-cluster=default=http://127.0.0.1:${settings.etcdPort + 1}`,
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ]);
+    await waitUntil('etcd', async () => (await fetch(`http://127.0.0.1:${settings.etcdPort}/health`)).ok, etcdExited);
+
+    // kube-apiserver, bound to and advertising the bridge address, so the kubernetes Service has a real endpoint.
+    const apiExited = spawnLogged('kube-apiserver', binaries.kubeApiserver, [
+      `--etcd-servers=http://127.0.0.1:${settings.etcdPort}`,
+      `--bind-address=${settings.apiAddress}`,
+      `--advertise-address=${settings.apiAddress}`,
+      `--secure-port=${settings.apiPort}`,
+      `--tls-cert-file=${serving.cert}`,
+      `--tls-private-key-file=${serving.key}`,
+      `--client-ca-file=${pki.ca}`,
+      `--kubelet-client-certificate=${apiToKubelet.cert}`,
+      `--kubelet-client-key=${apiToKubelet.key}`,
+      `--service-cluster-ip-range=${settings.serviceCidr}`,
+      '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${saPub}`,
+      `--service-account-signing-key-file=${saKey}`,
+      '--allow-privileged=true',
+      // Logs and exec reach the kubelet by its InternalIP, never by a name to look up.
+      '--kubelet-preferred-address-types=InternalIP',
+      '--v=0',
+    ]);
+    await waitUntil('kube-apiserver', async () => (await kubectl(['get', '--raw', '/readyz'])).trim() === 'ok', apiExited);
+    log(`kube-apiserver serving on ${server}`);
+
+    const controllerManagerExited = spawnLogged('kube-controller-manager', binaries.kubeControllerManager, [
+      `--kubeconfig=${await writeKubeconfig(join(dir, 'kube-controller-manager.kubeconfig'), server, pki.ca, controllerManager)}`,
+      `--service-account-private-key-file=${saKey}`,
+      `--root-ca-file=${pki.ca}`,
+      '--use-service-account-credentials=true',
+      `--service-cluster-ip-range=${settings.serviceCidr}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      '--secure-port=0',
+      '--v=0',
+    ]);
+    const schedulerExited = spawnLogged('kube-scheduler', binaries.kubeScheduler, [
+      `--kubeconfig=${await writeKubeconfig(join(dir, 'kube-scheduler.kubeconfig'), server, pki.ca, scheduler)}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      '--secure-port=0',
+      '--v=0',
+    ]);
+
+    // containerd, with its root, state, socket and CNI config under the cluster's directory.
+    const containerdDir = join(dir, 'containerd');
+    const cniConfDir = join(dir, 'cni', 'net.d');
+    await mkdir(cniConfDir, { recursive: true });
+    await writeFile(
+      join(cniConfDir, '10-pods.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'pods',
+        plugins: [
+          {
+            type: 'bridge',
+            bridge: POD_BRIDGE,
+            isGateway: true,
+            ipMasq: true,
+            hairpinMode: true,
+            ipam: { type: 'host-local', ranges: [[{ subnet: settings.podCidr }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'cni', 'ipam') },
+          },
+          { type: 'portmap', capabilities: { portMappings: true } },
+        ],
+      }),
+    );
+    const containerdSocket = join(containerdDir, 'containerd.sock');
+    await mkdir(containerdDir, { recursive: true });
+    await writeFile(
+      join(containerdDir, 'config.toml'),
+      `version = 2
+root = "${join(containerdDir, 'root')}"
+state = "${join(containerdDir, 'state')}"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "${containerdSocket}"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${SANDBOX_IMAGE}"
+  # Lowering oom_score_adj needs CAP_SYS_RESOURCE, which this machine withholds.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "${cniConfDir}"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${join(containerdDir, 'opt')}"
+`,
+    );
+    const containerdExited = spawnLogged('containerd', 'containerd', ['--config', join(containerdDir, 'config.toml')]);
+    await waitUntil('containerd', async () => existsSync(containerdSocket) && (await sh('ctr', ['--address', containerdSocket, 'version'])).includes('Server'), containerdExited);
+    for (const archive of images.archives) {
+      await sh('ctr', ['--address', containerdSocket, '-n', 'k8s.io', 'images', 'import', archive]);
+      log(`imported ${archive}`);
+    }
+
+    // kubelet
+    const kubeletDir = join(dir, 'kubelet');
+    await mkdir(kubeletDir, { recursive: true });
+    await writeFile(join(kubeletDir, 'resolv.conf'), 'options ndots:1\n');
+    await writeFile(
+      join(kubeletDir, 'config.yaml'),
+      `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: ${pki.ca}}
+authorization: {mode: Webhook}
+address: ${settings.apiAddress}
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: ${settings.kubeletHealthzPort}
+containerRuntimeEndpoint: unix://${containerdSocket}
+cgroupDriver: cgroupfs
+# This machine has cgroup v1 (hybrid); 1.37 refuses it unless told.
+failCgroupV1: false
+failSwapOn: false
+syncFrequency: ${settings.kubeletSyncFrequency}
+# Nothing here may be evicted or garbage-collected for lack of space: the images cannot be pulled again.
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+# No name server: nothing in a pod may send a query off this machine (tests use ClusterIPs).
+resolvConf: ${join(kubeletDir, 'resolv.conf')}
+`,
+    );
+    const kubeletExited = spawnLogged('kubelet', binaries.kubelet, [
+      `--config=${join(kubeletDir, 'config.yaml')}`,
+      `--kubeconfig=${await writeKubeconfig(join(dir, 'kubelet.kubeconfig'), server, pki.ca, kubeletClient)}`,
+      `--root-dir=${join(kubeletDir, 'root')}`,
+      `--cert-dir=${join(kubeletDir, 'pki')}`,
+      `--hostname-override=${settings.nodeName}`,
+      `--node-ip=${settings.apiAddress}`,
+      '--v=1',
+    ]);
+
+    const proxyExited = spawnLogged('kube-proxy', binaries.kubeProxy, [
+      `--kubeconfig=${await writeKubeconfig(join(dir, 'kube-proxy.kubeconfig'), server, pki.ca, proxy)}`,
+      '--proxy-mode=iptables',
+      `--cluster-cidr=${settings.podCidr}`,
+      `--hostname-override=${settings.nodeName}`,
+      `--healthz-bind-address=127.0.0.1:${settings.kubeProxyHealthzPort}`,
+      `--metrics-bind-address=127.0.0.1:${settings.kubeProxyMetricsPort}`,
+      // Leave the machine's conntrack limits alone.
+      '--conntrack-max-per-core=0',
+      '--v=0',
+    ]);
+
+    const anyExited = () => controllerManagerExited() ?? schedulerExited() ?? kubeletExited() ?? proxyExited() ?? apiExited() ?? containerdExited();
+    await waitUntil(
+      'the node to be Ready',
+      async () => (await kubectl(['get', 'node', settings.nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).trim() === 'True',
+      anyExited,
+      180_000,
+    );
+    // Pods get ServiceAccount tokens only once the controller manager has made the default accounts and the root CA.
+    await waitUntil('the default ServiceAccount', async () => (await kubectl(['get', 'serviceaccount', 'default', '-o', 'name'])).trim() !== '', anyExited);
+    log(`node ${settings.nodeName} is Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+    return { settings, kubeconfig, server, binaries, kubectl, containerdSocket, stop };
+  } catch (error) {
+    await stop().catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * What the cluster needs, from the environment: KUBEBUILDER_ASSETS (etcd, kube-apiserver,
+ * kubectl), CLUSTER_BINARIES (kubelet, kube-controller-manager, kube-scheduler, kube-proxy),
+ * IMAGE_ARCHIVES (the project's image and the pause image, separated by commas), and the
+ * Debian packages. Returns the problem as a string when something is missing.
+ */
+export function findNodeClusterParts(env: NodeJS.ProcessEnv = process.env): { binaries: NodeClusterBinaries; images: NodeClusterImages } | string {
+  const assets = env.KUBEBUILDER_ASSETS;
+  const node = env.CLUSTER_BINARIES;
+  const binaries: NodeClusterBinaries = {
+    etcd: join(assets ?? '', 'etcd'),
+    kubeApiserver: join(assets ?? '', 'kube-apiserver'),
+    kubectl: join(assets ?? '', 'kubectl'),
+    kubelet: join(node ?? '', 'kubelet'),
+    kubeControllerManager: join(node ?? '', 'kube-controller-manager'),
+    kubeScheduler: join(node ?? '', 'kube-scheduler'),
+    kubeProxy: join(node ?? '', 'kube-proxy'),
+  };
+  const archives = (env.IMAGE_ARCHIVES ?? '').split(',').filter((path) => path !== '');
+  const missing = [
+    ...(assets ? [] : ['KUBEBUILDER_ASSETS is not set (npm run envtest:assets)']),
+    ...(node ? [] : ['CLUSTER_BINARIES is not set (bash scripts/cluster/build-binaries.sh)']),
+    ...(archives.length === 2 ? [] : ['IMAGE_ARCHIVES must name the image and the pause image (npm run image prints both)']),
+    ...Object.values(binaries).filter((path) => (assets && node ? !existsSync(path) : false)),
+    ...archives.filter((path) => !existsSync(path)),
+    ...['/usr/bin/containerd', '/usr/sbin/runc', '/usr/bin/ctr', '/usr/sbin/iptables', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/portmap'].filter(
+      (path) => !existsSync(path),
+    ),
+  ];
+  if (missing.length > 0) return `the node cluster cannot start: missing ${missing.join(', ')}`;
+  if (process.getuid?.() !== 0) return 'the node cluster needs root';
+  return { binaries, images: { archives } };
+}
