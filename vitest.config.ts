@@ -19,6 +19,17 @@ export default defineConfig({
         },
       },
       { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'], fileParallelism: false } },
+      {
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          globalSetup: ['test/cluster/global-setup.ts'],
+          fileParallelism: false,
+          // A real kubelet syncs ConfigMap volumes about once a minute: one step may take minutes.
+          testTimeout: 600_000,
+        },
+      },
     ],
   },
 });

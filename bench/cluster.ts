@@ -1,0 +1,103 @@
+// npm run bench:cluster: fleet convergence on a real single-node cluster. Not a test: it
+// prints numbers. For each toggle, the time from the ConfigMap patch to the moment the user
+// Service's EndpointSlices agree with it: no user endpoint ready for "on", every one ready for
+// "off". With the API watch at 2 and at 10 user replicas, and with the volume source at the
+// kubelet's own sync.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runKubectl } from '../test/support/control-plane.ts';
+import { findNodeClusterParts, nodeClusterSettings, startNodeCluster } from '../test/support/node-cluster.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const API_TOGGLES = Number(process.env.BENCH_CLUSTER_API_TOGGLES ?? 10);
+const VOLUME_TOGGLES = Number(process.env.BENCH_CLUSTER_VOLUME_TOGGLES ?? 3);
+const NAMESPACE = 'sample-app';
+
+const parts = findNodeClusterParts();
+if (typeof parts === 'string') {
+  console.error(parts);
+  process.exit(1);
+}
+const settings = nodeClusterSettings();
+const cluster = await startNodeCluster(parts.binaries, parts.images, settings, (line) => console.error(`[cluster] ${line}`));
+const kubectl = (args: string[]) => runKubectl(parts.binaries.kubectl, cluster.kubeconfig, args);
+
+async function userEndpoints(): Promise<boolean[]> {
+  const slices = JSON.parse(await kubectl(['get', 'endpointslices', '-n', NAMESPACE, '-l', 'kubernetes.io/service-name=sample-app-user', '-o', 'json'])) as {
+    items: { endpoints?: { conditions?: { ready?: boolean; terminating?: boolean } }[] }[];
+  };
+  return slices.items.flatMap((slice) => (slice.endpoints ?? []).filter((endpoint) => !endpoint.conditions?.terminating).map((endpoint) => endpoint.conditions?.ready === true));
+}
+
+/** Patches the switch and returns the milliseconds until the EndpointSlices agree. */
+async function toggle(on: boolean, replicas: number): Promise<number> {
+  const start = Date.now();
+  await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', JSON.stringify({ data: { MAINTENANCE_MODE: String(on) } })]);
+  const deadline = start + 300_000;
+  for (;;) {
+    const ready = await userEndpoints();
+    if (ready.length === replicas && ready.every((value) => value === !on)) return Date.now() - start;
+    if (Date.now() > deadline) throw new Error(`no convergence within 300 s (endpoints: ${JSON.stringify(ready)})`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function deploy(overlay: string, replicas: number): Promise<void> {
+  await kubectl(['apply', '-k', join(ROOT, overlay)]);
+  await kubectl(['scale', 'deployment/sample-app-user', '-n', NAMESPACE, `--replicas=${replicas}`]);
+  await kubectl(['rollout', 'status', 'deployment/sample-app-user', '-n', NAMESPACE, '--timeout=300s']);
+  await kubectl(['wait', '--for=condition=Available', 'deployment', '--all', '-n', NAMESPACE, '--timeout=300s']);
+  for (;;) {
+    const ready = await userEndpoints();
+    if (ready.length === replicas && ready.every(Boolean)) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function summary(label: string, samples: number[]): string {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  return `| ${label} | ${samples.length} | ${s(at(0.5))} | ${s(at(0.95))} | ${s(sorted.at(-1)!)} |`;
+}
+
+const rows: string[] = [];
+try {
+  const crds = process.env.GATEWAY_API_CRDS;
+  if (crds) await kubectl(['apply', '--server-side', '-f', crds]);
+  for (const replicas of [2, 10]) {
+    await deploy(crds ? 'kustomize/overlays/local-full' : 'kustomize/overlays/local', replicas);
+    if (!crds) throw new Error('GATEWAY_API_CRDS is not set (bash scripts/envtest/gateway-api-crds.sh)');
+    const on: number[] = [];
+    const off: number[] = [];
+    console.error(`api-watch: ${API_TOGGLES} toggles at ${replicas} user replicas ...`);
+    for (let i = 0; i < API_TOGGLES; i++) {
+      on.push(await toggle(true, replicas));
+      off.push(await toggle(false, replicas));
+    }
+    rows.push(summary(`api-watch, ${replicas} replicas, on`, on), summary(`api-watch, ${replicas} replicas, off`, off));
+  }
+  // The volume source: the base overlay again (without api-watch), at the kubelet's own sync.
+  await kubectl(['delete', '-k', join(ROOT, 'kustomize/overlays/local-full'), '--wait=true', '--ignore-not-found']);
+  await deploy('kustomize/overlays/local', 2);
+  const on: number[] = [];
+  const off: number[] = [];
+  console.error(`volume: ${VOLUME_TOGGLES} toggles at 2 user replicas, kubelet syncFrequency ${settings.kubeletSyncFrequency} ...`);
+  for (let i = 0; i < VOLUME_TOGGLES; i++) {
+    on.push(await toggle(true, 2));
+    off.push(await toggle(false, 2));
+  }
+  rows.push(summary(`volume (syncFrequency ${settings.kubeletSyncFrequency}), 2 replicas, on`, on), summary(`volume (syncFrequency ${settings.kubeletSyncFrequency}), 2 replicas, off`, off));
+} finally {
+  await cluster.stop();
+}
+
+const cpu = (await import('node:os')).cpus()[0]?.model.trim() ?? 'unknown CPU';
+console.log(`
+Machine: ${cpu}, ${(await import('node:os')).cpus().length} cores, Node ${process.version}, kubelet v1.37.2 on containerd 1.6, ${new Date().toISOString().slice(0, 10)}
+Fleet convergence: from the ConfigMap patch to the user Service's EndpointSlices agreeing with it (seconds).
+
+| source, replicas, direction | toggles | p50 | p95 | max |
+|---|---:|---:|---:|---:|
+${rows.join('\n')}
+`);

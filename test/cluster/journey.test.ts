@@ -1,0 +1,246 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait.ts';
+import {
+  NAMESPACE,
+  ROOT,
+  clusterIp,
+  containerProcess,
+  endpoints,
+  get,
+  getJson,
+  isReady,
+  kubeconfig,
+  kubectl,
+  kubectlBinary,
+  pods,
+  procFile,
+  setMode,
+  since,
+  skipReason,
+  syncFrequency,
+  type Pod,
+} from './node.ts';
+
+// One journey on one real node, in order: the base with the volume source at the kubelet's
+// own sync, then the same with components/api-watch and components/maintenance-page.
+// No assertion is about time; the times are printed.
+const VOLUME_WAIT = { timeoutMs: 240_000, intervalMs: 250 };
+const API_WAIT = { timeoutMs: 60_000, intervalMs: 100 };
+
+/** The user and admin tiers rolled out and Available; the page tier is ready only during maintenance, so its pods just run. */
+async function waitForAvailable(): Promise<void> {
+  for (const name of ['sample-app-user', 'sample-app-admin']) {
+    await kubectl(['rollout', 'status', `deployment/${name}`, '-n', NAMESPACE, '--timeout=240s']);
+    await kubectl(['wait', '--for=condition=Available', `deployment/${name}`, '-n', NAMESPACE, '--timeout=240s']);
+  }
+  await waitFor('page pods running', async () => {
+    const deployments = (await getJson<{ items: { metadata: { name: string } }[] }>(['get', 'deployments', '-n', NAMESPACE])).items.map((item) => item.metadata.name);
+    if (!deployments.includes('sample-app-page')) return true;
+    const page = await getJson<{ items: { status: { phase: string } }[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=page']);
+    return page.items.length > 0 && page.items.every((pod) => pod.status.phase === 'Running') ? true : undefined;
+  }, { timeoutMs: 240_000, intervalMs: 500 });
+}
+
+/** Waits until every user pod and its endpoint say `ready`, while the admin pod stays Ready; returns the times. */
+async function followFlip(ready: boolean, wait: { timeoutMs: number; intervalMs: number }, start: number) {
+  const times: Record<string, string> = {};
+  await waitFor(`user pods ready=${ready}`, async () => {
+    const [users, admins, slice] = await Promise.all([pods('user'), pods('admin'), endpoints('sample-app-user')]);
+    expect(admins.every(isReady), 'the admin pod stays Ready').toBe(true);
+    for (const pod of users) {
+      if (isReady(pod) === ready) times[`${pod.metadata.name} Ready=${ready}`] ??= since(start);
+      if (slice.get(pod.status.podIP ?? '') === ready) times[`${pod.metadata.name} endpoint ready=${ready}`] ??= since(start);
+    }
+    return users.length === 2 && users.every((pod) => isReady(pod) === ready && slice.get(pod.status.podIP ?? '') === ready) ? true : undefined;
+  }, wait);
+  return times;
+}
+
+describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet, containerd, kube-proxy)', () => {
+  let userUids: string[] = [];
+
+  it('kubectl apply -k kustomize/overlays/local: every Deployment becomes Available, 2/2 user pods and 1/1 admin', async () => {
+    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local')]);
+    await waitForAvailable();
+    const deployments = await getJson<{ items: { metadata: { name: string }; status: { readyReplicas?: number } }[] }>(['get', 'deployments', '-n', NAMESPACE]);
+    const ready = Object.fromEntries(deployments.items.map((item) => [item.metadata.name, item.status.readyReplicas ?? 0]));
+    expect(ready).toEqual({ 'sample-app-user': 2, 'sample-app-admin': 1 });
+  });
+
+  it('the runtime enforces the hardening: UID 10001, a read-only root, and no token in user pods', async () => {
+    for (const component of ['user', 'admin']) {
+      for (const pod of await pods(component)) {
+        const pid = await containerProcess(pod);
+        const uids = /^Uid:\s+(.*)$/m.exec(procFile(pid, 'status'))![1]!.trim().split(/\s+/);
+        expect(uids, pod.metadata.name).toEqual(['10001', '10001', '10001', '10001']);
+        const mounts = procFile(pid, 'mountinfo').split('\n').map((line) => line.split(' '));
+        const root = mounts.find((fields) => fields[4] === '/');
+        expect(root?.[5]?.split(','), `${pod.metadata.name} root mount`).toContain('ro');
+        // /var/run is a link to /run in the image, and the runtime mounts at the resolved path.
+        const hasToken = mounts.some((fields) => /^(\/var)?\/run\/secrets\/kubernetes\.io\/serviceaccount$/.test(fields[4] ?? ''));
+        expect(hasToken, `${pod.metadata.name} service account token`).toBe(component === 'admin');
+      }
+    }
+  });
+
+  it(`volume path at the kubelet's own sync: every user pod and endpoint goes not ready, the admin stays Ready, and back`, async () => {
+    console.log(`[volume] kubelet syncFrequency ${syncFrequency()}`);
+    userUids = (await pods('user')).map((pod) => pod.metadata.uid).sort();
+    const on = Date.now();
+    await setMode('true');
+    console.log('[volume] on:', await followFlip(false, VOLUME_WAIT, on));
+
+    // Re-applying the overlay, client-side and server-side, keeps maintenance on and restarts nothing.
+    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local')]);
+    await kubectl(['apply', '--server-side', '--force-conflicts', '-k', join(ROOT, 'kustomize/overlays/local')]);
+    const configMap = await getJson<{ data: Record<string, string> }>(['get', 'configmap', 'app-config', '-n', NAMESPACE]);
+    expect(configMap.data.MAINTENANCE_MODE).toBe('true');
+    const after = await pods('user');
+    expect(after.map((pod) => pod.metadata.uid).sort()).toEqual(userUids);
+    expect(after.every((pod) => !isReady(pod))).toBe(true);
+
+    const off = Date.now();
+    await setMode('false');
+    console.log('[volume] off:', await followFlip(true, VOLUME_WAIT, off));
+    expect((await pods('user')).map((pod) => pod.metadata.uid).sort()).toEqual(userUids);
+  });
+
+  it('with components/api-watch and components/maintenance-page: user pods leave the EndpointSlice within seconds', async () => {
+    const crds = process.env.GATEWAY_API_CRDS;
+    if (!crds) throw new Error('GATEWAY_API_CRDS is not set (bash scripts/envtest/gateway-api-crds.sh)');
+    await kubectl(['apply', '--server-side', '-f', crds]);
+    await kubectl(['wait', '--for=condition=Established', 'crd/httproutes.gateway.networking.k8s.io', '--timeout=60s']);
+    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-full')]);
+    await waitForAvailable();
+    const times: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const on = Date.now();
+      await setMode('true');
+      await followFlip(false, API_WAIT, on);
+      times.push(since(on));
+      await setMode('false');
+      await followFlip(true, API_WAIT, Date.now());
+    }
+    console.log(`[api-watch] patch to the last user endpoint ready=false: ${times.join(', ')}`);
+  });
+
+  it('toggles three ways, each followed by the pods: kubectl edit, the plugin, and the admin API through its Service', async () => {
+    // kubectl edit, with a real editor run through KUBE_EDITOR.
+    await kubectl(['edit', 'configmap', 'app-config', '-n', NAMESPACE], { env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MODE: "false"/MAINTENANCE_MODE: "true"/'` } });
+    await followFlip(false, API_WAIT, Date.now());
+
+    // The plugin, found on PATH as kubectl finds it.
+    const plugin = spawn(join(ROOT, 'bin/kubectl-maintenance'), ['off', '--reason', 'cluster journey', '-n', NAMESPACE], {
+      env: { ...process.env, KUBECONFIG: kubeconfig(), PATH: `${join(ROOT, 'bin')}:${dirname(kubectlBinary())}:${process.env.PATH}` },
+      stdio: 'inherit',
+    });
+    expect((await once(plugin, 'exit'))[0]).toBe(0);
+    await followFlip(true, API_WAIT, Date.now());
+
+    // The admin API, reached through the admin Service, with a real token of an operator given the documented Role.
+    await kubectl(['create', 'serviceaccount', 'operator', '-n', NAMESPACE]);
+    await kubectl(['create', 'role', 'app-config-editor', '-n', NAMESPACE, '--verb=get,patch', '--resource=configmaps', '--resource-name=app-config']);
+    await kubectl(['create', 'rolebinding', 'operator', '-n', NAMESPACE, '--role=app-config-editor', `--serviceaccount=${NAMESPACE}:operator`]);
+    const token = (await kubectl(['create', 'token', 'operator', '-n', NAMESPACE])).trim();
+    const admin = await clusterIp('sample-app-admin');
+    const put = (enabled: boolean) =>
+      fetch(`http://${admin}:8080/admin/api/maintenance`, {
+        method: 'PUT',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ enabled, reason: 'cluster journey', message: 'Back soon, from the node test' }),
+      });
+    const started = Date.now();
+    const on = await put(true);
+    expect(on.status).toBe(200);
+    expect(await on.json()).toMatchObject({ enabled: true, changedBy: `system:serviceaccount:${NAMESPACE}:operator` });
+    console.log(`[admin API] PUT answered in ${since(started)}`);
+    await followFlip(false, API_WAIT, started);
+  });
+
+  it('maintenance-page: the public Service answers the 503 page from a page pod during maintenance, and the app after', async () => {
+    const publicIp = await clusterIp('sample-app-public');
+    /** Waits until the public Service's ready endpoints are exactly the pods of one tier. */
+    const onlyTier = (tier: 'page' | 'user') =>
+      waitFor(`only ${tier} pods ready in the public Service`, async () => {
+        const [slice, members] = await Promise.all([endpoints('sample-app-public'), pods(tier)]);
+        const readyAddresses = [...slice].filter(([, ready]) => ready).map(([address]) => address);
+        return readyAddresses.length > 0 && readyAddresses.every((address) => members.some((pod) => pod.status.podIP === address)) ? true : undefined;
+      }, API_WAIT);
+    await onlyTier('page');
+    const during = await get(`http://${publicIp}:8080/shop`, { Accept: 'text/html' });
+    expect(during.status).toBe(503);
+    expect(during.headers['retry-after']).toBe('300');
+    expect(during.body).toContain('Back soon, from the node test');
+
+    await setMode('false');
+    await onlyTier('user');
+    const after = await get(`http://${publicIp}:8080/`);
+    expect(after.status).toBe(200);
+    expect(after.body).toContain('Hello from the sample app');
+  });
+
+  it('a rolling restart under a bounded request loop through the user Service fails no request', async () => {
+    const userIp = await clusterIp('sample-app-user');
+    let failures: string[] = [];
+    let sent = 0;
+    let stop = false;
+    const deadline = Date.now() + 180_000;
+    const loop = async () => {
+      while (!stop && Date.now() < deadline && sent < 50_000) {
+        sent++;
+        const answer = await get(`http://${userIp}:8080/`).catch((error: Error) => ({ status: 0, body: error.message }));
+        if (answer.status !== 200) failures.push(`${answer.status} ${answer.body.slice(0, 80)}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    const loops = Array.from({ length: 4 }, loop);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const before = sent;
+    await kubectl(['rollout', 'restart', 'deployment/sample-app-user', '-n', NAMESPACE]);
+    await kubectl(['rollout', 'status', 'deployment/sample-app-user', '-n', NAMESPACE, '--timeout=180s']);
+    // Old pods finish terminating (preStop and the shutdown delay) while the loop goes on.
+    await waitFor('the old pods to be gone', async () => ((await getJson<{ items: unknown[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=user'])).items.length === 2 ? true : undefined), { timeoutMs: 120_000, intervalMs: 500 });
+    stop = true;
+    await Promise.all(loops);
+    console.log(`[rolling restart] ${sent} requests (${sent - before} during the rollout), ${failures.length} failed${failures.length ? `: ${[...new Set(failures)].slice(0, 5).join('; ')}` : ''}`);
+    expect(sent - before).toBeGreaterThan(100);
+    expect(failures).toEqual([]);
+    failures = [];
+  });
+
+  it("memory: a user pod's container stays under the production limit (192 MiB) under a short load through port-forward, with no OOMKill", async () => {
+    const [pod] = await pods('user');
+    const forward = spawn(kubectlBinary(), [`--kubeconfig=${kubeconfig()}`, 'port-forward', '-n', NAMESPACE, '--address', '127.0.0.1', `pod/${pod!.metadata.name}`, ':8080']);
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        forward.stdout.setEncoding('utf8').on('data', (text: string) => {
+          const match = /127\.0\.0\.1:(\d+) ->/.exec(text);
+          if (match) resolve(Number(match[1]));
+        });
+        forward.once('exit', (code) => reject(new Error(`port-forward exited with ${code}`)));
+      });
+      let sent = 0;
+      const deadline = Date.now() + 30_000;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (sent < 3_000 && Date.now() < deadline) {
+          sent++;
+          expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
+        }
+      }));
+      const pid = await containerProcess(pod!);
+      const memoryCgroup = /^\d+:memory:(.*)$/m.exec(procFile(pid, 'cgroup'))![1]!;
+      const peak = Number(readFileSync(join('/sys/fs/cgroup/memory', memoryCgroup, 'memory.max_usage_in_bytes'), 'utf8'));
+      console.log(`[memory] ${sent} requests; the container's peak memory (cgroup): ${(peak / 2 ** 20).toFixed(1)} MiB`);
+      expect(peak).toBeLessThan(192 * 2 ** 20);
+      const [after] = (await pods('user')).filter((candidate) => candidate.metadata.uid === pod!.metadata.uid) as Pod[];
+      expect(after?.status.containerStatuses?.[0]?.restartCount).toBe(0);
+      expect(after?.status.containerStatuses?.[0]?.lastState?.terminated?.reason).not.toBe('OOMKilled');
+    } finally {
+      forward.kill();
+    }
+  });
+});
