@@ -163,13 +163,16 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
 
   it('maintenance-page: the public Service answers the 503 page from a page pod during maintenance, and the app after', async () => {
     const publicIp = await clusterIp('sample-app-public');
-    /** Waits until the public Service's ready endpoints are exactly the pods of one tier. */
+    /**
+     * Waits until the public Service's ready endpoints are exactly the pods of one tier. The page
+     * tier follows the mounted volume, so it can lag the user pods by a kubelet sync.
+     */
     const onlyTier = (tier: 'page' | 'user') =>
       waitFor(`only ${tier} pods ready in the public Service`, async () => {
         const [slice, members] = await Promise.all([endpoints('sample-app-public'), pods(tier)]);
         const readyAddresses = [...slice].filter(([, ready]) => ready).map(([address]) => address);
         return readyAddresses.length > 0 && readyAddresses.every((address) => members.some((pod) => pod.status.podIP === address)) ? true : undefined;
-      }, API_WAIT);
+      }, VOLUME_WAIT);
     await onlyTier('page');
     const during = await get(`http://${publicIp}:8080/shop`, { Accept: 'text/html' });
     expect(during.status).toBe(503);
