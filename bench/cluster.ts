@@ -21,6 +21,9 @@ if (typeof parts === 'string') {
 const settings = nodeClusterSettings();
 const cluster = await startNodeCluster(parts.binaries, parts.images, settings, (line) => console.error(`[cluster] ${line}`));
 const kubectl = (args: string[]) => runKubectl(parts.binaries.kubectl, cluster.kubeconfig, args);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void cluster.stop().finally(() => process.exit(130)));
+}
 
 async function userEndpoints(): Promise<boolean[]> {
   const slices = JSON.parse(await kubectl(['get', 'endpointslices', '-n', NAMESPACE, '-l', 'kubernetes.io/service-name=sample-app-user', '-o', 'json'])) as {
@@ -46,7 +49,8 @@ async function deploy(overlay: string, replicas: number): Promise<void> {
   await kubectl(['apply', '-k', join(ROOT, overlay)]);
   await kubectl(['scale', 'deployment/sample-app-user', '-n', NAMESPACE, `--replicas=${replicas}`]);
   await kubectl(['rollout', 'status', 'deployment/sample-app-user', '-n', NAMESPACE, '--timeout=300s']);
-  await kubectl(['wait', '--for=condition=Available', 'deployment', '--all', '-n', NAMESPACE, '--timeout=300s']);
+  // Not the page tier: it is Available only during maintenance.
+  await kubectl(['wait', '--for=condition=Available', 'deployment/sample-app-user', 'deployment/sample-app-admin', '-n', NAMESPACE, '--timeout=300s']);
   for (;;) {
     const ready = await userEndpoints();
     if (ready.length === replicas && ready.every(Boolean)) return;
