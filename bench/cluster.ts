@@ -6,21 +6,16 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runKubectl } from '../test/support/control-plane.ts';
-import { findNodeClusterParts, nodeClusterSettings, startNodeCluster } from '../test/support/node-cluster.ts';
+import { startNodeClusterFromEnvironment } from '../test/support/node-cluster.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const API_TOGGLES = Number(process.env.BENCH_CLUSTER_API_TOGGLES ?? 10);
 const VOLUME_TOGGLES = Number(process.env.BENCH_CLUSTER_VOLUME_TOGGLES ?? 3);
 const NAMESPACE = 'sample-app';
 
-const parts = findNodeClusterParts();
-if (typeof parts === 'string') {
-  console.error(parts);
-  process.exit(1);
-}
-const settings = nodeClusterSettings();
-const cluster = await startNodeCluster(parts.binaries, parts.images, settings, (line) => console.error(`[cluster] ${line}`));
-const kubectl = (args: string[]) => runKubectl(parts.binaries.kubectl, cluster.kubeconfig, args);
+const { cluster, binaries } = await startNodeClusterFromEnvironment();
+const { settings } = cluster;
+const kubectl = (args: string[]) => runKubectl(binaries.kubectl, cluster.kubeconfig, args);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void cluster.stop().finally(() => process.exit(130)));
 }

@@ -1,14 +1,9 @@
 // npm run cluster: a real single-node Kubernetes on this machine (root, no Docker), with the
 // project's image imported. Prints a KUBECONFIG and runs until Ctrl-C, then removes everything.
-import { findNodeClusterParts, nodeClusterSettings, startNodeCluster } from '../../test/support/node-cluster.ts';
+import { startNodeClusterFromEnvironment } from '../../test/support/node-cluster.ts';
 
-const parts = findNodeClusterParts();
-if (typeof parts === 'string') {
-  console.error(parts);
-  process.exit(1);
-}
-const settings = nodeClusterSettings();
-const cluster = await startNodeCluster(parts.binaries, parts.images, settings, (line) => console.error(`[cluster] ${line}`));
+const { cluster } = await startNodeClusterFromEnvironment();
+const { settings } = cluster;
 console.log(`
   A single-node cluster is running: kubelet ${settings.nodeName}, containerd, kube-proxy, pods in ${settings.podCidr},
   Services in ${settings.serviceCidr}, the image maintenance-switch:dev imported.

@@ -99,6 +99,5 @@ function stored(configMap: V1ConfigMap): StoredConfig {
     data: configMap.data ?? {},
     version: configMap.metadata?.resourceVersion ?? '',
     audit,
-    uid: configMap.metadata?.uid ?? null,
   };
 }

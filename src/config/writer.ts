@@ -16,8 +16,6 @@ export interface StoredConfig {
   /** The ConfigMap's resourceVersion; for a directory, the name of the payload `..data` points at. */
   version: string;
   audit: Audit;
-  /** The ConfigMap's uid, for Events about it; null for a directory. */
-  uid: string | null;
 }
 
 export interface ConfigChange {
@@ -124,7 +122,7 @@ export class DirectoryWriter implements ConfigWriter {
   async read(): Promise<StoredConfig> {
     const volume = await readVolume(this.#dir);
     if (volume.kind !== 'snapshot') throw new ConfigNotFoundError(`${this.#dir} holds no config (${volume.kind})`);
-    return { data: volume.data, version: await this.#version(), audit: await this.#readAudit(), uid: null };
+    return { data: volume.data, version: await this.#version(), audit: await this.#readAudit() };
   }
 
   write(change: ConfigChange): Promise<StoredConfig> {

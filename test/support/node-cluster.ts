@@ -562,3 +562,14 @@ export function findNodeClusterParts(env: NodeJS.ProcessEnv = process.env): { bi
   if (process.getuid?.() !== 0) return 'the node cluster needs root';
   return { binaries, images: { archives } };
 }
+
+/** For scripts: the parts from the environment, or exit 1 saying what is missing; then the cluster. */
+export async function startNodeClusterFromEnvironment(): Promise<{ cluster: NodeCluster; binaries: NodeClusterBinaries }> {
+  const parts = findNodeClusterParts();
+  if (typeof parts === 'string') {
+    console.error(parts);
+    process.exit(1);
+  }
+  const cluster = await startNodeCluster(parts.binaries, parts.images, nodeClusterSettings(), (line) => console.error(`[cluster] ${line}`));
+  return { cluster, binaries: parts.binaries };
+}

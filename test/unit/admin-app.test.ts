@@ -20,7 +20,7 @@ class MemoryWriter implements ConfigWriter {
   isWellFormedVersion = (version: string) => /^\d+$/.test(version);
   async read(): Promise<StoredConfig> {
     if (this.failWith) throw this.failWith;
-    return { data: { ...this.data }, version: String(this.version), audit: { changedBy: null, changedAt: null, reason: null }, uid: null };
+    return { data: { ...this.data }, version: String(this.version), audit: { changedBy: null, changedAt: null, reason: null } };
   }
   async write(change: ConfigChange): Promise<StoredConfig> {
     this.beforeWrite?.();
