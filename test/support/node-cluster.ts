@@ -212,8 +212,11 @@ function podCgroups(): string[] {
 /** What teardown must have removed; empty when the machine is clean. */
 export async function leftovers(settings: NodeClusterSettings): Promise<string[]> {
   const problems: string[] = [];
-  for (const name of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'containerd', 'containerd-shim-runc-v2']) {
-    if ((await quiet('pgrep', ['-x', name])).trim() !== '') problems.push(`process ${name}`);
+  // Every process of the cluster names its directory in its arguments (a container shim names
+  // containerd's socket there); other clusters on the machine, such as the e2e tests' control plane, do not count.
+  for (const line of (await quiet('pgrep', ['-a', '-f', settings.dir])).split('\n')) {
+    const [pid, command] = [Number(line.split(' ')[0]), line.split(' ')[1] ?? ''];
+    if (pid > 0 && pid !== process.pid && !command.endsWith('pgrep')) problems.push(`process ${command.split('/').at(-1)} (${pid})`);
   }
   if (readLines('/proc/self/mountinfo').some((line) => (line.split(' ')[4] ?? '').startsWith(settings.dir))) problems.push(`mounts under ${settings.dir}`);
   if (existsSync('/var/run/netns') && readdirSync('/var/run/netns').some((name) => name.startsWith('cni-'))) problems.push('pod network namespaces');
