@@ -1,8 +1,7 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { KubeClients } from '../k8s/client.ts';
+import { KubernetesApiError, type KubeClients } from '../k8s/client.ts';
 import { mergePatchConfigMap, readConfigMap, recordConfigMapEvent, type ConfigMapRef } from '../k8s/configmaps.ts';
-import { KubernetesApiError } from '../k8s/client.ts';
 import { CONFIG_KEYS } from './parse.ts';
 import { ConfigNotFoundError, VersionConflictError, type Audit, type ConfigChange, type ConfigWriter, type StoredConfig } from './writer.ts';
 

@@ -7,10 +7,8 @@ import type { MaintenanceState } from '../maintenance/state.ts';
 import { isPathAllowed, retryAfterSeconds, type MaintenanceCause } from '../maintenance/policy.ts';
 import type { Metrics } from './metrics.ts';
 import type { Admin } from './admin/setup.ts';
+import type { Role } from './roles.ts';
 import { MAINTENANCE_PAGE_HEADERS, demoPage, formatUntil, maintenancePage } from './pages.ts';
-
-export const ROLES = ['user', 'admin', 'page'] as const;
-export type Role = (typeof ROLES)[number];
 
 export interface Lifecycle {
   shuttingDown: boolean;
