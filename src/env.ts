@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ROLES } from './http/roles.ts';
-import { TrustedProxies } from './http/client-address.ts';
+import { CidrList } from './http/client-address.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -51,14 +51,27 @@ const cidrList = z
   .transform((text) => text.split(',').map((item) => item.trim()).filter((item) => item !== ''))
   .superRefine((cidrs, context) => {
     try {
-      new TrustedProxies(cidrs);
+      new CidrList(cidrs);
     } catch (error) {
       context.addIssue({ code: 'custom', message: `must be comma-separated IP addresses or CIDRs: ${(error as Error).message}` });
     }
   });
 
+/** The application in the same pod: plain HTTP, a host and a port, nothing else. */
+const upstreamUrl = z
+  .string()
+  .trim()
+  .transform((text, context) => {
+    const url = URL.parse(text);
+    if (url === null || url.protocol !== 'http:' || url.pathname !== '/' || url.search !== '' || url.username !== '' || url.hash !== '') {
+      context.addIssue({ code: 'custom', message: 'must be http://HOST:PORT, such as http://127.0.0.1:8080, with no path' });
+      return z.NEVER;
+    }
+    return url;
+  });
+
 export const envSchema = z.object({
-  ROLE: z.enum(ROLES, { error: 'must be "user", "admin" or "page"' }).default('user'),
+  ROLE: z.enum(ROLES, { error: 'must be "user", "admin", "page" or "gate"' }).default('user'),
   PORT: port.default(8080),
   HOST: z.string().trim().min(1, 'must not be empty').default('0.0.0.0'),
   CONFIG_DIR: z.string().trim().min(1, 'must not be empty').default('/etc/app-config'),
@@ -69,6 +82,27 @@ export const envSchema = z.object({
   HTTP_REQUEST_TIMEOUT_SECONDS: secondsUpTo(3600).default(120),
   MAX_CONNECTIONS: wholeNumber(1, 1_000_000).default(1000),
   TRUSTED_PROXY_CIDRS: cidrList.default([]),
+  UPSTREAM: upstreamUrl.optional(),
+  PROXY_PORT: port.default(9900),
+  UPSTREAM_READY_PATH: z.string().trim().regex(/^\/[^\s]*$/, 'must be a path starting with /').optional(),
+  UPSTREAM_READY_INTERVAL_SECONDS: secondsUpTo(300).pipe(z.number().min(0.1, 'must be at least 0.1 seconds')).default(2),
+  UPSTREAM_CONNECT_TIMEOUT_SECONDS: secondsUpTo(300).pipe(z.number().min(0.1, 'must be at least 0.1 seconds')).default(5),
+  UPSTREAM_RESPONSE_TIMEOUT_SECONDS: secondsUpTo(3600).pipe(z.number().min(0.1, 'must be at least 0.1 seconds')).default(60),
+  BYPASS_KEY_DIR: z.string().trim().min(1, 'must not be empty').default('/etc/maintenance-bypass'),
+  BYPASS_COOKIE_SECURE: z.enum(['true', 'false'], { error: 'must be "true" or "false"' }).transform((value) => value === 'true').default(true),
+  MAINTENANCE_BYPASS_CIDRS: cidrList.default([]),
+  PUBLIC_URL: z
+    .string()
+    .trim()
+    .transform((text, context) => {
+      const url = URL.parse(text);
+      if (url === null || !['http:', 'https:'].includes(url.protocol)) {
+        context.addIssue({ code: 'custom', message: 'must be the http(s) address users reach the application at, such as https://shop.example.com' });
+        return z.NEVER;
+      }
+      return url;
+    })
+    .optional(),
   CONFIG_SOURCE: z.enum(['auto', 'volume', 'api'], { error: 'must be "auto", "volume" or "api"' }).default('auto'),
   CONFIGMAP_NAME: dnsName.default('app-config'),
   POD_NAMESPACE: dnsName.default(inClusterNamespace),
@@ -106,6 +140,15 @@ const checkedSchema = (source: NodeJS.ProcessEnv) => envSchema
         path: ['HTTP_REQUEST_TIMEOUT_SECONDS'],
         message: `must be at least HTTP_HEADERS_TIMEOUT_SECONDS (${env.HTTP_HEADERS_TIMEOUT_SECONDS})`,
       });
+    }
+    if (env.ROLE !== 'gate') {
+      for (const name of ['UPSTREAM', 'UPSTREAM_READY_PATH'] as const) {
+        if (env[name] !== undefined) context.addIssue({ code: 'custom', path: [name], message: `is for ROLE=gate only, not ${env.ROLE}` });
+      }
+    } else if (env.UPSTREAM_READY_PATH !== undefined && env.UPSTREAM === undefined) {
+      context.addIssue({ code: 'custom', path: ['UPSTREAM_READY_PATH'], message: 'needs UPSTREAM, the application to ask' });
+    } else if (env.UPSTREAM !== undefined && env.PROXY_PORT === env.PORT && env.PORT !== 0) {
+      context.addIssue({ code: 'custom', path: ['PROXY_PORT'], message: `must differ from PORT (${env.PORT}), where the gate's probes and metrics are served` });
     }
     if (env.ROLE !== 'admin') return;
     if (env.ADMIN_AUTH === 'none' && !isLoopback(env.HOST)) {

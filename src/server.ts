@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
+import { createServer, type Server, type ServerOptions } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Env } from './env.ts';
 import { ConfigStore } from './config/store.ts';
@@ -16,6 +16,12 @@ import { createApp, type Lifecycle } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
 import type { AdminSettings } from './http/admin/setup.ts';
 import { ConnectionDrain } from './http/drain.ts';
+import { BypassKey } from './config/bypass-key.ts';
+import { Bypass } from './http/bypass.ts';
+import { CidrList, TrustedProxies } from './http/client-address.ts';
+import { UpstreamProxy } from './http/proxy.ts';
+import { UpstreamReadiness } from './http/upstream-readiness.ts';
+import { createGateListeners } from './http/gate.ts';
 
 /** The port is taken: a one-line reason, without a stack, is all the operator needs. */
 export class PortInUseError extends Error {
@@ -31,6 +37,8 @@ const DRAIN_TIMEOUT_MS = 10_000;
 export interface RunningServer {
   url: string;
   port: number;
+  /** The gate's proxy port, when UPSTREAM is set. */
+  proxyUrl?: string;
   store: ConfigStore;
   state: MaintenanceState;
   source: ConfigSource;
@@ -56,8 +64,41 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     }
   });
 
+  // Every role reads the bypass key: the admin role signs links with it, the others verify them.
+  const bypassKey = new BypassKey(env.BYPASS_KEY_DIR, clock, log);
+  const proxies = new TrustedProxies(env.TRUSTED_PROXY_CIDRS);
+  const bypass =
+    env.ROLE === 'admin'
+      ? undefined
+      : new Bypass({
+          key: () => bypassKey.current,
+          networks: new CidrList(env.MAINTENANCE_BYPASS_CIDRS),
+          proxies,
+          secureCookie: env.BYPASS_COOKIE_SECURE,
+          clock,
+          registry: metrics.registry,
+        });
+  const upstream = env.ROLE === 'gate' ? env.UPSTREAM : undefined;
+  const proxy = upstream
+    ? new UpstreamProxy({
+        upstream,
+        connectTimeoutMs: env.UPSTREAM_CONNECT_TIMEOUT_SECONDS * 1000,
+        responseTimeoutMs: env.UPSTREAM_RESPONSE_TIMEOUT_SECONDS * 1000,
+        proxies,
+        registry: metrics.registry,
+        log,
+      })
+    : undefined;
+  const upstreamReadiness =
+    upstream && env.UPSTREAM_READY_PATH
+      ? new UpstreamReadiness(new URL(env.UPSTREAM_READY_PATH, upstream), env.UPSTREAM_READY_INTERVAL_SECONDS * 1000, clock, log)
+      : undefined;
+
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
-  const admin = env.ROLE === 'admin' ? await (await import('./http/admin/setup.ts')).createAdmin(adminSettings(env), log, metrics.registry) : undefined;
+  const admin =
+    env.ROLE === 'admin'
+      ? await (await import('./http/admin/setup.ts')).createAdmin(adminSettings(env, bypassKey), log, metrics.registry)
+      : undefined;
   const app = createApp({
     role: env.ROLE,
     podName: env.POD_NAME,
@@ -66,41 +107,58 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     metrics,
     lifecycle,
     sourceStatus: () => source.status(),
+    bypassKey: () => bypassKey.status,
     ...(admin ? { admin } : {}),
+    ...(bypass && env.ROLE !== 'gate' ? { bypass } : {}),
+    ...(upstreamReadiness ? { upstreamHealth: () => upstreamReadiness.health } : {}),
   });
 
-  await source.start();
-  const server = await new Promise<Server>((resolve, reject) => {
-    const instance = serve(
-      {
-        fetch: metrics.instrument(app),
-        port: env.PORT,
-        hostname: env.HOST,
-        serverOptions: {
-          keepAliveTimeout: env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS * 1000,
-          headersTimeout: env.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
-          requestTimeout: env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
-          // How often those timeouts are checked; Node's default of 30 s lets a slow client overstay by that much.
-          connectionsCheckingInterval: 1_000,
-        },
-      },
-      () => resolve(instance as Server),
-    );
-    instance.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' ? new PortInUseError(env.HOST, env.PORT, { cause: error }) : error),
-    );
-  }).catch(async (error: unknown) => {
+  const serverOptions: ServerOptions = {
+    keepAliveTimeout: env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS * 1000,
+    headersTimeout: env.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+    requestTimeout: env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+    // How often those timeouts are checked; Node's default of 30 s lets a slow client overstay by that much.
+    connectionsCheckingInterval: 1_000,
+  };
+  const servers: { server: Server; port: number }[] = [
+    { server: createAdaptorServer({ fetch: metrics.instrument(app), serverOptions }) as Server, port: env.PORT },
+  ];
+  if (proxy && bypass) {
+    const gate = createGateListeners({ state, bypass, proxy });
+    const proxyServer = createServer(serverOptions, gate.request);
+    proxyServer.on('upgrade', gate.upgrade);
+    servers.push({ server: proxyServer, port: env.PROXY_PORT });
+  }
+
+  const stopParts = async () => {
     admin?.close();
+    upstreamReadiness?.stop();
+    proxy?.close();
+    bypassKey.stop();
     await source.stop();
     state.close();
     metrics.close();
+  };
+
+  await bypassKey.start();
+  await source.start();
+  upstreamReadiness?.start();
+  const ports: number[] = [];
+  try {
+    for (const { server, port } of servers) ports.push(await listen(server, port, env.HOST));
+  } catch (error) {
+    for (const { server } of servers) server.close();
+    await stopParts();
     throw error;
+  }
+  const drains = servers.map(({ server }) => {
+    server.maxConnections = env.MAX_CONNECTIONS;
+    return new ConnectionDrain(server);
   });
-  server.maxConnections = env.MAX_CONNECTIONS;
-  const connections = new ConnectionDrain(server);
-  const { port } = server.address() as AddressInfo;
+  const [port] = ports as [number, ...number[]];
   const host = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
-  log.info({ port, host: env.HOST, configDir: env.CONFIG_DIR }, 'listening');
+  const urlFor = (listening: number) => `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${listening}`;
+  log.info({ port, host: env.HOST, configDir: env.CONFIG_DIR, ...(upstream ? { proxyPort: ports[1], upstream: upstream.host } : {}) }, 'listening');
 
   let stopping: Promise<void> | null = null;
   const shutdown = (delayMs: number) => {
@@ -109,20 +167,24 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
       log.info({ delayMs }, 'shutting down: readiness now fails, still serving during the delay');
       if (delayMs > 0) {
         // Keep-alive clients are told to reconnect, through the Service, to pods that stay.
-        connections.markDraining();
+        for (const drain of drains) drain.markDraining();
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
-      await connections.drain(DRAIN_TIMEOUT_MS);
-      admin?.close();
-      await source.stop();
-      state.close();
-      metrics.close();
+      await Promise.all(drains.map((drain) => drain.drain(DRAIN_TIMEOUT_MS)));
+      await stopParts();
       log.info('stopped');
     })();
     return stopping;
   };
 
-  return { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, port, store, state, source, shutdown };
+  return { url: urlFor(port), port, ...(ports[1] !== undefined ? { proxyUrl: urlFor(ports[1]) } : {}), store, state, source, shutdown };
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE' ? new PortInUseError(host, port, { cause: error }) : error));
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
 }
 
 async function createSource(env: Env, log: Logger, clock: Clock): Promise<ConfigSource> {
@@ -132,7 +194,7 @@ async function createSource(env: Env, log: Logger, clock: Clock): Promise<Config
   return new ApiSource({ ...ref, clock, informer: () => configMapInformer(clients, ref) }, log);
 }
 
-function adminSettings(env: Env): AdminSettings {
+function adminSettings(env: Env, bypassKey: BypassKey): AdminSettings {
   return {
     auth: env.ADMIN_AUTH === 'token' ? { mode: 'token', file: env.ADMIN_TOKEN_FILE! } : { mode: env.ADMIN_AUTH },
     writer: env.CONFIG_WRITER === 'directory' ? { to: 'directory', dir: env.CONFIG_DIR } : { to: 'configmap' },
@@ -142,5 +204,10 @@ function adminSettings(env: Env): AdminSettings {
     trustedProxyCidrs: env.TRUSTED_PROXY_CIDRS,
     maxBodyBytes: env.ADMIN_MAX_BODY_BYTES,
     authAttemptsPerMinute: env.ADMIN_AUTH_ATTEMPTS_PER_MINUTE,
+    bypassLinks: {
+      key: () => bypassKey.current,
+      problem: () => (bypassKey.status.state === 'loaded' ? null : bypassKey.status.problem),
+      ...(env.PUBLIC_URL ? { publicUrl: env.PUBLIC_URL } : {}),
+    },
   };
 }

@@ -79,6 +79,16 @@ export class ConfigMapWriter implements ConfigWriter {
     return stored(updated);
   }
 
+  async audit(entry: { action: string; reason: string; note: string }): Promise<void> {
+    const current = await readConfigMap(this.#clients, this.#ref);
+    await recordConfigMapEvent(this.#clients, this.#ref, {
+      reportingController: `${ANNOTATION_PREFIX}/${EVENT_REPORTER}`,
+      reportingInstance: this.#reportingInstance,
+      ...entry,
+      regarding: current,
+    });
+  }
+
   #translate(error: unknown): unknown {
     if (!(error instanceof KubernetesApiError)) return error;
     if (error.status === 409) return new VersionConflictError(error.message);

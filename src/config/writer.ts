@@ -58,6 +58,8 @@ export interface ConfigWriter {
   read(): Promise<StoredConfig>;
   /** Writes unconditionally, or only if the stored version still equals `expectedVersion`. */
   write(change: ConfigChange): Promise<StoredConfig>;
+  /** Records something done about the config that is not a write (a bypass link issued): an Event, where there are Events. */
+  audit?(entry: { action: string; reason: string; note: string }): Promise<void>;
 }
 
 /** Internal retries of a change that named no version, when someone else wrote in between. */

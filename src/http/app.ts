@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { accepts } from 'hono/accepts';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import type { ConfigStore } from '../config/store.ts';
 import type { SourceStatus } from '../config/source.ts';
 import { describeConfig, isoOrNull, parseConfig, type MaintenanceConfig } from '../config/parse.ts';
@@ -9,6 +10,9 @@ import type { Metrics } from './metrics.ts';
 import type { Admin } from './admin/setup.ts';
 import type { Role } from './roles.ts';
 import { MAINTENANCE_PAGE_HEADERS, demoPage, formatUntil, maintenancePage } from './pages.ts';
+import { BYPASS_CACHE_CONTROL, BYPASS_PATH, type Bypass } from './bypass.ts';
+import type { UpstreamHealth } from './upstream-readiness.ts';
+import type { BypassKeyStatus } from '../config/bypass-key.ts';
 
 export interface Lifecycle {
   shuttingDown: boolean;
@@ -25,9 +29,14 @@ export interface AppDeps {
   sourceStatus: () => SourceStatus;
   /** The admin panel and API, mounted at /admin on the admin role, and what keeps it from serving. */
   admin?: Admin;
+  /** Who may see the application during maintenance (user role; the gate uses it on its proxy port). */
+  bypass?: Bypass;
+  bypassKey?: () => BypassKeyStatus;
+  /** The gate's view of the application's own readiness, when `UPSTREAM_READY_PATH` is set. */
+  upstreamHealth?: () => UpstreamHealth;
 }
 
-type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance' | 'admin_unavailable';
+type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance' | 'admin_unavailable' | 'upstream_not_ready';
 type Readiness = { ready: true } | { ready: false; reason: NotReadyReason };
 
 /** The one place that builds the HTTP surface; production and tests both use it. */
@@ -42,6 +51,8 @@ export function createApp(deps: AppDeps): Hono {
     // The page role is the user role inverted: in the Service exactly while the user pods are not.
     if (role === 'page') return state.current.active ? { ready: true } : { ready: false, reason: 'not_in_maintenance' };
     if (state.current.active) return { ready: false, reason: 'maintenance' };
+    const upstream = deps.upstreamHealth?.();
+    if (upstream !== undefined && upstream.state !== 'ready') return { ready: false, reason: 'upstream_not_ready' };
     return { ready: true };
   };
 
@@ -69,6 +80,8 @@ export function createApp(deps: AppDeps): Hono {
       ready: result.ready,
       notReadyReason: result.ready ? null : result.reason,
       ...(deps.admin ? { adminProblem: deps.admin.problem() } : {}),
+      ...(deps.upstreamHealth ? { upstream: deps.upstreamHealth() } : {}),
+      ...(deps.bypassKey ? { bypassKey: deps.bypassKey() } : {}),
       maintenance: view.active,
       maintenanceCause: view.cause,
       nextChangeAt: isoOrNull(view.nextChangeAt),
@@ -94,6 +107,15 @@ export function createApp(deps: AppDeps): Hono {
     app.all('/admin/*', noAdminHere);
   }
 
+  if (role === 'gate') {
+    // The gate's own port carries probes, state and metrics only; the application is behind its proxy port.
+    app.notFound((c) => c.json({ error: 'not_found', message: 'the gate serves /livez, /readyz, /status and /metrics here; the application is on its proxy port' }, 404));
+    return app;
+  }
+
+  const { bypass } = deps;
+  if (bypass) app.get(BYPASS_PATH, (c) => bypassVisit(c, bypass));
+
   // The user role's application routes sit behind the maintenance gate, and so does every
   // unknown path. The gate wraps each handler instead of being an app.use() middleware, which
   // would make every request asynchronous (see metrics.ts).
@@ -103,6 +125,7 @@ export function createApp(deps: AppDeps): Hono {
       : (c: Context) => {
           const view = state.current;
           if (!view.active || view.config === null || isPathAllowed(view.config.allowPaths, c.req.path)) return handler(c);
+          if (bypass?.admits(bypassRequest(c))) return privately(handler(c));
           return maintenanceResponse(c, view.config, state.clock.now(), view.cause);
         };
 
@@ -132,12 +155,31 @@ const DEFAULT_CONFIG: MaintenanceConfig = (() => {
 
 const HTML = 'text/html; charset=UTF-8';
 
+function bypassRequest(c: Context) {
+  const peer = c.env?.incoming ? getConnInfo(c).remote.address : undefined;
+  return { peer, cookie: c.req.header('Cookie'), forwardedFor: c.req.header('X-Forwarded-For') };
+}
+
+async function privately(response: Response | Promise<Response>): Promise<Response> {
+  const resolved = await response;
+  resolved.headers.set('Cache-Control', BYPASS_CACHE_CONTROL);
+  return resolved;
+}
+
+/** `/__maintenance/bypass?token=…`: always a redirect to `/`, with the cookie only for a good token. */
+export function bypassVisit(c: Context, bypass: Bypass): Response {
+  const { location, setCookie } = bypass.visit(c.req.query('token'));
+  const headers: Record<string, string> = { Location: location, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
+  if (setCookie !== null) headers['Set-Cookie'] = setCookie;
+  return new Response(null, { status: 302, headers });
+}
+
 /**
  * The 503 answer. Built as a Response with a plain header object, which @hono/node-server
  * writes out directly; Hono's c.header() or secureHeaders() go through a Headers object and
  * cost this path a quarter to a half of its throughput (measured).
  */
-function maintenanceResponse(c: Context, config: MaintenanceConfig, now: number, cause: MaintenanceCause | null) {
+export function maintenanceResponse(c: Context, config: MaintenanceConfig, now: number, cause: MaintenanceCause | null) {
   const retryAfter = retryAfterSeconds(config, now);
   const type = accepts(c, {
     header: 'Accept',

@@ -6,15 +6,11 @@ function normalize(address: string): string {
   return mapped ? mapped[1]! : address;
 }
 
-/**
- * The proxies whose forwarding headers may be believed, from `TRUSTED_PROXY_CIDRS`.
- * With none configured, `X-Forwarded-*` is ignored: anyone can send it.
- */
-export class TrustedProxies {
+/** A set of networks, such as `10.0.0.0/8` or `fd00::/8`; a bare address means just that host. */
+export class CidrList {
   readonly #list = new BlockList();
-  readonly #empty: boolean;
+  readonly empty: boolean;
 
-  /** CIDRs such as `10.0.0.0/8` or `fd00::/8`; a bare address means just that host. */
   constructor(cidrs: readonly string[]) {
     for (const cidr of cidrs) {
       const [address = '', bits] = cidr.split('/');
@@ -25,14 +21,31 @@ export class TrustedProxies {
       if (!/^\d+$/.test(bits ?? '0') || prefix > (family === 4 ? 32 : 128)) throw new Error(`bad prefix length in ${JSON.stringify(cidr)}`);
       this.#list.addSubnet(address, prefix, type);
     }
-    this.#empty = cidrs.length === 0;
+    this.empty = cidrs.length === 0;
   }
 
-  trusts(address: string | undefined): boolean {
-    if (this.#empty || address === undefined) return false;
+  /** IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) count as their IPv4 address. */
+  has(address: string | undefined): boolean {
+    if (this.empty || address === undefined) return false;
     const plain = normalize(address);
     const family = isIP(plain);
     return family !== 0 && this.#list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+  }
+}
+
+/**
+ * The proxies whose forwarding headers may be believed, from `TRUSTED_PROXY_CIDRS`.
+ * With none configured, `X-Forwarded-*` is ignored: anyone can send it.
+ */
+export class TrustedProxies {
+  readonly #networks: CidrList;
+
+  constructor(cidrs: readonly string[]) {
+    this.#networks = new CidrList(cidrs);
+  }
+
+  trusts(address: string | undefined): boolean {
+    return this.#networks.has(address);
   }
 
   /**

@@ -104,3 +104,23 @@ export function demoPage(podName: string, role: string): string {
 <p class="meta">Probes: <code>/livez</code>, <code>/readyz</code> · state: <code>/status</code> · metrics: <code>/metrics</code></p>`,
   ));
 }
+
+/** What the gate answers when the application behind it refuses, fails or is too slow. */
+export const UPSTREAM_ERROR_PAGE: Record<502 | 504, string> = {
+  502: String(
+    layout(
+      'Bad gateway',
+      html`<span class="badge">Error 502</span>
+<h1>The application is not answering</h1>
+<p>It could not be reached, or it closed the connection. Please try again in a moment.</p>`,
+    ),
+  ),
+  504: String(
+    layout(
+      'Gateway timeout',
+      html`<span class="badge">Error 504</span>
+<h1>The application took too long to answer</h1>
+<p>Please try again in a moment.</p>`,
+    ),
+  ),
+};

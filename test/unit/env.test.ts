@@ -17,7 +17,7 @@ describe('loadEnv', () => {
   });
 
   it.each([
-    [{ ROLE: 'boss' }, /^invalid environment: ROLE="boss" must be "user", "admin" or "page"$/],
+    [{ ROLE: 'boss' }, /^invalid environment: ROLE="boss" must be "user", "admin", "page" or "gate"$/],
     [{ PORT: 'abc' }, /^invalid environment: PORT="abc" must be a port number/],
     [{ PORT: '70000' }, /PORT="70000"/],
     [{ SHUTDOWN_DELAY_SECONDS: 'soon' }, /SHUTDOWN_DELAY_SECONDS="soon" must be a number of seconds/],
@@ -67,5 +67,27 @@ describe('HTTP server settings', () => {
     expect(() => loadEnv({ MAX_CONNECTIONS: '0' })).toThrow('MAX_CONNECTIONS="0" must be at least 1');
     expect(() => loadEnv({ TRUSTED_PROXY_CIDRS: '10.0.0.0/8, nonsense' })).toThrow(/TRUSTED_PROXY_CIDRS="10.0.0.0\/8, nonsense" must be comma-separated IP addresses or CIDRs/);
     expect(loadEnv({ TRUSTED_PROXY_CIDRS: '10.0.0.0/8, fd00::/8' }).TRUSTED_PROXY_CIDRS).toEqual(['10.0.0.0/8', 'fd00::/8']);
+  });
+});
+
+describe('gate settings', () => {
+  it('takes an upstream, its readiness path and timeouts for ROLE=gate', () => {
+    const env = loadEnv({ ROLE: 'gate', PORT: '9901', UPSTREAM: 'http://127.0.0.1:8080', UPSTREAM_READY_PATH: '/healthz' });
+    expect(env).toMatchObject({ PROXY_PORT: 9900, UPSTREAM_READY_INTERVAL_SECONDS: 2, UPSTREAM_CONNECT_TIMEOUT_SECONDS: 5, UPSTREAM_RESPONSE_TIMEOUT_SECONDS: 60 });
+    expect(env.UPSTREAM?.host).toBe('127.0.0.1:8080');
+  });
+
+  it.each([
+    [{ ROLE: 'gate', UPSTREAM: 'https://127.0.0.1:8080' }, /UPSTREAM="https:\/\/127.0.0.1:8080" must be http:\/\/HOST:PORT/],
+    [{ ROLE: 'gate', UPSTREAM: 'http://127.0.0.1:8080/app' }, /UPSTREAM=.* with no path/],
+    [{ ROLE: 'user', UPSTREAM: 'http://127.0.0.1:8080' }, /UPSTREAM=.* is for ROLE=gate only, not user/],
+    [{ ROLE: 'gate', UPSTREAM_READY_PATH: '/healthz' }, /UPSTREAM_READY_PATH="\/healthz" needs UPSTREAM/],
+    [{ ROLE: 'gate', UPSTREAM: 'http://127.0.0.1:8080', UPSTREAM_READY_PATH: 'healthz' }, /UPSTREAM_READY_PATH="healthz" must be a path starting with \//],
+    [{ ROLE: 'gate', UPSTREAM: 'http://127.0.0.1:8080', PORT: '9900' }, /PROXY_PORT must differ from PORT \(9900\)/],
+    [{ MAINTENANCE_BYPASS_CIDRS: '10.0.0.0/8, office' }, /MAINTENANCE_BYPASS_CIDRS="10.0.0.0\/8, office" must be comma-separated/],
+    [{ BYPASS_COOKIE_SECURE: 'yes' }, /BYPASS_COOKIE_SECURE="yes" must be "true" or "false"/],
+    [{ UPSTREAM_RESPONSE_TIMEOUT_SECONDS: '0' }, /UPSTREAM_RESPONSE_TIMEOUT_SECONDS="0" must be at least 0.1 seconds/],
+  ])('names the bad variable in %j', (env, message) => {
+    expect(() => loadEnv(env)).toThrow(message);
   });
 });

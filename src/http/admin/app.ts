@@ -24,7 +24,9 @@ import type { Access, CachedAuth, Identity } from './auth.ts';
 import { AdminUnavailableError, RateLimitedError } from './errors.ts';
 import { loadPanelAssets, panelPage } from './panel.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { configErrorToApiError, describeStored, parseBody, toConfigChange, updateSchema, type ApiError } from './requests.ts';
+import { bypassLinkSchema, configErrorToApiError, describeStored, parseBody, toConfigChange, updateSchema, type ApiError } from './requests.ts';
+import { signBypassToken } from '../../maintenance/bypass-token.ts';
+import { BYPASS_PATH } from '../bypass.ts';
 import { SESSION_SECONDS, SessionStore, type Session } from './sessions.ts';
 
 export interface AdminDeps {
@@ -38,6 +40,8 @@ export interface AdminDeps {
   /** Authentication attempts that cost a fresh check, per client address and minute. */
   authAttemptsPerMinute: number;
   now?: () => number;
+  /** Signing bypass links: the key (null while there is none) and why there is none. */
+  bypassLinks?: { key: () => Buffer | null; problem: () => string | null; publicUrl?: URL };
 }
 
 const SESSION_COOKIE = 'maintenance_session';
@@ -251,6 +255,29 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
     return c.json(describeStored(written));
   });
 
+  app.post('/api/bypass-links', identify, sameOrigin, csrf, authorize('patch'), jsonBody(bypassLinkSchema), async (c) => {
+    const { reason, expiresInSeconds } = c.req.valid('json');
+    const { identity } = c.get('caller');
+    const key = deps.bypassLinks?.key() ?? null;
+    if (key === null) {
+      const why = deps.bypassLinks?.problem() ?? 'no bypass key is configured';
+      return fail(c, 503, { error: 'unavailable', message: `bypass links are off: ${why}. Create the Secret: ${BYPASS_KEY_COMMAND}` });
+    }
+    const id = randomBytes(8).toString('base64url');
+    const expiresAt = new Date(Math.floor((now() + expiresInSeconds * 1000) / 1000) * 1000);
+    const token = signBypassToken(key, expiresAt.getTime(), id);
+    // The Event is the audit record: no record, no link.
+    await writer.audit?.({
+      action: 'CreateBypassLink',
+      reason: 'BypassLinkCreated',
+      note: `${identity.user} created bypass link ${id}, valid until ${expiresAt.toISOString()}: ${reason}`,
+    });
+    log.info({ actor: identity.user, reason, linkId: id, expiresAt: expiresAt.toISOString() }, 'bypass link created');
+    const path = `${BYPASS_PATH}?token=${token}`;
+    const url = deps.bypassLinks?.publicUrl ? new URL(path, deps.bypassLinks.publicUrl).href : null;
+    return c.json({ id, expiresAt: expiresAt.toISOString(), path, url, reason }, 201);
+  });
+
   app.notFound((c) => fail(c, 404, { error: 'not_found', message: `no admin route ${c.req.method} ${c.req.path.slice(0, 200)}` }));
 
   app.onError((error, c) => {
@@ -284,6 +311,9 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   });
   return app;
 }
+
+export const BYPASS_KEY_COMMAND =
+  'kubectl create secret generic maintenance-bypass-key --from-literal=key="$(openssl rand -base64 32)"';
 
 /** `localhost`, `127.x.y.z` or `[::1]`, with or without a port. */
 export function isLoopbackHost(host: string): boolean {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CONFIG_KEYS, MAX_MESSAGE_LENGTH, MAX_RETRY_AFTER_SECONDS, parseConfig, describeConfig, type ConfigIssue } from '../../config/parse.ts';
 import type { ConfigChange, StoredConfig } from '../../config/writer.ts';
+import { BYPASS_DEFAULT_SECONDS, BYPASS_MAX_SECONDS } from '../../maintenance/bypass-token.ts';
 
 export interface ApiError {
   error:
@@ -42,6 +43,19 @@ export const updateSchema = z
     message: 'must be after start',
     path: ['end'],
   });
+
+export const bypassLinkSchema = z.strictObject({
+  reason: z
+    .string({ error: 'is required: say who it is for and why, in 1 to 500 characters' })
+    .trim()
+    .min(1, 'is required: say who it is for and why, in 1 to 500 characters')
+    .max(500, 'must be at most 500 characters'),
+  expiresInSeconds: z
+    .int({ error: 'must be a whole number of seconds' })
+    .min(60, 'must be at least 60')
+    .max(BYPASS_MAX_SECONDS, `must be at most ${BYPASS_MAX_SECONDS} (7 days)`)
+    .default(BYPASS_DEFAULT_SECONDS),
+});
 
 export type MaintenanceUpdate = z.infer<typeof updateSchema>;
 

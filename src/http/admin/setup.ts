@@ -25,6 +25,7 @@ export interface AdminSettings {
   trustedProxyCidrs: readonly string[];
   maxBodyBytes: number;
   authAttemptsPerMinute: number;
+  bypassLinks: { key: () => Buffer | null; problem: () => string | null; publicUrl?: URL };
 }
 
 /** The admin panel as configured: who may use it, and where it writes. */
@@ -38,6 +39,7 @@ export async function createAdmin(settings: AdminSettings, log: Logger, registry
     trustedProxies: new TrustedProxies(settings.trustedProxyCidrs),
     maxBodyBytes: settings.maxBodyBytes,
     authAttemptsPerMinute: settings.authAttemptsPerMinute,
+    bypassLinks: settings.bypassLinks,
   });
   return { app, problem: () => auth.problem(), close: () => auth.close() };
 }

@@ -1,0 +1,84 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import { BYPASS_MIN_KEY_BYTES } from '../maintenance/bypass-token.ts';
+import { readVolume } from './kubelet-volume.ts';
+
+/** How often the mounted Secret is looked at; a rotated key takes effect within this (plus the kubelet's sync). */
+export const BYPASS_KEY_POLL_MS = 2_000;
+export const BYPASS_KEY_NAME = 'key';
+
+export type BypassKeyStatus = { state: 'loaded' } | { state: 'absent' | 'invalid'; problem: string };
+
+/**
+ * The HMAC key of bypass links, from the mounted Secret `maintenance-bypass-key` (key `key`).
+ * Re-read on a short poll, so rotating the Secret revokes every link without a restart.
+ * Without a usable key, bypass links are simply off: they never fail open.
+ */
+export class BypassKey {
+  #key: Buffer | null = null;
+  #status: BypassKeyStatus;
+  #timer: (() => void) | null = null;
+  #reading: Promise<void> | null = null;
+
+  readonly dir: string;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+
+  constructor(dir: string, clock: Clock, log: Logger) {
+    this.dir = dir;
+    this.#clock = clock;
+    this.#log = log;
+    this.#status = { state: 'absent', problem: `no key read yet from ${dir}` };
+  }
+
+  get current(): Buffer | null {
+    return this.#key;
+  }
+
+  get status(): BypassKeyStatus {
+    return this.#status;
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    const tick = () => {
+      this.#timer = this.#clock.setTimer(() => void this.refresh().finally(tick), BYPASS_KEY_POLL_MS);
+    };
+    tick();
+  }
+
+  stop(): void {
+    this.#timer?.();
+    this.#timer = null;
+  }
+
+  refresh(): Promise<void> {
+    this.#reading ??= this.#read().finally(() => (this.#reading = null));
+    return this.#reading;
+  }
+
+  async #read(): Promise<void> {
+    let next: { key: Buffer | null; status: BypassKeyStatus };
+    try {
+      const volume = await readVolume(this.dir);
+      const text = volume.kind === 'snapshot' ? volume.data[BYPASS_KEY_NAME] : undefined;
+      if (text === undefined) {
+        next = { key: null, status: { state: 'absent', problem: `no key "${BYPASS_KEY_NAME}" in ${this.dir}: bypass links are off` } };
+      } else {
+        const key = Buffer.from(text.trim(), 'utf8');
+        next =
+          key.length >= BYPASS_MIN_KEY_BYTES
+            ? { key, status: { state: 'loaded' } }
+            : { key: null, status: { state: 'invalid', problem: `the key in ${this.dir} has ${key.length} bytes, fewer than ${BYPASS_MIN_KEY_BYTES}: bypass links are off` } };
+      }
+    } catch (error) {
+      next = { key: null, status: { state: 'invalid', problem: `cannot read the key in ${this.dir}: ${(error as Error).message}` } };
+    }
+    const changed = next.status.state !== this.#status.state || (next.key !== null && this.#key !== null && !next.key.equals(this.#key));
+    this.#key = next.key;
+    this.#status = next.status;
+    if (!changed) return;
+    if (next.status.state === 'loaded') this.#log.info({ dir: this.dir }, 'bypass key loaded; links signed with any earlier key no longer work');
+    else this.#log.warn({ dir: this.dir, problem: next.status.problem }, 'bypass key unavailable');
+  }
+}
