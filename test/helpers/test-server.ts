@@ -24,7 +24,7 @@ export async function makeTempDir(prefix = 'maint-'): Promise<string> {
 
 /** The real server, in process, on an ephemeral loopback port, against a real directory. */
 export async function startTestServer(
-  options: { role?: 'user' | 'admin' | 'page'; initial?: RawConfig | null; dir?: string; env?: Record<string, string> } = {},
+  options: { role?: 'user' | 'admin' | 'page' | 'gate'; initial?: RawConfig | null; dir?: string; env?: Record<string, string> } = {},
 ): Promise<TestServer> {
   const root = await makeTempDir();
   const dir = options.dir ?? join(root, 'app-config');
