@@ -10,7 +10,7 @@ import { waitFor } from '../helpers/wait.ts';
 
 describe('start-up with a bad environment', () => {
   it.each([
-    [{ ROLE: 'boss' }, 'ROLE="boss" must be "user", "admin" or "page"'],
+    [{ ROLE: 'boss' }, 'ROLE="boss" must be "user", "admin", "page" or "gate"'],
     [{ PORT: 'abc' }, 'PORT="abc" must be a port number from 0 to 65535'],
     [{ SHUTDOWN_DELAY_SECONDS: '-1' }, 'SHUTDOWN_DELAY_SECONDS="-1" must be a number of seconds'],
   ])('exits non-zero with one line naming the variable: %j', async (env, expected) => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { VersionConflictError, type ConfigChange, type ConfigWriter, type StoredConfig } from '../../src/config/writer.ts';
 import { TrustedProxies } from '../../src/http/client-address.ts';
 import { createAdminApp, isLoopbackHost } from '../../src/http/admin/app.ts';
+import { verifyBypassToken } from '../../src/maintenance/bypass-token.ts';
 import { CachedAuth, kubernetesAuth, noAuth, type AdminAuth } from '../../src/http/admin/auth.ts';
 import { RateLimitedError } from '../../src/http/admin/errors.ts';
 import type { KubeClients } from '../../src/k8s/client.ts';
@@ -14,6 +15,11 @@ class MemoryWriter implements ConfigWriter {
   data: Record<string, string> = { MAINTENANCE_MODE: 'false' };
   version = 1;
   writes = 0;
+  audits: { action: string; reason: string; note: string }[] = [];
+  async audit(entry: { action: string; reason: string; note: string }): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.audits.push(entry);
+  }
   failWith: Error | null = null;
   /** Called between the read and the write of an update: someone else writing in between. */
   beforeWrite: (() => void) | null = null;
@@ -35,7 +41,7 @@ class MemoryWriter implements ConfigWriter {
   }
 }
 
-function adminApp(writer: ConfigWriter, auth: AdminAuth = noAuth()) {
+function adminApp(writer: ConfigWriter, auth: AdminAuth = noAuth(), bypassKey: Buffer | null = null) {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   const app = createAdminApp({
@@ -46,6 +52,7 @@ function adminApp(writer: ConfigWriter, auth: AdminAuth = noAuth()) {
     trustedProxies: new TrustedProxies([]),
     maxBodyBytes: 16 * 1024,
     authAttemptsPerMinute: 30,
+    bypassLinks: { key: () => bypassKey, problem: () => (bypassKey ? null : 'no key "key" in /etc/maintenance-bypass'), publicUrl: new URL('https://shop.example.com') },
   });
   const put = (body: unknown) =>
     app.request('/api/maintenance', { method: 'PUT', headers: { Host: 'localhost', 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -150,5 +157,61 @@ describe('isLoopbackHost', () => {
     ['', false],
   ])('%j → %s', (host, expected) => {
     expect(isLoopbackHost(host)).toBe(expected);
+  });
+});
+
+describe('bypass links from the admin API', () => {
+  const KEY = Buffer.from('k'.repeat(32));
+  const post = (app: ReturnType<typeof adminApp>['app'], body: unknown) =>
+    app.request('/api/bypass-links', { method: 'POST', headers: { Host: 'localhost', 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('signs a link that the pods accept, records who, why and until when, and never logs the token', async () => {
+    const writer = new MemoryWriter();
+    const { app, lines } = adminApp(writer, noAuth(), KEY);
+    const before = Date.now();
+    const response = await post(app, { reason: 'QA checks release 42', expiresInSeconds: 3600 });
+    expect(response.status).toBe(201);
+    const link = (await response.json()) as { id: string; expiresAt: string; path: string; url: string };
+    const token = new URL(link.url).searchParams.get('token')!;
+    expect(link.url).toBe(`https://shop.example.com${link.path}`);
+    const verdict = verifyBypassToken(KEY, token, Date.now());
+    expect(verdict).toMatchObject({ ok: true, id: link.id });
+    expect(Date.parse(link.expiresAt) - before).toBeGreaterThan(3590_000);
+    expect(writer.audits).toEqual([
+      { action: 'CreateBypassLink', reason: 'BypassLinkCreated', note: `local created bypass link ${link.id}, valid until ${link.expiresAt}: QA checks release 42` },
+    ]);
+    expect(JSON.stringify(lines)).not.toContain(token.split('.')[3]);
+    expect(lines.some((line) => line.linkId === link.id)).toBe(true);
+  });
+
+  it.each([
+    [{}, 'reason'],
+    [{ reason: ' ' }, 'reason'],
+    [{ reason: 'x', expiresInSeconds: 604801 }, 'expiresInSeconds'],
+    [{ reason: 'x', expiresInSeconds: 30 }, 'expiresInSeconds'],
+    [{ reason: 'x', expiresInSeconds: '8h' }, 'expiresInSeconds'],
+    [{ reason: 'x', token: 'mine' }, 'token'],
+  ])('refuses %j with 400 naming %s, and records nothing', async (body, field) => {
+    const writer = new MemoryWriter();
+    const response = await post(adminApp(writer, noAuth(), KEY).app, body);
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { field: string }).field).toBe(field);
+    expect(writer.audits).toEqual([]);
+  });
+
+  it('says how to create the key when there is none, and makes no link', async () => {
+    const writer = new MemoryWriter();
+    const response = await post(adminApp(writer).app, { reason: 'QA' });
+    expect(response.status).toBe(503);
+    expect(((await response.json()) as { message: string }).message).toMatch(/bypass links are off: no key "key".*kubectl create secret generic maintenance-bypass-key/);
+    expect(writer.audits).toEqual([]);
+  });
+
+  it('makes no link when the Event cannot be recorded', async () => {
+    const writer = new MemoryWriter();
+    writer.failWith = new Error('events is forbidden');
+    const response = await post(adminApp(writer, noAuth(), KEY).app, { reason: 'QA' });
+    expect(response.status).toBe(500);
+    expect(await response.text()).not.toContain('token');
   });
 });

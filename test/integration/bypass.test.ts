@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
+import { signBypassToken } from '../../src/maintenance/bypass-token.ts';
+import { makeTempDir, startTestServer, type TestServer } from '../helpers/test-server.ts';
+
+const KEY = 'a-bypass-key-of-at-least-thirty-two-bytes';
+
+describe('bypass links on the user and page roles', () => {
+  let user: TestServer;
+  let page: TestServer;
+
+  beforeAll(async () => {
+    const keyDir = join(await makeTempDir('bypass-key-'), 'maintenance-bypass');
+    await writeVolumeAtomically(keyDir, { key: KEY });
+    const env = { BYPASS_KEY_DIR: keyDir, BYPASS_COOKIE_SECURE: 'false' };
+    user = await startTestServer({ role: 'user', initial: { MAINTENANCE_MODE: 'true' }, env });
+    page = await startTestServer({ role: 'page', initial: { MAINTENANCE_MODE: 'true' }, env });
+  });
+  afterAll(async () => {
+    await user?.close();
+    await page?.close();
+  });
+
+  it('a tester with a link sees the application, uncached; everyone else, and every forged cookie, the 503 page', async () => {
+    const token = signBypassToken(Buffer.from(KEY), Date.now() + 600_000);
+    const visit = await user.get(`/__maintenance/bypass?token=${token}`, { redirect: 'manual' });
+    expect(visit.status).toBe(302);
+    expect(visit.headers.get('location')).toBe('/');
+    const cookie = visit.headers.get('set-cookie')!;
+    // BYPASS_COOKIE_SECURE=false, for plain-HTTP local use: no Secure attribute.
+    expect(cookie).toMatch(/^maintenance_bypass=b1\.[^;]+; Path=\/; Max-Age=(599|600); HttpOnly; SameSite=Lax$/);
+
+    const app = await user.get('/', { headers: { Cookie: cookie.split(';')[0]! } });
+    expect(app.status).toBe(200);
+    expect(await app.text()).toContain('Hello from the sample app');
+    expect(app.headers.get('cache-control')).toBe('private, no-store');
+
+    const everyone = await user.get('/');
+    const body = await everyone.text();
+    expect(everyone.status).toBe(503);
+    for (const forged of ['nonsense', `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, signBypassToken(Buffer.from(KEY), Date.now() - 1)]) {
+      const response = await user.get('/', { headers: { Cookie: `maintenance_bypass=${forged}` } });
+      expect([response.status, await response.text()]).toEqual([503, body]);
+    }
+  });
+
+  it('the page tier sets the cookie too, so a route that matches on it can send the tester to the application', async () => {
+    const token = signBypassToken(Buffer.from(KEY), Date.now() + 600_000);
+    const visit = await page.get(`/__maintenance/bypass?token=${token}`, { redirect: 'manual' });
+    expect(visit.status).toBe(302);
+    expect(visit.headers.get('set-cookie')).toMatch(/^maintenance_bypass=/);
+    const forged = await page.get('/__maintenance/bypass?token=forged', { redirect: 'manual' });
+    expect([forged.status, forged.headers.get('set-cookie')]).toEqual([302, null]);
+  });
+});
