@@ -6,9 +6,12 @@ import { findBinaries, startControlPlane, writeTokenKubeconfig, type Binaries, t
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
+import { verifyBypassToken } from '../../src/maintenance/bypass-token.ts';
 import { NAMESPACE, ROOT, skipReason } from './cluster.ts';
 
 const BASE = join(ROOT, 'k8s');
+const BYPASS_KEY = 'an-e2e-bypass-key-of-at-least-32-bytes';
 const PLUGIN = join(ROOT, 'bin');
 
 // Its own control plane: a clean cluster, as a platform engineer's first `kubectl apply -k` meets it.
@@ -37,6 +40,8 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     binaries = found;
     plane = await startControlPlane(binaries);
     await plane.kubectl(['apply', '-k', BASE]);
+    // The bypass key as the kubelet mounts the Secret maintenance-bypass-key into the admin pod.
+    await writeVolumeAtomically(join(plane.dir, 'bypass-key'), { key: BYPASS_KEY });
     const tokenFile = join(plane.dir, 'admin-tokens');
     await writeFile(tokenFile, 'e2e-admin-token,release-manager\n');
     // The admin tier as deployed: its own service account, patching through the API.
@@ -49,6 +54,7 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
       ADMIN_AUTH: 'token',
       ADMIN_TOKEN_FILE: tokenFile,
       KUBECONFIG: kubeconfig,
+      BYPASS_KEY_DIR: join(plane.dir, 'bypass-key'),
     });
   });
 
@@ -124,5 +130,60 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect(stale.code).toBe(3);
     expect(stale.stderr).toContain(`conflict: sample-app/app-config changed after resourceVersion ${seen} was read; nothing was written.`);
     expect(await mode()).toBe('true');
+  });
+
+  /** The bypass-link Events recorded on the ConfigMap, newest last. */
+  const bypassEvents = async () => {
+    const list = JSON.parse(await plane.kubectl(['get', 'events.events.k8s.io', '-n', NAMESPACE, '-o', 'json'])) as {
+      items: { reason: string; note: string; action: string; regarding: { kind: string; name: string; uid?: string } }[];
+    };
+    return list.items.filter((event) => event.reason === 'BypassLinkCreated');
+  };
+
+  it('makes a bypass link from the admin API, recorded as an Event on the ConfigMap, with the token in no log', async () => {
+    const response = await fetch(`${admin.url}/admin/api/bypass-links`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer e2e-admin-token', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reason: 'QA sign-off for release 42', expiresInSeconds: 7200 }),
+    });
+    expect(response.status).toBe(201);
+    const link = (await response.json()) as { id: string; path: string; expiresAt: string };
+    const token = new URL(link.path, 'http://x').searchParams.get('token')!;
+    expect(verifyBypassToken(Buffer.from(BYPASS_KEY), token, Date.now())).toMatchObject({ ok: true, id: link.id });
+    const uid = (await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.uid}'])).trim();
+    const event = (await bypassEvents()).find((candidate) => candidate.note.includes(link.id));
+    expect(event).toMatchObject({
+      action: 'CreateBypassLink',
+      note: `token:release-manager created bypass link ${link.id}, valid until ${link.expiresAt}: QA sign-off for release 42`,
+      regarding: { kind: 'ConfigMap', name: 'app-config', uid },
+    });
+    expect(JSON.stringify(admin.logs())).not.toContain(token.split('.')[3]);
+  });
+
+  it('makes a bypass link with the plugin, from the Secret, that the pods accept; refuses bad durations', async () => {
+    const noSecret = await plugin(['bypass-link', '-n', NAMESPACE, '--reason', 'QA']);
+    expect(noSecret.code).toBe(1);
+    expect(noSecret.stderr).toContain('create secret generic maintenance-bypass-key');
+
+    await plane.kubectl(['create', 'secret', 'generic', 'maintenance-bypass-key', '-n', NAMESPACE, `--from-literal=key=${BYPASS_KEY}\n`]);
+    for (const duration of ['8', '8w', '30s', '8d']) {
+      const refused = await plugin(['bypass-link', '-n', NAMESPACE, '--reason', 'QA', '--for', duration]);
+      expect(refused.code, duration).toBe(2);
+      expect(refused.stderr, duration).toContain('--for must');
+    }
+    const before = Date.now();
+    const made = await plugin(['bypass-link', '-n', NAMESPACE, '--reason', 'QA from the plugin', '--for', '2h', '--url', 'https://shop.example.com/']);
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    const url = new URL(made.stdout.trim().split('\n').at(-1)!);
+    expect(url.origin + url.pathname).toBe('https://shop.example.com/__maintenance/bypass');
+    // Signed with the Secret's key (its trailing newline trimmed, as the pods trim it): the pods accept it.
+    const verdict = verifyBypassToken(Buffer.from(BYPASS_KEY), url.searchParams.get('token')!, Date.now());
+    expect(verdict.ok).toBe(true);
+    if (!verdict.ok) return;
+    expect(verdict.expiresAt - before).toBeGreaterThan(2 * 3600_000 - 5000);
+    expect(verdict.expiresAt - before).toBeLessThanOrEqual(2 * 3600_000 + 1000);
+    const event = (await bypassEvents()).find((candidate) => candidate.note.includes(verdict.id));
+    expect(event?.note).toMatch(new RegExp(`^envtest-admin created bypass link ${verdict.id}, valid until \\S+Z: QA from the plugin$`));
   });
 });
