@@ -12,6 +12,7 @@ import autocannon from 'autocannon';
 import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
 import { demoPage } from '../src/http/pages.ts';
 import { findBinaries, startControlPlane } from '../test/support/control-plane.ts';
+import { benchProxy, proxyTable } from './proxy.ts';
 
 const TOGGLES = Number(process.env.BENCH_TOGGLES ?? 300);
 const API_TOGGLES = Number(process.env.BENCH_API_TOGGLES ?? 100);
@@ -179,6 +180,7 @@ console.error(`api-watch propagation: ${API_TOGGLES} toggles against a real kube
 const bareRssAfter = rssMiB(bare.child.pid!);
 await Promise.all([ours.stop(), bare.stop()]);
 const apiLatencies = await measureApiPropagation();
+const proxy = process.env.BENCH_PROXY === '0' ? 'BENCH_PROXY=0' : await benchProxy({ seconds: LOAD_SECONDS, rounds: ROUNDS, connections: CONNECTIONS, nodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS });
 await rm(root, { recursive: true, force: true });
 agent.destroy();
 
@@ -203,4 +205,4 @@ ${
 | req/s \`GET /readyz\` (median of ${ROUNDS}) | ${fmt(median(rps.readyz), 0)} | ${fmt(bareRps, 0)} | ${fmt(median(rps.readyz) / bareRps, 3)} | >= 0.95 |
 | RSS after start (MiB) | ${fmt(rssStart)} | ${fmt(bareRssStart)} | ${fmt(rssStart / bareRssStart, 2)} | <= 80 |
 | RSS after load (MiB) | ${fmt(rssAfter)} | ${fmt(bareRssAfter)} | ${fmt(rssAfter / bareRssAfter, 2)} | <= 80 |
-`);
+${proxyTable(proxy)}`);

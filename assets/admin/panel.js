@@ -46,6 +46,7 @@ function render(state) {
   $('message').value = state.message ?? '';
   $('state').hidden = false;
   $('toggle').hidden = false;
+  $('bypass').hidden = false;
 }
 
 async function load() {
@@ -60,6 +61,7 @@ function showLogin() {
   $('login').hidden = false;
   $('state').hidden = true;
   $('toggle').hidden = true;
+  $('bypass').hidden = true;
   $('logout').hidden = true;
   $('who').textContent = '';
 }
@@ -103,6 +105,28 @@ $('toggle-form').addEventListener('submit', async (event) => {
     notice('Your session has ended; sign in again.', true);
   } else {
     notice(data?.message ?? `the change failed (HTTP ${status})`, true);
+  }
+});
+
+$('bypass-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  $('bypass-button').disabled = true;
+  const body = { reason: $('bypass-reason').value, expiresInSeconds: Number($('bypass-duration').value) };
+  const { status, data } = await api('POST', '/admin/api/bypass-links', body);
+  $('bypass-button').disabled = false;
+  if (status === 201) {
+    $('bypass-reason').value = '';
+    // A whole URL when the admin tier knows the public address (PUBLIC_URL); else the path, for the site's own address.
+    $('bypass-link').value = data.url ?? data.path;
+    $('bypass-expiry').textContent = `valid until ${data.expiresAt.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC')}`;
+    $('bypass-result').hidden = false;
+    $('bypass-link').select();
+    notice(`Bypass link ${data.id} created.`);
+  } else if (status === 401) {
+    showLogin();
+    notice('Your session has ended; sign in again.', true);
+  } else {
+    notice(data?.message ?? `the link could not be made (HTTP ${status})`, true);
   }
 });
 

@@ -22,8 +22,10 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
     const tokenFile = join(root, 'tokens');
     await writeFile(tokenFile, `${TOKEN},panel-tester\n`);
-    admin = await startTestServer({ role: 'admin', initial: null, dir, env: { ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokenFile, CONFIG_WRITER: 'directory' } });
-    user = await startTestServer({ role: 'user', initial: null, dir });
+    const keyDir = join(root, 'bypass-key');
+    await writeVolumeAtomically(keyDir, { key: 'a-browser-test-bypass-key-of-32-bytes+' });
+    admin = await startTestServer({ role: 'admin', initial: null, dir, env: { ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokenFile, CONFIG_WRITER: 'directory', BYPASS_KEY_DIR: keyDir } });
+    user = await startTestServer({ role: 'user', initial: null, dir, env: { BYPASS_KEY_DIR: keyDir, BYPASS_COOKIE_SECURE: 'false' } });
     browser = await launchBrowser();
     page = await browser.newPage();
     page.on('console', (message) => {
@@ -83,6 +85,30 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await expect.poll(() => page.textContent('#notice')).toContain('changed by someone else');
     await expect.poll(() => page.textContent('#state-badge')).toBe('Off');
     expect(await page.textContent('#state-message')).toBe('changed elsewhere');
+  });
+
+  it('makes a bypass link that shows a tester the application during maintenance, and nobody else', async () => {
+    await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'closed for testing' });
+    await user.waitForReady(503);
+    await page.fill('#bypass-reason', 'QA in the browser test');
+    await page.selectOption('#bypass-duration', '3600');
+    await page.click('#bypass-button');
+    await page.locator('#bypass-result').waitFor({ state: 'visible' });
+    expect(await page.textContent('#notice')).toMatch(/^Bypass link [\w-]+ created\.$/);
+    const link = await page.inputValue('#bypass-link');
+    expect(link).toMatch(/^\/__maintenance\/bypass\?token=b1\./);
+    expect(await page.textContent('#bypass-expiry')).toMatch(/^valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+
+    const tester = await browser.newContext();
+    const testerPage = await tester.newPage();
+    const response = await testerPage.goto(`${user.url}${link}`);
+    expect(response?.status()).toBe(200);
+    expect(await testerPage.textContent('h1')).toBe('Hello from the sample app');
+    const anyone = await browser.newContext();
+    const anyonePage = await anyone.newPage();
+    expect((await anyonePage.goto(`${user.url}/`))?.status()).toBe(503);
+    expect(await anyonePage.textContent('body')).toContain('closed for testing');
+    await Promise.all([tester.close(), anyone.close()]);
   });
 
   it('loaded without any Content-Security-Policy violation or script error', () => {

@@ -18,6 +18,7 @@ import {
   kubectlBinary,
   pods,
   procFile,
+  resetNamespace,
   setMode,
   since,
   skipReason,
@@ -64,6 +65,7 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
   let userUids: string[] = [];
 
   it('kubectl apply -k kustomize/overlays/local: every Deployment becomes Available, 2/2 user pods and 1/1 admin', async () => {
+    await resetNamespace();
     await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local')]);
     await waitForAvailable();
     const deployments = await getJson<{ items: { metadata: { name: string }; status: { readyReplicas?: number } }[] }>(['get', 'deployments', '-n', NAMESPACE]);

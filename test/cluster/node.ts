@@ -94,3 +94,8 @@ export function get(url: string, headers: Record<string, string> = {}): Promise<
 
 /** Milliseconds since `start`, as seconds with one decimal, for the printed measurements. */
 export const since = (start: number) => `${((Date.now() - start) / 1000).toFixed(1)} s`;
+
+/** A clean namespace: each test file brings the overlay it needs, and leaves nothing for the next. */
+export async function resetNamespace(): Promise<void> {
+  await kubectl(['delete', 'namespace', NAMESPACE, '--ignore-not-found', '--wait=true', '--timeout=300s']);
+}

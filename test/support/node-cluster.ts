@@ -535,7 +535,8 @@ resolvConf: ${join(kubeletDir, 'resolv.conf')}
 /**
  * What the cluster needs, from the environment: KUBEBUILDER_ASSETS (etcd, kube-apiserver,
  * kubectl), CLUSTER_BINARIES (kubelet, kube-controller-manager, kube-scheduler, kube-proxy),
- * IMAGE_ARCHIVES (the project's image and the pause image, separated by commas), and the
+ * IMAGE_ARCHIVES (the pause image and the project's image, and optionally more, such as the
+ * example app's, separated by commas), and the
  * Debian packages. Returns the problem as a string when something is missing.
  */
 export function findNodeClusterParts(env: NodeJS.ProcessEnv = process.env): { binaries: NodeClusterBinaries; images: NodeClusterImages } | string {
@@ -554,7 +555,7 @@ export function findNodeClusterParts(env: NodeJS.ProcessEnv = process.env): { bi
   const missing = [
     ...(assets ? [] : ['KUBEBUILDER_ASSETS is not set (npm run envtest:assets)']),
     ...(node ? [] : ['CLUSTER_BINARIES is not set (bash scripts/cluster/build-binaries.sh)']),
-    ...(archives.length === 2 ? [] : ['IMAGE_ARCHIVES must name the image and the pause image (npm run image prints both)']),
+    ...(archives.length >= 2 ? [] : ['IMAGE_ARCHIVES must name the pause image and the image (npm run image prints both), then any other (npm run image:example)']),
     ...Object.values(binaries).filter((path) => (assets && node ? !existsSync(path) : false)),
     ...archives.filter((path) => !existsSync(path)),
     ...['/usr/bin/containerd', '/usr/sbin/runc', '/usr/bin/ctr', '/usr/sbin/iptables', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/portmap'].filter(

@@ -63,6 +63,24 @@ export function panelPage(): string {
     </form>
   </section>
 
+  <section id="bypass" class="card" hidden>
+    <h2>Bypass link for testers</h2>
+    <p class="muted">Whoever opens it sees the application during maintenance, until it expires. Recorded with your name; rotating the Secret <code>maintenance-bypass-key</code> revokes every link.</p>
+    <form id="bypass-form">
+      <label for="bypass-reason">Who it is for, and why (required)</label>
+      <input id="bypass-reason" name="reason" maxlength="500" required placeholder="e.g. QA sign-off for release 42">
+      <label for="bypass-duration">Valid for</label>
+      <select id="bypass-duration" name="expiresInSeconds">
+        <option value="3600">1 hour</option>
+        <option value="28800" selected>8 hours</option>
+        <option value="86400">1 day</option>
+        <option value="604800">7 days</option>
+      </select>
+      <button id="bypass-button" type="submit">Create link</button>
+    </form>
+    <p id="bypass-result" hidden><input id="bypass-link" readonly aria-label="Bypass link"> <span id="bypass-expiry" class="muted"></span></p>
+  </section>
+
   <p id="notice" role="status" hidden></p>
   <p><button id="logout" type="button" class="link" hidden>Sign out</button></p>
 </main>

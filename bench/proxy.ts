@@ -1,0 +1,226 @@
+// The gate's proxy mode against Debian's nginx, in front of the same upstream, in the same run:
+// saturation throughput (req/s, p50, p99), then latency at half of the gate's saturation rate.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
+
+const NGINX = process.env.BENCH_NGINX ?? '/usr/sbin/nginx';
+
+export interface ProxyTarget {
+  name: string;
+  port: number;
+  pid: number;
+}
+
+export interface ProxyResults {
+  targets: Record<'direct' | 'gate' | 'nginx', { rps: number; p50: number; p99: number; fixedRateP50: number; fixedRateP99: number }>;
+  fixedRate: number;
+  gateRssMiB: { start: number; afterLoad: number };
+}
+
+function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts a process that logs `{"msg":"listening",...}` as JSON and returns that line. */
+async function startLogged(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; line: Record<string, number> }> {
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<Record<string, number>>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      try {
+        const entry = JSON.parse(text) as Record<string, number> & { msg?: string };
+        if (entry.msg === 'listening') resolve(entry);
+      } catch {
+        // not a log line
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+  return { child, line };
+}
+
+async function waitForHttp(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200));
+      });
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing answers 200 on port ${port}`);
+}
+
+/** Closed-loop saturation with autocannon: every connection sends its next request as soon as the last one is answered. */
+async function saturate(port: number, seconds: number, connections: number) {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`port ${port}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/**
+ * Open-loop load at a fixed rate, timed per request with the monotonic clock in microseconds
+ * (autocannon rounds to whole milliseconds, too coarse for a 0.5 ms budget). Bounded in count.
+ */
+async function fixedRate(port: number, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  const total = Math.min(Math.round(rate * seconds), 200_000);
+  const latencies: number[] = [];
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let index = 0; index < total; index++) {
+    const due = started + (index * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(
+      new Promise<void>((resolve, reject) => {
+        const sent = performance.now();
+        const req = request({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - sent);
+            resolve();
+          });
+        });
+        req.on('error', reject);
+        req.end();
+      }),
+    );
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
+  return { p50: at(50), p99: at(99) };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+
+export async function benchProxy(options: { seconds: number; rounds: number; connections: number; nodeOptions: string }): Promise<ProxyResults | string> {
+  if (!existsSync(NGINX)) return `no nginx at ${NGINX} (apt-get install nginx-light, or set BENCH_NGINX)`;
+  const root = await mkdtemp(join(tmpdir(), 'maint-proxy-bench-'));
+  const children: ChildProcess[] = [];
+  try {
+    const upstream = await startLogged(['bench/upstream.mjs'], {});
+    children.push(upstream.child);
+    const upstreamPort = upstream.line.port!;
+
+    const configDir = join(root, 'app-config');
+    await writeVolumeAtomically(configDir, { MAINTENANCE_MODE: 'false' });
+    const gate = await startLogged(['dist/main.js'], {
+      ROLE: 'gate', PORT: '0', PROXY_PORT: '0', HOST: '127.0.0.1', CONFIG_DIR: configDir, CONFIG_SOURCE: 'volume',
+      BYPASS_KEY_DIR: join(root, 'no-key'), UPSTREAM: `http://127.0.0.1:${upstreamPort}`, POD_NAME: 'bench', LOG_LEVEL: 'warn',
+      NODE_OPTIONS: options.nodeOptions,
+    });
+    children.push(gate.child);
+
+    const nginxPort = await freePort();
+    const nginxConf = join(root, 'nginx.conf');
+    await writeFile(nginxConf, `
+worker_processes 1;
+daemon off;
+pid ${root}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${root}/client_body;
+  proxy_temp_path ${root}/proxy;
+  fastcgi_temp_path ${root}/fastcgi;
+  uwsgi_temp_path ${root}/uwsgi;
+  scgi_temp_path ${root}/scgi;
+  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${nginxPort};
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+  }
+}
+`);
+    const nginx = spawn(NGINX, ['-c', nginxConf, '-p', root], { stdio: ['ignore', 'inherit', 'inherit'] });
+    children.push(nginx);
+
+    const targets = { direct: upstreamPort, gate: gate.line.proxyPort!, nginx: nginxPort };
+    for (const port of Object.values(targets)) await waitForHttp(port);
+    const gatePid = gate.child.pid!;
+    const rssStart = rssMiB(gatePid);
+
+    const samples = { direct: [] as Awaited<ReturnType<typeof saturate>>[], gate: [] as Awaited<ReturnType<typeof saturate>>[], nginx: [] as Awaited<ReturnType<typeof saturate>>[] };
+    for (let round = 1; round <= options.rounds; round++) {
+      console.error(`proxy: round ${round}/${options.rounds} (${options.seconds} s per target, ${options.connections} connections) ...`);
+      for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][]) samples[name].push(await saturate(port, options.seconds, options.connections));
+    }
+    const saturated = Object.fromEntries(
+      Object.entries(samples).map(([name, list]) => [name, { rps: median(list.map((s) => s.rps)), p50: median(list.map((s) => s.p50)), p99: median(list.map((s) => s.p99)) }]),
+    ) as Record<keyof typeof targets, { rps: number; p50: number; p99: number }>;
+
+    const rate = Math.round(saturated.gate.rps / 2);
+    console.error(`proxy: latency at ${rate} req/s (half of the gate's saturation) ...`);
+    const fixed = {} as Record<keyof typeof targets, { p50: number; p99: number }>;
+    for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][]) fixed[name] = await fixedRate(port, rate, options.seconds);
+    const rssAfter = rssMiB(gatePid);
+
+    return {
+      targets: {
+        direct: { ...saturated.direct, fixedRateP50: fixed.direct.p50, fixedRateP99: fixed.direct.p99 },
+        gate: { ...saturated.gate, fixedRateP50: fixed.gate.p50, fixedRateP99: fixed.gate.p99 },
+        nginx: { ...saturated.nginx, fixedRateP50: fixed.nginx.p50, fixedRateP99: fixed.nginx.p99 },
+      },
+      fixedRate: rate,
+      gateRssMiB: { start: rssStart, afterLoad: rssAfter },
+    };
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+export function proxyTable(results: ProxyResults | string): string {
+  if (typeof results === 'string') return `\nProxy: skipped: ${results}\n`;
+  const { direct, gate, nginx } = results.targets;
+  const fmt = (value: number, digits = 1) => value.toFixed(digits);
+  const row = (name: string, target: typeof gate) =>
+    `| ${name} | ${fmt(target.rps, 0)} | ${fmt(target.p50, 0)} / ${fmt(target.p99, 0)} | ${fmt(target.fixedRateP50 * 1000, 0)} / ${fmt(target.fixedRateP99 * 1000, 0)} |`;
+  return `
+Proxy mode: the same upstream (bench/upstream.mjs, 1 KiB answers) direct, through the gate, and through nginx
+(Debian's, worker_processes 1, proxy_pass with upstream keepalive).
+
+| target | req/s (saturated) | p50 / p99 (ms, saturated) | p50 / p99 (µs) at ${results.fixedRate} req/s |
+|---|---:|---:|---:|
+${row('upstream direct', direct)}
+${row('through the gate', gate)}
+${row('through nginx', nginx)}
+
+| measure | value | target |
+|---|---:|---|
+| gate / nginx throughput | ${fmt(gate.rps / nginx.rps, 3)} | >= 0.7 |
+| gate p50 added at half saturation (ms) | ${fmt(gate.fixedRateP50 - direct.fixedRateP50, 3)} | <= 0.5 |
+| nginx p50 added at half saturation (ms) | ${fmt(nginx.fixedRateP50 - direct.fixedRateP50, 3)} | |
+| gate RSS after start / after load (MiB) | ${fmt(results.gateRssMiB.start)} / ${fmt(results.gateRssMiB.afterLoad)} | |
+`;
+}
