@@ -20,7 +20,7 @@ export interface ProxyTarget {
 }
 
 export interface ProxyResults {
-  targets: Record<'direct' | 'gate' | 'nginx', { rps: number; p50: number; p99: number; fixedRateP50: number; fixedRateP99: number }>;
+  targets: Record<'direct' | 'gate' | 'nginx' | 'honoProxy', { rps: number; p50: number; p99: number; fixedRateP50: number; fixedRateP99: number }>;
   fixedRate: number;
   gateRssMiB: { start: number; afterLoad: number };
 }
@@ -72,9 +72,12 @@ async function waitForHttp(port: number): Promise<void> {
 }
 
 /** Closed-loop saturation with autocannon: every connection sends its next request as soon as the last one is answered. */
-async function saturate(port: number, seconds: number, connections: number) {
+async function saturate(name: string, port: number, seconds: number, connections: number) {
   const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`port ${port}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0) {
+    console.error(`proxy: ${name}: ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts) of ${result.requests.total}`);
+  }
+  if (result.non2xx + result.errors > result.requests.total / 1000) throw new Error(`${name}: too many failed requests to measure`);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
@@ -129,7 +132,7 @@ export async function benchProxy(options: { seconds: number; rounds: number; con
     await writeVolumeAtomically(configDir, { MAINTENANCE_MODE: 'false' });
     const gate = await startLogged(['dist/main.js'], {
       ROLE: 'gate', PORT: '0', PROXY_PORT: '0', HOST: '127.0.0.1', CONFIG_DIR: configDir, CONFIG_SOURCE: 'volume',
-      BYPASS_KEY_DIR: join(root, 'no-key'), UPSTREAM: `http://127.0.0.1:${upstreamPort}`, POD_NAME: 'bench', LOG_LEVEL: 'warn',
+      BYPASS_KEY_DIR: join(root, 'no-key'), UPSTREAM: `http://127.0.0.1:${upstreamPort}`, POD_NAME: 'bench', LOG_LEVEL: 'info',
       NODE_OPTIONS: options.nodeOptions,
     });
     children.push(gate.child);
@@ -164,15 +167,18 @@ http {
     const nginx = spawn(NGINX, ['-c', nginxConf, '-p', root], { stdio: ['ignore', 'inherit', 'inherit'] });
     children.push(nginx);
 
-    const targets = { direct: upstreamPort, gate: gate.line.proxyPort!, nginx: nginxPort };
+    const honoProxy = await startLogged(['bench/hono-proxy.mjs'], { UPSTREAM: `http://127.0.0.1:${upstreamPort}` });
+    children.push(honoProxy.child);
+
+    const targets = { direct: upstreamPort, gate: gate.line.proxyPort!, nginx: nginxPort, honoProxy: honoProxy.line.port! };
     for (const port of Object.values(targets)) await waitForHttp(port);
     const gatePid = gate.child.pid!;
     const rssStart = rssMiB(gatePid);
 
-    const samples = { direct: [] as Awaited<ReturnType<typeof saturate>>[], gate: [] as Awaited<ReturnType<typeof saturate>>[], nginx: [] as Awaited<ReturnType<typeof saturate>>[] };
+    const samples: Record<keyof typeof targets, Awaited<ReturnType<typeof saturate>>[]> = { direct: [], gate: [], nginx: [], honoProxy: [] };
     for (let round = 1; round <= options.rounds; round++) {
       console.error(`proxy: round ${round}/${options.rounds} (${options.seconds} s per target, ${options.connections} connections) ...`);
-      for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][]) samples[name].push(await saturate(port, options.seconds, options.connections));
+      for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][]) samples[name].push(await saturate(name, port, options.seconds, options.connections));
     }
     const saturated = Object.fromEntries(
       Object.entries(samples).map(([name, list]) => [name, { rps: median(list.map((s) => s.rps)), p50: median(list.map((s) => s.p50)), p99: median(list.map((s) => s.p99)) }]),
@@ -189,6 +195,7 @@ http {
         direct: { ...saturated.direct, fixedRateP50: fixed.direct.p50, fixedRateP99: fixed.direct.p99 },
         gate: { ...saturated.gate, fixedRateP50: fixed.gate.p50, fixedRateP99: fixed.gate.p99 },
         nginx: { ...saturated.nginx, fixedRateP50: fixed.nginx.p50, fixedRateP99: fixed.nginx.p99 },
+        honoProxy: { ...saturated.honoProxy, fixedRateP50: fixed.honoProxy.p50, fixedRateP99: fixed.honoProxy.p99 },
       },
       fixedRate: rate,
       gateRssMiB: { start: rssStart, afterLoad: rssAfter },
@@ -202,7 +209,7 @@ http {
 
 export function proxyTable(results: ProxyResults | string): string {
   if (typeof results === 'string') return `\nProxy: skipped: ${results}\n`;
-  const { direct, gate, nginx } = results.targets;
+  const { direct, gate, nginx, honoProxy } = results.targets;
   const fmt = (value: number, digits = 1) => value.toFixed(digits);
   const row = (name: string, target: typeof gate) =>
     `| ${name} | ${fmt(target.rps, 0)} | ${fmt(target.p50, 0)} / ${fmt(target.p99, 0)} | ${fmt(target.fixedRateP50 * 1000, 0)} / ${fmt(target.fixedRateP99 * 1000, 0)} |`;
@@ -215,12 +222,14 @@ Proxy mode: the same upstream (bench/upstream.mjs, 1 KiB answers) direct, throug
 ${row('upstream direct', direct)}
 ${row('through the gate', gate)}
 ${row('through nginx', nginx)}
+${row('through hono/proxy (the alternative)', honoProxy)}
 
 | measure | value | target |
 |---|---:|---|
 | gate / nginx throughput | ${fmt(gate.rps / nginx.rps, 3)} | >= 0.7 |
 | gate p50 added at half saturation (ms) | ${fmt(gate.fixedRateP50 - direct.fixedRateP50, 3)} | <= 0.5 |
 | nginx p50 added at half saturation (ms) | ${fmt(nginx.fixedRateP50 - direct.fixedRateP50, 3)} | |
+| hono/proxy / gate throughput | ${fmt(honoProxy.rps / gate.rps, 3)} | |
 | gate RSS after start / after load (MiB) | ${fmt(results.gateRssMiB.start)} / ${fmt(results.gateRssMiB.afterLoad)} | |
 `;
 }

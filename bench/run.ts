@@ -150,6 +150,15 @@ async function measureApiPropagation(): Promise<number[] | string> {
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+const machine = () =>
+  `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+const proxyOptions = { seconds: LOAD_SECONDS, rounds: ROUNDS, connections: CONNECTIONS, nodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS };
+
+// BENCH_ONLY=proxy: the proxy comparison alone.
+if (process.env.BENCH_ONLY === 'proxy') {
+  console.log(`\n${machine()}\nThe gate runs with the image's NODE_OPTIONS="${IMAGE_NODE_OPTIONS}".\n${proxyTable(await benchProxy(proxyOptions))}`);
+  process.exit(0);
+}
 
 const root = await mkdtemp(join(tmpdir(), 'maint-bench-'));
 const dir = join(root, 'app-config');
@@ -180,15 +189,14 @@ console.error(`api-watch propagation: ${API_TOGGLES} toggles against a real kube
 const bareRssAfter = rssMiB(bare.child.pid!);
 await Promise.all([ours.stop(), bare.stop()]);
 const apiLatencies = await measureApiPropagation();
-const proxy = process.env.BENCH_PROXY === '0' ? 'BENCH_PROXY=0' : await benchProxy({ seconds: LOAD_SECONDS, rounds: ROUNDS, connections: CONNECTIONS, nodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS });
+const proxy = process.env.BENCH_PROXY === '0' ? 'BENCH_PROXY=0' : await benchProxy(proxyOptions);
 await rm(root, { recursive: true, force: true });
 agent.destroy();
 
 const fmt = (value: number, digits = 1) => value.toFixed(digits);
 const bareRps = median(rps.bare);
-const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(`
-Machine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}
+${machine()}
 Service runs with the image's NODE_OPTIONS="${IMAGE_NODE_OPTIONS}"; the baseline with none.
 
 | measure | this service | baseline (bare Hono) | ratio | target |

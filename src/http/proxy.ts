@@ -54,7 +54,7 @@ function wantsJson(accept: string | undefined): boolean {
  * kept alive and reused; Upgrade requests (WebSocket) become a byte pipe.
  */
 export class UpstreamProxy {
-  readonly #agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
+  readonly #agent: Agent;
   readonly #failures: Counter<'kind'>;
   #lastFailureLog = 0;
 
@@ -62,6 +62,9 @@ export class UpstreamProxy {
 
   constructor(settings: ProxySettings) {
     this.settings = settings;
+    // The response timeout is the sockets' idle timeout, set once per connection rather than
+    // once per request (each request then only listens for it).
+    this.#agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: settings.responseTimeoutMs });
     this.#failures = new Counter({
       name: 'gate_upstream_failures_total',
       help: 'Requests the gate could not complete with the application: refused/reset (error) or silent too long (timeout)',
@@ -105,7 +108,8 @@ export class UpstreamProxy {
     res.once('close', () => {
       if (!res.writableFinished) upstreamRequest.destroy();
     });
-    req.pipe(upstreamRequest);
+    if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') req.pipe(upstreamRequest);
+    else upstreamRequest.end();
   }
 
   /** Passes an Upgrade request (WebSocket and the like) through, then pipes bytes both ways. */
@@ -154,7 +158,8 @@ export class UpstreamProxy {
       headers,
       agent,
     });
-    upstreamRequest.setTimeout(responseTimeoutMs, () => upstreamRequest.destroy(new UpstreamTimeoutError(`no answer from ${upstream.host} within ${responseTimeoutMs} ms`)));
+    if (agent === false) upstreamRequest.setTimeout(responseTimeoutMs);
+    upstreamRequest.once('timeout', () => upstreamRequest.destroy(new UpstreamTimeoutError(`no answer from ${upstream.host} within ${responseTimeoutMs} ms`)));
     upstreamRequest.once('socket', (socket: Socket) => {
       if (!socket.connecting) return;
       const timer = setTimeout(() => upstreamRequest.destroy(new UpstreamTimeoutError(`could not connect to ${upstream.host} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
