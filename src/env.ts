@@ -103,6 +103,8 @@ export const envSchema = z.object({
       return url;
     })
     .optional(),
+  FLEET_SERVICE: dnsName.default('sample-app-user'),
+  FLEET_WARN_SECONDS: wholeNumber(1, 86_400).default(120),
   CONFIG_SOURCE: z.enum(['auto', 'volume', 'api'], { error: 'must be "auto", "volume" or "api"' }).default('auto'),
   CONFIGMAP_NAME: dnsName.default('app-config'),
   POD_NAMESPACE: dnsName.default(inClusterNamespace),

@@ -8,12 +8,16 @@ import { describeConfig } from './config/parse.ts';
 import { ApiSource } from './config/api-source.ts';
 import { chooseSource, type ConfigSource } from './config/source.ts';
 import { VolumeSource } from './config/volume-source.ts';
-import { kubernetes } from './k8s/client.ts';
+import { hasKubernetesCredentials, kubernetes } from './k8s/client.ts';
+import { endpointSliceInformer } from './k8s/endpointslices.ts';
+import { FleetWatch } from './fleet/fleet-watch.ts';
+import { FleetTracker } from './fleet/tracker.ts';
+import { liveState, type LiveState } from './fleet/live.ts';
 import { configMapInformer } from './k8s/configmaps.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { MaintenanceState } from './maintenance/state.ts';
 import { createApp, type Lifecycle } from './http/app.ts';
-import { createMetrics } from './http/metrics.ts';
+import { createMetrics, fleetMetrics, type Metrics } from './http/metrics.ts';
 import type { AdminSettings } from './http/admin/setup.ts';
 import { ConnectionDrain } from './http/drain.ts';
 import { BypassKey } from './config/bypass-key.ts';
@@ -94,10 +98,13 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
       ? new UpstreamReadiness(new URL(env.UPSTREAM_READY_PATH, upstream), env.UPSTREAM_READY_INTERVAL_SECONDS * 1000, clock, log)
       : undefined;
 
+  // The admin tier (and the page tier) follow the user Service's EndpointSlices, in a cluster.
+  const fleet = await createFleet(env, log, clock, state, metrics);
+
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
   const admin =
     env.ROLE === 'admin'
-      ? await (await import('./http/admin/setup.ts')).createAdmin(adminSettings(env, bypassKey), log, metrics.registry)
+      ? await (await import('./http/admin/setup.ts')).createAdmin(adminSettings(env, bypassKey, liveState(state, fleet?.tracker ?? null)), log, metrics.registry)
       : undefined;
   const app = createApp({
     role: env.ROLE,
@@ -132,6 +139,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
 
   const stopParts = async () => {
     admin?.close();
+    await fleet?.watch.stop();
     upstreamReadiness?.stop();
     proxy?.close();
     bypassKey.stop();
@@ -142,6 +150,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
 
   await bypassKey.start();
   await source.start();
+  void fleet?.watch.start();
   upstreamReadiness?.start();
   const ports: number[] = [];
   try {
@@ -194,7 +203,20 @@ async function createSource(env: Env, log: Logger, clock: Clock): Promise<Config
   return new ApiSource({ ...ref, clock, informer: () => configMapInformer(clients, ref) }, log);
 }
 
-function adminSettings(env: Env, bypassKey: BypassKey): AdminSettings {
+/** The fleet watch and tracker, on the admin role when there are Kubernetes credentials and FLEET_SERVICE is not `none`. */
+async function createFleet(env: Env, log: Logger, clock: Clock, state: MaintenanceState, metrics: Metrics) {
+  if (env.ROLE !== 'admin' || env.FLEET_SERVICE === 'none' || !hasKubernetesCredentials()) return null;
+  const clients = await kubernetes();
+  const watch = new FleetWatch({ service: env.FLEET_SERVICE, clock, informer: () => endpointSliceInformer(clients, env.POD_NAMESPACE, env.FLEET_SERVICE) }, log);
+  const observeConvergence = fleetMetrics(metrics.registry, () => tracker.view);
+  const tracker: FleetTracker = new FleetTracker({ clock, status: () => watch.status, synced: () => watch.synced, onConverged: observeConvergence });
+  tracker.setActive(state.current.active);
+  state.onChange((view) => tracker.setActive(view.active));
+  watch.onChange((endpoints) => tracker.setEndpoints(endpoints));
+  return { watch, tracker };
+}
+
+function adminSettings(env: Env, bypassKey: BypassKey, live: LiveState): AdminSettings {
   return {
     auth: env.ADMIN_AUTH === 'token' ? { mode: 'token', file: env.ADMIN_TOKEN_FILE! } : { mode: env.ADMIN_AUTH },
     writer: env.CONFIG_WRITER === 'directory' ? { to: 'directory', dir: env.CONFIG_DIR } : { to: 'configmap' },
@@ -209,5 +231,6 @@ function adminSettings(env: Env, bypassKey: BypassKey): AdminSettings {
       problem: () => (bypassKey.status.state === 'loaded' ? null : bypassKey.status.problem),
       ...(env.PUBLIC_URL ? { publicUrl: env.PUBLIC_URL } : {}),
     },
+    live,
   };
 }

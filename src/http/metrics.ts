@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { getPath } from 'hono/utils/url';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FleetView } from '../fleet/tracker.ts';
 import type { ConfigStore } from '../config/store.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
 import { RequestDurations } from './request-durations.ts';
@@ -80,4 +81,30 @@ export function createMetrics(store: ConfigStore, state: MaintenanceState): Metr
   };
 
   return { registry, instrument, close: unsubscribe };
+}
+
+/**
+ * The fleet's metrics on the admin role: its endpoints by state, and how long it took to follow
+ * each flip. Returns the function that records one convergence.
+ */
+export function fleetMetrics(registry: Registry, view: () => FleetView): (seconds: number) => void {
+  new Gauge({
+    name: 'maintenance_fleet_endpoints',
+    help: 'Endpoints of the user Service by state (serving, not_serving, terminating), from its EndpointSlices',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const { serving, notServing, terminating } = view();
+      this.set({ state: 'serving' }, serving);
+      this.set({ state: 'not_serving' }, notServing);
+      this.set({ state: 'terminating' }, terminating);
+    },
+  });
+  const convergence = new Histogram({
+    name: 'maintenance_convergence_seconds',
+    help: 'From a flip of the effective state to every user endpoint matching it',
+    buckets: [0.5, 1, 2, 3, 5, 10, 20, 30, 60, 90, 120, 180, 300],
+    registers: [registry],
+  });
+  return (seconds) => convergence.observe(seconds);
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { CoreV1Api, EventsV1Api, AuthenticationV1Api, AuthorizationV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import type { CoreV1Api, DiscoveryV1Api, EventsV1Api, AuthenticationV1Api, AuthorizationV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -18,6 +18,7 @@ export function hasKubernetesCredentials(env: NodeJS.ProcessEnv = process.env): 
 export interface KubeClients {
   config: KubeConfig;
   core: CoreV1Api;
+  discovery: DiscoveryV1Api;
   events: EventsV1Api;
   authentication: AuthenticationV1Api;
   authorization: AuthorizationV1Api;
@@ -51,6 +52,7 @@ export function clientsFor(config: KubeConfig, lib: typeof import('@kubernetes/c
   return {
     config,
     core: config.makeApiClient(lib.CoreV1Api),
+    discovery: config.makeApiClient(lib.DiscoveryV1Api),
     events: config.makeApiClient(lib.EventsV1Api),
     authentication: config.makeApiClient(lib.AuthenticationV1Api),
     authorization: config.makeApiClient(lib.AuthorizationV1Api),

@@ -19,6 +19,9 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
       expect(await canI(ADMIN_SA, verb, 'configmaps/app-config'), verb).toBe(true);
     }
     expect(await canI(ADMIN_SA, 'create', 'events.events.k8s.io')).toBe(true);
+    // The fleet: read-only, EndpointSlices only.
+    for (const verb of ['get', 'list', 'watch']) expect(await canI(ADMIN_SA, verb, 'endpointslices.discovery.k8s.io'), verb).toBe(true);
+    for (const verb of ['create', 'update', 'patch', 'delete']) expect(await canI(ADMIN_SA, verb, 'endpointslices.discovery.k8s.io'), verb).toBe(false);
   });
 
   it('gives the admin service account nothing else (kubectl auth can-i)', async () => {
@@ -30,6 +33,9 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
     expect(await canI(ADMIN_SA, 'get', 'secrets')).toBe(false);
     expect(await canI(ADMIN_SA, 'list', 'secrets')).toBe(false);
     expect(await canI(ADMIN_SA, 'get', 'configmaps/app-config', ['-n', 'default'])).toBe(false);
+    expect(await canI(ADMIN_SA, 'list', 'endpointslices.discovery.k8s.io', ['-n', 'default'])).toBe(false);
+    expect(await canI(ADMIN_SA, 'list', 'pods')).toBe(false);
+    expect(await canI(ADMIN_SA, 'list', 'endpoints')).toBe(false);
   });
 
   it('gives the user service account no API access at all', async () => {

@@ -27,7 +27,18 @@ import { RateLimiter } from './rate-limit.ts';
 import { bypassLinkSchema, configErrorToApiError, describeStored, parseBody, toConfigChange, updateSchema, type ApiError } from './requests.ts';
 import { signBypassToken } from '../../maintenance/bypass-token.ts';
 import { BYPASS_PATH } from '../bypass.ts';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
+import type { LiveState } from '../../fleet/live.ts';
 import { SESSION_SECONDS, SessionStore, type Session } from './sessions.ts';
+
+/** Each open panel holds one stream; a bound keeps forgotten tabs and stale clients from piling up. */
+export const MAX_STREAMS = 100;
+const HEARTBEAT_MS = 15_000;
+
+export interface AdminApp extends Hono<AdminEnv> {
+  /** Ends every open event stream (shutdown). */
+  closeStreams(): void;
+}
 
 export interface AdminDeps {
   auth: CachedAuth;
@@ -40,6 +51,11 @@ export interface AdminDeps {
   /** Authentication attempts that cost a fresh check, per client address and minute. */
   authAttemptsPerMinute: number;
   now?: () => number;
+  /** The effective state and the fleet, for the API, the stream and the panel; absent in tests that need neither. */
+  live?: LiveState;
+  /** Open event streams allowed at once; more get 503. */
+  maxStreams?: number;
+  heartbeatMs?: number;
   /** Signing bypass links: the key (null while there is none) and why there is none. */
   bypassLinks?: { key: () => Buffer | null; problem: () => string | null; publicUrl?: URL };
 }
@@ -55,7 +71,7 @@ export type AdminEnv = { Variables: { caller: Caller } };
  * short-lived session cookie, and every state-changing request made with that cookie must
  * carry its CSRF token in `X-CSRF-Token`.
  */
-export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
+export function createAdminApp(deps: AdminDeps): AdminApp {
   const { auth, writer, log, trustedProxies } = deps;
   const now = deps.now ?? Date.now;
   const app = new Hono<AdminEnv>();
@@ -242,7 +258,62 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
     return c.body(null, 204);
   });
 
-  app.get('/api/maintenance', identify, authorize('get'), async (c) => c.json(describeStored(await writer.read())));
+  /** The stored config with what users get now and how far the fleet follows it. */
+  const describeAll = (stored: Parameters<typeof describeStored>[0]) => ({
+    ...describeStored(stored),
+    effective: deps.live?.effective() ?? null,
+    fleet: deps.live?.fleet() ?? null,
+  });
+
+  app.get('/api/maintenance', identify, authorize('get'), async (c) => c.json(describeAll(await writer.read())));
+
+  const streams = new Set<SSEStreamingApi>();
+  app.get('/api/stream', identify, authorize('get'), async (c) => {
+    if (streams.size >= (deps.maxStreams ?? MAX_STREAMS)) {
+      return fail(c, 503, { error: 'unavailable', message: `too many open streams (${streams.size}); close other panels, or reload later` });
+    }
+    const { identity, session } = c.get('caller');
+    const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('Authorization') ?? '')?.[1] ?? null;
+    return streamSSE(c, async (stream) => {
+      streams.add(stream);
+      let changed = true;
+      let wake: (() => void) | null = null;
+      const unsubscribe = deps.live?.onChange(() => {
+        changed = true;
+        wake?.();
+      });
+      stream.onAbort(() => wake?.());
+      try {
+        let id = 0;
+        while (!stream.aborted) {
+          if (changed) {
+            changed = false;
+            await stream.writeSSE({ event: 'state', id: String(++id), data: JSON.stringify(describeAll(await writer.read())) });
+          } else {
+            // A heartbeat, and the same revocation check as any request: a revoked token or an
+            // ended session ends the stream within the auth cache's bound.
+            const token = bearer ?? session?.token ?? null;
+            const still = token === null ? identity : await auth.authenticate(token);
+            if (still === null || (session !== null && !sessions.find(session.id))) break;
+            await stream.writeSSE({ event: 'heartbeat', data: new Date(now()).toISOString() });
+          }
+          if (!changed && !stream.aborted) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, deps.heartbeatMs ?? HEARTBEAT_MS);
+              wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            wake = null;
+          }
+        }
+      } finally {
+        unsubscribe?.();
+        streams.delete(stream);
+      }
+    });
+  });
 
   app.put('/api/maintenance', identify, sameOrigin, csrf, authorize('patch'), jsonBody(updateSchema), async (c) => {
     const update = c.req.valid('json');
@@ -252,7 +323,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
       { actor: identity.user, enabled: update.enabled, reason: update.reason, target: writer.target, version: written.version },
       'maintenance toggled',
     );
-    return c.json(describeStored(written));
+    return c.json(describeAll(written));
   });
 
   app.post('/api/bypass-links', identify, sameOrigin, csrf, authorize('patch'), jsonBody(bypassLinkSchema), async (c) => {
@@ -309,7 +380,11 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
     }
     return fail(c, 500, { error: 'internal', message: `internal error; see the admin pod's log (error ${errorId})` });
   });
-  return app;
+  return Object.assign(app, {
+    closeStreams: () => {
+      for (const stream of streams) stream.abort();
+    },
+  });
 }
 
 export const BYPASS_KEY_COMMAND =

@@ -1,15 +1,15 @@
-import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ConfigMapWriter } from '../../config/configmap-writer.ts';
 import { DirectoryWriter, type ConfigWriter } from '../../config/writer.ts';
 import { kubernetes } from '../../k8s/client.ts';
 import { TrustedProxies } from '../client-address.ts';
-import { createAdminApp, type AdminEnv } from './app.ts';
+import { createAdminApp, type AdminApp } from './app.ts';
+import type { LiveState } from '../../fleet/live.ts';
 import { CachedAuth, kubernetesAuth, noAuth, tokenFileAuth, type AdminAuth } from './auth.ts';
 
 export interface Admin {
-  app: Hono<AdminEnv>;
+  app: AdminApp;
   /** Why the admin role cannot serve right now (it then fails readiness), or null. */
   problem(): string | null;
   close(): void;
@@ -26,6 +26,7 @@ export interface AdminSettings {
   maxBodyBytes: number;
   authAttemptsPerMinute: number;
   bypassLinks: { key: () => Buffer | null; problem: () => string | null; publicUrl?: URL };
+  live: LiveState;
 }
 
 /** The admin panel as configured: who may use it, and where it writes. */
@@ -40,8 +41,16 @@ export async function createAdmin(settings: AdminSettings, log: Logger, registry
     maxBodyBytes: settings.maxBodyBytes,
     authAttemptsPerMinute: settings.authAttemptsPerMinute,
     bypassLinks: settings.bypassLinks,
+    live: settings.live,
   });
-  return { app, problem: () => auth.problem(), close: () => auth.close() };
+  return {
+    app,
+    problem: () => auth.problem(),
+    close: () => {
+      app.closeStreams();
+      auth.close();
+    },
+  };
 }
 
 async function adminAuth({ auth, namespace, configMapName }: AdminSettings, log: Logger): Promise<AdminAuth> {

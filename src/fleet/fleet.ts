@@ -1,0 +1,53 @@
+/** How an endpoint of the user Service stands, as its EndpointSlice says. */
+export type EndpointState = 'serving' | 'not_serving' | 'terminating';
+
+export interface FleetEndpoint {
+  /** The pod, from the endpoint's `targetRef`; its address when there is none. */
+  pod: string;
+  address: string;
+  state: EndpointState;
+}
+
+/** The parts of an EndpointSlice that matter here (structurally a V1EndpointSlice). */
+export interface SliceLike {
+  metadata?: { name?: string };
+  endpoints?: {
+    addresses: string[];
+    conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null };
+    targetRef?: { kind?: string; name?: string };
+  }[];
+}
+
+/**
+ * The endpoints users actually reach, from the Service's EndpointSlices. A terminating endpoint
+ * is leaving, whatever its readiness; otherwise `ready` decides (unset means ready, as the
+ * EndpointSlice API defines it). A pod listed in two slices (during a slice update) counts once.
+ */
+export function endpointsFromSlices(slices: Iterable<SliceLike>): FleetEndpoint[] {
+  const byPod = new Map<string, FleetEndpoint>();
+  for (const slice of slices) {
+    for (const endpoint of slice.endpoints ?? []) {
+      const address = endpoint.addresses[0] ?? '';
+      const pod = endpoint.targetRef?.kind === 'Pod' && endpoint.targetRef.name ? endpoint.targetRef.name : address;
+      const conditions = endpoint.conditions ?? {};
+      const state: EndpointState = conditions.terminating === true ? 'terminating' : conditions.ready === false ? 'not_serving' : 'serving';
+      byPod.set(pod, { pod, address, state });
+    }
+  }
+  return [...byPod.values()].sort((a, b) => a.pod.localeCompare(b.pod));
+}
+
+/**
+ * Whether the fleet does what the switch says: in maintenance no endpoint serves; otherwise at
+ * least one does and none is held out. Terminating endpoints are leaving either way.
+ */
+export function isConverged(active: boolean, endpoints: readonly FleetEndpoint[]): boolean {
+  if (active) return endpoints.every((endpoint) => endpoint.state !== 'serving');
+  return endpoints.some((endpoint) => endpoint.state === 'serving') && endpoints.every((endpoint) => endpoint.state !== 'not_serving');
+}
+
+/** The pods that keep the fleet from converging: serving in maintenance, or held out after it. */
+export function laggingPods(active: boolean, endpoints: readonly FleetEndpoint[]): string[] {
+  const lagging = active ? 'serving' : 'not_serving';
+  return endpoints.filter((endpoint) => endpoint.state === lagging).map((endpoint) => endpoint.pod);
+}

@@ -1,0 +1,37 @@
+import type { MaintenanceState } from '../maintenance/state.ts';
+import type { MaintenanceCause } from '../maintenance/policy.ts';
+import type { FleetTracker, FleetView } from './tracker.ts';
+
+export interface EffectiveState {
+  /** Whether users are in maintenance right now: the switch, or inside the window. */
+  active: boolean;
+  cause: MaintenanceCause | null;
+  /** The next window edge, when the state will change by itself. */
+  nextChangeAt: string | null;
+}
+
+/** What the admin tier shows live: the effective state and, in a cluster, the fleet following it. */
+export interface LiveState {
+  effective(): EffectiveState;
+  fleet(): FleetView | null;
+  /** Called whenever either changes. */
+  onChange(listener: () => void): () => void;
+}
+
+export function liveState(state: MaintenanceState, tracker: FleetTracker | null): LiveState {
+  return {
+    effective: () => {
+      const view = state.current;
+      return { active: view.active, cause: view.cause, nextChangeAt: view.nextChangeAt === null ? null : new Date(view.nextChangeAt).toISOString() };
+    },
+    fleet: () => tracker?.view ?? null,
+    onChange: (listener) => {
+      const unsubscribeState = state.onChange(() => listener());
+      const unsubscribeFleet = tracker?.onChange(listener);
+      return () => {
+        unsubscribeState();
+        unsubscribeFleet?.();
+      };
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnService, type ServiceProcess } from '../helpers/process.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { NAMESPACE, applyBase, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
+
+// No kubelet and no EndpointSlice controller here: the test writes the user Service's
+// EndpointSlices itself, as the controller would, and watches the admin tier follow them.
+const PEOPLE = `
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: fleet-operator, namespace: ${NAMESPACE}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: fleet-operator, namespace: ${NAMESPACE}}
+rules: [{apiGroups: [""], resources: [configmaps], resourceNames: [app-config], verbs: [get, patch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: fleet-operator, namespace: ${NAMESPACE}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: fleet-operator}
+subjects: [{kind: ServiceAccount, name: fleet-operator, namespace: ${NAMESPACE}}]
+`;
+
+function slice(name: string, pods: Record<string, boolean>): string {
+  return JSON.stringify({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace: NAMESPACE, labels: { 'kubernetes.io/service-name': 'sample-app-user' } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    endpoints: Object.entries(pods).map(([pod, ready], index) => ({
+      addresses: [`10.244.9.${index + 10}`],
+      conditions: { ready, serving: ready, terminating: false },
+      targetRef: { kind: 'Pod', name: pod, namespace: NAMESPACE },
+    })),
+  });
+}
+
+interface Fleet {
+  service: string;
+  serving: number;
+  notServing: number;
+  terminating: number;
+  converged: boolean;
+  lagging: string[];
+  pods: { name: string; state: string; since: string }[];
+  changedAt: string | null;
+  convergedAt: string | null;
+  convergenceSeconds: number | null;
+}
+type State = { enabled: boolean; effective: { active: boolean; cause: string | null }; fleet: Fleet };
+
+/** Reads Server-Sent Events from the admin stream into a list, until stopped. */
+function openStream(url: string, token: string) {
+  const controller = new AbortController();
+  const events: { event: string; data: string }[] = [];
+  const done = (async () => {
+    const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
+    if (response.status !== 200) throw new Error(`stream answered ${response.status}`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of response.body!) {
+      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const fields = Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trimStart()]));
+        events.push({ event: fields.event ?? 'message', data: fields.data ?? '' });
+      }
+    }
+  })().catch((error: Error) => {
+    if (error.name !== 'AbortError') throw error;
+  });
+  return { events, states: () => events.filter((e) => e.event === 'state').map((e) => JSON.parse(e.data) as State), close: () => controller.abort(), done };
+}
+
+describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointSlices, on a real API server', () => {
+  let admin: ServiceProcess;
+  let token = '';
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`${admin.url}${path}`, { ...init, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...init.headers } });
+  const state = async () => (await (await api('/admin/api/maintenance')).json()) as State;
+
+  beforeAll(async () => {
+    await applyBase();
+    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
+    await kubectl(['apply', '-f', '-'], { input: PEOPLE });
+    await kubectl(['delete', 'endpointslices', '-n', NAMESPACE, '-l', 'kubernetes.io/service-name=sample-app-user', '--ignore-not-found']);
+    await kubectl(['apply', '-f', '-'], { input: slice('sample-app-user-a', { 'user-1': true, 'user-2': true }) });
+    token = await tokenFor('fleet-operator');
+    admin = await spawnService({
+      ROLE: 'admin',
+      CONFIG_SOURCE: 'api',
+      ADMIN_AUTH: 'kubernetes',
+      POD_NAMESPACE: NAMESPACE,
+      POD_NAME: 'sample-app-admin-fleet',
+      KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-admin'), 'admin-sa-fleet'),
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  afterAll(async () => {
+    admin?.child.kill('SIGTERM');
+    await admin?.exited;
+    await kubectl(['delete', 'endpointslices', '-n', NAMESPACE, '-l', 'kubernetes.io/service-name=sample-app-user', '--ignore-not-found']);
+  });
+
+  it('shows the fleet in GET /admin/api/maintenance: 2 serving, converged while maintenance is off', async () => {
+    const current = await waitFor('the fleet to be listed', async () => {
+      const answer = await state();
+      return answer.fleet?.serving === 2 ? answer : undefined;
+    });
+    expect(current.effective).toEqual({ active: false, cause: null, nextChangeAt: null });
+    expect(current.fleet).toMatchObject({ service: 'sample-app-user', serving: 2, notServing: 0, terminating: 0, converged: true, lagging: [] });
+    expect(current.fleet.pods.map((pod) => [pod.name, pod.state])).toEqual([['user-1', 'serving'], ['user-2', 'serving']]);
+  });
+
+  it('streams each change within one event: the flip, each endpoint leaving, and the convergence, with its time', async () => {
+    const stream = openStream(`${admin.url}/admin/api/stream`, token);
+    try {
+      await waitFor('the first state event', () => (stream.states().length >= 1 ? true : undefined));
+      const on = await api('/admin/api/maintenance', { method: 'PUT', body: JSON.stringify({ enabled: true, reason: 'fleet e2e' }) });
+      expect(on.status).toBe(200);
+      const flipped = await waitFor('a state event with maintenance on', () => stream.states().find((s) => s.effective.active));
+      expect(flipped.fleet).toMatchObject({ converged: false, lagging: ['user-1', 'user-2'] });
+      expect(flipped.fleet.changedAt).not.toBeNull();
+
+      // The kubelet would now fail the pods' readiness; the controller writes the slice.
+      await kubectl(['apply', '-f', '-'], { input: slice('sample-app-user-a', { 'user-1': false, 'user-2': true }) });
+      const half = await waitFor('user-1 out', () => stream.states().find((s) => s.fleet.notServing === 1));
+      expect(half.fleet.lagging).toEqual(['user-2']);
+      await kubectl(['apply', '-f', '-'], { input: slice('sample-app-user-a', { 'user-1': false, 'user-2': false }) });
+      const converged = await waitFor('convergence', () => stream.states().find((s) => s.effective.active && s.fleet.converged));
+      expect(converged.fleet).toMatchObject({ serving: 0, notServing: 2, lagging: [] });
+      expect(converged.fleet.convergenceSeconds).toBeGreaterThan(0);
+      expect(Date.parse(converged.fleet.convergedAt!) - Date.parse(converged.fleet.changedAt!)).toBe(Math.round(converged.fleet.convergenceSeconds! * 1000));
+    } finally {
+      stream.close();
+      await stream.done;
+    }
+    const metrics = await (await fetch(`${admin.url}/metrics`)).text();
+    expect(metrics).toMatch(/^maintenance_fleet_endpoints\{state="not_serving"\} 2$/m);
+    expect(metrics).toMatch(/^maintenance_convergence_seconds_count 1$/m);
+  });
+
+  it('refuses the stream without a token, and to a caller who may not read', async () => {
+    expect((await fetch(`${admin.url}/admin/api/stream`)).status).toBe(401);
+    const stranger = await tokenFor('sample-app-user');
+    expect((await fetch(`${admin.url}/admin/api/stream`, { headers: { Authorization: `Bearer ${stranger}` } })).status).toBe(403);
+  });
+});
