@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { NAMESPACE, applyBase, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
+import { NAMESPACE, applyBase, kubeconfigForToken, kubectl, plugin, skipReason, tokenFor } from './cluster.ts';
 
 // No kubelet and no EndpointSlice controller here: the test writes the user Service's
 // EndpointSlices itself, as the controller would, and watches the admin tier follow them.
@@ -149,5 +149,46 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
     expect((await fetch(`${admin.url}/admin/api/stream`)).status).toBe(401);
     const stranger = await tokenFor('sample-app-user');
     expect((await fetch(`${admin.url}/admin/api/stream`, { headers: { Authorization: `Bearer ${stranger}` } })).status).toBe(403);
+  });
+
+  it('kubectl maintenance off --wait: times out with exit 4 naming the pods still out, then succeeds once they are back', async () => {
+    const setSlice = (pods: Record<string, boolean>) => kubectl(['apply', '-f', '-'], { input: slice('sample-app-user-a', pods) });
+    await setSlice({ 'user-1': false, 'user-2': false });
+    const late = await plugin(['off', '--reason', 'fleet e2e', '--wait', '--timeout', '2s', '-n', NAMESPACE]);
+    expect(late.code).toBe(4);
+    expect(late.stdout).toMatch(/^maintenance off in sample-app\/app-config/m);
+    expect(late.stdout).toMatch(/^ {2}0\.\d s: 0 serving, 2 out of service, 0 terminating$/m);
+    expect(late.stderr).toContain('timed out after 2s: still out of service: user-1,user-2 (0 serving)');
+
+    // Already off: nothing is written; --wait still waits for the fleet.
+    const before = (await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim();
+    const waiting = plugin(['off', '--reason', 'again', '--wait', '--timeout', '60s', '-n', NAMESPACE]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await setSlice({ 'user-1': true, 'user-2': false });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await setSlice({ 'user-1': true, 'user-2': true });
+    const done = await waiting;
+    expect(done.stderr).toBe('');
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/^maintenance is already off in sample-app\/app-config; nothing was written$/m);
+    expect(done.stdout).toMatch(/1 serving, 1 out of service, 0 terminating$/m);
+    expect(done.stdout).toMatch(/^converged in \d+\.\d s: every endpoint of sample-app-user serves users$/m);
+    expect((await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim()).toBe(before);
+  });
+
+  it('kubectl maintenance on --wait: converges when no endpoint serves; status shows the fleet', async () => {
+    const waiting = plugin(['on', '--reason', 'fleet e2e', '--wait', '-n', NAMESPACE]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await kubectl(['apply', '-f', '-'], { input: slice('sample-app-user-a', { 'user-1': false, 'user-2': false }) });
+    const done = await waiting;
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/^converged in \d+\.\d s: no endpoint of sample-app-user serves users$/m);
+    const status = await plugin(['status', '-n', NAMESPACE]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^fleet: {7}0 of 2 endpoints of sample-app-user serving, 2 out, 0 terminating · converged$/m);
+    expect(status.stdout).toMatch(/^ {13}user-1 out$/m);
+    const bad = await plugin(['on', '--reason', 'x', '--wait', '--timeout', 'soon', '-n', NAMESPACE]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--timeout must be a number with s, m, h or d');
   });
 });
