@@ -105,6 +105,8 @@ export const envSchema = z.object({
     .optional(),
   FLEET_SERVICE: dnsName.default('sample-app-user'),
   FLEET_WARN_SECONDS: wholeNumber(1, 86_400).default(120),
+  FLEET_STATUS_PORT: port.optional(),
+  MAINTENANCE_READY_GRACE_SECONDS: secondsUpTo(60).default(0),
   CONFIG_SOURCE: z.enum(['auto', 'volume', 'api'], { error: 'must be "auto", "volume" or "api"' }).default('auto'),
   CONFIGMAP_NAME: dnsName.default('app-config'),
   POD_NAMESPACE: dnsName.default(inClusterNamespace),

@@ -13,6 +13,7 @@ import { endpointSliceInformer } from './k8s/endpointslices.ts';
 import { FleetWatch } from './fleet/fleet-watch.ts';
 import { FleetTracker } from './fleet/tracker.ts';
 import { liveState, type LiveState } from './fleet/live.ts';
+import { FallbackReadiness } from './fleet/fallback.ts';
 import { configMapInformer } from './k8s/configmaps.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { MaintenanceState } from './maintenance/state.ts';
@@ -118,6 +119,8 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     ...(admin ? { admin } : {}),
     ...(bypass && env.ROLE !== 'gate' ? { bypass } : {}),
     ...(upstreamReadiness ? { upstreamHealth: () => upstreamReadiness.health } : {}),
+    ...(fleet?.fallback ? { fallback: fleet.fallback } : {}),
+    readyGraceMs: env.MAINTENANCE_READY_GRACE_SECONDS * 1000,
   });
 
   const serverOptions: ServerOptions = {
@@ -139,6 +142,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
 
   const stopParts = async () => {
     admin?.close();
+    fleet?.fallback?.stop();
     await fleet?.watch.stop();
     upstreamReadiness?.stop();
     proxy?.close();
@@ -151,6 +155,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   await bypassKey.start();
   await source.start();
   void fleet?.watch.start();
+  fleet?.fallback?.start();
   upstreamReadiness?.start();
   const ports: number[] = [];
   try {
@@ -203,17 +208,31 @@ async function createSource(env: Env, log: Logger, clock: Clock): Promise<Config
   return new ApiSource({ ...ref, clock, informer: () => configMapInformer(clients, ref) }, log);
 }
 
-/** The fleet watch and tracker, on the admin role when there are Kubernetes credentials and FLEET_SERVICE is not `none`. */
+/**
+ * The user Service's EndpointSlices, followed by the admin role (for the fleet view) and the
+ * page role (for its readiness), when there are Kubernetes credentials and FLEET_SERVICE is
+ * not `none`.
+ */
 async function createFleet(env: Env, log: Logger, clock: Clock, state: MaintenanceState, metrics: Metrics) {
-  if (env.ROLE !== 'admin' || env.FLEET_SERVICE === 'none' || !hasKubernetesCredentials()) return null;
+  if ((env.ROLE !== 'admin' && env.ROLE !== 'page') || env.FLEET_SERVICE === 'none' || !hasKubernetesCredentials()) return null;
   const clients = await kubernetes();
   const watch = new FleetWatch({ service: env.FLEET_SERVICE, clock, informer: () => endpointSliceInformer(clients, env.POD_NAMESPACE, env.FLEET_SERVICE) }, log);
+  if (env.ROLE === 'page') {
+    const fallback = new FallbackReadiness({
+      clock,
+      endpoints: () => watch.endpoints,
+      synced: () => watch.synced,
+      ...(env.FLEET_STATUS_PORT !== undefined ? { statusPort: env.FLEET_STATUS_PORT } : {}),
+    });
+    watch.onChange(() => void fallback.poll());
+    return { watch, tracker: null, fallback };
+  }
   const observeConvergence = fleetMetrics(metrics.registry, () => tracker.view);
   const tracker: FleetTracker = new FleetTracker({ clock, status: () => watch.status, synced: () => watch.synced, onConverged: observeConvergence });
   tracker.setActive(state.current.active);
   state.onChange((view) => tracker.setActive(view.active));
   watch.onChange((endpoints) => tracker.setEndpoints(endpoints));
-  return { watch, tracker };
+  return { watch, tracker, fallback: null };
 }
 
 function adminSettings(env: Env, bypassKey: BypassKey, live: LiveState): AdminSettings {

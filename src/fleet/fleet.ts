@@ -5,12 +5,15 @@ export interface FleetEndpoint {
   /** The pod, from the endpoint's `targetRef`; its address when there is none. */
   pod: string;
   address: string;
+  /** The Service port's target on the pod, from the slice. */
+  port: number | null;
   state: EndpointState;
 }
 
 /** The parts of an EndpointSlice that matter here (structurally a V1EndpointSlice). */
 export interface SliceLike {
   metadata?: { name?: string };
+  ports?: { port?: number | null }[] | null;
   endpoints?: {
     addresses: string[];
     conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null };
@@ -26,12 +29,13 @@ export interface SliceLike {
 export function endpointsFromSlices(slices: Iterable<SliceLike>): FleetEndpoint[] {
   const byPod = new Map<string, FleetEndpoint>();
   for (const slice of slices) {
+    const port = slice.ports?.[0]?.port ?? null;
     for (const endpoint of slice.endpoints ?? []) {
       const address = endpoint.addresses[0] ?? '';
       const pod = endpoint.targetRef?.kind === 'Pod' && endpoint.targetRef.name ? endpoint.targetRef.name : address;
       const conditions = endpoint.conditions ?? {};
       const state: EndpointState = conditions.terminating === true ? 'terminating' : conditions.ready === false ? 'not_serving' : 'serving';
-      byPod.set(pod, { pod, address, state });
+      byPod.set(pod, { pod, address, port, state });
     }
   }
   return [...byPod.values()].sort((a, b) => a.pod.localeCompare(b.pod));

@@ -13,6 +13,7 @@ import { MAINTENANCE_PAGE_HEADERS, demoPage, formatUntil, maintenancePage } from
 import { BYPASS_CACHE_CONTROL, BYPASS_PATH, type Bypass } from './bypass.ts';
 import type { UpstreamHealth } from './upstream-readiness.ts';
 import type { BypassKeyStatus } from '../config/bypass-key.ts';
+import type { FallbackReadiness } from '../fleet/fallback.ts';
 
 export interface Lifecycle {
   shuttingDown: boolean;
@@ -34,9 +35,13 @@ export interface AppDeps {
   bypassKey?: () => BypassKeyStatus;
   /** The gate's view of the application's own readiness, when `UPSTREAM_READY_PATH` is set. */
   upstreamHealth?: () => UpstreamHealth;
+  /** The page role's readiness from the user Service's EndpointSlices, when it can watch them. */
+  fallback?: FallbackReadiness;
+  /** User and gate roles: how long to stay Ready after maintenance starts (answering the 503 page), so a page tier joins first. */
+  readyGraceMs?: number;
 }
 
-type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance' | 'admin_unavailable' | 'upstream_not_ready';
+type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance' | 'users_serving' | 'admin_unavailable' | 'upstream_not_ready';
 type Readiness = { ready: true } | { ready: false; reason: NotReadyReason };
 
 /** The one place that builds the HTTP surface; production and tests both use it. */
@@ -44,13 +49,31 @@ export function createApp(deps: AppDeps): Hono {
   const { role, store, state, lifecycle } = deps;
   const app = new Hono();
 
+  // When maintenance last started, for the grace below; at start-up in maintenance there is none.
+  let activeSince: number | null = null;
+  state.onChange((view, previous) => {
+    if (view.active && !previous.active && previous.config !== null) activeSince = state.clock.now();
+    else if (!view.active) activeSince = null;
+  });
+  const graceMs = deps.readyGraceMs ?? 0;
+
   const readiness = (): Readiness => {
     if (lifecycle.shuttingDown) return { ready: false, reason: 'shutting_down' };
     if (role === 'admin') return deps.admin?.problem() ? { ready: false, reason: 'admin_unavailable' } : { ready: true };
+    if (role === 'page') {
+      // In the Service exactly while no user endpoint serves the application; without the
+      // EndpointSlices (not listed yet, or no API access), while the switch says maintenance.
+      const fallback = deps.fallback;
+      if (fallback?.view.synced) return fallback.ready ? { ready: true } : { ready: false, reason: 'users_serving' };
+      if (store.config === null) return { ready: false, reason: 'starting' };
+      return state.current.active ? { ready: true } : { ready: false, reason: 'not_in_maintenance' };
+    }
     if (store.config === null) return { ready: false, reason: 'starting' };
-    // The page role is the user role inverted: in the Service exactly while the user pods are not.
-    if (role === 'page') return state.current.active ? { ready: true } : { ready: false, reason: 'not_in_maintenance' };
-    if (state.current.active) return { ready: false, reason: 'maintenance' };
+    if (state.current.active) {
+      // Still Ready for the grace, already answering the 503 page: a page tier joins first.
+      const inGrace = activeSince !== null && state.clock.now() - activeSince < graceMs;
+      if (!inGrace) return { ready: false, reason: 'maintenance' };
+    }
     const upstream = deps.upstreamHealth?.();
     if (upstream !== undefined && upstream.state !== 'ready') return { ready: false, reason: 'upstream_not_ready' };
     return { ready: true };
@@ -82,6 +105,7 @@ export function createApp(deps: AppDeps): Hono {
       ...(deps.admin ? { adminProblem: deps.admin.problem() } : {}),
       ...(deps.upstreamHealth ? { upstream: deps.upstreamHealth() } : {}),
       ...(deps.bypassKey ? { bypassKey: deps.bypassKey() } : {}),
+      ...(deps.fallback ? { fleet: deps.fallback.view } : {}),
       maintenance: view.active,
       maintenanceCause: view.cause,
       nextChangeAt: isoOrNull(view.nextChangeAt),

@@ -127,7 +127,8 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
           });
 
           const apiAccess = pod.automountServiceAccountToken !== false;
-          if (env.ROLE === 'admin') expect(apiAccess, at).toBe(true);
+          // The admin tier talks to the API; the page tier reads the EndpointSlices; others only with CONFIG_SOURCE=api.
+          if (env.ROLE === 'admin' || env.ROLE === 'page') expect(apiAccess, at).toBe(true);
           else expect(apiAccess, `${at}: API access only with CONFIG_SOURCE=api`).toBe(env.CONFIG_SOURCE === 'api');
         }
       }
@@ -164,6 +165,16 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
         Object.entries(publicService.spec.selector).every(([key, value]) => object.spec.template.metadata.labels[key] === value),
     );
     expect(selected.map((deployment) => deployment.metadata.name).sort()).toEqual(['sample-app-page', 'sample-app-user']);
+  });
+
+  it('gives the page tier its own ServiceAccount that may only read EndpointSlices, and user pods a readiness grace', () => {
+    const objects = rendered['maintenance-page']!;
+    const role = objects.find((object) => object.kind === 'Role' && object.metadata.name === 'sample-app-page') as unknown as { rules: unknown[] };
+    expect(role.rules).toEqual([{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] }]);
+    const page = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === 'sample-app-page')!;
+    expect(page.spec.template.spec.serviceAccountName).toBe('sample-app-page');
+    const user = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === 'sample-app-user')!;
+    expect(user.spec.template.spec.containers[0].env).toContainEqual({ name: 'MAINTENANCE_READY_GRACE_SECONDS', value: '6' });
   });
 
   it('adds the gate to a labelled Deployment of an app this project did not write, and to nothing else', () => {

@@ -6,9 +6,10 @@ import { createApp } from '../../src/http/app.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { MaintenanceState } from '../../src/maintenance/state.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
+import type { FallbackReadiness } from '../../src/fleet/fallback.ts';
 
 /** The whole HTTP surface of one role, called through app.request(): no socket, no file. */
-function appFor(role: Role, config: RawConfig | null) {
+function appFor(role: Role, config: RawConfig | null, extra: Partial<Parameters<typeof createApp>[0]> = {}) {
   const clock = new FakeClock('2026-11-28T10:00:00Z');
   const store = new ConfigStore(() => new Date(clock.now()));
   if (config !== null) store.apply(config);
@@ -22,6 +23,7 @@ function appFor(role: Role, config: RawConfig | null) {
     metrics: createMetrics(store, state),
     lifecycle,
     sourceStatus: () => ({ source: 'volume', volume: { watch: 'watching', waitingFor: null } }),
+    ...extra,
   });
   const get = (path: string, accept?: string) => app.request(path, accept ? { headers: { Accept: accept } } : {});
   return { app, get, store, lifecycle, clock };
@@ -114,5 +116,42 @@ describe('createApp: the admin and page roles', () => {
       expect(await response.text()).toContain('Upgrading');
     }
     expect((await on.get('/admin')).status).toBe(404);
+  });
+});
+
+describe('readiness around a page tier', () => {
+  it('keeps a user pod Ready for the grace after maintenance starts, answering the 503 page already', async () => {
+    const { get, store, clock } = appFor('user', { MAINTENANCE_MODE: 'false' }, { readyGraceMs: 6000 });
+    store.apply({ MAINTENANCE_MODE: 'true' });
+    expect((await get('/readyz')).status).toBe(200);
+    expect((await get('/')).status).toBe(503);
+    clock.advanceTo('2026-11-28T10:00:05.999Z');
+    expect((await get('/readyz')).status).toBe(200);
+    clock.advanceTo('2026-11-28T10:00:06Z');
+    expect(await json(await get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'maintenance' } });
+    // Back off and on again: a new grace.
+    store.apply({ MAINTENANCE_MODE: 'false' });
+    store.apply({ MAINTENANCE_MODE: 'true' });
+    expect((await get('/readyz')).status).toBe(200);
+  });
+
+  it('gives no grace to a pod that starts in maintenance', async () => {
+    const { get } = appFor('user', { MAINTENANCE_MODE: 'true' }, { readyGraceMs: 6000 });
+    expect((await get('/readyz')).status).toBe(503);
+  });
+
+  it('makes the page tier Ready exactly while no user endpoint serves the application, once the EndpointSlices are known', async () => {
+    let view = { serving: 2, servingApp: 2, synced: true };
+    const fallback = { get view() { return view; }, get ready() { return view.synced && view.servingApp === 0; } } as unknown as FallbackReadiness;
+    const { get } = appFor('page', { MAINTENANCE_MODE: 'false' }, { fallback });
+    expect(await json(await get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'users_serving' } });
+    view = { serving: 2, servingApp: 0, synced: true }; // both in their grace, answering the 503 page
+    expect((await get('/readyz')).status).toBe(200);
+    view = { serving: 0, servingApp: 0, synced: true }; // a crash loop, maintenance off
+    expect((await get('/readyz')).status).toBe(200);
+    expect((await json(await get('/status'))).body.fleet).toEqual(view);
+    // Before the slices are listed, the switch decides, as without API access.
+    view = { serving: 0, servingApp: 0, synced: false };
+    expect(await json(await get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'not_in_maintenance' } });
   });
 });

@@ -4,6 +4,7 @@ import { endpointsFromSlices, isConverged, laggingPods, type FleetEndpoint, type
 import { FleetWatch } from '../../src/fleet/fleet-watch.ts';
 import { FleetTracker } from '../../src/fleet/tracker.ts';
 import type { EndpointSliceInformer } from '../../src/k8s/endpointslices.ts';
+import { FallbackReadiness } from '../../src/fleet/fallback.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
 const endpoint = (pod: string, conditions: { ready?: boolean | null; terminating?: boolean }, address = `10.0.0.${pod.length}`) => ({
@@ -12,7 +13,7 @@ const endpoint = (pod: string, conditions: { ready?: boolean | null; terminating
   targetRef: { kind: 'Pod', name: pod },
 });
 const slice = (name: string, ...endpoints: SliceLike['endpoints'] & object): SliceLike => ({ metadata: { name }, endpoints });
-const pods = (...states: [string, FleetEndpoint['state']][]): FleetEndpoint[] => states.map(([pod, state]) => ({ pod, address: '', state }));
+const pods = (...states: [string, FleetEndpoint['state']][]): FleetEndpoint[] => states.map(([pod, state]) => ({ pod, address: '', port: null, state }));
 
 describe('endpointsFromSlices', () => {
   it('reads each endpoint as serving, not serving or terminating, once per pod, across slices', () => {
@@ -31,7 +32,7 @@ describe('endpointsFromSlices', () => {
 
   it('names an endpoint without a Pod targetRef by its address', () => {
     expect(endpointsFromSlices([{ endpoints: [{ addresses: ['192.0.2.1'], conditions: { ready: true } }] }])).toEqual([
-      { pod: '192.0.2.1', address: '192.0.2.1', state: 'serving' },
+      { pod: '192.0.2.1', address: '192.0.2.1', port: null, state: 'serving' },
     ]);
   });
 });
@@ -153,5 +154,42 @@ describe('FleetWatch', () => {
     expect(reports.at(-1)).toEqual(['user-1:not_serving']);
     expect(watch.status.connection).toBe('watching');
     await watch.stop();
+  });
+});
+
+describe('FallbackReadiness', () => {
+  it('counts a serving endpoint as serving the application until its pod says it is in maintenance, and asks the status port', async () => {
+    const asked: string[] = [];
+    const inMaintenance = new Map<string, boolean | null>([['10.0.0.1', false], ['10.0.0.2', false]]);
+    let endpoints: FleetEndpoint[] = [
+      { pod: 'a', address: '10.0.0.1', port: 8080, state: 'serving' },
+      { pod: 'b', address: '10.0.0.2', port: 8080, state: 'serving' },
+      { pod: 'c', address: '10.0.0.3', port: 8080, state: 'not_serving' },
+    ];
+    const fallback = new FallbackReadiness({
+      clock: new FakeClock(0),
+      endpoints: () => endpoints,
+      synced: () => true,
+      statusPort: 9901,
+      probe: async (address, port) => {
+        asked.push(`${address}:${port}`);
+        return inMaintenance.get(address) ?? null;
+      },
+    });
+    await fallback.poll();
+    expect(asked).toEqual(['10.0.0.1:9901', '10.0.0.2:9901']);
+    expect([fallback.view, fallback.ready]).toEqual([{ serving: 2, servingApp: 2, synced: true }, false]);
+    inMaintenance.set('10.0.0.1', true);
+    await fallback.poll();
+    expect(fallback.view.servingApp).toBe(1);
+    // A pod that does not answer is taken at its readiness: still serving.
+    inMaintenance.set('10.0.0.2', null);
+    await fallback.poll();
+    expect(fallback.ready).toBe(false);
+    inMaintenance.set('10.0.0.2', true);
+    await fallback.poll();
+    expect([fallback.view, fallback.ready]).toEqual([{ serving: 2, servingApp: 0, synced: true }, true]);
+    endpoints = [];
+    expect(fallback.ready).toBe(true);
   });
 });

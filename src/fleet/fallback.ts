@@ -1,0 +1,111 @@
+import { get } from 'node:http';
+import type { Clock } from '../clock.ts';
+import type { FleetEndpoint } from './fleet.ts';
+
+/** How often the serving user pods are asked whether they are in maintenance. */
+export const FALLBACK_POLL_MS = 1_000;
+const STATUS_TIMEOUT_MS = 800;
+
+export interface FallbackView {
+  /** The user Service's endpoints that serve, and of those, how many serve the application. */
+  serving: number;
+  servingApp: number;
+  synced: boolean;
+}
+
+/** Asks one user pod's `/status` whether it is in maintenance; null when it does not say. */
+export type StatusProbe = (address: string, port: number) => Promise<boolean | null>;
+
+export const httpStatusProbe: StatusProbe = (address, port) =>
+  new Promise((resolve) => {
+    const host = address.includes(':') ? `[${address}]` : address;
+    const request = get(`http://${host}:${port}/status`, { agent: false, timeout: STATUS_TIMEOUT_MS }, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => {
+        if (body.length < 64 * 1024) body += chunk;
+      });
+      response.on('end', () => {
+        try {
+          const status = JSON.parse(body) as { maintenance?: unknown };
+          resolve(typeof status.maintenance === 'boolean' ? status.maintenance : null);
+        } catch {
+          resolve(null);
+        }
+      });
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(null));
+  });
+
+/**
+ * The page tier's readiness: ready exactly while no endpoint of the user Service serves the
+ * application. An endpoint counts as serving the application while it is ready and its pod
+ * does not say it is in maintenance; a user pod that has just entered maintenance stays ready
+ * for MAINTENANCE_READY_GRACE_SECONDS, answering the 503 page itself, so the page tier joins
+ * the public Service before the last user pod leaves it, and users never meet an empty Service.
+ * That covers maintenance and any other moment with no user pod ready (a crash loop, a bad
+ * rollout): users get the page instead of a refused connection.
+ */
+export class FallbackReadiness {
+  readonly #clock: Clock;
+  readonly #probe: StatusProbe;
+  readonly #endpoints: () => readonly FleetEndpoint[];
+  readonly #synced: () => boolean;
+  readonly #inMaintenance = new Map<string, boolean | null>();
+  #cancel: (() => void) | null = null;
+  #stopped = false;
+
+  readonly #statusPort: number | null;
+
+  /** `statusPort`: where the user pods answer `/status`, when not on the Service's own port (the gate sidecar's 9901). */
+  constructor(options: { clock: Clock; probe?: StatusProbe; endpoints: () => readonly FleetEndpoint[]; synced: () => boolean; statusPort?: number }) {
+    this.#clock = options.clock;
+    this.#statusPort = options.statusPort ?? null;
+    this.#probe = options.probe ?? httpStatusProbe;
+    this.#endpoints = options.endpoints;
+    this.#synced = options.synced;
+  }
+
+  get view(): FallbackView {
+    const serving = this.#endpoints().filter((endpoint) => endpoint.state === 'serving');
+    return {
+      serving: serving.length,
+      servingApp: serving.filter((endpoint) => this.#inMaintenance.get(endpoint.pod) !== true).length,
+      synced: this.#synced(),
+    };
+  }
+
+  /** Ready when the fleet is known and no user endpoint serves the application. */
+  get ready(): boolean {
+    const view = this.view;
+    return view.synced && view.servingApp === 0;
+  }
+
+  start(): void {
+    const loop = () => {
+      void this.poll().then(() => {
+        if (!this.#stopped) this.#cancel = this.#clock.setTimer(loop, FALLBACK_POLL_MS);
+      });
+    };
+    loop();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#cancel?.();
+  }
+
+  /** Asks every serving user pod; forgets pods that left. */
+  async poll(): Promise<void> {
+    const serving = this.#endpoints().filter((endpoint) => endpoint.state === 'serving');
+    const answers = await Promise.all(
+      serving.map(async (endpoint) => {
+        const port = this.#statusPort ?? endpoint.port;
+        return [endpoint.pod, port === null ? null : await this.#probe(endpoint.address, port)] as const;
+      }),
+    );
+    const seen = new Set(serving.map((endpoint) => endpoint.pod));
+    for (const pod of this.#inMaintenance.keys()) if (!seen.has(pod)) this.#inMaintenance.delete(pod);
+    for (const [pod, inMaintenance] of answers) this.#inMaintenance.set(pod, inMaintenance);
+  }
+}
