@@ -1,16 +1,18 @@
 // npm run bench:cluster: fleet convergence on a real single-node cluster. Not a test: it
 // prints numbers. For each toggle, the time from the ConfigMap patch to the moment the user
 // Service's EndpointSlices agree with it: no user endpoint ready for "on", every one ready for
-// "off". With the API watch at 2 and at 10 user replicas, and with the volume source at the
-// kubelet's own sync.
+// "off"; and, watching the public Service's EndpointSlices, how long it had no ready endpoint
+// at all around the flip (the page tier's job is that this is 0). With the API watch at 2 and
+// at 10 user replicas, and with the volume source at the kubelet's own sync.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runKubectl } from '../test/support/control-plane.ts';
 import { startNodeClusterFromEnvironment } from '../test/support/node-cluster.ts';
+import { watchReadyEndpoints, type ReadyWatch } from '../test/support/endpoint-watch.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const API_TOGGLES = Number(process.env.BENCH_CLUSTER_API_TOGGLES ?? 10);
-const VOLUME_TOGGLES = Number(process.env.BENCH_CLUSTER_VOLUME_TOGGLES ?? 3);
+const VOLUME_TOGGLES = Number(process.env.BENCH_CLUSTER_VOLUME_TOGGLES ?? 5);
 const NAMESPACE = 'sample-app';
 
 const { cluster, binaries } = await startNodeClusterFromEnvironment();
@@ -27,17 +29,43 @@ async function userEndpoints(): Promise<boolean[]> {
   return slices.items.flatMap((slice) => (slice.endpoints ?? []).filter((endpoint) => !endpoint.conditions?.terminating).map((endpoint) => endpoint.conditions?.ready === true));
 }
 
-/** Patches the switch and returns the milliseconds until the EndpointSlices agree. */
-async function toggle(on: boolean, replicas: number): Promise<number> {
+/**
+ * Patches the switch; returns the milliseconds until the user EndpointSlices agree, and how long
+ * the public Service had no ready endpoint until it settled (one tier ready: page for on, users for off).
+ */
+async function toggle(on: boolean, replicas: number, publicWatch: ReadyWatch): Promise<{ converged: number; empty: number }> {
   const start = Date.now();
   await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', JSON.stringify({ data: { MAINTENANCE_MODE: String(on) } })]);
   const deadline = start + 300_000;
+  let converged = 0;
   for (;;) {
     const ready = await userEndpoints();
-    if (ready.length === replicas && ready.every((value) => value === !on)) return Date.now() - start;
-    if (Date.now() > deadline) throw new Error(`no convergence within 300 s (endpoints: ${JSON.stringify(ready)})`);
+    if (converged === 0 && ready.length === replicas && ready.every((value) => value === !on)) converged = Date.now() - start;
+    // Settled: for on, the page pod is in; for off, all user pods are, and the page pod has left.
+    if (converged > 0 && publicWatch.ready === (on ? 1 : replicas)) return { converged, empty: publicWatch.emptyMs(start) };
+    if (Date.now() > deadline) throw new Error(`no convergence within 300 s (endpoints: ${JSON.stringify(ready)}, public ready ${publicWatch.ready})`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+async function toggles(label: string, count: number, replicas: number) {
+  const publicWatch = watchReadyEndpoints(binaries.kubectl, cluster.kubeconfig, NAMESPACE, 'sample-app-public');
+  const on: number[] = [];
+  const off: number[] = [];
+  const empty: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      for (const direction of [true, false]) {
+        const result = await toggle(direction, replicas, publicWatch);
+        (direction ? on : off).push(result.converged);
+        empty.push(result.empty);
+      }
+    }
+  } finally {
+    publicWatch.stop();
+  }
+  rows.push(summary(`${label}, on`, on), summary(`${label}, off`, off));
+  emptyRows.push(`| ${label} | ${empty.length} | ${(empty.reduce((sum, ms) => sum + ms, 0) / 1000).toFixed(2)} | ${(Math.max(...empty) / 1000).toFixed(2)} |`);
 }
 
 async function deploy(overlay: string, replicas: number): Promise<void> {
@@ -61,32 +89,21 @@ function summary(label: string, samples: number[]): string {
 }
 
 const rows: string[] = [];
+const emptyRows: string[] = [];
 try {
   const crds = process.env.GATEWAY_API_CRDS;
   if (crds) await kubectl(['apply', '--server-side', '-f', crds]);
   for (const replicas of [2, 10]) {
     await deploy(crds ? 'kustomize/overlays/local-full' : 'kustomize/overlays/local', replicas);
     if (!crds) throw new Error('GATEWAY_API_CRDS is not set (bash scripts/envtest/gateway-api-crds.sh)');
-    const on: number[] = [];
-    const off: number[] = [];
-    console.error(`api-watch: ${API_TOGGLES} toggles at ${replicas} user replicas ...`);
-    for (let i = 0; i < API_TOGGLES; i++) {
-      on.push(await toggle(true, replicas));
-      off.push(await toggle(false, replicas));
-    }
-    rows.push(summary(`api-watch, ${replicas} replicas, on`, on), summary(`api-watch, ${replicas} replicas, off`, off));
+    console.error(`api-watch: ${API_TOGGLES} toggles each way at ${replicas} user replicas ...`);
+    await toggles(`api-watch, ${replicas} replicas`, API_TOGGLES, replicas);
   }
-  // The volume source: the base overlay again (without api-watch), at the kubelet's own sync.
+  // The volume source: the base overlay with the page tier (without api-watch), at the kubelet's own sync.
   await kubectl(['delete', '-k', join(ROOT, 'kustomize/overlays/local-full'), '--wait=true', '--ignore-not-found']);
-  await deploy('kustomize/overlays/local', 2);
-  const on: number[] = [];
-  const off: number[] = [];
-  console.error(`volume: ${VOLUME_TOGGLES} toggles at 2 user replicas, kubelet syncFrequency ${settings.kubeletSyncFrequency} ...`);
-  for (let i = 0; i < VOLUME_TOGGLES; i++) {
-    on.push(await toggle(true, 2));
-    off.push(await toggle(false, 2));
-  }
-  rows.push(summary(`volume (syncFrequency ${settings.kubeletSyncFrequency}), 2 replicas, on`, on), summary(`volume (syncFrequency ${settings.kubeletSyncFrequency}), 2 replicas, off`, off));
+  await deploy('bench/overlays/volume-page', 2);
+  console.error(`volume: ${VOLUME_TOGGLES} toggles each way at 2 user replicas, kubelet syncFrequency ${settings.kubeletSyncFrequency} ...`);
+  await toggles(`volume (syncFrequency ${settings.kubeletSyncFrequency}), 2 replicas`, VOLUME_TOGGLES, 2);
 } finally {
   await cluster.stop();
 }
@@ -99,4 +116,11 @@ Fleet convergence: from the ConfigMap patch to the user Service's EndpointSlices
 | source, replicas, direction | toggles | p50 | p95 | max |
 |---|---:|---:|---:|---:|
 ${rows.join('\n')}
+
+The public Service (user pods and the page tier) with no ready endpoint at all, watched through its
+EndpointSlices from each patch until the flip settled (seconds):
+
+| source, replicas | flips | total | longest |
+|---|---:|---:|---:|
+${emptyRows.join('\n')}
 `);

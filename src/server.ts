@@ -228,7 +228,7 @@ async function createFleet(env: Env, log: Logger, clock: Clock, state: Maintenan
     return { watch, tracker: null, fallback };
   }
   const observeConvergence = fleetMetrics(metrics.registry, () => tracker.view);
-  const tracker: FleetTracker = new FleetTracker({ clock, status: () => watch.status, synced: () => watch.synced, onConverged: observeConvergence });
+  const tracker: FleetTracker = new FleetTracker({ clock, status: () => watch.status, synced: () => watch.synced, onConverged: observeConvergence, warnAfterSeconds: env.FLEET_WARN_SECONDS });
   tracker.setActive(state.current.active);
   state.onChange((view) => tracker.setActive(view.active));
   watch.onChange((endpoints) => tracker.setEndpoints(endpoints));

@@ -1,8 +1,12 @@
-// The admin panel: signs in with a bearer token (traded for a session cookie), shows the
-// stored state and toggles it. Every state-changing call sends the session's CSRF token.
+// The admin panel: signs in with a bearer token (traded for a session cookie), shows what users
+// get now (the effective state: switch or window) and how far the fleet follows it, live through
+// the event stream; toggles, sets and clears a window, makes bypass links. Every state-changing
+// call sends the session's CSRF token.
 const $ = (id) => document.getElementById(id);
 let csrfToken = null;
 let current = null;
+let stream = null;
+let streamErrors = 0;
 
 async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
@@ -20,33 +24,195 @@ function notice(text, isError = false) {
   element.hidden = !text;
 }
 
-function formatTime(iso) {
-  return iso ? new Date(iso).toLocaleString() : null;
+let toastTimer = null;
+/** Success (or failure) the user cannot miss, gone after a few seconds. */
+function toast(text, isError = false) {
+  const element = $('toast');
+  element.textContent = text;
+  element.className = isError ? 'error' : '';
+  element.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (element.hidden = true), 5000);
+}
+
+/** "2026-11-28 22:00 UTC": every time shown carries its zone. */
+function utc(iso) {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : null;
+}
+
+/** The same moment in the browser's zone, with the zone's name. */
+function local(iso) {
+  return iso ? new Date(iso).toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' }) : '';
+}
+
+function duration(ms) {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${seconds % 60} s`;
+  const hours = Math.floor(minutes / 60);
+  return hours < 48 ? `${hours} h ${minutes % 60} min` : `${Math.floor(hours / 24)} days ${hours % 24} h`;
+}
+
+/** `system:serviceaccount:sample-app:operator` reads "service account operator (sample-app)". */
+function identity(element, user) {
+  const account = /^system:serviceaccount:([^:]+):(.+)$/.exec(user ?? '');
+  const token = /^token:(.+)$/.exec(user ?? '');
+  element.textContent = account ? `service account ${account[2]} (${account[1]})` : token ? `${token[1]} (static token)` : user ?? 'someone';
+  element.title = user ?? '';
+}
+
+function renderHeadline(state) {
+  const effective = state.effective ?? { active: state.enabled, cause: state.enabled ? 'switch' : null, nextChangeAt: null };
+  const badge = $('state-badge');
+  badge.textContent = effective.active ? 'On' : 'Off';
+  badge.className = `badge ${effective.active ? 'on' : 'off'}`;
+  const until = state.end ? ` until ${utc(state.end)}` : '';
+  $('state-text').textContent = !effective.active
+    ? 'Maintenance is off: users are served'
+    : effective.cause === 'window'
+      ? `Maintenance is on (scheduled window${until}): users get the maintenance page`
+      : 'Maintenance is on (switch): users get the maintenance page';
+  const countdown = $('state-countdown');
+  const next = effective.nextChangeAt ? Date.parse(effective.nextChangeAt) : null;
+  if (next !== null && next > Date.now()) {
+    countdown.textContent = effective.active
+      ? `The window ends in ${duration(next - Date.now())}, at ${utc(effective.nextChangeAt)} (${local(effective.nextChangeAt)}).`
+      : `Maintenance starts in ${duration(next - Date.now())}, at ${utc(effective.nextChangeAt)} (${local(effective.nextChangeAt)}).`;
+    countdown.hidden = false;
+  } else {
+    countdown.hidden = true;
+  }
+}
+
+function renderFleet(state) {
+  const fleet = state.fleet;
+  $('fleet').hidden = !fleet;
+  if (!fleet) return;
+  const active = state.effective?.active ?? state.enabled;
+  const total = fleet.serving + fleet.notServing + fleet.terminating;
+  const summary = active ? `${fleet.notServing + fleet.terminating} of ${total} user pods out of service` : `${fleet.serving} of ${total} user pods serving`;
+  const since = fleet.changedAt ? Date.now() - Date.parse(fleet.changedAt) : null;
+  $('fleet-summary').textContent = !fleet.synced
+    ? `Reading the endpoints of ${fleet.service}…`
+    : fleet.converged
+      ? `${summary} · ${fleet.convergenceSeconds !== null ? `converged in ${fleet.convergenceSeconds} s` : 'converged'}`
+      : `${summary} · converging${since !== null ? ` for ${duration(since)}` : ''}`;
+  const list = $('fleet-pods');
+  list.replaceChildren(
+    ...fleet.pods.map((pod) => {
+      const item = document.createElement('li');
+      const name = document.createElement('code');
+      name.textContent = pod.name;
+      const stateText = document.createElement('span');
+      stateText.className = `state-${pod.state}`;
+      stateText.textContent = `${pod.state === 'serving' ? 'serving' : pod.state === 'not_serving' ? 'out of service' : 'terminating'} since ${utc(pod.since)}`;
+      item.append(name, stateText);
+      return item;
+    }),
+  );
+  const warning = $('fleet-warning');
+  const late = !fleet.converged && fleet.synced && since !== null && since > fleet.warnAfterSeconds * 1000;
+  const down = fleet.watch.connection === 'error';
+  warning.hidden = !late && !down;
+  if (late) {
+    warning.textContent = `Not converged ${duration(since)} after the change: ${fleet.lagging.join(', ') || 'no user pod'} ${active ? 'still serving' : 'still out of service'}.
+Likely causes: pods that follow the mounted volume wait for the kubelet's sync (about a minute, up to 90 s); a subPath mount never updates; or the pod's source is down (its /status says volume.watch or api.connection).`;
+  } else if (down) {
+    warning.textContent = `The EndpointSlice watch is down (${fleet.watch.lastError ?? 'no detail'}): the pods above may be out of date.`;
+  }
 }
 
 function render(state) {
   current = state;
-  const on = state.enabled;
-  $('state-badge').textContent = on ? 'On' : 'Off';
-  $('state-badge').className = `badge ${on ? 'on' : 'off'}`;
-  $('state-text').textContent = on ? 'Maintenance is on: users get the maintenance page' : 'Maintenance is off: users are served';
+  renderHeadline(state);
+  $('state-switch').textContent = state.enabled ? 'on' : 'off';
   $('state-message').textContent = state.message ?? '(default)';
   $('state-window').textContent = state.start || state.end
-    ? `${formatTime(state.start) ?? 'open'} → ${formatTime(state.end) ?? 'open'}`
+    ? `${utc(state.start) ?? 'open'} → ${utc(state.end) ?? 'open'}${state.end ? ` (ends ${local(state.end)} your time)` : ''}`
     : 'none';
-  $('state-change').textContent = state.changedBy
-    ? `${state.changedBy}, ${formatTime(state.changedAt)}: ${state.reason ?? ''}`
-    : 'not recorded';
+  $('state-retry').textContent = state.retryAfterSeconds !== null ? `${state.retryAfterSeconds} s` : '(default)';
+  const change = $('state-change');
+  if (state.changedBy) {
+    change.replaceChildren();
+    const who = document.createElement('span');
+    identity(who, state.changedBy);
+    change.append(who, `, ${utc(state.changedAt) ?? ''}: ${state.reason ?? ''}`);
+  } else {
+    change.textContent = 'not recorded';
+  }
   $('state-version').textContent = state.resourceVersion;
   $('config-error').textContent = state.configError ? `The stored config is invalid: ${state.configError}` : '';
   $('config-error').hidden = !state.configError;
-  $('toggle-title').textContent = on ? 'Turn maintenance off' : 'Turn maintenance on';
-  $('toggle-button').textContent = on ? 'Turn off' : 'Turn on';
-  $('toggle-button').className = on ? 'safe' : 'danger';
-  $('message').value = state.message ?? '';
-  $('state').hidden = false;
-  $('toggle').hidden = false;
-  $('bypass').hidden = false;
+  $('toggle-title').textContent = state.enabled ? 'Turn the switch off' : 'Turn the switch on';
+  $('toggle-button').textContent = state.enabled ? 'Turn off' : 'Turn on';
+  $('toggle-button').className = state.enabled ? 'safe' : 'danger';
+  if (document.activeElement !== $('message')) $('message').value = state.message ?? '';
+  renderFleet(state);
+  fillWindowForm(state, false);
+  for (const id of ['state', 'toggle', 'window', 'bypass']) $(id).hidden = false;
+}
+
+/** datetime-local values are read and written as UTC. */
+const toInput = (iso) => (iso ? iso.slice(0, 16) : '');
+const fromInput = (value) => (value ? `${value}:00Z` : null);
+
+function fillWindowForm(state, force) {
+  const form = $('window-form');
+  if (!force && form.contains(document.activeElement)) return;
+  $('window-start').value = toInput(state.start);
+  $('window-end').value = toInput(state.end);
+  $('retry-after').value = state.retryAfterSeconds ?? '';
+  showLocalTimes();
+}
+
+function showLocalTimes() {
+  $('window-start-local').textContent = $('window-start').value ? `= ${local(fromInput($('window-start').value))}` : '';
+  $('window-end-local').textContent = $('window-end').value ? `= ${local(fromInput($('window-end').value))}` : '';
+}
+
+/** The same rules, and the same words, as the API's 400 answers. */
+function windowProblem(start, end, retry, reason) {
+  if (start && Number.isNaN(Date.parse(start))) return 'start: must be an RFC 3339 timestamp with a time zone';
+  if (end && Number.isNaN(Date.parse(end))) return 'end: must be an RFC 3339 timestamp with a time zone';
+  if (start && end && Date.parse(end) <= Date.parse(start)) return 'end: must be after start';
+  if (retry !== null && (!Number.isInteger(retry) || retry < 1 || retry > 604800)) return 'retryAfterSeconds: must be a whole number of seconds from 1 to 604800';
+  if (reason.trim() === '') return 'reason: is required: say why, in 1 to 500 characters';
+  return null;
+}
+
+async function saveWindow(start, end, retry) {
+  const reason = $('window-reason').value;
+  const problem = windowProblem(start, end, retry, reason);
+  $('window-error').textContent = problem ?? '';
+  $('window-error').hidden = problem === null;
+  if (problem) return;
+  const body = { enabled: current.enabled, reason, start, end, retryAfterSeconds: retry, resourceVersion: current.resourceVersion };
+  const { status, data } = await api('PUT', '/admin/api/maintenance', body);
+  if (status === 200) {
+    $('window-reason').value = '';
+    render(data);
+    fillWindowForm(data, true);
+    toast(start || end ? `Window saved: ${utc(start) ?? 'open'} → ${utc(end) ?? 'open'}.` : 'Window cleared.');
+  } else {
+    await failed(status, data);
+    if (status === 400) {
+      $('window-error').textContent = data.message;
+      $('window-error').hidden = false;
+    }
+  }
+}
+
+async function failed(status, data) {
+  if (status === 409) {
+    toast(data.message, true);
+    await load();
+  } else if (status === 401) {
+    showLogin();
+    notice('Your session has ended; sign in again.', true);
+  } else {
+    toast(data?.message ?? `the change failed (HTTP ${status})`, true);
+  }
 }
 
 async function load() {
@@ -56,13 +222,27 @@ async function load() {
   render(data);
 }
 
+/** Live updates: the stream sends the whole state whenever it or the fleet changes. */
+function follow() {
+  stream?.close();
+  stream = new EventSource('/admin/api/stream');
+  stream.addEventListener('state', (event) => {
+    streamErrors = 0;
+    render(JSON.parse(event.data));
+  });
+  stream.addEventListener('heartbeat', () => (streamErrors = 0));
+  stream.addEventListener('error', () => {
+    // The browser reconnects by itself; after a few failures, ask once why (a 401 shows the sign-in).
+    if (++streamErrors === 3) void load();
+  });
+}
+
 function showLogin() {
   csrfToken = null;
+  stream?.close();
+  stream = null;
   $('login').hidden = false;
-  $('state').hidden = true;
-  $('toggle').hidden = true;
-  $('bypass').hidden = true;
-  $('logout').hidden = true;
+  for (const id of ['state', 'fleet', 'toggle', 'window', 'bypass', 'logout']) $(id).hidden = true;
   $('who').textContent = '';
 }
 
@@ -70,10 +250,13 @@ async function start() {
   const { status, data } = await api('GET', '/admin/session');
   if (status !== 200) return showLogin();
   csrfToken = data.csrfToken;
-  $('who').textContent = `Signed in as ${data.user}`;
+  const who = document.createElement('span');
+  identity(who, data.user);
+  $('who').replaceChildren('Signed in as ', who);
   $('logout').hidden = data.mode === 'none';
   $('login').hidden = true;
   await load();
+  follow();
 }
 
 $('login-form').addEventListener('submit', async (event) => {
@@ -96,16 +279,21 @@ $('toggle-form').addEventListener('submit', async (event) => {
   if (status === 200) {
     $('reason').value = '';
     render(data);
-    notice(`Maintenance is now ${data.enabled ? 'on' : 'off'}.`);
-  } else if (status === 409) {
-    notice(data.message, true);
-    await load();
-  } else if (status === 401) {
-    showLogin();
-    notice('Your session has ended; sign in again.', true);
+    toast(`The switch is now ${data.enabled ? 'on' : 'off'}.${data.effective && data.effective.active !== data.enabled ? ` Maintenance stays ${data.effective.active ? 'on: the window' : 'off'}.` : ''}`);
   } else {
-    notice(data?.message ?? `the change failed (HTTP ${status})`, true);
+    await failed(status, data);
   }
+});
+
+$('window-form').addEventListener('input', showLocalTimes);
+$('window-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const retry = $('retry-after').value === '' ? null : Number($('retry-after').value);
+  await saveWindow(fromInput($('window-start').value), fromInput($('window-end').value), retry);
+});
+$('window-clear').addEventListener('click', async () => {
+  const retry = $('retry-after').value === '' ? null : Number($('retry-after').value);
+  await saveWindow(null, null, retry);
 });
 
 $('bypass-form').addEventListener('submit', async (event) => {
@@ -118,15 +306,12 @@ $('bypass-form').addEventListener('submit', async (event) => {
     $('bypass-reason').value = '';
     // A whole URL when the admin tier knows the public address (PUBLIC_URL); else the path, for the site's own address.
     $('bypass-link').value = data.url ?? data.path;
-    $('bypass-expiry').textContent = `valid until ${data.expiresAt.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC')}`;
+    $('bypass-expiry').textContent = `valid until ${utc(data.expiresAt)}`;
     $('bypass-result').hidden = false;
     $('bypass-link').select();
-    notice(`Bypass link ${data.id} created.`);
-  } else if (status === 401) {
-    showLogin();
-    notice('Your session has ended; sign in again.', true);
+    toast(`Bypass link ${data.id} created.`);
   } else {
-    notice(data?.message ?? `the link could not be made (HTTP ${status})`, true);
+    await failed(status, data);
   }
 });
 
@@ -135,5 +320,13 @@ $('logout').addEventListener('click', async () => {
   notice('Signed out.');
   showLogin();
 });
+
+// The countdown and "converging for" move on their own.
+setInterval(() => {
+  if (current && !$('state').hidden) {
+    renderHeadline(current);
+    renderFleet(current);
+  }
+}, 1000);
 
 start().catch((error) => notice(String(error), true));

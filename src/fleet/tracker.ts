@@ -28,6 +28,8 @@ export interface FleetView {
   /** When the fleet matched it after that flip; null while it does not yet. */
   convergedAt: string | null;
   convergenceSeconds: number | null;
+  /** After this long without converging, the panel warns (FLEET_WARN_SECONDS). */
+  warnAfterSeconds: number;
 }
 
 /**
@@ -40,6 +42,7 @@ export class FleetTracker {
   readonly #status: () => FleetWatchStatus;
   readonly #synced: () => boolean;
   readonly #onConverged: (seconds: number) => void;
+  readonly #warnAfterSeconds: number;
   readonly #listeners = new Set<() => void>();
   #active: boolean | null = null;
   #endpoints: readonly FleetEndpoint[] = [];
@@ -47,8 +50,9 @@ export class FleetTracker {
   #changedAt: number | null = null;
   #convergedAt: number | null = null;
 
-  constructor(options: { clock: Clock; status: () => FleetWatchStatus; synced: () => boolean; onConverged: (seconds: number) => void }) {
+  constructor(options: { clock: Clock; status: () => FleetWatchStatus; synced: () => boolean; onConverged: (seconds: number) => void; warnAfterSeconds?: number }) {
     this.#clock = options.clock;
+    this.#warnAfterSeconds = options.warnAfterSeconds ?? 120;
     this.#status = options.status;
     this.#synced = options.synced;
     this.#onConverged = options.onConverged;
@@ -106,6 +110,7 @@ export class FleetTracker {
       changedAt: changedAt === null ? null : new Date(changedAt).toISOString(),
       convergedAt: convergedAt === null ? null : new Date(convergedAt).toISOString(),
       convergenceSeconds: convergedAt !== null && changedAt !== null ? Math.round(convergedAt - changedAt) / 1000 : null,
+      warnAfterSeconds: this.#warnAfterSeconds,
     };
   }
 

@@ -50,7 +50,11 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await page.click('#login-form button');
     await page.locator('#state').waitFor({ state: 'visible' });
     expect(await page.textContent('#state-badge')).toBe('Off');
-    expect(await page.textContent('#who')).toContain('token:panel-tester');
+    // Identities read as people do; the raw name is in the tooltip.
+    expect(await page.textContent('#who')).toBe('Signed in as panel-tester (static token)');
+    expect(await page.getAttribute('#who span', 'title')).toBe('token:panel-tester');
+    // No favicon 404: the panel names its own icon.
+    expect((await page.request.get(`${admin.url}/admin/assets/favicon.svg`)).status()).toBe(200);
 
     const [cookie] = await page.context().cookies();
     expect(cookie).toMatchObject({ name: 'maintenance_session', httpOnly: true, sameSite: 'Strict', path: '/admin' });
@@ -61,7 +65,9 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await page.fill('#reason', 'browser test');
     await page.click('#toggle-button');
     await expect.poll(() => page.textContent('#state-badge')).toBe('On');
-    expect(await page.textContent('#notice')).toBe('Maintenance is now on.');
+    expect(await page.textContent('#toast')).toBe('The switch is now on.');
+    expect(await page.isVisible('#toast')).toBe(true);
+    expect(await page.textContent('#state-text')).toBe('Maintenance is on (switch): users get the maintenance page');
     expect(await page.textContent('#state-change')).toContain('panel-tester');
     expect(await page.textContent('#state-change')).toContain('browser test');
     await user.waitForReady(503);
@@ -73,18 +79,23 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await page.click('#toggle-button');
     expect(await page.locator('#reason:invalid').count()).toBe(1);
     expect(await page.textContent('#state-badge')).toBe('On');
-    // A request would have replaced the notice with the server's answer.
-    expect(await page.textContent('#notice')).toBe('Maintenance is now on.');
+    // A request would have replaced the toast with the server's answer.
+    expect(await page.textContent('#toast')).toBe('The switch is now on.');
   });
 
-  it('reports a conflict when the config changed since it was loaded, and shows the new state', async () => {
-    // Someone else, e.g. kubectl edit, turns maintenance off in the meantime.
-    await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'changed elsewhere' });
+  it('reports a conflict when the config changed between loading and sending, and shows the new state', async () => {
+    // Someone else, e.g. kubectl edit, turns maintenance off just as the request leaves the browser
+    // (the stream keeps the page current otherwise).
+    await page.route('**/admin/api/maintenance', async (route) => {
+      if (route.request().method() === 'PUT') await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'changed elsewhere' });
+      await route.continue();
+    });
     await page.fill('#reason', 'stale page');
     await page.click('#toggle-button');
-    await expect.poll(() => page.textContent('#notice')).toContain('changed by someone else');
+    await expect.poll(() => page.textContent('#toast')).toContain('changed by someone else');
     await expect.poll(() => page.textContent('#state-badge')).toBe('Off');
     expect(await page.textContent('#state-message')).toBe('changed elsewhere');
+    await page.unroute('**/admin/api/maintenance');
   });
 
   it('makes a bypass link that shows a tester the application during maintenance, and nobody else', async () => {
@@ -94,7 +105,7 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await page.selectOption('#bypass-duration', '3600');
     await page.click('#bypass-button');
     await page.locator('#bypass-result').waitFor({ state: 'visible' });
-    expect(await page.textContent('#notice')).toMatch(/^Bypass link [\w-]+ created\.$/);
+    expect(await page.textContent('#toast')).toMatch(/^Bypass link [\w-]+ created\.$/);
     const link = await page.inputValue('#bypass-link');
     expect(link).toMatch(/^\/__maintenance\/bypass\?token=b1\./);
     expect(await page.textContent('#bypass-expiry')).toMatch(/^valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
@@ -109,6 +120,47 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     expect((await anyonePage.goto(`${user.url}/`))?.status()).toBe(503);
     expect(await anyonePage.textContent('body')).toContain('closed for testing');
     await Promise.all([tester.close(), anyone.close()]);
+  });
+
+  it('shows the window as the cause during a window, with its end in UTC, although the switch is off', async () => {
+    const end = new Date(Date.now() + 2 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_START: '2020-01-01T00:00:00Z', MAINTENANCE_END: end });
+    // Live, through the stream: no reload.
+    await expect.poll(() => page.textContent('#state-text')).toBe(`Maintenance is on (scheduled window until ${end.slice(0, 10)} ${end.slice(11, 16)} UTC): users get the maintenance page`);
+    expect(await page.textContent('#state-badge')).toBe('On');
+    expect(await page.textContent('#state-switch')).toBe('off');
+    expect(await page.textContent('#state-countdown')).toMatch(/^The window ends in [12] h \d+ min, at .* UTC \(.+\)\.$/);
+    await user.waitForReady(503);
+  });
+
+  it('sets and clears a window and Retry-After, checking in the browser with the API\'s words first', async () => {
+    await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false' });
+    await expect.poll(() => page.textContent('#state-badge')).toBe('Off');
+    const before = await page.textContent('#state-version');
+    await page.fill('#window-start', '2031-03-01T22:00');
+    await page.fill('#window-end', '2031-03-01T21:00');
+    await page.fill('#window-reason', 'planned upgrade');
+    await page.click('#window-save');
+    expect(await page.textContent('#window-error')).toBe('end: must be after start');
+    expect(await page.textContent('#state-version')).toBe(before);
+
+    await page.fill('#window-end', '2031-03-02T01:30');
+    await page.fill('#retry-after', '900');
+    await page.click('#window-save');
+    await expect.poll(() => page.textContent('#toast')).toBe('Window saved: 2031-03-01 22:00 UTC → 2031-03-02 01:30 UTC.');
+    expect(await page.textContent('#state-window')).toMatch(/^2031-03-01 22:00 UTC → 2031-03-02 01:30 UTC \(ends .+ your time\)$/);
+    expect(await page.textContent('#state-retry')).toBe('900 s');
+    expect(await page.textContent('#state-countdown')).toMatch(/^Maintenance starts in \d+ days \d+ h, at 2031-03-01 22:00 UTC/);
+    await page.screenshot({ path: join(await makeTempDir('panel-'), 'panel-window.png'), fullPage: true });
+
+    await page.fill('#retry-after', '');
+    await page.fill('#window-reason', 'cancelled');
+    await page.click('#window-clear');
+    await expect.poll(() => page.textContent('#toast')).toBe('Window cleared.');
+    expect(await page.textContent('#state-window')).toBe('none');
+    // Cleared: the default again.
+    expect(await page.textContent('#state-retry')).toBe('300 s');
+    expect(await page.isHidden('#state-countdown')).toBe(true);
   });
 
   it('loaded without any Content-Security-Policy violation or script error', () => {

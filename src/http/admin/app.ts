@@ -220,6 +220,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   app.get('/', (c) => c.html(panelPage()));
   app.get('/assets/panel.js', (c) => c.body(assets.script, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
   app.get('/assets/panel.css', (c) => c.body(assets.styles, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
+  app.get('/assets/favicon.svg', (c) => c.body(assets.icon, 200, { 'Content-Type': 'image/svg+xml' }));
 
   app.get('/session', async (c) => {
     const session = sessions.find(getCookie(c, SESSION_COOKIE));

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 
 /** The panel's script and styles: files of their own, so the CSP can forbid inline code. */
-export function loadPanelAssets(): { script: string; styles: string } {
+export function loadPanelAssets(): { script: string; styles: string; icon: string } {
   // src/http/admin and dist/http/admin sit at the same depth below the repository root.
   const dir = new URL('../../../assets/admin/', import.meta.url);
   return {
     script: readFileSync(new URL('panel.js', dir), 'utf8'),
     styles: readFileSync(new URL('panel.css', dir), 'utf8'),
+    icon: readFileSync(new URL('favicon.svg', dir), 'utf8'),
   };
 }
 
@@ -19,6 +20,7 @@ export function panelPage(): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>Maintenance switch</title>
+<link rel="icon" href="/admin/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/admin/assets/panel.css">
 <script type="module" src="/admin/assets/panel.js"></script>
 </head>
@@ -43,13 +45,23 @@ export function panelPage(): string {
       <span id="state-badge" class="badge"></span>
       <span id="state-text"></span>
     </div>
+    <p id="state-countdown" class="muted" hidden></p>
     <dl>
+      <dt>Switch</dt><dd id="state-switch"></dd>
       <dt>Message</dt><dd id="state-message"></dd>
       <dt>Window</dt><dd id="state-window"></dd>
+      <dt>Retry-After</dt><dd id="state-retry"></dd>
       <dt>Last change</dt><dd id="state-change"></dd>
       <dt>Version</dt><dd><code id="state-version"></code></dd>
     </dl>
     <p id="config-error" class="error" hidden></p>
+  </section>
+
+  <section id="fleet" class="card" hidden>
+    <h2>User pods</h2>
+    <p id="fleet-summary" class="fleet-summary"></p>
+    <ul id="fleet-pods"></ul>
+    <p id="fleet-warning" class="warning" hidden></p>
   </section>
 
   <section id="toggle" class="card" hidden>
@@ -60,6 +72,24 @@ export function panelPage(): string {
       <label for="reason">Reason (required, recorded with your name)</label>
       <input id="reason" name="reason" maxlength="500" required placeholder="e.g. database upgrade, ticket OPS-123">
       <button id="toggle-button" type="submit"></button>
+    </form>
+  </section>
+
+  <section id="window" class="card" hidden>
+    <h2>Scheduled window and Retry-After</h2>
+    <p class="muted">Times are UTC. Maintenance is on while the switch is on <em>or</em> now is inside the window; a missing bound is open.</p>
+    <form id="window-form" novalidate>
+      <label for="window-start">Start (UTC)</label>
+      <input id="window-start" name="start" type="datetime-local" step="60"> <span id="window-start-local" class="muted"></span>
+      <label for="window-end">End (UTC)</label>
+      <input id="window-end" name="end" type="datetime-local" step="60"> <span id="window-end-local" class="muted"></span>
+      <label for="retry-after">Retry-After (seconds, 1 to 604800; empty for the default)</label>
+      <input id="retry-after" name="retryAfterSeconds" type="number" min="1" max="604800" step="1">
+      <label for="window-reason">Reason (required, recorded with your name)</label>
+      <input id="window-reason" name="reason" maxlength="500" placeholder="e.g. planned database upgrade OPS-42">
+      <p id="window-error" class="error" role="alert" hidden></p>
+      <button id="window-save" type="submit">Save window</button>
+      <button id="window-clear" type="button" class="secondary">Clear window</button>
     </form>
   </section>
 
@@ -82,6 +112,7 @@ export function panelPage(): string {
   </section>
 
   <p id="notice" role="status" hidden></p>
+  <div id="toast" role="status" aria-live="polite" hidden></div>
   <p><button id="logout" type="button" class="link" hidden>Sign out</button></p>
 </main>
 </body>

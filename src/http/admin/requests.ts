@@ -33,9 +33,10 @@ export const updateSchema = z
     start: timestamp.nullable().optional(),
     end: timestamp.nullable().optional(),
     retryAfterSeconds: z
-      .int({ error: 'must be a whole number of seconds' })
+      .int({ error: 'must be a whole number of seconds, or null for the default' })
       .min(1, 'must be at least 1')
       .max(MAX_RETRY_AFTER_SECONDS, `must be at most ${MAX_RETRY_AFTER_SECONDS}`)
+      .nullable()
       .optional(),
     resourceVersion: z.string({ error: 'must be a string' }).min(1, 'must not be empty').optional(),
   })
@@ -100,7 +101,7 @@ export function toConfigChange(update: MaintenanceUpdate, actor: string): Config
   if (update.message !== undefined) data[CONFIG_KEYS.message] = update.message;
   if (update.start !== undefined) data[CONFIG_KEYS.start] = update.start;
   if (update.end !== undefined) data[CONFIG_KEYS.end] = update.end;
-  if (update.retryAfterSeconds !== undefined) data[CONFIG_KEYS.retryAfter] = String(update.retryAfterSeconds);
+  if (update.retryAfterSeconds !== undefined) data[CONFIG_KEYS.retryAfter] = update.retryAfterSeconds === null ? null : String(update.retryAfterSeconds);
   return {
     data,
     actor,

@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface ReadyWatch {
+  /** Ready endpoints of the Service now, as its EndpointSlices last said (-1 before the first event). */
+  readonly ready: number;
+  /** Milliseconds with no ready endpoint at all between `from` and now (or `to`). */
+  emptyMs(from: number, to?: number): number;
+  stop(): void;
+}
+
+/**
+ * Follows a Service's EndpointSlices with `kubectl get --watch`, timestamping each change as it
+ * arrives, so the time the Service had no ready endpoint can be summed precisely (a poll would
+ * miss short gaps). One line per event: the slice's name, then each endpoint's ready flag.
+ */
+export function watchReadyEndpoints(kubectl: string, kubeconfig: string, namespace: string, service: string): ReadyWatch {
+  const child = spawn(kubectl, [
+    `--kubeconfig=${kubeconfig}`, 'get', 'endpointslices', '-n', namespace, '-l', `kubernetes.io/service-name=${service}`,
+    '--watch', '--output-watch-events',
+    '-o', 'jsonpath={.type} {.object.metadata.name} {range .object.endpoints[*]}{.conditions.ready},{end}{"\\n"}',
+  ], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const slices = new Map<string, number>();
+  // [time, ready endpoints in all slices] at each change.
+  const changes: [number, number][] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const [type, name = '', flags = ''] = line.trim().split(' ');
+    if (type === 'DELETED') slices.delete(name);
+    else slices.set(name, flags.split(',').filter((flag) => flag === 'true').length);
+    const total = [...slices.values()].reduce((sum, count) => sum + count, 0);
+    if (changes.at(-1)?.[1] !== total) changes.push([Date.now(), total]);
+  });
+  return {
+    get ready() {
+      return changes.at(-1)?.[1] ?? -1;
+    },
+    emptyMs(from, to = Date.now()) {
+      let empty = 0;
+      for (let index = 0; index < changes.length; index++) {
+        const [at, ready] = changes[index]!;
+        const until = Math.min(changes[index + 1]?.[0] ?? to, to);
+        const since = Math.max(at, from);
+        if (ready === 0 && until > since) empty += until - since;
+      }
+      return empty;
+    },
+    stop: () => child.kill(),
+  };
+}
