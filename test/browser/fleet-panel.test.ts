@@ -1,0 +1,89 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findBinaries, startControlPlane, type ControlPlane } from '../support/control-plane.ts';
+import { browserMissing, launchBrowser } from '../helpers/browser.ts';
+import { spawnService, type ServiceProcess } from '../helpers/process.ts';
+import { makeTempDir } from '../helpers/test-server.ts';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TOKEN = 'fleet-panel-token';
+const binaries = findBinaries();
+const missing = browserMissing ?? (typeof binaries === 'string' ? binaries : null);
+if (missing && process.env.CI) throw new Error(missing);
+
+function slice(pods: Record<string, boolean>): string {
+  return JSON.stringify({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'sample-app-user-panel', namespace: 'sample-app', labels: { 'kubernetes.io/service-name': 'sample-app-user' } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    endpoints: Object.entries(pods).map(([pod, ready], index) => ({
+      addresses: [`10.244.8.${index + 10}`],
+      conditions: { ready },
+      targetRef: { kind: 'Pod', name: pod, namespace: 'sample-app' },
+    })),
+  });
+}
+
+// The panel against a real kube-apiserver: the test writes the EndpointSlices, as the
+// controller would after the kubelet's probes, and the panel must follow without a reload.
+describe.skipIf(missing !== null)('the panel shows the fleet live, in headless Chromium', () => {
+  let plane: ControlPlane;
+  let admin: ServiceProcess;
+  let browser: Browser;
+  let page: Page;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    plane = await startControlPlane(binaries as Exclude<typeof binaries, string>);
+    await plane.kubectl(['apply', '-k', join(ROOT, 'k8s')]);
+    await plane.kubectl(['apply', '-f', '-'], { input: slice({ 'sample-app-user-1': true, 'sample-app-user-2': true }) });
+    const tokens = join(await makeTempDir('fleet-panel-'), 'tokens');
+    await writeFile(tokens, `${TOKEN},release-manager\n`);
+    admin = await spawnService({
+      ROLE: 'admin', CONFIG_SOURCE: 'api', POD_NAMESPACE: 'sample-app', KUBECONFIG: plane.kubeconfig, ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokens, LOG_LEVEL: 'info',
+    });
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    page.on('pageerror', (error) => errors.push(error.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    admin?.child.kill('SIGTERM');
+    await admin?.exited;
+    await plane?.stop();
+  });
+
+  it('shows each pod, then follows a flip and the endpoints leaving, converged with its time', async () => {
+    await page.goto(`${admin.url}/admin`);
+    await page.fill('#token', TOKEN);
+    await page.click('#login-form button');
+    await expect.poll(() => page.textContent('#fleet-summary')).toBe('2 of 2 user pods serving · converged');
+    expect(await page.locator('#fleet-pods li').allTextContents()).toEqual([
+      expect.stringMatching(/^sample-app-user-1serving since \d{4}-\d\d-\d\d \d\d:\d\d UTC$/),
+      expect.stringMatching(/^sample-app-user-2serving since /),
+    ]);
+
+    await page.fill('#reason', 'fleet in the browser');
+    await page.click('#toggle-button');
+    await expect.poll(() => page.textContent('#fleet-summary')).toMatch(/^0 of 2 user pods out of service · converging for \d+ s$/);
+    await plane.kubectl(['apply', '-f', '-'], { input: slice({ 'sample-app-user-1': false, 'sample-app-user-2': true }) });
+    await expect.poll(() => page.textContent('#fleet-summary')).toMatch(/^1 of 2 user pods out of service · converging/);
+    await plane.kubectl(['apply', '-f', '-'], { input: slice({ 'sample-app-user-1': false, 'sample-app-user-2': false }) });
+    await expect.poll(() => page.textContent('#fleet-summary')).toMatch(/^2 of 2 user pods out of service · converged in \d+(\.\d+)? s$/);
+    expect(await page.locator('#fleet-pods li').allTextContents()).toEqual([
+      expect.stringMatching(/^sample-app-user-1out of service since /),
+      expect.stringMatching(/^sample-app-user-2out of service since /),
+    ]);
+    expect(await page.isHidden('#fleet-warning')).toBe(true);
+    const shot = join(await makeTempDir('fleet-panel-'), 'panel-fleet.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`[browser] the panel with its fleet: ${shot}`);
+    expect(errors).toEqual([]);
+  });
+});
