@@ -133,13 +133,20 @@ function render(state) {
     : 'none';
   $('state-retry').textContent = state.retryAfterSeconds !== null ? `${state.retryAfterSeconds} s` : '(default)';
   const change = $('state-change');
+  change.replaceChildren();
+  if (state.changedOutside) {
+    // kubectl edit, kubectl patch, a GitOps tool: the record below is no longer the latest.
+    const outside = document.createElement('strong');
+    const { manager, time } = state.changedOutside;
+    outside.textContent = `Changed outside the panel and plugin${manager ? ` by ${manager}` : ''}${time ? ` at ${utc(time)}` : ''}; who did it is in the cluster's audit log.`;
+    change.append(outside, document.createElement('br'), 'Before that: ');
+  }
   if (state.changedBy) {
-    change.replaceChildren();
     const who = document.createElement('span');
     identity(who, state.changedBy);
     change.append(who, `, ${utc(state.changedAt) ?? ''}: ${state.reason ?? ''}`);
   } else {
-    change.textContent = 'not recorded';
+    change.append('not recorded');
   }
   $('state-version').textContent = state.resourceVersion;
   $('config-error').textContent = state.configError ? `The stored config is invalid: ${state.configError}` : '';

@@ -2,7 +2,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubernetesApiError, type KubeClients } from '../k8s/client.ts';
 import { mergePatchConfigMap, readConfigMap, recordConfigMapEvent, type ConfigMapRef } from '../k8s/configmaps.ts';
-import { CONFIG_KEYS } from './parse.ts';
+import { CONFIG_KEYS, dataHash } from './parse.ts';
 import { ConfigNotFoundError, VersionConflictError, type Audit, type ConfigChange, type ConfigWriter, type StoredConfig } from './writer.ts';
 
 /** Our annotations on the ConfigMap, under a domain prefix of ours. */
@@ -11,7 +11,12 @@ export const ANNOTATIONS = {
   changedBy: `${ANNOTATION_PREFIX}/changed-by`,
   changedAt: `${ANNOTATION_PREFIX}/changed-at`,
   reason: `${ANNOTATION_PREFIX}/reason`,
+  dataHash: `${ANNOTATION_PREFIX}/data-hash`,
 } as const;
+
+/** The field managers of this project's writers: the admin tier, and the kubectl plugin. */
+export const FIELD_MANAGER = 'maintenance-switch';
+const OUR_MANAGERS = new Set([FIELD_MANAGER, 'kubectl-maintenance']);
 
 export const EVENT_REPORTER = 'maintenance-switch';
 
@@ -56,13 +61,14 @@ export class ConfigMapWriter implements ConfigWriter {
           [ANNOTATIONS.changedBy]: change.actor,
           [ANNOTATIONS.changedAt]: new Date().toISOString(),
           [ANNOTATIONS.reason]: change.reason,
+          ...(change.result ? { [ANNOTATIONS.dataHash]: dataHash(change.result) } : {}),
         },
       },
       data: change.data,
     };
     let updated: V1ConfigMap;
     try {
-      updated = await mergePatchConfigMap(this.#clients, this.#ref, patch);
+      updated = await mergePatchConfigMap(this.#clients, this.#ref, patch, FIELD_MANAGER);
     } catch (error) {
       throw this.#translate(error);
     }
@@ -97,15 +103,34 @@ export class ConfigMapWriter implements ConfigWriter {
   }
 }
 
+/** The field manager that last changed one of the maintenance keys, from managedFields. */
+function lastMaintenanceWriter(configMap: V1ConfigMap): { manager: string | null; time: string | null } | null {
+  const keys = Object.values(CONFIG_KEYS) as string[];
+  let last: { manager: string | null; time: string | null } | null = null;
+  for (const entry of configMap.metadata?.managedFields ?? []) {
+    const data = (entry.fieldsV1 as { 'f:data'?: Record<string, unknown> } | undefined)?.['f:data'] ?? {};
+    if (!keys.some((key) => `f:${key}` in data)) continue;
+    const time = entry.time ? new Date(entry.time).toISOString() : null;
+    if (last === null || (time ?? '') > (last.time ?? '')) last = { manager: entry.manager ?? null, time };
+  }
+  return last;
+}
+
 function stored(configMap: V1ConfigMap): StoredConfig {
   const annotations = configMap.metadata?.annotations ?? {};
+  const data = configMap.data ?? {};
+  // The fingerprint decides when there is one; else the last writer of a maintenance key.
+  const hash = annotations[ANNOTATIONS.dataHash];
+  const last = lastMaintenanceWriter(configMap);
+  const outside = hash !== undefined ? hash !== dataHash(data) : last !== null && !OUR_MANAGERS.has(last.manager ?? '');
   const audit: Audit = {
     changedBy: annotations[ANNOTATIONS.changedBy] ?? null,
     changedAt: annotations[ANNOTATIONS.changedAt] ?? null,
     reason: annotations[ANNOTATIONS.reason] ?? null,
+    outside: outside ? (last !== null && !OUR_MANAGERS.has(last.manager ?? '') ? last : { manager: null, time: null }) : null,
   };
   return {
-    data: configMap.data ?? {},
+    data,
     version: configMap.metadata?.resourceVersion ?? '',
     audit,
   };

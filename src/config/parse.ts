@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /** The ConfigMap keys this service reads. Any other key in the ConfigMap is ignored. */
@@ -9,6 +10,17 @@ export const CONFIG_KEYS = {
   end: 'MAINTENANCE_END',
   allowPaths: 'MAINTENANCE_ALLOW_PATHS',
 } as const;
+
+/**
+ * A fingerprint of the maintenance keys of a ConfigMap's data, as the tools record it when they
+ * write (annotation data-hash): each present key in name order, then its value in base64, one
+ * per line, hashed with SHA-256. The kubectl plugin computes the same in bash.
+ */
+export function dataHash(data: RawConfig): string {
+  const keys = (Object.values(CONFIG_KEYS) as string[]).filter((key) => data[key] !== undefined).sort();
+  const canonical = keys.map((key) => `${key}\n${Buffer.from(data[key]!, 'utf8').toString('base64')}\n`).join('');
+  return createHash('sha256').update(canonical).digest('hex');
+}
 
 export const DEFAULT_MESSAGE = 'We are performing scheduled maintenance. Please try again shortly.';
 export const DEFAULT_RETRY_AFTER_SECONDS = 300;

@@ -9,6 +9,12 @@ export interface Audit {
   changedBy: string | null;
   changedAt: string | null;
   reason: string | null;
+  /**
+   * Set when the maintenance keys were changed by something other than the panel, the API and
+   * the plugin (kubectl edit, kubectl patch, a GitOps tool): who/why above are then out of date.
+   * The field manager and time come from managedFields; the person is in the cluster's audit log.
+   */
+  outside?: { manager: string | null; time: string | null } | null;
 }
 
 export interface StoredConfig {
@@ -25,6 +31,8 @@ export interface ConfigChange {
   expectedVersion?: string;
   actor: string;
   reason: string;
+  /** The whole data after the change, for the fingerprint the writer records. */
+  result?: RawConfig;
 }
 
 export class VersionConflictError extends Error {
@@ -84,7 +92,7 @@ export async function updateConfig(writer: ConfigWriter, change: ConfigChange): 
     const result = parseConfig(applyChange(current.data, change.data));
     if (!result.ok) throw new InvalidConfigChangeError(result.issues);
     try {
-      return await writer.write({ ...change, expectedVersion: current.version });
+      return await writer.write({ ...change, expectedVersion: current.version, result: applyChange(current.data, change.data) });
     } catch (error) {
       if (!(error instanceof VersionConflictError) || expected !== undefined || attempt >= MAX_ATTEMPTS) throw error;
     }

@@ -18,10 +18,10 @@ export async function readConfigMap({ core }: KubeClients, { namespace, name }: 
  * A JSON merge patch. With `metadata.resourceVersion` in the patch, the API server refuses a
  * stale write with 409 Conflict and writes nothing.
  */
-export async function mergePatchConfigMap({ core, lib }: KubeClients, { namespace, name }: ConfigMapRef, patch: object): Promise<V1ConfigMap> {
+export async function mergePatchConfigMap({ core, lib }: KubeClients, { namespace, name }: ConfigMapRef, patch: object, fieldManager: string): Promise<V1ConfigMap> {
   try {
     return await core.patchNamespacedConfigMap(
-      { name, namespace, body: patch },
+      { name, namespace, body: patch, fieldManager },
       lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch),
     );
   } catch (error) {

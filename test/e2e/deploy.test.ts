@@ -186,4 +186,41 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     const event = (await bypassEvents()).find((candidate) => candidate.note.includes(verdict.id));
     expect(event?.note).toMatch(new RegExp(`^envtest-admin created bypass link ${verdict.id}, valid until \\S+Z: QA from the plugin$`));
   });
+
+  it('says when the maintenance keys were changed outside the panel and plugin, naming the field manager and time', async () => {
+    const state = async () =>
+      (await (await fetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: 'Bearer e2e-admin-token' } })).json()) as {
+        changedBy: string;
+        changedOutside: { manager: string | null; time: string | null } | null;
+      };
+    const on = await plugin(['on', '-n', NAMESPACE, '--reason', 'outside check', '--message', 'trailing newline\n']);
+    expect(on.code).toBe(0);
+    expect((await state()).changedOutside).toBeNull();
+    expect((await plugin(['status', '-n', NAMESPACE])).stdout).not.toContain('changed outside');
+
+    await plane.kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MESSAGE":"patched by hand"}}']);
+    const patched = await state();
+    expect(patched.changedBy).toBe('envtest-admin');
+    expect(patched.changedOutside?.manager).toBe('kubectl-patch');
+    expect(Date.parse(patched.changedOutside!.time!)).not.toBeNaN();
+    const status = await plugin(['status', '-n', NAMESPACE]);
+    expect(status.stdout).toMatch(/changed outside the panel and plugin since then: kubectl-patch at \S+Z; who did it is in the cluster's audit log/);
+
+    const put = await fetch(`${admin.url}/admin/api/maintenance`, {
+      method: 'PUT',
+      headers: { Authorization: 'Bearer e2e-admin-token', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ enabled: true, reason: 'through the panel again', message: 'from the API' }),
+    });
+    expect(put.status).toBe(200);
+    expect(((await put.json()) as { changedOutside: unknown }).changedOutside).toBeNull();
+
+    // A real kubectl edit, its editor run through KUBE_EDITOR.
+    await plane.kubectl(['edit', 'configmap', 'app-config', '-n', NAMESPACE], { env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MESSAGE: from the API/MAINTENANCE_MESSAGE: edited by hand/'` } });
+    expect((await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.MAINTENANCE_MESSAGE}'])).trim()).toBe('edited by hand');
+    expect((await state()).changedOutside?.manager).toBe('kubectl-edit');
+
+    // The plugin's own change is its own again.
+    expect((await plugin(['off', '-n', NAMESPACE, '--reason', 'done'])).code).toBe(0);
+    expect((await state()).changedOutside).toBeNull();
+  });
 });

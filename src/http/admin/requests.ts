@@ -125,6 +125,7 @@ export function describeStored(stored: StoredConfig) {
     changedBy: stored.audit.changedBy,
     changedAt: stored.audit.changedAt,
     reason: stored.audit.reason,
+    changedOutside: stored.audit.outside ?? null,
     configError: parsed.ok ? null : parsed.error,
   };
 }
