@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { runPlugin } from '../support/control-plane.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
 import { NAMESPACE, ROOT, clusterIp, endpoints, get, getJson, isReady, kubeconfig, kubectl, kubectlBinary, pods, resetNamespace, setMode, since, skipReason, type Pod } from './node.ts';
@@ -12,16 +12,7 @@ const BYPASS_KEY = 'a-cluster-test-bypass-key-of-32-bytes-or-more';
 type SidecarPod = Pod & { status: Pod['status'] & { initContainerStatuses?: { name: string; ready: boolean; started?: boolean }[] } };
 
 /** Runs the plugin as kubectl would find it on PATH. */
-function plugin(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(join(ROOT, 'bin/kubectl-maintenance'), args, {
-    env: { ...process.env, KUBECONFIG: kubeconfig(), PATH: `${join(ROOT, 'bin')}:${dirname(kubectlBinary())}:${process.env.PATH}` },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
+const plugin = (args: string[]) => runPlugin(kubectlBinary(), kubeconfig(), args);
 
 /** Waits until every nginx pod, and its endpoint in the user Service, says `ready`; and the public Service routes to the expected tier only. */
 async function followFlip(ready: boolean, start: number): Promise<string> {

@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { KubectlError, runKubectl, writeTokenKubeconfig } from '../support/control-plane.ts';
+import { KubectlError, runKubectl, runPlugin, writeTokenKubeconfig } from '../support/control-plane.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const NAMESPACE = 'sample-app';
@@ -65,18 +65,8 @@ export async function configMap(): Promise<{ data: Record<string, string>; metad
   return JSON.parse(await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'json']));
 }
 
-/** Runs `kubectl maintenance` the way kubectl runs a plugin: bin/ on PATH, the cluster admin's kubeconfig. */
-export async function plugin(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs `kubectl maintenance` against the shared control plane as its admin. */
+export function plugin(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { kubectl: binary, kubeconfig } = plane();
-  const { spawn } = await import('node:child_process');
-  const { dirname } = await import('node:path');
-  const child = spawn(binary, ['maintenance', ...args], {
-    env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${join(ROOT, 'bin')}:${dirname(binary)}:${process.env.PATH}` },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  return { code, stdout, stderr };
+  return runPlugin(binary, kubeconfig, args);
 }

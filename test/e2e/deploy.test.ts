@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries, startControlPlane, writeTokenKubeconfig, type Binaries, type ControlPlane } from '../support/control-plane.ts';
+import { findBinaries, runPlugin, startControlPlane, writeTokenKubeconfig, type Binaries, type ControlPlane } from '../support/control-plane.ts';
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -12,7 +11,6 @@ import { NAMESPACE, ROOT, skipReason } from './cluster.ts';
 
 const BASE = join(ROOT, 'k8s');
 const BYPASS_KEY = 'an-e2e-bypass-key-of-at-least-32-bytes';
-const PLUGIN = join(ROOT, 'bin');
 
 // Its own control plane: a clean cluster, as a platform engineer's first `kubectl apply -k` meets it.
 describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
@@ -22,17 +20,7 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
   const mode = async () => (await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.MAINTENANCE_MODE}'])).trim();
 
   /** Runs the plugin the way kubectl runs it: found on PATH as kubectl-maintenance. */
-  const plugin = async (args: string[]) => {
-    const child = spawn(binaries.kubectl, ['maintenance', ...args], {
-      env: { ...process.env, KUBECONFIG: plane.kubeconfig, PATH: `${PLUGIN}:${dirname(binaries.kubectl)}:${process.env.PATH}` },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-    return { code, stdout, stderr };
-  };
+  const plugin = (args: string[]) => runPlugin(binaries.kubectl, plane.kubeconfig, args);
 
   beforeAll(async () => {
     const found = findBinaries();

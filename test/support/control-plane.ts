@@ -63,6 +63,23 @@ export class KubectlError extends Error {
   }
 }
 
+/**
+ * Runs `kubectl maintenance` the way kubectl runs a plugin: the repository's bin/ on PATH, with
+ * this kubectl beside it. Resolves with the exit code and both outputs, whatever the code.
+ */
+export async function runPlugin(binary: string, kubeconfig: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const bin = new URL('../../bin', import.meta.url).pathname;
+  const child = spawn(binary, ['maintenance', ...args], {
+    env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${bin}:${dirname(binary)}:${process.env.PATH}` },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  return { code, stdout, stderr };
+}
+
 /** Runs kubectl with a kubeconfig; a non-zero exit becomes a KubectlError with its stderr. */
 export async function runKubectl(
   binary: string,
