@@ -12,21 +12,26 @@ export interface ReadyWatch {
 /**
  * Follows a Service's EndpointSlices with `kubectl get --watch`, timestamping each change as it
  * arrives, so the time the Service had no ready endpoint can be summed precisely (a poll would
- * miss short gaps). One line per event: the slice's name, then each endpoint's ready flag.
+ * miss short gaps). kubectl prints each watch event as one line of JSON (its jsonpath output does
+ * not follow a watch past the first event).
  */
 export function watchReadyEndpoints(kubectl: string, kubeconfig: string, namespace: string, service: string): ReadyWatch {
   const child = spawn(kubectl, [
     `--kubeconfig=${kubeconfig}`, 'get', 'endpointslices', '-n', namespace, '-l', `kubernetes.io/service-name=${service}`,
-    '--watch', '--output-watch-events',
-    '-o', 'jsonpath={.type} {.object.metadata.name} {range .object.endpoints[*]}{.conditions.ready},{end}{"\\n"}',
+    '--watch', '--output-watch-events', '-o', 'json',
   ], { stdio: ['ignore', 'pipe', 'ignore'] });
   const slices = new Map<string, number>();
   // [time, ready endpoints in all slices] at each change.
   const changes: [number, number][] = [];
   createInterface({ input: child.stdout }).on('line', (line) => {
-    const [type, name = '', flags = ''] = line.trim().split(' ');
-    if (type === 'DELETED') slices.delete(name);
-    else slices.set(name, flags.split(',').filter((flag) => flag === 'true').length);
+    if (line.trim() === '') return;
+    const event = JSON.parse(line) as {
+      type: string;
+      object: { metadata: { name: string }; endpoints?: { conditions?: { ready?: boolean | null } }[] | null };
+    };
+    const name = event.object.metadata.name;
+    if (event.type === 'DELETED') slices.delete(name);
+    else slices.set(name, (event.object.endpoints ?? []).filter((endpoint) => endpoint.conditions?.ready !== false).length);
     const total = [...slices.values()].reduce((sum, count) => sum + count, 0);
     if (changes.at(-1)?.[1] !== total) changes.push([Date.now(), total]);
   });
