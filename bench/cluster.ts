@@ -64,6 +64,7 @@ async function toggles(label: string, count: number, replicas: number) {
   } finally {
     publicWatch.stop();
   }
+  if (publicWatch.changes < count * 2) throw new Error(`the public Service watch saw only ${publicWatch.changes} changes in ${count * 2} flips`);
   rows.push(summary(`${label}, on`, on), summary(`${label}, off`, off));
   emptyRows.push(`| ${label} | ${empty.length} | ${(empty.reduce((sum, ms) => sum + ms, 0) / 1000).toFixed(2)} | ${(Math.max(...empty) / 1000).toFixed(2)} |`);
 }

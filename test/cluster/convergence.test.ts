@@ -21,9 +21,14 @@ describe.skipIf(skipReason !== null)('the page tier follows the fleet, on a real
     await kubectl(['apply', '--server-side', '-f', crds]);
     await kubectl(['wait', '--for=condition=Established', 'crd/httproutes.gateway.networking.k8s.io', '--timeout=60s']);
     await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-full')]);
-    for (const name of ['sample-app-user', 'sample-app-admin', 'sample-app-page']) {
+    for (const name of ['sample-app-user', 'sample-app-admin']) {
       await kubectl(['rollout', 'status', `deployment/${name}`, '-n', NAMESPACE, '--timeout=300s']);
     }
+    // The page pod is Ready only while no user pod serves, so it is waited for as running.
+    await waitFor('the page pod running', async () => {
+      const page = await pods('page');
+      return page.length === 1 && (page[0]!.status as { phase?: string }).phase === 'Running' ? true : undefined;
+    }, FLIP_WAIT);
     // An operator who may read the state, for the admin API.
     await kubectl(['create', 'serviceaccount', 'watcher', '-n', NAMESPACE]);
     await kubectl(['create', 'role', 'app-config-reader', '-n', NAMESPACE, '--verb=get', '--resource=configmaps', '--resource-name=app-config']);
@@ -77,7 +82,7 @@ describe.skipIf(skipReason !== null)('the page tier follows the fleet, on a real
           const current = await fleet();
           return current.converged ? current : undefined;
         }, FLIP_WAIT);
-        rounds.push(`${on ? 'on ' : 'off'}: settled ${since(start)}, admin convergence ${view.convergenceSeconds} s, public Service empty ${watch.emptyMs(start)} ms`);
+        rounds.push(`${on ? 'on ' : 'off'}: settled ${since(start)}, admin convergence ${view.convergenceSeconds} s, public Service empty ${watch.emptyMs(start)} ms (its ready count changed ${watch.changes} times so far)`);
       }
     } finally {
       stop = true;
@@ -86,6 +91,8 @@ describe.skipIf(skipReason !== null)('the page tier follows the fleet, on a real
     }
     console.log(`[no moment without an answer]\n  ${rounds.join('\n  ')}\n  requests: ${answers.app} app, ${answers.page} 503 page, ${failures.length} failed${failures.length ? `: ${[...new Set(failures)].slice(0, 5).join('; ')}` : ''}`);
     expect(failures).toEqual([]);
+    // The watch followed the flips (user pods out and in, the page pod in and out).
+    expect(watch.changes).toBeGreaterThan(4);
     expect(answers.app).toBeGreaterThan(0);
     expect(answers.page).toBeGreaterThan(0);
     const page = await getJson<{ items: { metadata: { name: string } }[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=page']);

@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 export interface ReadyWatch {
   /** Ready endpoints of the Service now, as its EndpointSlices last said (-1 before the first event). */
   readonly ready: number;
+  /** How many changes of the ready count were seen: proof that the watch follows. */
+  readonly changes: number;
   /** Milliseconds with no ready endpoint at all between `from` and now (or `to`). */
   emptyMs(from: number, to?: number): number;
   stop(): void;
@@ -38,6 +40,9 @@ export function watchReadyEndpoints(kubectl: string, kubeconfig: string, namespa
   return {
     get ready() {
       return changes.at(-1)?.[1] ?? -1;
+    },
+    get changes() {
+      return changes.length;
     },
     emptyMs(from, to = Date.now()) {
       let empty = 0;
