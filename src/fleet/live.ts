@@ -14,8 +14,8 @@ export interface EffectiveState {
 export interface LiveState {
   effective(): EffectiveState;
   fleet(): FleetView | null;
-  /** Called whenever either changes. */
-  onChange(listener: () => void): () => void;
+  /** Called whenever either changes, saying which: the stored config need only be read again for `state`. */
+  onChange(listener: (what: 'state' | 'fleet') => void): () => void;
 }
 
 export function liveState(state: MaintenanceState, tracker: FleetTracker | null): LiveState {
@@ -26,8 +26,8 @@ export function liveState(state: MaintenanceState, tracker: FleetTracker | null)
     },
     fleet: () => tracker?.view ?? null,
     onChange: (listener) => {
-      const unsubscribeState = state.onChange(() => listener());
-      const unsubscribeFleet = tracker?.onChange(listener);
+      const unsubscribeState = state.onChange(() => listener('state'));
+      const unsubscribeFleet = tracker?.onChange(() => listener('fleet'));
       return () => {
         unsubscribeState();
         unsubscribeFleet?.();

@@ -278,9 +278,12 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     return streamSSE(c, async (stream) => {
       streams.add(stream);
       let changed = true;
+      // The stored config is read again only when the state changed, not for every endpoint that moves.
+      let stored: Parameters<typeof describeStored>[0] | null = null;
       let wake: (() => void) | null = null;
-      const unsubscribe = deps.live?.onChange(() => {
+      const unsubscribe = deps.live?.onChange((what) => {
         changed = true;
+        if (what === 'state') stored = null;
         wake?.();
       });
       stream.onAbort(() => wake?.());
@@ -289,7 +292,8 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
         while (!stream.aborted) {
           if (changed) {
             changed = false;
-            await stream.writeSSE({ event: 'state', id: String(++id), data: JSON.stringify(describeAll(await writer.read())) });
+            stored ??= await writer.read();
+            await stream.writeSSE({ event: 'state', id: String(++id), data: JSON.stringify(describeAll(stored)) });
           } else {
             // A heartbeat, and the same revocation check as any request: a revoked token or an
             // ended session ends the stream within the auth cache's bound.
