@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 
 /** `::ffff:10.0.0.1`, as a dual-stack socket reports an IPv4 peer, is the IPv4 address. */
-function normalize(address: string): string {
+export function normalize(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return mapped ? mapped[1]! : address;
 }

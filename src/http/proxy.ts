@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { TrustedProxies } from './client-address.ts';
+import { normalize, type TrustedProxies } from './client-address.ts';
 import { UPSTREAM_ERROR_PAGE } from './pages.ts';
 
 export interface ProxySettings {
@@ -175,7 +175,7 @@ export class UpstreamProxy {
     const trusted = this.settings.proxies.trusts(peer);
     const headers = endToEnd(req.rawHeaders, connectionTokens(req.headers), trusted ? REWRITTEN : FORWARDING);
     const forwardedFor = trusted ? req.headers['x-forwarded-for'] : undefined;
-    const client = peer?.replace(/^::ffff:/, '') ?? 'unknown';
+    const client = peer === undefined ? 'unknown' : normalize(peer);
     headers.push('X-Forwarded-For', forwardedFor ? `${forwardedFor}, ${client}` : client);
     headers.push('X-Forwarded-Proto', (trusted && firstValue(req.headers['x-forwarded-proto'])) || 'http');
     headers.push('X-Forwarded-Host', (trusted && firstValue(req.headers['x-forwarded-host'])) || req.headers.host || '');

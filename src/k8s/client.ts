@@ -15,6 +15,15 @@ export function hasKubernetesCredentials(env: NodeJS.ProcessEnv = process.env): 
   return Boolean(env.KUBERNETES_SERVICE_HOST) && existsSync(SERVICE_ACCOUNT_TOKEN);
 }
 
+/** What the sources need of an informer: client-node's ListWatch, or a fake in tests. */
+export interface Informer<T> {
+  on(event: 'add' | 'update' | 'delete', callback: (object: T) => void): void;
+  on(event: 'connect', callback: () => void): void;
+  on(event: 'error', callback: (error: unknown) => void): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 export interface KubeClients {
   config: KubeConfig;
   core: CoreV1Api;

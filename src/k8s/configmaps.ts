@@ -1,5 +1,5 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { KubernetesApiError, type KubeClients } from './client.ts';
+import { KubernetesApiError, type Informer, type KubeClients } from './client.ts';
 
 export interface ConfigMapRef {
   namespace: string;
@@ -63,14 +63,7 @@ export async function recordConfigMapEvent({ events, lib }: KubeClients, { names
   }
 }
 
-/** What the API source needs of an informer: client-node's ListWatch, or a fake in tests. */
-export interface ConfigMapInformer {
-  on(event: 'add' | 'update' | 'delete', callback: (configMap: V1ConfigMap) => void): void;
-  on(event: 'connect', callback: () => void): void;
-  on(event: 'error', callback: (error: unknown) => void): void;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
+export type ConfigMapInformer = Informer<V1ConfigMap>;
 
 /**
  * List and watch one ConfigMap, with a field selector on its name, so a Role limited by

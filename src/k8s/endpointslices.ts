@@ -1,14 +1,7 @@
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import type { KubeClients } from './client.ts';
+import type { Informer, KubeClients } from './client.ts';
 
-/** What the fleet watch needs of an informer: client-node's ListWatch, or a fake in tests. */
-export interface EndpointSliceInformer {
-  on(event: 'add' | 'update' | 'delete', callback: (slice: V1EndpointSlice) => void): void;
-  on(event: 'connect', callback: () => void): void;
-  on(event: 'error', callback: (error: unknown) => void): void;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
+export type EndpointSliceInformer = Informer<V1EndpointSlice>;
 
 /**
  * List and watch the EndpointSlices of one Service (label `kubernetes.io/service-name`), which
