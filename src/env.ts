@@ -81,6 +81,8 @@ export const envSchema = z.object({
   HTTP_HEADERS_TIMEOUT_SECONDS: secondsUpTo(3600).default(66),
   HTTP_REQUEST_TIMEOUT_SECONDS: secondsUpTo(3600).default(120),
   MAX_CONNECTIONS: wholeNumber(1, 1_000_000).default(1000),
+  MAX_CONNECTIONS_PER_CLIENT: wholeNumber(1, 1_000_000).default(100),
+  PROBE_PORT: port.optional(),
   TRUSTED_PROXY_CIDRS: cidrList.default([]),
   UPSTREAM: upstreamUrl.optional(),
   PROXY_PORT: port.default(9900),
@@ -144,6 +146,10 @@ const checkedSchema = (source: NodeJS.ProcessEnv) => envSchema
         path: ['HTTP_REQUEST_TIMEOUT_SECONDS'],
         message: `must be at least HTTP_HEADERS_TIMEOUT_SECONDS (${env.HTTP_HEADERS_TIMEOUT_SECONDS})`,
       });
+    }
+    if (env.PROBE_PORT !== undefined && env.PROBE_PORT !== 0) {
+      if (env.ROLE === 'gate') context.addIssue({ code: 'custom', path: ['PROBE_PORT'], message: "is not for ROLE=gate: the gate's PORT already carries only its probes" });
+      else if (env.PROBE_PORT === env.PORT) context.addIssue({ code: 'custom', path: ['PROBE_PORT'], message: `must differ from PORT (${env.PORT}), which carries user traffic` });
     }
     if (env.ROLE !== 'gate') {
       for (const name of ['UPSTREAM', 'UPSTREAM_READY_PATH'] as const) {

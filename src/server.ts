@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type ServerOptions } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
+import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Env } from './env.ts';
 import { ConfigStore } from './config/store.ts';
@@ -25,6 +26,7 @@ import { BypassKey } from './config/bypass-key.ts';
 import { Bypass } from './http/bypass.ts';
 import { CidrList, TrustedProxies } from './http/client-address.ts';
 import { UpstreamProxy } from './http/proxy.ts';
+import { ConnectionLimit } from './http/connection-limit.ts';
 import { UpstreamReadiness } from './http/upstream-readiness.ts';
 import { createGateListeners } from './http/gate.ts';
 
@@ -44,6 +46,8 @@ export interface RunningServer {
   port: number;
   /** The gate's proxy port, when UPSTREAM is set. */
   proxyUrl?: string;
+  /** The probe port, when PROBE_PORT is set. */
+  probeUrl?: string;
   store: ConfigStore;
   state: MaintenanceState;
   source: ConfigSource;
@@ -89,6 +93,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
         upstream,
         connectTimeoutMs: env.UPSTREAM_CONNECT_TIMEOUT_SECONDS * 1000,
         responseTimeoutMs: env.UPSTREAM_RESPONSE_TIMEOUT_SECONDS * 1000,
+        bodyIdleTimeoutMs: env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
         proxies,
         registry: metrics.registry,
         log,
@@ -121,6 +126,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     ...(upstreamReadiness ? { upstreamHealth: () => upstreamReadiness.health } : {}),
     ...(fleet?.fallback ? { fallback: fleet.fallback } : {}),
     readyGraceMs: env.MAINTENANCE_READY_GRACE_SECONDS * 1000,
+    ...(proxy ? { proxyAccepting: () => proxyListener !== null && proxyListener.server.listening && proxyListener.limit.total < env.MAX_CONNECTIONS } : {}),
   });
 
   const serverOptions: ServerOptions = {
@@ -130,14 +136,21 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     // How often those timeouts are checked; Node's default of 30 s lets a slow client overstay by that much.
     connectionsCheckingInterval: 1_000,
   };
-  const servers: { server: Server; port: number }[] = [
-    { server: createAdaptorServer({ fetch: metrics.instrument(app), serverOptions }) as Server, port: env.PORT },
-  ];
-  if (proxy && bypass) {
-    const gate = createGateListeners({ state, bypass, proxy });
-    const proxyServer = createServer(serverOptions, gate.request);
+  const servers: Listener[] = [listener(createAdaptorServer({ fetch: metrics.instrument(app), serverOptions }) as Server, env.PORT, env, proxies)];
+  if (env.PROBE_PORT !== undefined) {
+    // The kubelet's probes, /status and /metrics on a port of their own, which no Service
+    // sends user traffic to: no client can crowd the probes out.
+    servers.push(listener(createAdaptorServer({ fetch: probeApp(app).fetch, serverOptions }) as Server, env.PROBE_PORT, env, proxies));
+  }
+  const gate = proxy && bypass ? createGateListeners({ state, bypass, proxy }) : null;
+  let proxyListener: Listener | null = null;
+  if (gate) {
+    // Through the proxy a body may take as long as it needs while it moves; the proxy cuts it
+    // when it stalls for HTTP_REQUEST_TIMEOUT_SECONDS instead.
+    const proxyServer = createServer({ ...serverOptions, requestTimeout: 0 }, gate.request);
     proxyServer.on('upgrade', gate.upgrade);
-    servers.push({ server: proxyServer, port: env.PROXY_PORT });
+    proxyListener = listener(proxyServer, env.PROXY_PORT, env, proxies);
+    servers.push(proxyListener);
   }
 
   const stopParts = async () => {
@@ -145,6 +158,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     fleet?.fallback?.stop();
     await fleet?.watch.stop();
     upstreamReadiness?.stop();
+    gate?.close();
     proxy?.close();
     bypassKey.stop();
     await source.stop();
@@ -165,14 +179,16 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     await stopParts();
     throw error;
   }
-  const drains = servers.map(({ server }) => {
-    server.maxConnections = env.MAX_CONNECTIONS;
-    return new ConnectionDrain(server);
-  });
+  const drains = servers.map(({ server }) => new ConnectionDrain(server));
   const [port] = ports as [number, ...number[]];
+  const proxyPort = proxyListener ? ports[servers.indexOf(proxyListener)] : undefined;
+  const probePort = env.PROBE_PORT !== undefined ? ports[1] : undefined;
   const host = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
   const urlFor = (listening: number) => `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${listening}`;
-  log.info({ port, host: env.HOST, configDir: env.CONFIG_DIR, ...(upstream ? { proxyPort: ports[1], upstream: upstream.host } : {}) }, 'listening');
+  log.info(
+    { port, host: env.HOST, configDir: env.CONFIG_DIR, ...(probePort !== undefined ? { probePort } : {}), ...(upstream ? { proxyPort, upstream: upstream.host } : {}) },
+    'listening',
+  );
 
   let stopping: Promise<void> | null = null;
   const shutdown = (delayMs: number) => {
@@ -191,7 +207,38 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     return stopping;
   };
 
-  return { url: urlFor(port), port, ...(ports[1] !== undefined ? { proxyUrl: urlFor(ports[1]) } : {}), store, state, source, shutdown };
+  return {
+    url: urlFor(port),
+    port,
+    ...(proxyPort !== undefined ? { proxyUrl: urlFor(proxyPort) } : {}),
+    ...(probePort !== undefined ? { probeUrl: urlFor(probePort) } : {}),
+    store,
+    state,
+    source,
+    shutdown,
+  };
+}
+
+interface Listener {
+  server: Server;
+  port: number;
+  limit: ConnectionLimit;
+}
+
+/** A serving port, capped in all (MAX_CONNECTIONS) and per client (MAX_CONNECTIONS_PER_CLIENT). */
+function listener(server: Server, port: number, env: Env, proxies: TrustedProxies): Listener {
+  server.maxConnections = env.MAX_CONNECTIONS;
+  return { server, port, limit: new ConnectionLimit(server, env.MAX_CONNECTIONS_PER_CLIENT, proxies) };
+}
+
+const PROBE_PATHS = ['/livez', '/health', '/readyz', '/ready', '/status', '/metrics'];
+
+/** The probe port's routes: the app's own probe, state and metrics handlers, and nothing else. */
+function probeApp(app: Hono): Hono {
+  const probes = new Hono();
+  for (const path of PROBE_PATHS) probes.get(path, (c) => app.fetch(c.req.raw, c.env));
+  probes.notFound((c) => c.json({ error: 'not_found', message: `the probe port serves ${PROBE_PATHS.join(', ')}` }, 404));
+  return probes;
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {

@@ -37,11 +37,13 @@ export interface AppDeps {
   upstreamHealth?: () => UpstreamHealth;
   /** The page role's readiness from the user Service's EndpointSlices, when it can watch them. */
   fallback?: FallbackReadiness;
+  /** The gate in proxy mode: whether its proxy port can take one more connection; when it cannot, the gate is not ready. */
+  proxyAccepting?: () => boolean;
   /** User and gate roles: how long to stay Ready after maintenance starts (answering the 503 page), so a page tier joins first. */
   readyGraceMs?: number;
 }
 
-type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance' | 'users_serving' | 'admin_unavailable' | 'upstream_not_ready';
+type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance' | 'users_serving' | 'admin_unavailable' | 'upstream_not_ready' | 'proxy_full';
 type Readiness = { ready: true } | { ready: false; reason: NotReadyReason };
 
 /** The one place that builds the HTTP surface; production and tests both use it. */
@@ -74,6 +76,7 @@ export function createApp(deps: AppDeps): Hono {
       const inGrace = activeSince !== null && state.clock.now() - activeSince < graceMs;
       if (!inGrace) return { ready: false, reason: 'maintenance' };
     }
+    if (deps.proxyAccepting?.() === false) return { ready: false, reason: 'proxy_full' };
     const upstream = deps.upstreamHealth?.();
     if (upstream !== undefined && upstream.state !== 'ready') return { ready: false, reason: 'upstream_not_ready' };
     return { ready: true };

@@ -17,15 +17,30 @@ export interface GateDeps {
 export interface GateListeners {
   request(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** How many upgraded tunnels (WebSocket and the like) are open to the application. */
+  readonly tunnels: number;
+  close(): void;
 }
 
+/** How often open tunnels are checked again during maintenance: a rotated key or an expired bypass ends them within this. */
+export const TUNNEL_RECHECK_MS = 2_000;
+
+/** Percent-encodings of the characters that can change how a path splits: `.`, `/`, `\\`, `;`, `%` itself, and NUL. */
+const ENCODED_SEPARATOR = /%(?:2e|2f|5c|3b|25|00)/i;
+
 /**
- * A path that is safe to compare with the allowed paths: one the application cannot read as
- * another. `/health/../admin` or `/health%2F..%2Fadmin` would pass a prefix check for `/health`
- * and then be normalised by the application into `/admin`; such paths are never "allowed".
+ * A path that is safe to compare with the allowed paths: one no application can read as
+ * another. `/health/../admin`, `/health/..;/admin` (Tomcat's path parameters) or
+ * `/health%2F..%2Fadmin` would pass a prefix check for `/health` and then be normalised by
+ * the application into `/admin`; such paths are never "allowed". So: no dot segments, no
+ * `;`, no backslash, no encoded separator (or double encoding), no empty segment (one
+ * trailing slash is fine), and nothing a URL parser would rewrite.
  */
 export function isCanonicalPath(path: string): boolean {
-  if (/%2f|%5c|\\/i.test(path)) return false;
+  if (path.charCodeAt(0) !== 47 || path.includes(';') || path.includes('\\') || path.includes('//') || ENCODED_SEPARATOR.test(path)) return false;
+  for (const segment of path.split('/')) {
+    if (segment === '.' || segment === '..') return false;
+  }
   const resolved = URL.parse(path, 'http://gate.invalid');
   return resolved !== null && resolved.pathname === path;
 }
@@ -63,6 +78,28 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
       : 'hold';
   };
 
+  // Open tunnels with the request that opened them. Maintenance ends every tunnel that it
+  // would not let open now: at once when it starts, and on each recheck while it lasts, so a
+  // rotated key or an expired bypass cuts the tunnels it had let through.
+  const tunnels = new Map<Duplex, IncomingMessage>();
+  const recheckTunnels = () => {
+    if (!state.current.active) return;
+    for (const [socket, req] of tunnels) {
+      if (route(req) === 'hold') socket.destroy();
+    }
+  };
+  const unsubscribe = state.onChange((view, previous) => {
+    if (view.active && !previous.active) recheckTunnels();
+  });
+  let cancelRecheck: (() => void) | null = null;
+  const scheduleRecheck = () => {
+    cancelRecheck = state.clock.setTimer(() => {
+      cancelRecheck = null;
+      recheckTunnels();
+      if (tunnels.size > 0) scheduleRecheck();
+    }, TUNNEL_RECHECK_MS);
+  };
+
   const isBypassVisit = (url: string | undefined) => url !== undefined && url.startsWith(BYPASS_PATH) && (url.length === BYPASS_PATH.length || url[BYPASS_PATH.length] === '?');
 
   return {
@@ -78,6 +115,9 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
     upgrade(req, socket, head) {
       const decision = route(req);
       if (decision !== 'hold') {
+        tunnels.set(socket, req);
+        socket.once('close', () => tunnels.delete(socket));
+        if (cancelRecheck === null) scheduleRecheck();
         proxy.upgrade(req, socket, head);
         return;
       }
@@ -90,6 +130,14 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
           'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close',
         ]) + body,
       );
+    },
+    get tunnels() {
+      return tunnels.size;
+    },
+    close() {
+      unsubscribe();
+      cancelRecheck?.();
+      for (const socket of tunnels.keys()) socket.destroy();
     },
   };
 }

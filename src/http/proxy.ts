@@ -1,9 +1,10 @@
-import { Agent, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { Agent, request, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createConnection, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { normalize, type TrustedProxies } from './client-address.ts';
+import { readRequestHead, responseHeaders, type ForwardedHead } from './forwarded-head.ts';
 import { UPSTREAM_ERROR_PAGE } from './pages.ts';
 
 export interface ProxySettings {
@@ -12,116 +13,170 @@ export interface ProxySettings {
   connectTimeoutMs: number;
   /** The longest the application may stay silent: before its response, or between two chunks of it. */
   responseTimeoutMs: number;
+  /** The longest a request body may stall (no byte arriving); an upload that keeps moving is never cut. */
+  bodyIdleTimeoutMs: number;
   proxies: TrustedProxies;
   registry: Registry;
   log: Logger;
 }
 
-/** Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and the forwarding headers this proxy rewrites. */
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-]);
-const REWRITTEN = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
-
 class UpstreamTimeoutError extends Error {
   override readonly name = 'UpstreamTimeoutError';
 }
 
-/** Names listed in a Connection header are hop-by-hop too. */
-function connectionTokens(headers: IncomingHttpHeaders): Set<string> | null {
-  const value = headers.connection;
-  return value ? new Set(value.split(',').map((token) => token.trim().toLowerCase())) : null;
+/** The application answered something Node cannot pass on (a status below 100, a control character in its reason, a 101 to a plain request). */
+class UpstreamResponseError extends Error {
+  override readonly name = 'UpstreamResponseError';
 }
 
-function endToEnd(rawHeaders: string[], listed: Set<string> | null, skip: Set<string> | null): string[] {
-  const kept: string[] = [];
-  for (let index = 0; index < rawHeaders.length; index += 2) {
-    const name = rawHeaders[index]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower) || skip?.has(lower)) continue;
-    kept.push(name, rawHeaders[index + 1]!);
-  }
-  return kept;
-}
+const CACHE_CONTROL = new Set(['cache-control']);
 
 function wantsJson(accept: string | undefined): boolean {
   return accept !== undefined && accept.includes('application/json') && !accept.includes('text/html');
 }
 
+function firstValue(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const comma = value.indexOf(',');
+  return (comma === -1 ? value : value.slice(0, comma)).trim() || undefined;
+}
+
 /**
  * A reverse proxy to the application in the same pod, on Node's own http and streams:
- * bodies stream both ways and are never held whole; connections to the application are
- * kept alive and reused; Upgrade requests (WebSocket) become a byte pipe.
+ * bodies stream both ways with backpressure and are never held whole; connections to the
+ * application are kept alive and reused; Upgrade requests (WebSocket) become a byte pipe.
+ * Every request is framed for the application exactly as Node's parser read it from the
+ * client (see forwarded-head.ts), so no body can be read as a second request.
  */
 export class UpstreamProxy {
   readonly #agent: Agent;
   readonly #failures: Counter<'kind'>;
+  readonly #refused: Counter;
+  readonly #refusedConnections = new WeakSet<Duplex>();
+  readonly #host: string;
+  readonly #port: number;
+  readonly #connect: NonNullable<ClientRequestArgs['createConnection']>;
   #lastFailureLog = 0;
 
   readonly settings: ProxySettings;
 
   constructor(settings: ProxySettings) {
     this.settings = settings;
+    const { upstream, connectTimeoutMs, responseTimeoutMs } = settings;
+    this.#host = upstream.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.#port = Number(upstream.port || 80);
+    // The connect timer is armed once per new connection, not once per request.
+    this.#connect = (options) => {
+      const socket = createConnection(options as Parameters<typeof createConnection>[0]);
+      const timer = setTimeout(() => socket.destroy(new UpstreamTimeoutError(`could not connect to ${upstream.host} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+      socket.once('connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+      return socket;
+    };
     // The response timeout is the sockets' idle timeout, set once per connection rather than
     // once per request (each request then only listens for it).
-    this.#agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: settings.responseTimeoutMs });
+    this.#agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: responseTimeoutMs });
+    this.#agent.createConnection = this.#connect;
     this.#failures = new Counter({
       name: 'gate_upstream_failures_total',
-      help: 'Requests the gate could not complete with the application: refused/reset (error) or silent too long (timeout)',
+      help: 'Requests the gate could not complete with the application: refused/reset (error), silent too long (timeout), or an answer it cannot pass on (bad_response)',
       labelNames: ['kind'] as const,
       registers: [settings.registry],
     });
-    this.#failures.inc({ kind: 'error' }, 0);
-    this.#failures.inc({ kind: 'timeout' }, 0);
+    for (const kind of ['error', 'timeout', 'bad_response']) this.#failures.inc({ kind }, 0);
+    this.#refused = new Counter({
+      name: 'gate_refused_requests_total',
+      help: 'Requests the gate answered 400 without forwarding: framing another parser could read differently, or a stalled body (408)',
+      registers: [settings.registry],
+    });
   }
 
   /** Forwards one request. `privateResponse` marks a response that got past maintenance: no cache may keep it. */
   forward(req: IncomingMessage, res: ServerResponse, privateResponse = false): void {
-    const upstreamRequest = this.#open(req, this.#requestHeaders(req), this.#agent);
+    // Node has already parsed (and emits) requests pipelined behind a refused one; the
+    // refusal closes the connection, and none of them may reach the application.
+    if (this.#refusedConnections.has(req.socket)) {
+      res.destroy();
+      return;
+    }
+    const verdict = readRequestHead(req.rawHeaders, req.httpVersion);
+    if (!verdict.ok) {
+      this.#refuse(req, res, 400, verdict.problem);
+      return;
+    }
+    const { head } = verdict;
+    const headers = this.#withForwarding(head, req.socket.remoteAddress);
+    if (head.framing.kind === 'chunked') headers.push('Transfer-Encoding', 'chunked');
+    else if (head.framing.kind === 'length') headers.push('Content-Length', head.framing.length);
+
+    const upstreamRequest = this.#open(req, headers, this.#agent);
+    // Once a 502/504 is on its way, a later error of the same exchange must not cut it.
+    let failed = false;
+    const fail = (error: Error) => {
+      if (failed) return;
+      failed = true;
+      this.#upstreamFailed(error, req, res, head.accept);
+    };
     upstreamRequest.on('response', (upstreamResponse) => {
-      const skip = privateResponse ? CACHE_CONTROL : null;
-      const headers = endToEnd(upstreamResponse.rawHeaders, connectionTokens(upstreamResponse.headers), skip);
-      if (privateResponse) headers.push('Cache-Control', 'private, no-store');
-      res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, headers);
-      upstreamResponse.pipe(res);
-      upstreamResponse.once('error', () => res.destroy());
-    });
-    upstreamRequest.on('error', (error) => {
-      this.#failed(error, req);
-      if (res.headersSent) {
-        res.destroy();
+      const kept = responseHeaders(upstreamResponse.rawHeaders, privateResponse ? CACHE_CONTROL : null);
+      if (privateResponse) kept.push('Cache-Control', 'private, no-store');
+      try {
+        res.writeHead(upstreamResponse.statusCode ?? 0, upstreamResponse.statusMessage, kept);
+      } catch (error) {
+        fail(new UpstreamResponseError(`the application's response cannot be passed on: ${(error as Error).message}`));
+        upstreamResponse.destroy();
         return;
       }
-      const status = error instanceof UpstreamTimeoutError ? 504 : 502;
-      const json = wantsJson(req.headers.accept);
-      const body = json ? JSON.stringify({ status: status === 504 ? 'upstream_timeout' : 'upstream_unavailable' }) : UPSTREAM_ERROR_PAGE[status];
-      // The request body may still be arriving; the connection is closed after this answer rather than read to its end.
-      res.shouldKeepAlive = false;
-      res.writeHead(status, {
-        'Content-Type': json ? 'application/json' : 'text/html; charset=UTF-8',
-        'Cache-Control': 'no-store',
-        'Content-Length': Buffer.byteLength(body),
+      // By hand rather than pipe(): the application is paused while the client's socket is
+      // full, so a slow reader holds at most a buffer or two, never the whole response.
+      upstreamResponse.on('data', (chunk: Buffer) => {
+        if (!res.write(chunk)) upstreamResponse.pause();
       });
-      res.end(body);
+      res.on('drain', () => upstreamResponse.resume());
+      upstreamResponse.on('end', () => res.end());
+      upstreamResponse.on('error', () => res.destroy());
+    });
+    // A 101 to a request that asked for no upgrade: Node hands over the socket; it is not ours to use.
+    upstreamRequest.on('upgrade', (_response, socket: Duplex) => {
+      socket.destroy();
+      fail(new UpstreamResponseError('the application switched protocols on a request that asked for no upgrade'));
+    });
+    upstreamRequest.on('error', (error) => {
+      if (!res.headersSent) fail(error);
+      else if (!failed) res.destroy();
     });
     // A client that goes away takes its upstream request with it.
-    res.once('close', () => {
+    res.on('close', () => {
       if (!res.writableFinished) upstreamRequest.destroy();
     });
-    if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') req.pipe(upstreamRequest);
-    else upstreamRequest.end();
+    if (head.framing.kind === 'none' || (head.framing.kind === 'length' && head.framing.length === '0')) upstreamRequest.end();
+    else this.#sendBody(req, res, upstreamRequest);
   }
 
   /** Passes an Upgrade request (WebSocket and the like) through, then pipes bytes both ways. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const headers = this.#requestHeaders(req);
+    const verdict = readRequestHead(req.rawHeaders, req.httpVersion, true);
+    if (!verdict.ok) {
+      this.#refused.inc();
+      socket.end(statusBlock(400, 'Bad Request', ['Content-Type', 'text/plain', 'Content-Length', String(Buffer.byteLength(verdict.problem)), 'Connection', 'close']) + verdict.problem);
+      return;
+    }
+    const headers = this.#withForwarding(verdict.head, req.socket.remoteAddress);
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
     // agent: false, since an upgraded connection never goes back to a pool.
     const upstreamRequest = this.#open(req, headers, false);
     socket.once('error', () => upstreamRequest.destroy());
+    socket.once('close', () => upstreamRequest.destroy());
     upstreamRequest.on('upgrade', (upstreamResponse, upstreamSocket, upstreamHead) => {
       upstreamRequest.setTimeout(0);
-      socket.write(statusBlock(101, upstreamResponse.statusMessage, upstreamResponse.rawHeaders));
+      const block = safeStatusBlock(101, upstreamResponse.statusMessage, responseHeaders(upstreamResponse.rawHeaders, null), ['Connection', 'Upgrade', 'Upgrade', upstreamResponse.headers.upgrade ?? '']);
+      if (block === null) {
+        upstreamSocket.destroy();
+        this.#failed(new UpstreamResponseError('the application switched protocols with an answer that cannot be passed on'), req);
+        socket.end(statusBlock(502, 'Bad Gateway', ['Content-Length', '0', 'Connection', 'close']));
+        return;
+      }
+      socket.write(block);
       if (upstreamHead.length > 0) socket.write(upstreamHead);
       if (head.length > 0) upstreamSocket.write(head);
       upstreamSocket.pipe(socket).pipe(upstreamSocket);
@@ -132,8 +187,14 @@ export class UpstreamProxy {
     // The application declined to upgrade: its ordinary answer goes back, and the connection ends.
     upstreamRequest.on('response', (upstreamResponse) => {
       // Without Transfer-Encoding, the body ends where the connection does.
-      const headers = endToEnd(upstreamResponse.rawHeaders, connectionTokens(upstreamResponse.headers), null);
-      socket.write(statusBlock(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, [...headers, 'Connection', 'close']));
+      const block = safeStatusBlock(upstreamResponse.statusCode ?? 0, upstreamResponse.statusMessage, responseHeaders(upstreamResponse.rawHeaders, null), ['Connection', 'close']);
+      if (block === null) {
+        upstreamResponse.destroy();
+        this.#failed(new UpstreamResponseError('the application declined the upgrade with an answer that cannot be passed on'), req);
+        socket.end(statusBlock(502, 'Bad Gateway', ['Content-Length', '0', 'Connection', 'close']));
+        return;
+      }
+      socket.write(block);
       upstreamResponse.pipe(socket);
     });
     upstreamRequest.on('error', (error) => {
@@ -141,49 +202,105 @@ export class UpstreamProxy {
       const status = error instanceof UpstreamTimeoutError ? 504 : 502;
       socket.end(statusBlock(status, status === 504 ? 'Gateway Timeout' : 'Bad Gateway', ['Content-Length', '0', 'Connection', 'close']));
     });
-    req.pipe(upstreamRequest);
+    upstreamRequest.end();
   }
 
   close(): void {
     this.#agent.destroy();
   }
 
+  /**
+   * Streams the request body to the application with backpressure. The body is cut only when
+   * it stalls: an upload that keeps moving may take as long as it needs.
+   */
+  #sendBody(req: IncomingMessage, res: ServerResponse, upstreamRequest: ClientRequest): void {
+    const { bodyIdleTimeoutMs } = this.settings;
+    const stalled = setTimeout(() => {
+      upstreamRequest.destroy();
+      req.unpipe();
+      if (!res.headersSent) this.#refuse(req, res, 408, `no byte of the request body for ${bodyIdleTimeoutMs / 1000} s`);
+      else res.destroy();
+    }, bodyIdleTimeoutMs);
+    req.on('data', (chunk: Buffer) => {
+      stalled.refresh();
+      if (!upstreamRequest.write(chunk)) req.pause();
+    });
+    upstreamRequest.on('drain', () => {
+      stalled.refresh();
+      req.resume();
+    });
+    req.on('end', () => {
+      clearTimeout(stalled);
+      upstreamRequest.end();
+    });
+    req.on('close', () => clearTimeout(stalled));
+  }
+
+  /** A request refused before anything reached the application: the connection closes after the answer. */
+  #refuse(req: IncomingMessage, res: ServerResponse, status: 400 | 408, problem: string): void {
+    this.#refused.inc();
+    this.#refusedConnections.add(req.socket);
+    const body = `${status === 400 ? 'Bad Request' : 'Request Timeout'}: ${problem}\n`;
+    res.shouldKeepAlive = false;
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=UTF-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close', 'Cache-Control': 'no-store' });
+    res.end(body);
+  }
+
   #open(req: IncomingMessage, headers: string[], agent: Agent | false): ClientRequest {
-    const { upstream, connectTimeoutMs, responseTimeoutMs } = this.settings;
+    const { upstream, responseTimeoutMs } = this.settings;
     const upstreamRequest = request({
-      host: upstream.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: upstream.port || 80,
+      host: this.#host,
+      port: this.#port,
       method: req.method,
       path: req.url,
       headers,
       agent,
+      ...(agent === false ? { createConnection: this.#connect } : {}),
     });
     if (agent === false) upstreamRequest.setTimeout(responseTimeoutMs);
-    upstreamRequest.once('timeout', () => upstreamRequest.destroy(new UpstreamTimeoutError(`no answer from ${upstream.host} within ${responseTimeoutMs} ms`)));
-    upstreamRequest.once('socket', (socket: Socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(() => upstreamRequest.destroy(new UpstreamTimeoutError(`could not connect to ${upstream.host} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
-      socket.once('connect', () => clearTimeout(timer));
-      upstreamRequest.once('close', () => clearTimeout(timer));
-    });
+    upstreamRequest.on('timeout', () => upstreamRequest.destroy(new UpstreamTimeoutError(`no answer from ${upstream.host} within ${responseTimeoutMs} ms`)));
     return upstreamRequest;
   }
 
   /** End-to-end request headers, with X-Forwarded-* set here and believed only from trusted proxies. */
-  #requestHeaders(req: IncomingMessage): string[] {
-    const peer = req.socket.remoteAddress;
-    const trusted = this.settings.proxies.trusts(peer);
-    const headers = endToEnd(req.rawHeaders, connectionTokens(req.headers), trusted ? REWRITTEN : FORWARDING);
-    const forwardedFor = trusted ? req.headers['x-forwarded-for'] : undefined;
+  #withForwarding(head: ForwardedHead, peer: string | undefined): string[] {
+    const headers = head.headers;
     const client = peer === undefined ? 'unknown' : normalize(peer);
-    headers.push('X-Forwarded-For', forwardedFor ? `${forwardedFor}, ${client}` : client);
-    headers.push('X-Forwarded-Proto', (trusted && firstValue(req.headers['x-forwarded-proto'])) || 'http');
-    headers.push('X-Forwarded-Host', (trusted && firstValue(req.headers['x-forwarded-host'])) || req.headers.host || '');
+    if (this.settings.proxies.trusts(peer)) {
+      headers.push('X-Forwarded-For', head.forwardedFor ? `${head.forwardedFor}, ${client}` : client);
+      headers.push('X-Forwarded-Proto', firstValue(head.forwardedProto) ?? 'http');
+      headers.push('X-Forwarded-Host', firstValue(head.forwardedHost) ?? head.host ?? '');
+      if (head.forwarded !== undefined) headers.push('Forwarded', head.forwarded);
+    } else {
+      headers.push('X-Forwarded-For', client, 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', head.host ?? '');
+    }
     return headers;
   }
 
+  /** A 502 (504 for a silent application) for this request alone; the gate and its other connections carry on. */
+  #upstreamFailed(error: Error, req: IncomingMessage, res: ServerResponse, accept: string | undefined): void {
+    this.#failed(error, req);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const status = error instanceof UpstreamTimeoutError ? 504 : 502;
+    const json = wantsJson(accept);
+    const body = json ? JSON.stringify({ status: status === 504 ? 'upstream_timeout' : 'upstream_unavailable' }) : UPSTREAM_ERROR_PAGE[status];
+    // The request body may still be arriving; the connection is closed after this answer rather than read to its end.
+    res.shouldKeepAlive = false;
+    // With its own reason: a writeHead that threw on the application's keeps that reason otherwise.
+    res.writeHead(status, status === 504 ? 'Gateway Timeout' : 'Bad Gateway', {
+      'Content-Type': json ? 'application/json' : 'text/html; charset=UTF-8',
+      'Cache-Control': 'no-store',
+      'Content-Length': Buffer.byteLength(body),
+    });
+    res.end(body);
+  }
+
   #failed(error: Error, req: IncomingMessage): void {
-    this.#failures.inc({ kind: error instanceof UpstreamTimeoutError ? 'timeout' : 'error' });
+    const kind = error instanceof UpstreamTimeoutError ? 'timeout' : error instanceof UpstreamResponseError ? 'bad_response' : 'error';
+    this.#failures.inc({ kind });
     // At most one line a second: an application that is down must not flood the log.
     const now = Date.now();
     if (now - this.#lastFailureLog < 1000) return;
@@ -192,18 +309,17 @@ export class UpstreamProxy {
   }
 }
 
-const CACHE_CONTROL = new Set(['cache-control']);
-/** From a client that is not a trusted proxy, every forwarding header is dropped: anyone can send one. */
-const FORWARDING = new Set([...REWRITTEN, 'forwarded']);
-
-function firstValue(value: string | string[] | undefined): string | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  return text?.split(',')[0]?.trim() || undefined;
-}
-
 /** A response head written straight to a socket, as an upgraded or refused connection needs. */
 export function statusBlock(status: number, message: string | undefined, rawHeaders: readonly string[]): string {
   const lines = [`HTTP/1.1 ${status} ${message ?? ''}`];
   for (let index = 0; index < rawHeaders.length; index += 2) lines.push(`${rawHeaders[index]}: ${rawHeaders[index + 1]}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/** Only what `res.writeHead` would accept: a status from 100 to 599 and a reason of visible characters and spaces. */
+const SAFE_REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+function safeStatusBlock(status: number, message: string | undefined, rawHeaders: readonly string[], extra: readonly string[]): string | null {
+  if (status < 100 || status > 599 || !SAFE_REASON.test(message ?? '')) return null;
+  return statusBlock(status, message, [...rawHeaders, ...extra]);
 }

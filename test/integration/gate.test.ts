@@ -24,7 +24,7 @@ interface Seen {
 
 /** A real application for the gate to front: echoes what it got, streams, upgrades, and can be made unready or slow. */
 async function startUpstream() {
-  const state = { ready: true, seen: null as Seen | null, hang: false };
+  const state = { ready: true, seen: null as Seen | null, upgraded: null as Seen | null, hang: false };
   const server = createServer((req, res) => {
     state.seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders };
     if (req.url === '/healthz') {
@@ -70,7 +70,8 @@ async function startUpstream() {
   // A WebSocket endpoint: the handshake, then one masked text frame from the client is echoed upper-cased.
   server.on('upgrade', (req, socket: Socket) => {
     socket.once('end', () => socket.end());
-    state.seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders };
+    // Kept apart from `seen`, which the readiness poll of /healthz overwrites every 100 ms.
+    state.upgraded = state.seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders };
     const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     socket.once('data', (frame: Buffer) => {
@@ -187,7 +188,7 @@ describe('the gate in proxy mode, in front of a real application', () => {
     });
     socket.send('hello through the gate');
     expect(await message).toBe('HELLO THROUGH THE GATE');
-    expect(upstream.state.seen?.url).toBe('/ws');
+    expect(upstream.state.upgraded?.url).toBe('/ws');
     socket.close();
   });
 
