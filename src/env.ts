@@ -84,6 +84,7 @@ export const envSchema = z.object({
   MAX_CONNECTIONS_PER_CLIENT: wholeNumber(1, 1_000_000).default(100),
   PROBE_PORT: port.optional(),
   TRUSTED_PROXY_CIDRS: cidrList.default([]),
+  TRUSTED_PROXY_HEADER: z.enum(['x-forwarded-for', 'forwarded'], { error: 'must be "x-forwarded-for" or "forwarded"' }).default('x-forwarded-for'),
   UPSTREAM: upstreamUrl.optional(),
   PROXY_PORT: port.default(9900),
   UPSTREAM_READY_PATH: z.string().trim().regex(/^\/[^\s]*$/, 'must be a path starting with /').optional(),

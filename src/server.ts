@@ -75,7 +75,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
 
   // Every role reads the bypass key: the admin role signs links with it, the others verify them.
   const bypassKey = new BypassKey(env.BYPASS_KEY_DIR, clock, log);
-  const proxies = new TrustedProxies(env.TRUSTED_PROXY_CIDRS);
+  const proxies = new TrustedProxies(env.TRUSTED_PROXY_CIDRS, env.TRUSTED_PROXY_HEADER);
   const bypass =
     env.ROLE === 'admin'
       ? undefined
@@ -290,6 +290,7 @@ function adminSettings(env: Env, bypassKey: BypassKey, live: LiveState): AdminSe
     configMapName: env.CONFIGMAP_NAME,
     podName: env.POD_NAME,
     trustedProxyCidrs: env.TRUSTED_PROXY_CIDRS,
+    trustedProxyHeader: env.TRUSTED_PROXY_HEADER,
     maxBodyBytes: env.ADMIN_MAX_BODY_BYTES,
     authAttemptsPerMinute: env.ADMIN_AUTH_ATTEMPTS_PER_MINUTE,
     bypassLinks: {

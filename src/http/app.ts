@@ -152,7 +152,7 @@ export function createApp(deps: AppDeps): Hono {
       : (c: Context) => {
           const view = state.current;
           if (!view.active || view.config === null || isPathAllowed(view.config.allowPaths, c.req.path)) return handler(c);
-          if (bypass?.admits(bypassRequest(c))) return privately(handler(c));
+          if (bypass?.admits(bypassRequest(c, bypass))) return privately(handler(c));
           return maintenanceResponse(c, view.config, state.clock.now(), view.cause);
         };
 
@@ -182,9 +182,9 @@ const DEFAULT_CONFIG: MaintenanceConfig = (() => {
 
 const HTML = 'text/html; charset=UTF-8';
 
-function bypassRequest(c: Context) {
+function bypassRequest(c: Context, bypass: Bypass) {
   const peer = c.env?.incoming ? getConnInfo(c).remote.address : undefined;
-  return { peer, cookie: c.req.header('Cookie'), forwardedFor: c.req.header('X-Forwarded-For') };
+  return { peer, cookie: c.req.header('Cookie'), forwardedFor: c.req.header(bypass.settings.proxies.header) };
 }
 
 async function privately(response: Response | Promise<Response>): Promise<Response> {

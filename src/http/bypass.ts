@@ -25,6 +25,7 @@ export interface BypassSettings {
 export interface BypassRequest {
   peer: string | undefined;
   cookie: string | undefined;
+  /** The forwarding header the trusted proxies write (`TRUSTED_PROXY_HEADER`). */
   forwardedFor: string | undefined;
 }
 

@@ -68,7 +68,7 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
     if (isCanonicalPath(path) && isPathAllowed(view.config.allowPaths, path)) return 'pass';
-    const forwardedFor = req.headers['x-forwarded-for'];
+    const forwardedFor = req.headers[bypass.settings.proxies.header];
     return bypass.admits({
       peer: req.socket.remoteAddress,
       cookie: req.headers.cookie,

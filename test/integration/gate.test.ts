@@ -176,6 +176,21 @@ describe('the gate in proxy mode, in front of a real application', () => {
     expect(response.headers['keep-alive']).not.toBe('timeout=5');
   });
 
+  it('strips the headers some frameworks route by instead of the request line', async () => {
+    const response = await rawGet(proxied('/api/health'), {
+      'X-Original-URL': '/admin/users',
+      'X-Rewrite-URL': '/admin/users',
+      'X-Original-URI': '/admin/users',
+      'X-Envoy-Original-Path': '/admin/users',
+      'X-Forwarded-Uri': '/admin/users',
+      'X-Kept': 'yes',
+    });
+    expect(response.status).toBe(200);
+    const names = upstream.state.seen!.rawHeaders.filter((_, index) => index % 2 === 0).map((name) => name.toLowerCase());
+    for (const stripped of ['x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-envoy-original-path', 'x-forwarded-uri']) expect(names).not.toContain(stripped);
+    expect(upstream.state.seen!.headers['x-kept']).toBe('yes');
+  });
+
   it('passes a WebSocket through, both ways', async () => {
     const socket = new WebSocket(proxied('/ws').replace('http:', 'ws:'));
     const message = new Promise<string>((resolve, reject) => {
@@ -235,6 +250,11 @@ describe('the gate in proxy mode, in front of a real application', () => {
     // A path that only looks allowed before the application normalises it is held.
     expect((await rawGet(proxied('/api/health/../../shop'), {})).status).toBe(503);
     expect((await rawGet(proxied('/api/health%2F..%2F..%2Fshop'), {})).status).toBe(503);
+    for (const odd of ['/api/health/..;/..;/shop', '/api/health;x=1/../../shop', '/api/health/%252e%252e/%252e%252e/shop', '/api/health//..//..//shop', '/api/health/%00/../../shop']) {
+      upstream.state.seen = null;
+      expect((await rawGet(proxied(odd), {})).status, odd).toBe(503);
+      expect((upstream.state.seen as Seen | null)?.url ?? null, odd).not.toBe(odd);
+    }
     // An allowed network, as forwarded by a trusted proxy (127.0.0.1 here).
     const office = await rawGet(proxied('/shop'), { 'X-Forwarded-For': '192.0.2.10' });
     expect(office.body).toBe('app GET /shop');

@@ -144,6 +144,27 @@ describe('isCanonicalPath', () => {
     ['/health%2F..%2Fadmin', false],
     ['/health\\..\\admin', false],
     ['/health/./x', false],
+    // Tomcat's path parameters: `..;` is a dot segment to it.
+    ['/api/health/..;/..;/admin/users', false],
+    ['/api/health/..;/admin', false],
+    ['/api/health;jsessionid=1', false],
+    ['/api/health/..%3b/admin', false],
+    // Double encoding, and encoded NUL or backslash.
+    ['/api/health/%252e%252e/admin', false],
+    ['/api/health/%2E%2E/admin', false],
+    ['/api/health/%00/admin', false],
+    ['/api/health/%5c..%5cadmin', false],
+    ['/api/health/.', false],
+    ['/api/health/..', false],
+    // Empty segments: some servers collapse them, some do not.
+    ['/api//health', false],
+    ['//api/health', false],
+    ['/api/health//x', false],
+    ['/api/health/', true],
+    ['/api/health/%41', true],
+    ['/', true],
+    ['', false],
+    ['api/health', false],
   ])('%s: %s', (path, expected) => {
     expect(isCanonicalPath(path)).toBe(expected);
   });

@@ -101,7 +101,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
    */
   const authenticate = async (c: Context, token: string): Promise<Identity | null> => {
     if (!auth.knows(token)) {
-      const client = trustedProxies.clientAddress(peer(c), c.req.header('X-Forwarded-For'));
+      const client = trustedProxies.clientAddress(peer(c), c.req.header(trustedProxies.header));
       const allowed = attempts.take(client);
       if (!allowed.ok) throw new RateLimitedError('client', allowed.retryAfterSeconds);
     }

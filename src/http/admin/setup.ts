@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import { ConfigMapWriter } from '../../config/configmap-writer.ts';
 import { DirectoryWriter, type ConfigWriter } from '../../config/writer.ts';
 import { kubernetes } from '../../k8s/client.ts';
-import { TrustedProxies } from '../client-address.ts';
+import { TrustedProxies, type ForwardingHeader } from '../client-address.ts';
 import { createAdminApp, type AdminApp } from './app.ts';
 import type { LiveState } from '../../fleet/live.ts';
 import { CachedAuth, kubernetesAuth, noAuth, tokenFileAuth, type AdminAuth } from './auth.ts';
@@ -23,6 +23,7 @@ export interface AdminSettings {
   configMapName: string;
   podName: string;
   trustedProxyCidrs: readonly string[];
+  trustedProxyHeader: ForwardingHeader;
   maxBodyBytes: number;
   authAttemptsPerMinute: number;
   bypassLinks: { key: () => Buffer | null; problem: () => string | null; publicUrl?: URL };
@@ -37,7 +38,7 @@ export async function createAdmin(settings: AdminSettings, log: Logger, registry
     writer: await configWriter(settings, log),
     log,
     registry,
-    trustedProxies: new TrustedProxies(settings.trustedProxyCidrs),
+    trustedProxies: new TrustedProxies(settings.trustedProxyCidrs, settings.trustedProxyHeader),
     maxBodyBytes: settings.maxBodyBytes,
     authAttemptsPerMinute: settings.authAttemptsPerMinute,
     bypassLinks: settings.bypassLinks,
