@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signBypassToken } from '../../src/maintenance/bypass-token.ts';
@@ -98,6 +98,20 @@ function rawGet(url: string, headers: Record<string, string | string[]>): Promis
     req.end();
   });
 }
+
+/** A WebSocket handshake by hand (so it can carry a cookie); resolves with the socket once the 101 is in. */
+async function openTunnel(proxyUrl: string, headers: Record<string, string> = {}): Promise<Socket> {
+  const { port } = new URL(proxyUrl);
+  const socket = connect(Number(port), '127.0.0.1');
+  await once(socket, 'connect');
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.write(`GET /ws HTTP/1.1\r\nHost: gate.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`);
+  const [chunk] = (await once(socket, 'data')) as [Buffer];
+  expect(chunk.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+  return socket;
+}
+
+const closed = (socket: Socket) => (socket.destroyed || socket.readableEnded ? Promise.resolve() : once(socket, 'close').then(() => undefined));
 
 async function closeServer(server: Server) {
   server.closeAllConnections();
@@ -293,6 +307,21 @@ describe('the gate in proxy mode, in front of a real application', () => {
     await new Promise((resolve) => held.addEventListener('error', resolve));
   });
 
+  it('ends open tunnels when maintenance starts, except those a still-valid bypass opened; rotating the key ends those', async () => {
+    const plain = await openTunnel(gate.proxyUrl!);
+    const token = signBypassToken(Buffer.from(KEY), Date.now() + 3600_000);
+    const bypassed = await openTunnel(gate.proxyUrl!, { Cookie: `maintenance_bypass=${token}` });
+    const plainClosed = closed(plain);
+    await maintenanceOn();
+    await plainClosed;
+    expect(bypassed.destroyed).toBe(false);
+    const bypassedClosed = closed(bypassed);
+    await writeVolumeAtomically(keyDir, { key: 'a-brand-new-key-of-at-least-thirty-two-bytes' });
+    await bypassedClosed;
+    await writeVolumeAtomically(keyDir, { key: KEY });
+    await waitFor('the old key back', async () => ((await rawGet(proxied('/shop'), { Cookie: `maintenance_bypass=${token}` })).status === 200 ? true : undefined));
+  });
+
   it('revokes every link when the key is rotated', async () => {
     await maintenanceOn();
     const token = signBypassToken(Buffer.from(KEY), Date.now() + 3600_000);
@@ -375,5 +404,56 @@ describe('the gate streams bodies without holding them', () => {
       await service.exited;
       await closeServer(upstream.server);
     }
+  });
+});
+
+describe('the gate cuts an upload only when it stalls, and holds little for a slow reader', () => {
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let gate: TestServer;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gate = await startTestServer({
+      role: 'gate',
+      env: {
+        UPSTREAM: upstream.url,
+        PROXY_PORT: '0',
+        HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: '1',
+        HTTP_HEADERS_TIMEOUT_SECONDS: '2',
+        HTTP_REQUEST_TIMEOUT_SECONDS: '2',
+      },
+    });
+  });
+  afterAll(async () => {
+    await gate?.close();
+    await closeServer(upstream.server);
+  });
+
+  /** An upload of `chunks` small chunks, `gapMs` apart, then the answer. */
+  const upload = (chunks: number, gapMs: number, stallAfter = Infinity) =>
+    new Promise<{ status: number; received: string | undefined }>((resolve, reject) => {
+      const req = request(`${gate.proxyUrl!}/upload`, { method: 'POST', headers: { 'Transfer-Encoding': 'chunked' }, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, received: res.headers['x-received-bytes'] as string | undefined }));
+      });
+      req.on('error', reject);
+      let sent = 0;
+      const next = () => {
+        if (sent === stallAfter) return;
+        if (sent === chunks) return void req.end();
+        sent++;
+        req.write(Buffer.alloc(1024, 0x61));
+        setTimeout(next, gapMs);
+      };
+      next();
+    });
+
+  it('lets an upload that keeps moving run past HTTP_REQUEST_TIMEOUT_SECONDS', async () => {
+    // 20 chunks 200 ms apart: about 4 s in all, twice the 2 s setting, never silent for long.
+    expect(await upload(20, 200)).toEqual({ status: 200, received: String(20 * 1024) });
+  });
+
+  it('answers 408 to an upload that stalls for HTTP_REQUEST_TIMEOUT_SECONDS', async () => {
+    expect((await upload(20, 50, 2)).status).toBe(408);
   });
 });
