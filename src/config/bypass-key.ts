@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { BYPASS_MIN_KEY_BYTES } from '../maintenance/bypass-token.ts';
-import { readVolume } from './kubelet-volume.ts';
+import { readKeyBytes } from './kubelet-volume.ts';
+import { isErrno } from './errno.ts';
 
 /** How often the mounted Secret is looked at; a rotated key takes effect within this (plus the kubelet's sync). */
 export const BYPASS_KEY_POLL_MS = 2_000;
@@ -60,12 +61,16 @@ export class BypassKey {
   async #read(): Promise<void> {
     let next: { key: Buffer | null; status: BypassKeyStatus };
     try {
-      const volume = await readVolume(this.dir);
-      const text = volume.kind === 'snapshot' ? volume.data[BYPASS_KEY_NAME] : undefined;
-      if (text === undefined) {
+      // The Secret's bytes, never decoded as text, less ASCII whitespace at either end (a key
+      // written with `echo` ends in a newline): the plugin signs with exactly these bytes.
+      const raw = await readKeyBytes(this.dir, BYPASS_KEY_NAME).catch((error: unknown) => {
+        if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) return null;
+        throw error;
+      });
+      const key = raw === null ? null : trimAsciiWhitespace(raw);
+      if (key === null) {
         next = { key: null, status: { state: 'absent', problem: `no key "${BYPASS_KEY_NAME}" in ${this.dir}: bypass links are off` } };
       } else {
-        const key = Buffer.from(text.trim(), 'utf8');
         next =
           key.length >= BYPASS_MIN_KEY_BYTES
             ? { key, status: { state: 'loaded' } }
@@ -81,4 +86,15 @@ export class BypassKey {
     if (next.status.state === 'loaded') this.#log.info({ dir: this.dir }, 'bypass key loaded; links signed with any earlier key no longer work');
     else this.#log.warn({ dir: this.dir, problem: next.status.problem }, 'bypass key unavailable');
   }
+}
+
+const ASCII_WHITESPACE = new Set([0x09, 0x0a, 0x0d, 0x20]);
+
+/** Tab, LF, CR and space off both ends, byte by byte; a BOM, NBSP or VT is part of the key. */
+export function trimAsciiWhitespace(bytes: Buffer): Buffer {
+  let start = 0;
+  let end = bytes.length;
+  while (start < end && ASCII_WHITESPACE.has(bytes[start]!)) start++;
+  while (end > start && ASCII_WHITESPACE.has(bytes[end - 1]!)) end--;
+  return bytes.subarray(start, end);
 }

@@ -75,12 +75,20 @@ async function readKeyFiles(dir: string): Promise<Record<string, string>> {
  * reader, and nothing can be swapped in between the check and the read.
  */
 async function readKeyFile(dir: string, name: string): Promise<string> {
+  return (await readKeyBytes(dir, name)).toString('utf8');
+}
+
+/**
+ * One key's bytes exactly as the kubelet wrote them (a Secret's key may be binary), through
+ * its visible symlink; the file is one write of the kubelet, so it is never half-swapped.
+ */
+export async function readKeyBytes(dir: string, name: string): Promise<Buffer> {
   const handle = await open(join(dir, name), constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new VolumeContentError(`key ${name} is not a regular file (${describeKind(info)})`);
     if (info.size > MAX_KEY_BYTES) throw new VolumeContentError(`key ${name} is larger than 1 MiB (${info.size} bytes)`);
-    return await handle.readFile('utf8');
+    return await handle.readFile();
   } finally {
     await handle.close();
   }

@@ -39,6 +39,20 @@ export interface ConfigMapEvent {
   regarding: V1ConfigMap;
 }
 
+/** The API server refuses an Event whose note is longer than this many bytes (not characters). */
+export const EVENT_NOTE_MAX_BYTES = 1024;
+
+/** `text` cut to at most `maxBytes` of UTF-8, on a character boundary, marked with an ellipsis when cut. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  const ellipsis = '…';
+  let end = maxBytes - Buffer.byteLength(ellipsis);
+  // Back to the first byte of a character: continuation bytes are 10xxxxxx.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return `${bytes.subarray(0, end).toString('utf8')}${ellipsis}`;
+}
+
 /** An events.k8s.io/v1 Event about a ConfigMap. */
 export async function recordConfigMapEvent({ events, lib }: KubeClients, { namespace, name }: ConfigMapRef, event: ConfigMapEvent): Promise<void> {
   const { uid, resourceVersion } = event.regarding.metadata ?? {};
@@ -54,7 +68,7 @@ export async function recordConfigMapEvent({ events, lib }: KubeClients, { names
         action: event.action,
         reason: event.reason,
         type: 'Normal',
-        note: event.note.length > 1024 ? `${event.note.slice(0, 1023)}…` : event.note,
+        note: truncateUtf8(event.note, EVENT_NOTE_MAX_BYTES),
         regarding: { apiVersion: 'v1', kind: 'ConfigMap', name, namespace, ...(uid ? { uid } : {}), ...(resourceVersion ? { resourceVersion } : {}) },
       },
     });

@@ -142,6 +142,21 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
     await waitFor('the user pod to leave readiness', async () => ((await userReadyz()) === 503 ? true : undefined));
   });
 
+  it('records the Event of a toggle whose reason is long multi-byte text, cut to 1,024 bytes on a character boundary', async () => {
+    const reason = `メンテナンス${'日'.repeat(494)}`;
+    expect(reason).toHaveLength(500);
+    const response = await put(operatorToken, { enabled: false, reason });
+    expect(response.status).toBe(200);
+    const event = await waitFor('the Event of the toggle', async () => {
+      const events = JSON.parse(await kubectl(['get', 'events.events.k8s.io', '-n', NAMESPACE, '-o', 'json'])) as { items: { reason: string; note: string }[] };
+      return events.items.find((item) => item.reason === 'MaintenanceDisabled' && item.note.includes('メンテナンス'));
+    });
+    expect(Buffer.byteLength(event.note)).toBeLessThanOrEqual(1024);
+    expect(Buffer.byteLength(event.note)).toBeGreaterThan(1000);
+    expect(event.note).toMatch(/^system:serviceaccount:sample-app:operator turned maintenance off: メンテナンス日+…$/);
+    expect(event.note).not.toContain('\uFFFD');
+  });
+
   it('refuses bad input with 400 naming the field, and writes nothing', async () => {
     const before = (await configMap()).metadata.resourceVersion;
     const cases: [unknown, string][] = [

@@ -1,5 +1,9 @@
-import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findBinaries, runPlugin, startControlPlane, writeTokenKubeconfig, type Binaries, type ControlPlane } from '../support/control-plane.ts';
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
@@ -7,6 +11,8 @@ import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
 import { verifyBypassToken } from '../../src/maintenance/bypass-token.ts';
+import { BypassKey } from '../../src/config/bypass-key.ts';
+import { systemClock } from '../../src/clock.ts';
 import { NAMESPACE, ROOT, skipReason } from './cluster.ts';
 
 const BASE = join(ROOT, 'k8s');
@@ -173,6 +179,60 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect(verdict.expiresAt - before).toBeLessThanOrEqual(2 * 3600_000 + 1000);
     const event = (await bypassEvents()).find((candidate) => candidate.note.includes(verdict.id));
     expect(event?.note).toMatch(new RegExp(`^envtest-admin created bypass link ${verdict.id}, valid until \\S+Z: QA from the plugin$`));
+  });
+
+  it('signs with the bytes the pods read, binary keys too, and never puts the key on a command line', async () => {
+    // Every helper the plugin runs logs its command line first, then runs the real one.
+    const spy = await mkdtemp(join(tmpdir(), 'plugin-argv-'));
+    const log = join(spy, 'argv.log');
+    for (const tool of ['openssl', 'od', 'base64', 'tr', 'sed', 'awk', 'head', 'iconv', 'wc', 'date', 'cut', 'sha256sum']) {
+      const real = execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+      await writeFile(join(spy, tool), `#!/bin/bash\nprintf '%s ' "$0" "$@" >> ${log}\necho >> ${log}\nexec ${real} "$@"\n`, { mode: 0o755 });
+    }
+    const keys = [
+      randomBytes(40),
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), randomBytes(37)]),
+      Buffer.concat([randomBytes(38), Buffer.from([0xc2, 0xa0])]),
+      Buffer.concat([randomBytes(39), Buffer.from([0x0b])]),
+      Buffer.concat([Buffer.from([0x00, 0x0a]), randomBytes(70), Buffer.from('\n')]),
+    ];
+    try {
+      for (const [index, key] of keys.entries()) {
+        const file = join(spy, 'key');
+        await writeFile(file, key);
+        await plane.kubectl(['delete', 'secret', 'maintenance-bypass-key', '-n', NAMESPACE, '--ignore-not-found']);
+        await plane.kubectl(['create', 'secret', 'generic', 'maintenance-bypass-key', '-n', NAMESPACE, `--from-file=key=${file}`]);
+        const made = await runPlugin(binaries.kubectl, plane.kubeconfig, ['bypass-link', '-n', NAMESPACE, '--reason', `binary key ${index}`], { pathPrefix: spy });
+        expect(made.stderr, `key ${index}`).toBe('');
+        const token = new URL(made.stdout.trim().split('\n').at(-1)!, 'https://shop.example.com').searchParams.get('token')!;
+        // The pods' own reader, on the same bytes as the kubelet would write them.
+        const mounted = join(spy, `mounted-${index}`);
+        await mkdir(mounted);
+        await writeFile(join(mounted, 'key'), key);
+        const podKey = new BypassKey(mounted, systemClock, pino({ level: 'silent' }));
+        await podKey.refresh();
+        expect(podKey.status, `key ${index}`).toEqual({ state: 'loaded' });
+        expect(verifyBypassToken(podKey.current, token, Date.now()).ok, `key ${index}`).toBe(true);
+        const argv = await readFile(log, 'utf8');
+        expect(argv).toContain('openssl');
+        for (const form of [key.toString('hex'), podKey.current!.toString('hex'), podKey.current!.toString('base64')]) expect(argv.includes(form), `key ${index} in argv`).toBe(false);
+      }
+    } finally {
+      await plane.kubectl(['delete', 'secret', 'maintenance-bypass-key', '-n', NAMESPACE, '--ignore-not-found']);
+      await plane.kubectl(['create', 'secret', 'generic', 'maintenance-bypass-key', '-n', NAMESPACE, `--from-literal=key=${BYPASS_KEY}\n`]);
+      await rm(spy, { recursive: true, force: true });
+    }
+  });
+
+  it('escapes control characters in everything status prints from the cluster', async () => {
+    const hostile = '\u001b[2K\rmaintenance: off\u0007\u009b31m';
+    await plane.kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', JSON.stringify({ data: { MAINTENANCE_MESSAGE: hostile, MAINTENANCE_MODE: 'true' } })]);
+    const status = await plugin(['status', '-n', NAMESPACE]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^maintenance: on /);
+    expect(status.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(status.stdout).toContain('message:     \\x1b[2K\\x0dmaintenance: off\\x07\\x9b31m');
+    await plane.kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', JSON.stringify({ data: { MAINTENANCE_MESSAGE: 'ok', MAINTENANCE_MODE: 'false' } })]);
   });
 
   it('says when the maintenance keys were changed outside the panel and plugin, naming the field manager and time', async () => {

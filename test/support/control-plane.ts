@@ -67,10 +67,16 @@ export class KubectlError extends Error {
  * Runs `kubectl maintenance` the way kubectl runs a plugin: the repository's bin/ on PATH, with
  * this kubectl beside it. Resolves with the exit code and both outputs, whatever the code.
  */
-export async function runPlugin(binary: string, kubeconfig: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runPlugin(
+  binary: string,
+  kubeconfig: string,
+  args: string[],
+  options: { pathPrefix?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const bin = new URL('../../bin', import.meta.url).pathname;
+  const prefix = options.pathPrefix ? `${options.pathPrefix}:` : '';
   const child = spawn(binary, ['maintenance', ...args], {
-    env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${bin}:${dirname(binary)}:${process.env.PATH}` },
+    env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${prefix}${bin}:${dirname(binary)}:${process.env.PATH}` },
   });
   let stdout = '';
   let stderr = '';
