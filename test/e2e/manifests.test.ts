@@ -108,7 +108,11 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
             expect(container.lifecycle.preStop.sleep.seconds, at).toBe(delay);
             expect(pod.terminationGracePeriodSeconds, at).toBeGreaterThanOrEqual(2 * delay + 10);
             expect(['user', 'admin', 'page'], at).toContain(env.ROLE);
-            expect(container.ports, at).toEqual([{ name: 'http', containerPort: 8080 }]);
+            // User traffic on http; the kubelet's probes on a port of their own that no Service targets.
+            expect(container.ports, at).toEqual([{ name: 'http', containerPort: 8080 }, { name: 'probes', containerPort: 9901 }]);
+            expect(env.PROBE_PORT, at).toBe('9901');
+            expect(container.readinessProbe.httpGet.port, at).toBe('probes');
+            expect(container.livenessProbe.httpGet.port, at).toBe('probes');
           }
           expect(env.POD_NAME?.fieldRef?.fieldPath, at).toBe('metadata.name');
           expect(env.POD_NAMESPACE?.fieldRef?.fieldPath, at).toBe('metadata.namespace');
