@@ -4,7 +4,9 @@ import type { FleetEndpoint } from './fleet.ts';
 
 /** How often the serving user pods are asked whether they are in maintenance. */
 export const FALLBACK_POLL_MS = 1_000;
-const STATUS_TIMEOUT_MS = 800;
+/** The whole exchange with one pod, connect to last byte: a pod that trickles bytes is cut too. */
+export const STATUS_DEADLINE_MS = 800;
+const MAX_STATUS_BYTES = 64 * 1024;
 
 export interface FallbackView {
   /** The user Service's endpoints that serve, and of those, how many serve the application. */
@@ -19,10 +21,13 @@ export type StatusProbe = (address: string, port: number) => Promise<boolean | n
 export const httpStatusProbe: StatusProbe = (address, port) =>
   new Promise((resolve) => {
     const host = address.includes(':') ? `[${address}]` : address;
-    const request = get(`http://${host}:${port}/status`, { agent: false, timeout: STATUS_TIMEOUT_MS }, (response) => {
+    let responded = false;
+    const request = get(`http://${host}:${port}/status`, { agent: false }, (response) => {
+      responded = true;
       let body = '';
       response.setEncoding('utf8').on('data', (chunk: string) => {
-        if (body.length < 64 * 1024) body += chunk;
+        body += chunk;
+        if (body.length > MAX_STATUS_BYTES) request.destroy();
       });
       response.on('end', () => {
         try {
@@ -32,8 +37,14 @@ export const httpStatusProbe: StatusProbe = (address, port) =>
           resolve(null);
         }
       });
+      // Cut at the deadline or past the size bound: no answer. After 'end' this changes nothing.
+      response.on('close', () => resolve(null));
     });
-    request.on('timeout', () => request.destroy());
+    const deadline = setTimeout(() => request.destroy(), STATUS_DEADLINE_MS);
+    request.on('close', () => {
+      clearTimeout(deadline);
+      if (!responded) resolve(null);
+    });
     request.on('error', () => resolve(null));
   });
 
@@ -52,6 +63,8 @@ export class FallbackReadiness {
   readonly #endpoints: () => readonly FleetEndpoint[];
   readonly #synced: () => boolean;
   readonly #inMaintenance = new Map<string, boolean | null>();
+  /** Pods with a question in flight: each is asked on its own, so one slow pod never delays the others. */
+  readonly #asking = new Set<string>();
   #cancel: (() => void) | null = null;
   #stopped = false;
 
@@ -83,9 +96,9 @@ export class FallbackReadiness {
 
   start(): void {
     const loop = () => {
-      void this.poll().then(() => {
-        if (!this.#stopped) this.#cancel = this.#clock.setTimer(loop, FALLBACK_POLL_MS);
-      });
+      if (this.#stopped) return;
+      void this.poll();
+      this.#cancel = this.#clock.setTimer(loop, FALLBACK_POLL_MS);
     };
     loop();
   }
@@ -95,17 +108,32 @@ export class FallbackReadiness {
     this.#cancel?.();
   }
 
-  /** Asks every serving user pod; forgets pods that left. */
+  /**
+   * Asks every serving user pod that has no question in flight, each on its own; forgets pods
+   * that left. Resolves when the questions it asked are answered (or cut at their deadline).
+   * Only the Service's own pods are asked: an endpoint that is not one is taken at its readiness.
+   */
   async poll(): Promise<void> {
     const serving = this.#endpoints().filter((endpoint) => endpoint.state === 'serving');
-    const answers = await Promise.all(
-      serving.map(async (endpoint) => {
-        const port = this.#statusPort ?? endpoint.port;
-        return [endpoint.pod, port === null ? null : await this.#probe(endpoint.address, port)] as const;
-      }),
-    );
     const seen = new Set(serving.map((endpoint) => endpoint.pod));
     for (const pod of this.#inMaintenance.keys()) if (!seen.has(pod)) this.#inMaintenance.delete(pod);
-    for (const [pod, inMaintenance] of answers) this.#inMaintenance.set(pod, inMaintenance);
+    await Promise.all(
+      serving
+        .filter((endpoint) => !this.#asking.has(endpoint.pod))
+        .map(async (endpoint) => {
+          const port = this.#statusPort ?? endpoint.port;
+          if (!endpoint.servicePod || port === null) {
+            this.#inMaintenance.set(endpoint.pod, null);
+            return;
+          }
+          this.#asking.add(endpoint.pod);
+          try {
+            const answer = await this.#probe(endpoint.address, port);
+            if (this.#endpoints().some((current) => current.pod === endpoint.pod)) this.#inMaintenance.set(endpoint.pod, answer);
+          } finally {
+            this.#asking.delete(endpoint.pod);
+          }
+        }),
+    );
   }
 }

@@ -8,11 +8,21 @@ export interface FleetEndpoint {
   /** The Service port's target on the pod, from the slice. */
   port: number | null;
   state: EndpointState;
+  /**
+   * A Pod's endpoint in a slice that the EndpointSlice controller wrote from the Service's
+   * selector: the only kind the page tier ever asks. Anyone allowed to create EndpointSlices
+   * could name any address in a slice of their own.
+   */
+  servicePod: boolean;
 }
+
+/** The label the EndpointSlice controller puts on the slices it writes for a Service's selector. */
+export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
+export const ENDPOINTSLICE_CONTROLLER = 'endpointslice-controller.k8s.io';
 
 /** The parts of an EndpointSlice that matter here (structurally a V1EndpointSlice). */
 export interface SliceLike {
-  metadata?: { name?: string };
+  metadata?: { name?: string; labels?: Record<string, string> };
   ports?: { port?: number | null }[] | null;
   endpoints?: {
     addresses: string[];
@@ -30,12 +40,14 @@ export function endpointsFromSlices(slices: Iterable<SliceLike>): FleetEndpoint[
   const byPod = new Map<string, FleetEndpoint>();
   for (const slice of slices) {
     const port = slice.ports?.[0]?.port ?? null;
+    const controllerWritten = slice.metadata?.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER;
     for (const endpoint of slice.endpoints ?? []) {
       const address = endpoint.addresses[0] ?? '';
-      const pod = endpoint.targetRef?.kind === 'Pod' && endpoint.targetRef.name ? endpoint.targetRef.name : address;
+      const isPod = endpoint.targetRef?.kind === 'Pod' && Boolean(endpoint.targetRef.name);
+      const pod = isPod ? endpoint.targetRef!.name! : address;
       const conditions = endpoint.conditions ?? {};
       const state: EndpointState = conditions.terminating === true ? 'terminating' : conditions.ready === false ? 'not_serving' : 'serving';
-      byPod.set(pod, { pod, address, port, state });
+      byPod.set(pod, { pod, address, port, state, servicePod: isPod && controllerWritten });
     }
   }
   return [...byPod.values()].sort((a, b) => a.pod.localeCompare(b.pod));

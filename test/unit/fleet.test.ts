@@ -13,7 +13,7 @@ const endpoint = (pod: string, conditions: { ready?: boolean | null; terminating
   targetRef: { kind: 'Pod', name: pod },
 });
 const slice = (name: string, ...endpoints: SliceLike['endpoints'] & object): SliceLike => ({ metadata: { name }, endpoints });
-const pods = (...states: [string, FleetEndpoint['state']][]): FleetEndpoint[] => states.map(([pod, state]) => ({ pod, address: '', port: null, state }));
+const pods = (...states: [string, FleetEndpoint['state']][]): FleetEndpoint[] => states.map(([pod, state]) => ({ pod, address: '', port: null, state, servicePod: true }));
 
 describe('endpointsFromSlices', () => {
   it('reads each endpoint as serving, not serving or terminating, once per pod, across slices', () => {
@@ -30,9 +30,22 @@ describe('endpointsFromSlices', () => {
     ]);
   });
 
+  it("marks only Pods in the EndpointSlice controller's own slices as the Service's pods", () => {
+    const controller = { name: 'ours', labels: { 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } };
+    const endpoints = endpointsFromSlices([
+      { metadata: controller, endpoints: [endpoint('user-1', { ready: true }), { addresses: ['10.9.9.9'], conditions: { ready: true } }] },
+      { metadata: { name: 'hand-made', labels: { 'endpointslice.kubernetes.io/managed-by': 'someone' } }, endpoints: [endpoint('user-2', { ready: true }, '169.254.169.254')] },
+    ]);
+    expect(endpoints.map(({ pod, servicePod }) => [pod, servicePod])).toEqual([
+      ['10.9.9.9', false],
+      ['user-1', true],
+      ['user-2', false],
+    ]);
+  });
+
   it('names an endpoint without a Pod targetRef by its address', () => {
     expect(endpointsFromSlices([{ endpoints: [{ addresses: ['192.0.2.1'], conditions: { ready: true } }] }])).toEqual([
-      { pod: '192.0.2.1', address: '192.0.2.1', port: null, state: 'serving' },
+      { pod: '192.0.2.1', address: '192.0.2.1', port: null, state: 'serving', servicePod: false },
     ]);
   });
 });
@@ -162,9 +175,9 @@ describe('FallbackReadiness', () => {
     const asked: string[] = [];
     const inMaintenance = new Map<string, boolean | null>([['10.0.0.1', false], ['10.0.0.2', false]]);
     let endpoints: FleetEndpoint[] = [
-      { pod: 'a', address: '10.0.0.1', port: 8080, state: 'serving' },
-      { pod: 'b', address: '10.0.0.2', port: 8080, state: 'serving' },
-      { pod: 'c', address: '10.0.0.3', port: 8080, state: 'not_serving' },
+      { pod: 'a', address: '10.0.0.1', port: 8080, state: 'serving', servicePod: true },
+      { pod: 'b', address: '10.0.0.2', port: 8080, state: 'serving', servicePod: true },
+      { pod: 'c', address: '10.0.0.3', port: 8080, state: 'not_serving', servicePod: true },
     ];
     const fallback = new FallbackReadiness({
       clock: new FakeClock(0),
