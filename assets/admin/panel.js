@@ -7,6 +7,11 @@ let csrfToken = null;
 let current = null;
 let stream = null;
 let streamErrors = 0;
+/** The wait before the panel reopens a stream the browser gave up on: doubled each time, up to 30 s. */
+const STREAM_RETRY_FIRST_MS = 1000;
+const STREAM_RETRY_MAX_MS = 30_000;
+let streamRetryMs = STREAM_RETRY_FIRST_MS;
+let streamRetryTimer = null;
 
 async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
@@ -224,30 +229,63 @@ async function failed(status, data) {
 
 async function load() {
   const { status, data } = await api('GET', '/admin/api/maintenance');
-  if (status === 401) return showLogin();
-  if (status !== 200) return notice(data?.message ?? `could not load the state (HTTP ${status})`, true);
+  if (status === 401) {
+    showLogin();
+    return status;
+  }
+  if (status !== 200) {
+    notice(data?.message ?? `could not load the state (HTTP ${status})`, true);
+    return status;
+  }
   render(data);
+  return status;
+}
+
+/** Says whether the live feed is up: hidden while it is, one line while it is not. */
+function liveStatus(text) {
+  const element = $('live-status');
+  element.textContent = text ?? '';
+  element.hidden = text === null;
 }
 
 /** Live updates: the stream sends the whole state whenever it or the fleet changes. */
 function follow() {
+  clearTimeout(streamRetryTimer);
   stream?.close();
   stream = new EventSource('/admin/api/stream');
-  stream.addEventListener('state', (event) => {
+  const alive = () => {
     streamErrors = 0;
+    streamRetryMs = STREAM_RETRY_FIRST_MS;
+    liveStatus(null);
+  };
+  stream.addEventListener('state', (event) => {
+    alive();
     render(JSON.parse(event.data));
   });
-  stream.addEventListener('heartbeat', () => (streamErrors = 0));
+  stream.addEventListener('heartbeat', alive);
   stream.addEventListener('error', () => {
+    if (stream?.readyState === EventSource.CLOSED) {
+      // The browser gives up for good on an error answer (a 429 or a 503): retry here, backing off.
+      const waitMs = streamRetryMs;
+      streamRetryMs = Math.min(streamRetryMs * 2, STREAM_RETRY_MAX_MS);
+      liveStatus(`Live updates lost; what you see may be out of date. Retrying in ${Math.round(waitMs / 1000)} s.`);
+      streamRetryTimer = setTimeout(async () => {
+        if ((await load()) !== 401) follow();
+      }, waitMs);
+      return;
+    }
     // The browser reconnects by itself; after a few failures, ask once why (a 401 shows the sign-in).
+    liveStatus('Live updates interrupted; reconnecting.');
     if (++streamErrors === 3) void load();
   });
 }
 
 function showLogin() {
   csrfToken = null;
+  clearTimeout(streamRetryTimer);
   stream?.close();
   stream = null;
+  liveStatus(null);
   $('login').hidden = false;
   for (const id of ['state', 'fleet', 'toggle', 'window', 'bypass', 'logout']) $(id).hidden = true;
   $('who').textContent = '';

@@ -41,7 +41,16 @@ class MemoryWriter implements ConfigWriter {
   }
 }
 
-function adminApp(writer: ConfigWriter, auth: AdminAuth = noAuth(), bypassKey: Buffer | null = null) {
+/** Each bearer token is its own identity, allowed everything. */
+const tokenIsIdentity: AdminAuth = {
+  mode: 'token',
+  authenticate: async (token) => ({ user: token, groups: [] }),
+  authorize: async () => true,
+  problem: () => null,
+  close: () => {},
+};
+
+function adminApp(writer: ConfigWriter, auth: AdminAuth = noAuth(), bypassKey: Buffer | null = null, extra: { maxStreamsPerIdentity?: number } = {}) {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   const app = createAdminApp({
@@ -53,6 +62,7 @@ function adminApp(writer: ConfigWriter, auth: AdminAuth = noAuth(), bypassKey: B
     maxBodyBytes: 16 * 1024,
     authAttemptsPerMinute: 30,
     bypassLinks: { key: () => bypassKey, problem: () => (bypassKey ? null : 'no key "key" in /etc/maintenance-bypass'), publicUrl: new URL('https://shop.example.com') },
+    ...extra,
   });
   const put = (body: unknown) =>
     app.request('/api/maintenance', { method: 'PUT', headers: { Host: 'localhost', 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -139,6 +149,50 @@ describe('kubernetes authentication', () => {
     // A repeated garbage token is answered from the negative cache: no review.
     await auth.authenticate('garbage-0');
     expect(reviews).toBe(20);
+  });
+});
+
+describe('the event stream and the auth cache under one greedy caller', () => {
+  it('checks one token once, however many requests ask at the same time', async () => {
+    let reviews = 0;
+    const clients = {
+      authentication: {
+        createTokenReview: async () => {
+          reviews++;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return { status: { authenticated: true, user: { username: 'alice', groups: [] } } };
+        },
+      },
+    } as unknown as KubeClients;
+    const auth = new CachedAuth(kubernetesAuth(clients, 'ns', 'app-config'));
+    const identities = await Promise.all(Array.from({ length: 100 }, () => auth.authenticate('one-token')));
+    expect(reviews).toBe(1);
+    expect(new Set(identities.map((identity) => identity?.user))).toEqual(new Set(['alice']));
+  });
+
+  it("caps the streams one identity holds, leaves others theirs, and frees a slot when a stream ends", async () => {
+    const { app } = adminApp(new MemoryWriter(), tokenIsIdentity, null, { maxStreamsPerIdentity: 2 });
+    const open = (user: string) => app.request('/api/stream', { headers: { Host: 'localhost', Authorization: `Bearer ${user}` } });
+    const first = await open('reader');
+    const second = await open('reader');
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const third = await open('reader');
+    expect(third.status).toBe(429);
+    expect(((await third.json()) as { message: string }).message).toMatch(/reader already has 2 open streams, the most one identity may hold \(2\)/);
+    const other = await open('another-admin');
+    expect(other.status).toBe(200);
+    await first.body!.cancel();
+    const again = await (async () => {
+      for (let attempt = 0; attempt < 200; attempt++) {
+        const response = await open('reader');
+        if (response.status === 200) return response;
+        await response.text();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return null;
+    })();
+    expect(again?.status).toBe(200);
+    for (const response of [second, other, again]) await response?.body?.cancel();
   });
 });
 

@@ -33,6 +33,8 @@ import { SESSION_SECONDS, SessionStore, type Session } from './sessions.ts';
 
 /** Each open panel holds one stream; a bound keeps forgotten tabs and stale clients from piling up. */
 export const MAX_STREAMS = 100;
+/** One identity's share of them: a single caller (a script, a tab left in a loop) cannot hold them all. */
+export const MAX_STREAMS_PER_IDENTITY = 5;
 const HEARTBEAT_MS = 15_000;
 
 export interface AdminApp extends Hono<AdminEnv> {
@@ -55,6 +57,8 @@ export interface AdminDeps {
   live?: LiveState;
   /** Open event streams allowed at once; more get 503. */
   maxStreams?: number;
+  /** Open event streams one identity may hold; more get 429. */
+  maxStreamsPerIdentity?: number;
   heartbeatMs?: number;
   /** Signing bypass links: the key (null while there is none) and why there is none. */
   bypassLinks?: { key: () => Buffer | null; problem: () => string | null; publicUrl?: URL };
@@ -269,11 +273,24 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   app.get('/api/maintenance', identify, authorize('get'), async (c) => c.json(describeAll(await writer.read())));
 
   const streams = new Set<SSEStreamingApi>();
+  const streamsByUser = new Map<string, number>();
   app.get('/api/stream', identify, authorize('get'), async (c) => {
+    const { identity, session } = c.get('caller');
+    const perIdentity = deps.maxStreamsPerIdentity ?? MAX_STREAMS_PER_IDENTITY;
+    const held = streamsByUser.get(identity.user) ?? 0;
+    if (held >= perIdentity) {
+      c.header('Retry-After', '30');
+      return fail(c, 429, { error: 'rate_limited', message: `${identity.user} already has ${held} open streams, the most one identity may hold (${perIdentity}); close other panels` });
+    }
     if (streams.size >= (deps.maxStreams ?? MAX_STREAMS)) {
       return fail(c, 503, { error: 'unavailable', message: `too many open streams (${streams.size}); close other panels, or reload later` });
     }
-    const { identity, session } = c.get('caller');
+    streamsByUser.set(identity.user, held + 1);
+    const release = () => {
+      const left = (streamsByUser.get(identity.user) ?? 1) - 1;
+      if (left <= 0) streamsByUser.delete(identity.user);
+      else streamsByUser.set(identity.user, left);
+    };
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('Authorization') ?? '')?.[1] ?? null;
     return streamSSE(c, async (stream) => {
       streams.add(stream);
@@ -316,6 +333,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
       } finally {
         unsubscribe?.();
         streams.delete(stream);
+        release();
       }
     });
   });

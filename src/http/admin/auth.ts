@@ -29,6 +29,8 @@ export const AUTH_CACHE_MS = 10_000;
 /** A time-bounded cache with a bounded number of entries; the oldest go first. */
 class TtlCache<T> {
   readonly #entries = new Map<string, { value: T; expires: number }>();
+  /** Loads under way: concurrent asks for one key share one load (one TokenReview, not a hundred). */
+  readonly #loading = new Map<string, Promise<T>>();
   readonly #now: () => number;
   readonly #maxEntries: number;
   constructor(now: () => number, maxEntries = 10_000) {
@@ -41,14 +43,22 @@ class TtlCache<T> {
     return hit !== undefined && hit.expires > this.#now();
   }
 
-  async get(key: string, load: () => Promise<T>): Promise<T> {
+  get(key: string, load: () => Promise<T>): Promise<T> {
     const hit = this.#entries.get(key);
-    if (hit && hit.expires > this.#now()) return hit.value;
-    const value = await load();
-    this.#entries.delete(key);
-    this.#entries.set(key, { value, expires: this.#now() + AUTH_CACHE_MS });
-    if (this.#entries.size > this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
-    return value;
+    if (hit && hit.expires > this.#now()) return Promise.resolve(hit.value);
+    const pending = this.#loading.get(key);
+    if (pending !== undefined) return pending;
+    // Async, so a loader that throws at once (the review limit) rejects like any other failure.
+    const loading = (async () => load())()
+      .then((value) => {
+        this.#entries.delete(key);
+        this.#entries.set(key, { value, expires: this.#now() + AUTH_CACHE_MS });
+        if (this.#entries.size > this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+        return value;
+      })
+      .finally(() => this.#loading.delete(key));
+    this.#loading.set(key, loading);
+    return loading;
   }
 }
 

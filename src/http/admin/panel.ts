@@ -28,6 +28,7 @@ export function panelPage(): string {
 <header>
   <h1>Maintenance switch</h1>
   <p id="who" class="muted"></p>
+  <p id="live-status" class="warning" role="status" hidden></p>
 </header>
 <main>
   <section id="login" class="card" hidden>
