@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { pino } from 'pino';
 import { EnvError, loadEnv, type Env } from './env.ts';
 import { PortInUseError, startServer } from './server.ts';
@@ -32,8 +33,16 @@ try {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  // Started by a supervisor over IPC (local mode): when it dies, so does this process.
-  if (process.channel) process.once('disconnect', () => stop('SIGTERM'));
+  // Started by a supervisor over IPC (local mode): when it dies, so does this process. Its
+  // stdout was a pipe to the supervisor and is broken now: fd 1 becomes /dev/null first, or
+  // pino's flush at exit would retry the write to the dead pipe for ever.
+  if (process.channel) {
+    process.once('disconnect', () => {
+      closeSync(1);
+      openSync('/dev/null', 'w');
+      stop('SIGTERM');
+    });
+  }
 } catch (error) {
   if (error instanceof PortInUseError) log.fatal(`start-up failed: ${error.message}`);
   else log.fatal({ err: error }, 'start-up failed');

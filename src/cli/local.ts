@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -76,6 +77,49 @@ function run(role: 'user' | 'admin', port: number): void {
   });
 }
 
+/**
+ * `npm start` runs this file through `sh -c`; a `kill -9` of npm leaves that shell, and so this
+ * process, running. So the launcher is watched: npm when npm started it (the nearest ancestor
+ * whose command line is npm's), otherwise the parent. When it is gone, both instances stop.
+ */
+function watchLauncher(): void {
+  const launcher = (process.env.npm_lifecycle_event ? npmAncestor() : null) ?? process.ppid;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent || !isAlive(launcher)) {
+      clearInterval(timer);
+      console.error(`npm start: its launcher (pid ${launcher}) is gone; stopping`);
+      stop(0);
+    }
+  }, 500);
+  timer.unref();
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The pid of the nearest ancestor that is npm, from /proc (Linux); null elsewhere or when none is. */
+function npmAncestor(): number | null {
+  let pid = process.ppid;
+  for (let depth = 0; depth < 8 && pid > 1; depth++) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (command[0] === 'npm' || command[0]?.startsWith('npm ') || command.some((part) => /npm-cli\.js$/.test(part))) return pid;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
 /** pino's JSON lines, shortened for a terminal: the message, then what is not already in the prefix. */
 function formatLog(line: string): string {
   try {
@@ -98,6 +142,7 @@ function stop(code: number): void {
 
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
+watchLauncher();
 
 run('user', userPort);
 run('admin', adminPort);

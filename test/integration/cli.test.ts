@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -135,6 +135,63 @@ describe('npm start (local mode)', () => {
       }
     } finally {
       first.kill('SIGKILL');
+    }
+  });
+});
+
+/** The pids of processes whose environment holds `marker` (this test's own config directory). */
+function processesWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(marker)) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+describe.skipIf(process.platform !== 'linux')('npm start under kill -9', () => {
+  const start = async () => {
+    const [userPort, adminPort] = [await freePort(), await freePort()];
+    const dir = await localDir();
+    const npm = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, PORT: String(userPort), ADMIN_PORT: String(adminPort), LOCAL_CONFIG_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    npm.stdout.resume();
+    npm.stderr.resume();
+    for (const port of [userPort, adminPort]) {
+      await waitFor(`port ${port} to answer`, async () => ((await fetch(`http://127.0.0.1:${port}/livez`)).status === 200 ? true : undefined), { timeoutMs: 60_000 });
+    }
+    // npm itself, the shell it runs the script in, local.ts and the two instances.
+    const marker = `LOCAL_CONFIG_DIR=${dir}`;
+    expect(processesWith(marker).length).toBeGreaterThanOrEqual(4);
+    return { npm, marker, ports: [userPort, adminPort] };
+  };
+  const everythingGone = async (marker: string, ports: number[]) => {
+    await waitFor('every process of this npm start to exit', () => (processesWith(marker).length === 0 ? true : undefined), { timeoutMs: 30_000 });
+    for (const port of ports) await expect(fetch(`http://127.0.0.1:${port}/livez`)).rejects.toThrow();
+  };
+
+  it('kill -9 of the npm start process stops both instances and frees their ports', async () => {
+    const { npm, marker, ports } = await start();
+    try {
+      npm.kill('SIGKILL');
+      await everythingGone(marker, ports);
+    } finally {
+      for (const pid of processesWith(marker)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('kill -9 of the local.ts supervisor: both instances exit, none hangs', async () => {
+    const { marker, ports } = await start();
+    try {
+      const supervisor = processesWith(marker).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('src/cli/local.ts'));
+      expect(supervisor).toBeDefined();
+      process.kill(supervisor!, 'SIGKILL');
+      await everythingGone(marker, ports);
+    } finally {
+      for (const pid of processesWith(marker)) process.kill(pid, 'SIGKILL');
     }
   });
 });
