@@ -112,6 +112,8 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     env.ROLE === 'admin'
       ? await (await import('./http/admin/setup.ts')).createAdmin(adminSettings(env, bypassKey, liveState(state, fleet?.tracker ?? null)), log, metrics.registry)
       : undefined;
+  // The gate's proxy port, once it exists: its readiness counts whether that port can take one more connection.
+  let proxyListener: Listener | null = null;
   const app = createApp({
     role: env.ROLE,
     podName: env.POD_NAME,
@@ -143,7 +145,6 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     servers.push(listener(createAdaptorServer({ fetch: probeApp(app).fetch, serverOptions }) as Server, env.PROBE_PORT, env, proxies));
   }
   const gate = proxy && bypass ? createGateListeners({ state, bypass, proxy }) : null;
-  let proxyListener: Listener | null = null;
   if (gate) {
     // Through the proxy a body may take as long as it needs while it moves; the proxy cuts it
     // when it stalls for HTTP_REQUEST_TIMEOUT_SECONDS instead.

@@ -17,8 +17,7 @@ export interface GateDeps {
 export interface GateListeners {
   request(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** How many upgraded tunnels (WebSocket and the like) are open to the application. */
-  readonly tunnels: number;
+  /** Ends every open tunnel and stops rechecking them. */
   close(): void;
 }
 
@@ -130,9 +129,6 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
           'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close',
         ]) + body,
       );
-    },
-    get tunnels() {
-      return tunnels.size;
     },
     close() {
       unsubscribe();
