@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { ROLES } from './http/roles.ts';
-import { CidrList } from './http/client-address.ts';
+import { ROLES } from './roles.ts';
+import { CidrList } from './cidr.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 

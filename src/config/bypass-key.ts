@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import { BYPASS_MIN_KEY_BYTES } from '../maintenance/bypass-token.ts';
 import { readKeyBytes } from './kubelet-volume.ts';
 import { isErrno } from './errno.ts';
 
 /** How often the mounted Secret is looked at; a rotated key takes effect within this (plus the kubelet's sync). */
 export const BYPASS_KEY_POLL_MS = 2_000;
 export const BYPASS_KEY_NAME = 'key';
+/** Shorter keys are refused: HMAC-SHA256 (bypass-token.ts) is only as strong as its key. */
+export const BYPASS_MIN_KEY_BYTES = 32;
 
 export type BypassKeyStatus = { state: 'loaded' } | { state: 'absent' | 'invalid'; problem: string };
 

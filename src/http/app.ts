@@ -8,7 +8,7 @@ import type { MaintenanceState } from '../maintenance/state.ts';
 import { isPathAllowed, retryAfterSeconds, type MaintenanceCause } from '../maintenance/policy.ts';
 import type { Metrics } from './metrics.ts';
 import type { Admin } from './admin/setup.ts';
-import type { Role } from './roles.ts';
+import type { Role } from '../roles.ts';
 import { MAINTENANCE_PAGE_HEADERS, demoPage, formatUntil, maintenancePage } from './pages.ts';
 import { BYPASS_CACHE_CONTROL, BYPASS_PATH, type Bypass } from './bypass.ts';
 import type { UpstreamHealth } from './upstream-readiness.ts';

@@ -1,7 +1,8 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Clock } from '../clock.ts';
 import { verifyBypassToken } from '../maintenance/bypass-token.ts';
-import type { CidrList, TrustedProxies } from './client-address.ts';
+import type { CidrList } from '../cidr.ts';
+import type { TrustedProxies } from './client-address.ts';
 
 /** Where a bypass link points, on the user role and the gate alike. */
 export const BYPASS_PATH = '/__maintenance/bypass';

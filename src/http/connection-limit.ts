@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { normalize, type TrustedProxies } from './client-address.ts';
+import { normalize } from '../cidr.ts';
+import type { TrustedProxies } from './client-address.ts';
 
 /**
  * Connections one listener holds, in all and per client address. `MAX_CONNECTIONS` alone lets

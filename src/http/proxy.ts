@@ -3,7 +3,8 @@ import { createConnection, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { normalize, type TrustedProxies } from './client-address.ts';
+import { normalize } from '../cidr.ts';
+import type { TrustedProxies } from './client-address.ts';
 import { readRequestHead, responseHeaders, type ForwardedHead } from './forwarded-head.ts';
 import { UPSTREAM_ERROR_PAGE } from './pages.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigStore } from '../../src/config/store.ts';
 import type { RawConfig } from '../../src/config/parse.ts';
-import type { Role } from '../../src/http/roles.ts';
+import type { Role } from '../../src/roles.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { MaintenanceState } from '../../src/maintenance/state.ts';

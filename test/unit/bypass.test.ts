@@ -2,7 +2,8 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { BYPASS_MAX_SECONDS, signBypassToken, verifyBypassToken } from '../../src/maintenance/bypass-token.ts';
 import { Bypass, cookieValue } from '../../src/http/bypass.ts';
-import { CidrList, TrustedProxies } from '../../src/http/client-address.ts';
+import { CidrList } from '../../src/cidr.ts';
+import { TrustedProxies } from '../../src/http/client-address.ts';
 import { isCanonicalPath } from '../../src/http/gate.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 

@@ -28,7 +28,7 @@ import { bypassLinkSchema, configErrorToApiError, describeStored, parseBody, toC
 import { signBypassToken } from '../../maintenance/bypass-token.ts';
 import { BYPASS_PATH } from '../bypass.ts';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import type { LiveState } from '../../fleet/live.ts';
+import type { LiveState } from './live.ts';
 import { SESSION_SECONDS, SessionStore, type Session } from './sessions.ts';
 
 /** Each open panel holds one stream; a bound keeps forgotten tabs and stale clients from piling up. */

@@ -1,6 +1,6 @@
-import type { MaintenanceState } from '../maintenance/state.ts';
-import type { MaintenanceCause } from '../maintenance/policy.ts';
-import type { FleetTracker, FleetView } from './tracker.ts';
+import type { MaintenanceState } from '../../maintenance/state.ts';
+import type { MaintenanceCause } from '../../maintenance/policy.ts';
+import type { FleetTracker, FleetView } from '../../fleet/tracker.ts';
 
 export interface EffectiveState {
   /** Whether users are in maintenance right now: the switch, or inside the window. */
