@@ -23,10 +23,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function userEndpoints(): Promise<boolean[]> {
-  const slices = JSON.parse(await kubectl(['get', 'endpointslices', '-n', NAMESPACE, '-l', 'kubernetes.io/service-name=sample-app-user', '-o', 'json'])) as {
+  const slices = JSON.parse(
+    await kubectl(['get', 'endpointslices', '-n', NAMESPACE, '-l', 'kubernetes.io/service-name=sample-app-user', '-o', 'json']),
+  ) as {
     items: { endpoints?: { conditions?: { ready?: boolean; terminating?: boolean } }[] }[];
   };
-  return slices.items.flatMap((slice) => (slice.endpoints ?? []).filter((endpoint) => !endpoint.conditions?.terminating).map((endpoint) => endpoint.conditions?.ready === true));
+  return slices.items.flatMap((slice) =>
+    (slice.endpoints ?? []).filter((endpoint) => !endpoint.conditions?.terminating).map((endpoint) => endpoint.conditions?.ready === true),
+  );
 }
 
 /**
@@ -35,7 +39,16 @@ async function userEndpoints(): Promise<boolean[]> {
  */
 async function toggle(on: boolean, replicas: number, publicWatch: ReadyWatch): Promise<{ converged: number; empty: number }> {
   const start = Date.now();
-  await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', JSON.stringify({ data: { MAINTENANCE_MODE: String(on) } })]);
+  await kubectl([
+    'patch',
+    'configmap',
+    'app-config',
+    '-n',
+    NAMESPACE,
+    '--type=merge',
+    '-p',
+    JSON.stringify({ data: { MAINTENANCE_MODE: String(on) } }),
+  ]);
   const deadline = start + 300_000;
   let converged = 0;
   for (;;) {
@@ -43,7 +56,8 @@ async function toggle(on: boolean, replicas: number, publicWatch: ReadyWatch): P
     if (converged === 0 && ready.length === replicas && ready.every((value) => value === !on)) converged = Date.now() - start;
     // Settled: for on, the page pod is in; for off, all user pods are, and the page pod has left.
     if (converged > 0 && publicWatch.ready === (on ? 1 : replicas)) return { converged, empty: publicWatch.emptyMs(start) };
-    if (Date.now() > deadline) throw new Error(`no convergence within 300 s (endpoints: ${JSON.stringify(ready)}, public ready ${publicWatch.ready})`);
+    if (Date.now() > deadline)
+      throw new Error(`no convergence within 300 s (endpoints: ${JSON.stringify(ready)}, public ready ${publicWatch.ready})`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -64,9 +78,12 @@ async function toggles(label: string, count: number, replicas: number) {
   } finally {
     publicWatch.stop();
   }
-  if (publicWatch.changes < count * 2) throw new Error(`the public Service watch saw only ${publicWatch.changes} changes in ${count * 2} flips`);
+  if (publicWatch.changes < count * 2)
+    throw new Error(`the public Service watch saw only ${publicWatch.changes} changes in ${count * 2} flips`);
   rows.push(summary(`${label}, on`, on), summary(`${label}, off`, off));
-  emptyRows.push(`| ${label} | ${empty.length} | ${(empty.reduce((sum, ms) => sum + ms, 0) / 1000).toFixed(2)} | ${(Math.max(...empty) / 1000).toFixed(2)} |`);
+  emptyRows.push(
+    `| ${label} | ${empty.length} | ${(empty.reduce((sum, ms) => sum + ms, 0) / 1000).toFixed(2)} | ${(Math.max(...empty) / 1000).toFixed(2)} |`,
+  );
 }
 
 async function deploy(overlay: string, replicas: number): Promise<void> {
@@ -74,7 +91,15 @@ async function deploy(overlay: string, replicas: number): Promise<void> {
   await kubectl(['scale', 'deployment/sample-app-user', '-n', NAMESPACE, `--replicas=${replicas}`]);
   await kubectl(['rollout', 'status', 'deployment/sample-app-user', '-n', NAMESPACE, '--timeout=300s']);
   // Not the page tier: it is Available only during maintenance.
-  await kubectl(['wait', '--for=condition=Available', 'deployment/sample-app-user', 'deployment/sample-app-admin', '-n', NAMESPACE, '--timeout=300s']);
+  await kubectl([
+    'wait',
+    '--for=condition=Available',
+    'deployment/sample-app-user',
+    'deployment/sample-app-admin',
+    '-n',
+    NAMESPACE,
+    '--timeout=300s',
+  ]);
   for (;;) {
     const ready = await userEndpoints();
     if (ready.length === replicas && ready.every(Boolean)) return;
@@ -103,7 +128,9 @@ try {
   // The volume source: the base overlay with the page tier (without api-watch), at the kubelet's own sync.
   await kubectl(['delete', '-k', join(ROOT, 'kustomize/overlays/local-full'), '--wait=true', '--ignore-not-found']);
   await deploy('bench/overlays/volume-page', 2);
-  console.error(`volume: ${VOLUME_TOGGLES} toggles each way at 2 user replicas, kubelet syncFrequency ${settings.kubeletSyncFrequency} ...`);
+  console.error(
+    `volume: ${VOLUME_TOGGLES} toggles each way at 2 user replicas, kubelet syncFrequency ${settings.kubeletSyncFrequency} ...`,
+  );
   await toggles(`volume (syncFrequency ${settings.kubeletSyncFrequency}), 2 replicas`, VOLUME_TOGGLES, 2);
 } finally {
   await cluster.stop();

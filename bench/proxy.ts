@@ -20,7 +20,10 @@ export interface ProxyTarget {
 }
 
 export interface ProxyResults {
-  targets: Record<'direct' | 'gate' | 'nginx' | 'honoProxy', { rps: number; p50: number; p99: number; fixedRateP50: number; fixedRateP99: number; cpuMicrosPerRequest: number }>;
+  targets: Record<
+    'direct' | 'gate' | 'nginx' | 'honoProxy',
+    { rps: number; p50: number; p99: number; fixedRateP50: number; fixedRateP99: number; cpuMicrosPerRequest: number }
+  >;
   fixedRate: number;
   gateRssMiB: { start: number; afterLoad: number };
 }
@@ -86,10 +89,17 @@ async function saturate(name: string, port: number, seconds: number, connections
   const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
   const cpu = cpuMicros(pid) - cpuBefore;
   if (result.non2xx > 0 || result.errors > 0) {
-    console.error(`proxy: ${name}: ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts) of ${result.requests.total}`);
+    console.error(
+      `proxy: ${name}: ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts) of ${result.requests.total}`,
+    );
   }
   if (result.non2xx + result.errors > result.requests.total / 1000) throw new Error(`${name}: too many failed requests to measure`);
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuMicrosPerRequest: cpu / Math.max(1, result.requests.total) };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpuMicrosPerRequest: cpu / Math.max(1, result.requests.total),
+  };
 }
 
 /**
@@ -130,7 +140,12 @@ async function fixedRate(port: number, rate: number, seconds: number): Promise<{
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
-export async function benchProxy(options: { seconds: number; rounds: number; connections: number; nodeOptions: string }): Promise<ProxyResults | string> {
+export async function benchProxy(options: {
+  seconds: number;
+  rounds: number;
+  connections: number;
+  nodeOptions: string;
+}): Promise<ProxyResults | string> {
   if (!existsSync(NGINX)) return `no nginx at ${NGINX} (apt-get install nginx-light, or set BENCH_NGINX)`;
   const root = await mkdtemp(join(tmpdir(), 'maint-proxy-bench-'));
   const children: ChildProcess[] = [];
@@ -142,15 +157,25 @@ export async function benchProxy(options: { seconds: number; rounds: number; con
     const configDir = join(root, 'app-config');
     await writeVolumeAtomically(configDir, { MAINTENANCE_MODE: 'false' });
     const gate = await startLogged(['dist/main.js'], {
-      ROLE: 'gate', PORT: '0', PROXY_PORT: '0', HOST: '127.0.0.1', CONFIG_DIR: configDir, CONFIG_SOURCE: 'volume',
-      BYPASS_KEY_DIR: join(root, 'no-key'), UPSTREAM: `http://127.0.0.1:${upstreamPort}`, POD_NAME: 'bench', LOG_LEVEL: 'info',
+      ROLE: 'gate',
+      PORT: '0',
+      PROXY_PORT: '0',
+      HOST: '127.0.0.1',
+      CONFIG_DIR: configDir,
+      CONFIG_SOURCE: 'volume',
+      BYPASS_KEY_DIR: join(root, 'no-key'),
+      UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
+      POD_NAME: 'bench',
+      LOG_LEVEL: 'info',
       NODE_OPTIONS: options.nodeOptions,
     });
     children.push(gate.child);
 
     const nginxPort = await freePort();
     const nginxConf = join(root, 'nginx.conf');
-    await writeFile(nginxConf, `
+    await writeFile(
+      nginxConf,
+      `
 worker_processes 1;
 daemon off;
 # One process, so its CPU time is all of nginx's (the bench reads it from /proc).
@@ -176,7 +201,8 @@ http {
     }
   }
 }
-`);
+`,
+    );
     const nginx = spawn(NGINX, ['-c', nginxConf, '-p', root], { stdio: ['ignore', 'inherit', 'inherit'] });
     children.push(nginx);
 
@@ -190,22 +216,34 @@ http {
     const gatePid = gate.child.pid!;
     const rssStart = rssMiB(gatePid);
 
-    const samples: Record<keyof typeof targets, Awaited<ReturnType<typeof saturate>>[]> = { direct: [], gate: [], nginx: [], honoProxy: [] };
+    const samples: Record<keyof typeof targets, Awaited<ReturnType<typeof saturate>>[]> = {
+      direct: [],
+      gate: [],
+      nginx: [],
+      honoProxy: [],
+    };
     for (let round = 1; round <= options.rounds; round++) {
       console.error(`proxy: round ${round}/${options.rounds} (${options.seconds} s per target, ${options.connections} connections) ...`);
-      for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][]) samples[name].push(await saturate(name, port, options.seconds, options.connections, pids[name]));
+      for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][])
+        samples[name].push(await saturate(name, port, options.seconds, options.connections, pids[name]));
     }
     const saturated = Object.fromEntries(
       Object.entries(samples).map(([name, list]) => [
         name,
-        { rps: median(list.map((s) => s.rps)), p50: median(list.map((s) => s.p50)), p99: median(list.map((s) => s.p99)), cpuMicrosPerRequest: median(list.map((s) => s.cpuMicrosPerRequest)) },
+        {
+          rps: median(list.map((s) => s.rps)),
+          p50: median(list.map((s) => s.p50)),
+          p99: median(list.map((s) => s.p99)),
+          cpuMicrosPerRequest: median(list.map((s) => s.cpuMicrosPerRequest)),
+        },
       ]),
     ) as Record<keyof typeof targets, { rps: number; p50: number; p99: number; cpuMicrosPerRequest: number }>;
 
     const rate = Math.round(saturated.gate.rps / 2);
     console.error(`proxy: latency at ${rate} req/s (half of the gate's saturation) ...`);
     const fixed = {} as Record<keyof typeof targets, { p50: number; p99: number }>;
-    for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][]) fixed[name] = await fixedRate(port, rate, options.seconds);
+    for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][])
+      fixed[name] = await fixedRate(port, rate, options.seconds);
     const rssAfter = rssMiB(gatePid);
 
     return {

@@ -78,11 +78,15 @@ async function measurePropagation(port: number, dir: string): Promise<number[]> 
   for (let i = 0; i < TOGGLES + 10; i++) {
     const on = i % 2 === 0;
     let swappedAt = 0;
-    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: String(on), MAINTENANCE_MESSAGE: `toggle ${i}` }, {
-      afterStep: (step) => {
-        if (step === 'rename-data') swappedAt = performance.now();
+    await writeVolumeAtomically(
+      dir,
+      { MAINTENANCE_MODE: String(on), MAINTENANCE_MESSAGE: `toggle ${i}` },
+      {
+        afterStep: (step) => {
+          if (step === 'rename-data') swappedAt = performance.now();
+        },
       },
-    });
+    );
     const expected = on ? 503 : 200;
     while ((await readyStatus(port)) !== expected) {
       // poll as fast as the connection allows
@@ -118,17 +122,29 @@ async function measureApiPropagation(): Promise<number[] | string> {
     const tls = { ca: field('certificate-authority-data'), cert: field('client-certificate-data'), key: field('client-key-data') };
     const patch = (body: string) =>
       new Promise<void>((resolve, reject) => {
-        const req = httpsRequest(`${plane.server}/api/v1/namespaces/bench/configmaps/app-config`, {
-          method: 'PATCH', ...tls, headers: { 'Content-Type': 'application/merge-patch+json' },
-        }, (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`PATCH answered ${res.statusCode}`))));
-        });
+        const req = httpsRequest(
+          `${plane.server}/api/v1/namespaces/bench/configmaps/app-config`,
+          {
+            method: 'PATCH',
+            ...tls,
+            headers: { 'Content-Type': 'application/merge-patch+json' },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`PATCH answered ${res.statusCode}`))));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
     const user = await startProcess('dist/main.js', {
-      ROLE: 'user', PORT: '0', HOST: '127.0.0.1', CONFIG_SOURCE: 'api', POD_NAMESPACE: 'bench', KUBECONFIG: plane.kubeconfig, LOG_LEVEL: 'info',
+      ROLE: 'user',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      CONFIG_SOURCE: 'api',
+      POD_NAMESPACE: 'bench',
+      KUBECONFIG: plane.kubeconfig,
+      LOG_LEVEL: 'info',
     });
     try {
       while ((await readyStatus(user.port)) !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -152,11 +168,18 @@ async function measureApiPropagation(): Promise<number[] | string> {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 const machine = () =>
   `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
-const proxyOptions = { seconds: LOAD_SECONDS, rounds: ROUNDS, connections: CONNECTIONS, nodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS };
+const proxyOptions = {
+  seconds: LOAD_SECONDS,
+  rounds: ROUNDS,
+  connections: CONNECTIONS,
+  nodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS,
+};
 
 // BENCH_ONLY=proxy: the proxy comparison alone.
 if (process.env.BENCH_ONLY === 'proxy') {
-  console.log(`\n${machine()}\nThe gate runs with the image's NODE_OPTIONS="${IMAGE_NODE_OPTIONS}".\n${proxyTable(await benchProxy(proxyOptions))}`);
+  console.log(
+    `\n${machine()}\nThe gate runs with the image's NODE_OPTIONS="${IMAGE_NODE_OPTIONS}".\n${proxyTable(await benchProxy(proxyOptions))}`,
+  );
   process.exit(0);
 }
 
@@ -165,7 +188,13 @@ const dir = join(root, 'app-config');
 await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
 
 const ours = await startProcess('dist/main.js', {
-  ROLE: 'user', PORT: '0', HOST: '127.0.0.1', CONFIG_DIR: dir, POD_NAME: 'bench', LOG_LEVEL: 'info', NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS,
+  ROLE: 'user',
+  PORT: '0',
+  HOST: '127.0.0.1',
+  CONFIG_DIR: dir,
+  POD_NAME: 'bench',
+  LOG_LEVEL: 'info',
+  NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS,
 });
 const bare = await startProcess('bench/bare-app.mjs', { BARE_BODY: demoPage('bench', 'user') });
 await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -48,7 +48,12 @@ const wholeNumber = (min: number, max: number) =>
 
 const cidrList = z
   .string()
-  .transform((text) => text.split(',').map((item) => item.trim()).filter((item) => item !== ''))
+  .transform((text) =>
+    text
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  )
   .superRefine((cidrs, context) => {
     try {
       new CidrList(cidrs);
@@ -84,15 +89,24 @@ export const envSchema = z.object({
   MAX_CONNECTIONS_PER_CLIENT: wholeNumber(1, 1_000_000).default(100),
   PROBE_PORT: port.optional(),
   TRUSTED_PROXY_CIDRS: cidrList.default([]),
-  TRUSTED_PROXY_HEADER: z.enum(['x-forwarded-for', 'forwarded'], { error: 'must be "x-forwarded-for" or "forwarded"' }).default('x-forwarded-for'),
+  TRUSTED_PROXY_HEADER: z
+    .enum(['x-forwarded-for', 'forwarded'], { error: 'must be "x-forwarded-for" or "forwarded"' })
+    .default('x-forwarded-for'),
   UPSTREAM: upstreamUrl.optional(),
   PROXY_PORT: port.default(9900),
-  UPSTREAM_READY_PATH: z.string().trim().regex(/^\/[^\s]*$/, 'must be a path starting with /').optional(),
+  UPSTREAM_READY_PATH: z
+    .string()
+    .trim()
+    .regex(/^\/[^\s]*$/, 'must be a path starting with /')
+    .optional(),
   UPSTREAM_READY_INTERVAL_SECONDS: secondsUpTo(300).pipe(z.number().min(0.1, 'must be at least 0.1 seconds')).default(2),
   UPSTREAM_CONNECT_TIMEOUT_SECONDS: secondsUpTo(300).pipe(z.number().min(0.1, 'must be at least 0.1 seconds')).default(5),
   UPSTREAM_RESPONSE_TIMEOUT_SECONDS: secondsUpTo(3600).pipe(z.number().min(0.1, 'must be at least 0.1 seconds')).default(60),
   BYPASS_KEY_DIR: z.string().trim().min(1, 'must not be empty').default('/etc/maintenance-bypass'),
-  BYPASS_COOKIE_SECURE: z.enum(['true', 'false'], { error: 'must be "true" or "false"' }).transform((value) => value === 'true').default(true),
+  BYPASS_COOKIE_SECURE: z
+    .enum(['true', 'false'], { error: 'must be "true" or "false"' })
+    .transform((value) => value === 'true')
+    .default(true),
   MAINTENANCE_BYPASS_CIDRS: cidrList.default([]),
   PUBLIC_URL: z
     .string()
@@ -100,7 +114,10 @@ export const envSchema = z.object({
     .transform((text, context) => {
       const url = URL.parse(text);
       if (url === null || !['http:', 'https:'].includes(url.protocol)) {
-        context.addIssue({ code: 'custom', message: 'must be the http(s) address users reach the application at, such as https://shop.example.com' });
+        context.addIssue({
+          code: 'custom',
+          message: 'must be the http(s) address users reach the application at, such as https://shop.example.com',
+        });
         return z.NEVER;
       }
       return url;
@@ -126,53 +143,69 @@ export const envSchema = z.object({
 });
 
 /** The schema with the rules that tie variables together; ADMIN_AUTH defaults by where it runs. */
-const checkedSchema = (source: NodeJS.ProcessEnv) => envSchema
-  .transform((env) => ({
-    ...env,
-    ADMIN_AUTH: env.ADMIN_AUTH ?? (source.KUBERNETES_SERVICE_HOST ? 'kubernetes' : env.ADMIN_TOKEN_FILE ? 'token' : 'none'),
-  }))
-  .superRefine((env, context) => {
-    // Node requires headersTimeout <= requestTimeout; above keepAliveTimeout, a reused idle
-    // connection is never cut by the headers timer while a load balancer still trusts it.
-    if (env.HTTP_HEADERS_TIMEOUT_SECONDS <= env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS) {
-      context.addIssue({
-        code: 'custom',
-        path: ['HTTP_HEADERS_TIMEOUT_SECONDS'],
-        message: `must be greater than HTTP_KEEP_ALIVE_TIMEOUT_SECONDS (${env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS})`,
-      });
-    }
-    if (env.HTTP_REQUEST_TIMEOUT_SECONDS < env.HTTP_HEADERS_TIMEOUT_SECONDS) {
-      context.addIssue({
-        code: 'custom',
-        path: ['HTTP_REQUEST_TIMEOUT_SECONDS'],
-        message: `must be at least HTTP_HEADERS_TIMEOUT_SECONDS (${env.HTTP_HEADERS_TIMEOUT_SECONDS})`,
-      });
-    }
-    if (env.PROBE_PORT !== undefined && env.PROBE_PORT !== 0) {
-      if (env.ROLE === 'gate') context.addIssue({ code: 'custom', path: ['PROBE_PORT'], message: "is not for ROLE=gate: the gate's PORT already carries only its probes" });
-      else if (env.PROBE_PORT === env.PORT) context.addIssue({ code: 'custom', path: ['PROBE_PORT'], message: `must differ from PORT (${env.PORT}), which carries user traffic` });
-    }
-    if (env.ROLE !== 'gate') {
-      for (const name of ['UPSTREAM', 'UPSTREAM_READY_PATH'] as const) {
-        if (env[name] !== undefined) context.addIssue({ code: 'custom', path: [name], message: `is for ROLE=gate only, not ${env.ROLE}` });
+const checkedSchema = (source: NodeJS.ProcessEnv) =>
+  envSchema
+    .transform((env) => ({
+      ...env,
+      ADMIN_AUTH: env.ADMIN_AUTH ?? (source.KUBERNETES_SERVICE_HOST ? 'kubernetes' : env.ADMIN_TOKEN_FILE ? 'token' : 'none'),
+    }))
+    .superRefine((env, context) => {
+      // Node requires headersTimeout <= requestTimeout; above keepAliveTimeout, a reused idle
+      // connection is never cut by the headers timer while a load balancer still trusts it.
+      if (env.HTTP_HEADERS_TIMEOUT_SECONDS <= env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS) {
+        context.addIssue({
+          code: 'custom',
+          path: ['HTTP_HEADERS_TIMEOUT_SECONDS'],
+          message: `must be greater than HTTP_KEEP_ALIVE_TIMEOUT_SECONDS (${env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS})`,
+        });
       }
-    } else if (env.UPSTREAM_READY_PATH !== undefined && env.UPSTREAM === undefined) {
-      context.addIssue({ code: 'custom', path: ['UPSTREAM_READY_PATH'], message: 'needs UPSTREAM, the application to ask' });
-    } else if (env.UPSTREAM !== undefined && env.PROXY_PORT === env.PORT && env.PORT !== 0) {
-      context.addIssue({ code: 'custom', path: ['PROXY_PORT'], message: `must differ from PORT (${env.PORT}), where the gate's probes and metrics are served` });
-    }
-    if (env.ROLE !== 'admin') return;
-    if (env.ADMIN_AUTH === 'none' && !isLoopback(env.HOST)) {
-      context.addIssue({
-        code: 'custom',
-        path: ['ADMIN_AUTH'],
-        message: `turns authentication off, which is only allowed when HOST is a loopback address, not ${JSON.stringify(env.HOST)}; use ADMIN_AUTH=kubernetes or token`,
-      });
-    }
-    if (env.ADMIN_AUTH === 'token' && env.ADMIN_TOKEN_FILE === undefined) {
-      context.addIssue({ code: 'custom', path: ['ADMIN_TOKEN_FILE'], message: 'must name a file of tokens when ADMIN_AUTH=token' });
-    }
-  });
+      if (env.HTTP_REQUEST_TIMEOUT_SECONDS < env.HTTP_HEADERS_TIMEOUT_SECONDS) {
+        context.addIssue({
+          code: 'custom',
+          path: ['HTTP_REQUEST_TIMEOUT_SECONDS'],
+          message: `must be at least HTTP_HEADERS_TIMEOUT_SECONDS (${env.HTTP_HEADERS_TIMEOUT_SECONDS})`,
+        });
+      }
+      if (env.PROBE_PORT !== undefined && env.PROBE_PORT !== 0) {
+        if (env.ROLE === 'gate')
+          context.addIssue({
+            code: 'custom',
+            path: ['PROBE_PORT'],
+            message: "is not for ROLE=gate: the gate's PORT already carries only its probes",
+          });
+        else if (env.PROBE_PORT === env.PORT)
+          context.addIssue({
+            code: 'custom',
+            path: ['PROBE_PORT'],
+            message: `must differ from PORT (${env.PORT}), which carries user traffic`,
+          });
+      }
+      if (env.ROLE !== 'gate') {
+        for (const name of ['UPSTREAM', 'UPSTREAM_READY_PATH'] as const) {
+          if (env[name] !== undefined)
+            context.addIssue({ code: 'custom', path: [name], message: `is for ROLE=gate only, not ${env.ROLE}` });
+        }
+      } else if (env.UPSTREAM_READY_PATH !== undefined && env.UPSTREAM === undefined) {
+        context.addIssue({ code: 'custom', path: ['UPSTREAM_READY_PATH'], message: 'needs UPSTREAM, the application to ask' });
+      } else if (env.UPSTREAM !== undefined && env.PROXY_PORT === env.PORT && env.PORT !== 0) {
+        context.addIssue({
+          code: 'custom',
+          path: ['PROXY_PORT'],
+          message: `must differ from PORT (${env.PORT}), where the gate's probes and metrics are served`,
+        });
+      }
+      if (env.ROLE !== 'admin') return;
+      if (env.ADMIN_AUTH === 'none' && !isLoopback(env.HOST)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['ADMIN_AUTH'],
+          message: `turns authentication off, which is only allowed when HOST is a loopback address, not ${JSON.stringify(env.HOST)}; use ADMIN_AUTH=kubernetes or token`,
+        });
+      }
+      if (env.ADMIN_AUTH === 'token' && env.ADMIN_TOKEN_FILE === undefined) {
+        context.addIssue({ code: 'custom', path: ['ADMIN_TOKEN_FILE'], message: 'must name a file of tokens when ADMIN_AUTH=token' });
+      }
+    });
 
 export type Env = z.output<ReturnType<typeof checkedSchema>>;
 

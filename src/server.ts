@@ -111,7 +111,11 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
   const admin =
     env.ROLE === 'admin'
-      ? await (await import('./http/admin/setup.ts')).createAdmin(adminSettings(env, bypassKey, liveState(state, fleet?.tracker ?? null)), log, metrics.registry)
+      ? await (await import('./http/admin/setup.ts')).createAdmin(
+          adminSettings(env, bypassKey, liveState(state, fleet?.tracker ?? null)),
+          log,
+          metrics.registry,
+        )
       : undefined;
   // The gate's proxy port, once it exists: its readiness counts whether that port can take one more connection.
   let proxyListener: Listener | null = null;
@@ -129,7 +133,11 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     ...(upstreamReadiness ? { upstreamHealth: () => upstreamReadiness.health } : {}),
     ...(fleet?.fallback ? { fallback: fleet.fallback } : {}),
     readyGraceMs: env.MAINTENANCE_READY_GRACE_SECONDS * 1000,
-    ...(proxy ? { proxyAccepting: () => proxyListener !== null && proxyListener.server.listening && proxyListener.limit.total < env.MAX_CONNECTIONS } : {}),
+    ...(proxy
+      ? {
+          proxyAccepting: () => proxyListener?.server.listening === true && proxyListener.limit.total < env.MAX_CONNECTIONS,
+        }
+      : {}),
   });
 
   const serverOptions: ServerOptions = {
@@ -139,7 +147,9 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     // How often those timeouts are checked; Node's default of 30 s lets a slow client overstay by that much.
     connectionsCheckingInterval: 1_000,
   };
-  const servers: Listener[] = [listener(createAdaptorServer({ fetch: metrics.instrument(app), serverOptions }) as Server, env.PORT, env, proxies)];
+  const servers: Listener[] = [
+    listener(createAdaptorServer({ fetch: metrics.instrument(app), serverOptions }) as Server, env.PORT, env, proxies),
+  ];
   if (env.PROBE_PORT !== undefined) {
     // The kubelet's probes, /status and /metrics on a port of their own, which no Service
     // sends user traffic to: no client can crowd the probes out.
@@ -188,7 +198,13 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   const host = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
   const urlFor = (listening: number) => `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${listening}`;
   log.info(
-    { port, host: env.HOST, configDir: env.CONFIG_DIR, ...(probePort !== undefined ? { probePort } : {}), ...(upstream ? { proxyPort, upstream: upstream.host } : {}) },
+    {
+      port,
+      host: env.HOST,
+      configDir: env.CONFIG_DIR,
+      ...(probePort !== undefined ? { probePort } : {}),
+      ...(upstream ? { proxyPort, upstream: upstream.host } : {}),
+    },
     'listening',
   );
 
@@ -245,7 +261,9 @@ function probeApp(app: Hono): Hono {
 
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE' ? new PortInUseError(host, port, { cause: error }) : error));
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new PortInUseError(host, port, { cause: error }) : error),
+    );
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
 }
@@ -265,7 +283,10 @@ async function createSource(env: Env, log: Logger, clock: Clock): Promise<Config
 async function createFleet(env: Env, log: Logger, clock: Clock, state: MaintenanceState, metrics: Metrics) {
   if ((env.ROLE !== 'admin' && env.ROLE !== 'page') || env.FLEET_SERVICE === 'none' || !hasKubernetesCredentials()) return null;
   const clients = await kubernetes();
-  const watch = new FleetWatch({ service: env.FLEET_SERVICE, clock, informer: () => endpointSliceInformer(clients, env.POD_NAMESPACE, env.FLEET_SERVICE) }, log);
+  const watch = new FleetWatch(
+    { service: env.FLEET_SERVICE, clock, informer: () => endpointSliceInformer(clients, env.POD_NAMESPACE, env.FLEET_SERVICE) },
+    log,
+  );
   if (env.ROLE === 'page') {
     const fallback = new FallbackReadiness({
       clock,
@@ -277,7 +298,13 @@ async function createFleet(env: Env, log: Logger, clock: Clock, state: Maintenan
     return { watch, tracker: null, fallback };
   }
   const observeConvergence = fleetMetrics(metrics.registry, () => tracker.view);
-  const tracker: FleetTracker = new FleetTracker({ clock, status: () => watch.status, synced: () => watch.synced, onConverged: observeConvergence, warnAfterSeconds: env.FLEET_WARN_SECONDS });
+  const tracker: FleetTracker = new FleetTracker({
+    clock,
+    status: () => watch.status,
+    synced: () => watch.synced,
+    onConverged: observeConvergence,
+    warnAfterSeconds: env.FLEET_WARN_SECONDS,
+  });
   tracker.setActive(state.current.active);
   state.onChange((view) => tracker.setActive(view.active));
   watch.onChange((endpoints) => tracker.setEndpoints(endpoints));

@@ -17,7 +17,12 @@ async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   return { status: response.status, data };
 }
@@ -47,7 +52,16 @@ function utc(iso) {
 
 /** The same moment in the browser's zone, with the zone's name. */
 function local(iso) {
-  return iso ? new Date(iso).toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' }) : '';
+  return iso
+    ? new Date(iso).toLocaleString(undefined, {
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+        timeZoneName: 'short',
+      })
+    : '';
 }
 
 function duration(ms) {
@@ -63,7 +77,11 @@ function duration(ms) {
 function identity(element, user) {
   const account = /^system:serviceaccount:([^:]+):(.+)$/.exec(user ?? '');
   const token = /^token:(.+)$/.exec(user ?? '');
-  element.textContent = account ? `service account ${account[2]} (${account[1]})` : token ? `${token[1]} (static token)` : user ?? 'someone';
+  element.textContent = account
+    ? `service account ${account[2]} (${account[1]})`
+    : token
+      ? `${token[1]} (static token)`
+      : (user ?? 'someone');
   element.title = user ?? '';
 }
 
@@ -96,7 +114,9 @@ function renderFleet(state) {
   if (!fleet) return;
   const active = state.effective?.active ?? state.enabled;
   const total = fleet.serving + fleet.notServing + fleet.terminating;
-  const summary = active ? `${fleet.notServing + fleet.terminating} of ${total} user pods out of service` : `${fleet.serving} of ${total} user pods serving`;
+  const summary = active
+    ? `${fleet.notServing + fleet.terminating} of ${total} user pods out of service`
+    : `${fleet.serving} of ${total} user pods serving`;
   const since = fleet.changedAt ? Date.now() - Date.parse(fleet.changedAt) : null;
   $('fleet-summary').textContent = !fleet.synced
     ? `Reading the endpoints of ${fleet.service}…`
@@ -133,9 +153,10 @@ function render(state) {
   renderHeadline(state);
   $('state-switch').textContent = state.enabled ? 'on' : 'off';
   $('state-message').textContent = state.message ?? '(default)';
-  $('state-window').textContent = state.start || state.end
-    ? `${utc(state.start) ?? 'open'} → ${utc(state.end) ?? 'open'}${state.end ? ` (ends ${local(state.end)} your time)` : ''}`
-    : 'none';
+  $('state-window').textContent =
+    state.start || state.end
+      ? `${utc(state.start) ?? 'open'} → ${utc(state.end) ?? 'open'}${state.end ? ` (ends ${local(state.end)} your time)` : ''}`
+      : 'none';
   $('state-retry').textContent = state.retryAfterSeconds !== null ? `${state.retryAfterSeconds} s` : '(default)';
   const change = $('state-change');
   change.replaceChildren();
@@ -188,7 +209,8 @@ function windowProblem(start, end, retry, reason) {
   if (start && Number.isNaN(Date.parse(start))) return 'start: must be an RFC 3339 timestamp with a time zone';
   if (end && Number.isNaN(Date.parse(end))) return 'end: must be an RFC 3339 timestamp with a time zone';
   if (start && end && Date.parse(end) <= Date.parse(start)) return 'end: must be after start';
-  if (retry !== null && (!Number.isInteger(retry) || retry < 1 || retry > 604800)) return 'retryAfterSeconds: must be a whole number of seconds from 1 to 604800';
+  if (retry !== null && (!Number.isInteger(retry) || retry < 1 || retry > 604800))
+    return 'retryAfterSeconds: must be a whole number of seconds from 1 to 604800';
   if (reason.trim() === '') return 'reason: is required: say why, in 1 to 500 characters';
   return null;
 }
@@ -324,7 +346,9 @@ $('toggle-form').addEventListener('submit', async (event) => {
   if (status === 200) {
     $('reason').value = '';
     render(data);
-    toast(`The switch is now ${data.enabled ? 'on' : 'off'}.${data.effective && data.effective.active !== data.enabled ? ` Maintenance stays ${data.effective.active ? 'on: the window' : 'off'}.` : ''}`);
+    toast(
+      `The switch is now ${data.enabled ? 'on' : 'off'}.${data.effective && data.effective.active !== data.enabled ? ` Maintenance stays ${data.effective.active ? 'on: the window' : 'off'}.` : ''}`,
+    );
   } else {
     await failed(status, data);
   }

@@ -29,7 +29,10 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-for (const [what, port] of [['PORT', userPort], ['ADMIN_PORT', adminPort]] as const) {
+for (const [what, port] of [
+  ['PORT', userPort],
+  ['ADMIN_PORT', adminPort],
+] as const) {
   if (!(await portIsFree(port))) {
     console.error(`npm start: port ${port} is in use (another \`npm start\`?); stop it, or set ${what}`);
     process.exit(1);

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { readVolume } from '../config/kubelet-volume.ts';
 import { CONFIG_KEYS, describeConfig, parseConfig } from '../config/parse.ts';
 import { ConfigNotFoundError, DirectoryWriter, InvalidConfigChangeError, updateConfig } from '../config/writer.ts';
-import { localSettings } from './local-settings.ts';
+import { type LocalSettings, localSettings } from './local-settings.ts';
 
 const HELP = `Usage: npm run maintenance -- <command> [options]
 
@@ -35,25 +35,24 @@ const OPTION_FOR_KEY: Record<string, string> = {
   [CONFIG_KEYS.end]: '--end',
 };
 
+const OPTIONS = {
+  message: { type: 'string' },
+  reason: { type: 'string' },
+  'retry-after': { type: 'string' },
+  start: { type: 'string' },
+  end: { type: 'string' },
+  dir: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 function usageError(message: string): never {
   process.stderr.write(`maintenance: ${message} (see --help)\n`);
   process.exit(2);
 }
 
-let parsed;
+let parsed: ReturnType<typeof parseArgs<{ allowPositionals: true; options: typeof OPTIONS }>>;
 try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: {
-      message: { type: 'string' },
-      reason: { type: 'string' },
-      'retry-after': { type: 'string' },
-      start: { type: 'string' },
-      end: { type: 'string' },
-      dir: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  parsed = parseArgs({ allowPositionals: true, options: OPTIONS });
 } catch (error) {
   const { code, message } = error as NodeJS.ErrnoException;
   const option = /'(-[^' ]+)/.exec(message)?.[1] ?? '';
@@ -71,7 +70,7 @@ if (command === undefined) usageError('say on, off or status');
 if (!['on', 'off', 'status'].includes(command)) usageError(`unknown command ${JSON.stringify(command)}: say on, off or status`);
 if (positionals.length > 1) usageError(`one command at a time, not ${positionals.map((word) => JSON.stringify(word)).join(' ')}`);
 
-let settings;
+let settings: LocalSettings;
 try {
   settings = localSettings();
 } catch (error) {
@@ -88,7 +87,10 @@ if (command === 'status') {
     const config = parseConfig(current.data);
     console.log(config.ok ? JSON.stringify(describeConfig(config.config), null, 2) : `invalid config: ${config.detail}`);
   }
-  for (const [role, port] of [['user', settings.userPort], ['admin', settings.adminPort]] as const) {
+  for (const [role, port] of [
+    ['user', settings.userPort],
+    ['admin', settings.adminPort],
+  ] as const) {
     try {
       const response = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) });
       console.log(`${role} instance on :${port}: /readyz ${response.status} ${await response.text()}`);

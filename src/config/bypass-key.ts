@@ -75,7 +75,13 @@ export class BypassKey {
         next =
           key.length >= BYPASS_MIN_KEY_BYTES
             ? { key, status: { state: 'loaded' } }
-            : { key: null, status: { state: 'invalid', problem: `the key in ${this.dir} has ${key.length} bytes, fewer than ${BYPASS_MIN_KEY_BYTES}: bypass links are off` } };
+            : {
+                key: null,
+                status: {
+                  state: 'invalid',
+                  problem: `the key in ${this.dir} has ${key.length} bytes, fewer than ${BYPASS_MIN_KEY_BYTES}: bypass links are off`,
+                },
+              };
       }
     } catch (error) {
       next = { key: null, status: { state: 'invalid', problem: `cannot read the key in ${this.dir}: ${(error as Error).message}` } };
@@ -84,7 +90,8 @@ export class BypassKey {
     this.#key = next.key;
     this.#status = next.status;
     if (!changed) return;
-    if (next.status.state === 'loaded') this.#log.info({ dir: this.dir }, 'bypass key loaded; links signed with any earlier key no longer work');
+    if (next.status.state === 'loaded')
+      this.#log.info({ dir: this.dir }, 'bypass key loaded; links signed with any earlier key no longer work');
     else this.#log.warn({ dir: this.dir, problem: next.status.problem }, 'bypass key unavailable');
   }
 }

@@ -3,7 +3,14 @@ import type { Logger } from 'pino';
 import { KubernetesApiError, type KubeClients } from '../k8s/client.ts';
 import { mergePatchConfigMap, readConfigMap, recordConfigMapEvent, type ConfigMapRef } from '../k8s/configmaps.ts';
 import { CONFIG_KEYS, dataHash } from './parse.ts';
-import { ConfigNotFoundError, VersionConflictError, type Audit, type ConfigChange, type ConfigWriter, type StoredConfig } from './writer.ts';
+import {
+  ConfigNotFoundError,
+  VersionConflictError,
+  type Audit,
+  type ConfigChange,
+  type ConfigWriter,
+  type StoredConfig,
+} from './writer.ts';
 
 /** Our annotations on the ConfigMap, under a domain prefix of ours. */
 export const ANNOTATION_PREFIX = 'maintenance-switch.dev';

@@ -17,10 +17,7 @@ export const DATA_DIR_NAME = '..data';
 const DATA_DIR_TMP_NAME = '..data_tmp';
 const DEFAULT_FILE_MODE = 0o644;
 
-export type VolumeRead =
-  | { kind: 'missing' }
-  | { kind: 'empty' }
-  | { kind: 'snapshot'; data: RawConfig; layout: 'kubelet' | 'plain' };
+export type VolumeRead = { kind: 'missing' } | { kind: 'empty' } | { kind: 'snapshot'; data: RawConfig; layout: 'kubelet' | 'plain' };
 
 /**
  * Reads the whole payload in one go. With a kubelet layout the keys are read
@@ -120,19 +117,13 @@ export interface AtomicWriteOptions {
  * Writes a payload exactly as the kubelet's AtomicWriter does, step by step.
  * Returns false when the payload is unchanged, in which case nothing is rewritten.
  */
-export async function writeVolumeAtomically(
-  dir: string,
-  payload: RawConfig,
-  options: AtomicWriteOptions = {},
-): Promise<boolean> {
+export async function writeVolumeAtomically(dir: string, payload: RawConfig, options: AtomicWriteOptions = {}): Promise<boolean> {
   const afterStep = options.afterStep ?? (() => {});
   await mkdir(dir, { recursive: true });
 
   const current = await readVolume(dir);
   const oldPayload = current.kind === 'snapshot' && current.layout === 'kubelet' ? current.data : {};
-  const oldDataTarget = current.kind === 'snapshot' && current.layout === 'kubelet'
-    ? await readlink(join(dir, DATA_DIR_NAME))
-    : null;
+  const oldDataTarget = current.kind === 'snapshot' && current.layout === 'kubelet' ? await readlink(join(dir, DATA_DIR_NAME)) : null;
   if (oldDataTarget !== null && sameConfig(oldPayload, payload)) return false;
 
   const timestampedName = await makeTimestampedDir(dir, (options.now ?? (() => new Date()))());

@@ -45,8 +45,7 @@ export interface MaintenanceConfig {
   allowPaths: readonly string[];
 }
 
-const blankAsAbsent = (value: unknown) =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
+const blankAsAbsent = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 
 const rfc3339 = z.preprocess(
   (value) => (typeof value === 'string' ? value.trim() : value),

@@ -64,7 +64,10 @@ export class Observers {
  * credentials either, it waits for the directory, not-ready, saying so: that is a local run
  * whose directory has not been written yet.
  */
-export function chooseSource(env: { CONFIG_SOURCE: 'auto' | SourceName; CONFIG_DIR: string }, credentials = hasKubernetesCredentials()): SourceName {
+export function chooseSource(
+  env: { CONFIG_SOURCE: 'auto' | SourceName; CONFIG_DIR: string },
+  credentials = hasKubernetesCredentials(),
+): SourceName {
   if (env.CONFIG_SOURCE !== 'auto') return env.CONFIG_SOURCE;
   return existsSync(env.CONFIG_DIR) || !credentials ? 'volume' : 'api';
 }

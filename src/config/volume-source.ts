@@ -1,7 +1,7 @@
 import { relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
-import { readVolume, VolumeContentError } from './kubelet-volume.ts';
+import { readVolume, VolumeContentError, type VolumeRead } from './kubelet-volume.ts';
 import { Observers, type ConfigSource, type SourceObserver, type SourceStatus, type VolumeStatus } from './source.ts';
 
 /**
@@ -80,7 +80,7 @@ export class VolumeSource implements ConfigSource {
   }
 
   async #readOnce(): Promise<void> {
-    let result;
+    let result: VolumeRead;
     try {
       result = await readVolume(this.dir);
     } catch (error) {

@@ -71,7 +71,13 @@ export class FallbackReadiness {
   readonly #statusPort: number | null;
 
   /** `statusPort`: where the user pods answer `/status`, when not on the Service's own port (the gate sidecar's 9901). */
-  constructor(options: { clock: Clock; probe?: StatusProbe; endpoints: () => readonly FleetEndpoint[]; synced: () => boolean; statusPort?: number }) {
+  constructor(options: {
+    clock: Clock;
+    probe?: StatusProbe;
+    endpoints: () => readonly FleetEndpoint[];
+    synced: () => boolean;
+    statusPort?: number;
+  }) {
     this.#clock = options.clock;
     this.#statusPort = options.statusPort ?? null;
     this.#probe = options.probe ?? httpStatusProbe;

@@ -50,7 +50,13 @@ export class FleetTracker {
   #changedAt: number | null = null;
   #convergedAt: number | null = null;
 
-  constructor(options: { clock: Clock; status: () => FleetWatchStatus; synced: () => boolean; onConverged: (seconds: number) => void; warnAfterSeconds?: number }) {
+  constructor(options: {
+    clock: Clock;
+    status: () => FleetWatchStatus;
+    synced: () => boolean;
+    onConverged: (seconds: number) => void;
+    warnAfterSeconds?: number;
+  }) {
     this.#clock = options.clock;
     this.#warnAfterSeconds = options.warnAfterSeconds ?? 120;
     this.#status = options.status;

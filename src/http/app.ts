@@ -43,7 +43,15 @@ export interface AppDeps {
   readyGraceMs?: number;
 }
 
-type NotReadyReason = 'starting' | 'maintenance' | 'shutting_down' | 'not_in_maintenance' | 'users_serving' | 'admin_unavailable' | 'upstream_not_ready' | 'proxy_full';
+type NotReadyReason =
+  | 'starting'
+  | 'maintenance'
+  | 'shutting_down'
+  | 'not_in_maintenance'
+  | 'users_serving'
+  | 'admin_unavailable'
+  | 'upstream_not_ready'
+  | 'proxy_full';
 type Readiness = { ready: true } | { ready: false; reason: NotReadyReason };
 
 /** The one place that builds the HTTP surface; production and tests both use it. */
@@ -136,7 +144,12 @@ export function createApp(deps: AppDeps): Hono {
 
   if (role === 'gate') {
     // The gate's own port carries probes, state and metrics only; the application is behind its proxy port.
-    app.notFound((c) => c.json({ error: 'not_found', message: 'the gate serves /livez, /readyz, /status and /metrics here; the application is on its proxy port' }, 404));
+    app.notFound((c) =>
+      c.json(
+        { error: 'not_found', message: 'the gate serves /livez, /readyz, /status and /metrics here; the application is on its proxy port' },
+        404,
+      ),
+    );
     return app;
   }
 
@@ -169,7 +182,10 @@ export function createApp(deps: AppDeps): Hono {
   // go on this service's own 503 page. On `/` they cost about 5% of throughput (measured),
   // past the 2% the hot path may spend on them.
   const demoHeaders = { 'Content-Type': HTML };
-  app.get('/', gated(() => new Response(demo, { headers: demoHeaders })));
+  app.get(
+    '/',
+    gated(() => new Response(demo, { headers: demoHeaders })),
+  );
   app.notFound(gated((c) => c.text('Not Found', 404)));
   return app;
 }

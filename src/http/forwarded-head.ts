@@ -7,7 +7,16 @@
  */
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'upgrade',
+]);
 
 /** Set again by the gate from what its own parser read, never copied. */
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'expect']);
@@ -63,13 +72,13 @@ function joinValue(previous: string | undefined, value: string): string {
  * switch, bytes belong to the tunnel, so a framing header there is refused as ambiguous.
  */
 export function readRequestHead(rawHeaders: readonly string[], httpVersion: string, upgrade = false): HeadVerdict {
-  let listed: string[] | null = null;
+  const listed: string[] = [];
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!;
     if (name.length === 10 && name.toLowerCase() === 'connection') {
       for (const token of connectionTokens(rawHeaders[index + 1]!)) {
         if (NEVER_HOP_BY_HOP.has(token)) return refuse(`Connection lists ${token}, which is never hop-by-hop`);
-        (listed ??= []).push(token);
+        listed.push(token);
       }
     }
   }
@@ -105,7 +114,7 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
       else forwarded = joinValue(forwarded, value);
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || ROUTING_OVERRIDES.has(lower) || listed?.includes(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || ROUTING_OVERRIDES.has(lower) || listed.includes(lower)) continue;
     if (lower === 'host') {
       hosts++;
       host = value;
@@ -120,7 +129,8 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
   if (transferEncoding !== undefined) {
     // Node's parser also reads `gzip, chunked` or `identity, chunked`; passing on the body it
     // de-chunked would drop the other codings, and other parsers disagree about such lists.
-    if (transferEncoding.trim().toLowerCase() !== 'chunked') return refuse(`Transfer-Encoding ${JSON.stringify(transferEncoding)} is not exactly "chunked"`);
+    if (transferEncoding.trim().toLowerCase() !== 'chunked')
+      return refuse(`Transfer-Encoding ${JSON.stringify(transferEncoding)} is not exactly "chunked"`);
     if (httpVersion !== '1.1') return refuse(`Transfer-Encoding in an HTTP/${httpVersion} request`);
     if (contentLength !== undefined) return refuse('both Content-Length and Transfer-Encoding');
     framing = { kind: 'chunked' };
@@ -128,23 +138,24 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
     if (!/^\d{1,15}$/.test(contentLength)) return refuse(`Content-Length ${JSON.stringify(contentLength)} is not a number`);
     framing = { kind: 'length', length: String(Number(contentLength)) };
   }
-  if (upgrade && framing.kind !== 'none' && !(framing.kind === 'length' && framing.length === '0')) return refuse('an Upgrade request with a body');
+  if (upgrade && framing.kind !== 'none' && !(framing.kind === 'length' && framing.length === '0'))
+    return refuse('an Upgrade request with a body');
   return { ok: true, head: { headers, framing, host, accept, forwardedFor, forwardedProto, forwardedHost, forwarded } };
 }
 
 /** A response's end-to-end headers: hop-by-hop ones, those its Connection header lists, and `skip`, left out. */
 export function responseHeaders(rawHeaders: readonly string[], skip: ReadonlySet<string> | null): string[] {
-  let listed: string[] | null = null;
+  const listed: string[] = [];
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!;
-    if (name.length === 10 && name.toLowerCase() === 'connection') (listed ??= []).push(...connectionTokens(rawHeaders[index + 1]!));
+    if (name.length === 10 && name.toLowerCase() === 'connection') listed.push(...connectionTokens(rawHeaders[index + 1]!));
   }
   const kept: string[] = [];
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!;
     const lower = name.toLowerCase();
     if (lower === 'transfer-encoding' || HOP_BY_HOP.has(lower) || skip?.has(lower)) continue;
-    if (listed !== null && lower !== 'content-length' && listed.includes(lower)) continue;
+    if (lower !== 'content-length' && listed.includes(lower)) continue;
     kept.push(name, rawHeaders[index + 1]!);
   }
   return kept;

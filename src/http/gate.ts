@@ -36,7 +36,8 @@ const ENCODED_SEPARATOR = /%(?:2e|2f|5c|3b|25|00)/i;
  * trailing slash is fine), and nothing a URL parser would rewrite.
  */
 export function isCanonicalPath(path: string): boolean {
-  if (path.charCodeAt(0) !== 47 || path.includes(';') || path.includes('\\') || path.includes('//') || ENCODED_SEPARATOR.test(path)) return false;
+  if (path.charCodeAt(0) !== 47 || path.includes(';') || path.includes('\\') || path.includes('//') || ENCODED_SEPARATOR.test(path))
+    return false;
   for (const segment of path.split('/')) {
     if (segment === '.' || segment === '..') return false;
   }
@@ -99,7 +100,8 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
     }, TUNNEL_RECHECK_MS);
   };
 
-  const isBypassVisit = (url: string | undefined) => url !== undefined && url.startsWith(BYPASS_PATH) && (url.length === BYPASS_PATH.length || url[BYPASS_PATH.length] === '?');
+  const isBypassVisit = (url: string | undefined) =>
+    url?.startsWith(BYPASS_PATH) === true && (url.length === BYPASS_PATH.length || url[BYPASS_PATH.length] === '?');
 
   return {
     request(req, res) {
@@ -125,8 +127,16 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
       const body = JSON.stringify({ status: 'maintenance', message: config?.message ?? '', retryAfterSeconds: retryAfter });
       socket.end(
         statusBlock(503, 'Service Unavailable', [
-          'Content-Type', 'application/json', 'Retry-After', String(retryAfter), 'Cache-Control', 'no-store',
-          'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close',
+          'Content-Type',
+          'application/json',
+          'Retry-After',
+          String(retryAfter),
+          'Cache-Control',
+          'no-store',
+          'Content-Length',
+          String(Buffer.byteLength(body)),
+          'Connection',
+          'close',
         ]) + body,
       );
     },

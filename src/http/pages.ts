@@ -96,13 +96,15 @@ export function maintenancePage({ message, retryAfterSeconds, until }: Maintenan
 
 /** Rendered once: a plain string, which Hono sends without the async path an HtmlEscapedString takes. */
 export function demoPage(podName: string, role: string): string {
-  return String(layout(
-    'Sample app',
-    html`<span class="badge serving">Serving</span>
+  return String(
+    layout(
+      'Sample app',
+      html`<span class="badge serving">Serving</span>
 <h1>Hello from the sample app</h1>
 <p>This page is served by pod <code>${podName}</code> in the <code>${role}</code> role.</p>
 <p class="meta">Probes: <code>/livez</code>, <code>/readyz</code> · state: <code>/status</code> · metrics: <code>/metrics</code></p>`,
-  ));
+    ),
+  );
 }
 
 /** What the gate answers when the application behind it refuses, fails or is too slow. */

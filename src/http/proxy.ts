@@ -1,5 +1,5 @@
 import { Agent, request, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createConnection, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -33,7 +33,7 @@ class UpstreamResponseError extends Error {
 const CACHE_CONTROL = new Set(['cache-control']);
 
 function wantsJson(accept: string | undefined): boolean {
-  return accept !== undefined && accept.includes('application/json') && !accept.includes('text/html');
+  return accept?.includes('application/json') === true && !accept.includes('text/html');
 }
 
 function firstValue(value: string | undefined): string | undefined {
@@ -69,7 +69,10 @@ export class UpstreamProxy {
     // The connect timer is armed once per new connection, not once per request.
     this.#connect = (options) => {
       const socket = createConnection(options as Parameters<typeof createConnection>[0]);
-      const timer = setTimeout(() => socket.destroy(new UpstreamTimeoutError(`could not connect to ${upstream.host} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+      const timer = setTimeout(
+        () => socket.destroy(new UpstreamTimeoutError(`could not connect to ${upstream.host} within ${connectTimeoutMs} ms`)),
+        connectTimeoutMs,
+      );
       socket.once('connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
       return socket;
@@ -159,7 +162,16 @@ export class UpstreamProxy {
     const verdict = readRequestHead(req.rawHeaders, req.httpVersion, true);
     if (!verdict.ok) {
       this.#refused.inc();
-      socket.end(statusBlock(400, 'Bad Request', ['Content-Type', 'text/plain', 'Content-Length', String(Buffer.byteLength(verdict.problem)), 'Connection', 'close']) + verdict.problem);
+      socket.end(
+        statusBlock(400, 'Bad Request', [
+          'Content-Type',
+          'text/plain',
+          'Content-Length',
+          String(Buffer.byteLength(verdict.problem)),
+          'Connection',
+          'close',
+        ]) + verdict.problem,
+      );
       return;
     }
     const headers = this.#withForwarding(verdict.head, req.socket.remoteAddress);
@@ -170,7 +182,12 @@ export class UpstreamProxy {
     socket.once('close', () => upstreamRequest.destroy());
     upstreamRequest.on('upgrade', (upstreamResponse, upstreamSocket, upstreamHead) => {
       upstreamRequest.setTimeout(0);
-      const block = safeStatusBlock(101, upstreamResponse.statusMessage, responseHeaders(upstreamResponse.rawHeaders, null), ['Connection', 'Upgrade', 'Upgrade', upstreamResponse.headers.upgrade ?? '']);
+      const block = safeStatusBlock(101, upstreamResponse.statusMessage, responseHeaders(upstreamResponse.rawHeaders, null), [
+        'Connection',
+        'Upgrade',
+        'Upgrade',
+        upstreamResponse.headers.upgrade ?? '',
+      ]);
       if (block === null) {
         upstreamSocket.destroy();
         this.#failed(new UpstreamResponseError('the application switched protocols with an answer that cannot be passed on'), req);
@@ -188,7 +205,12 @@ export class UpstreamProxy {
     // The application declined to upgrade: its ordinary answer goes back, and the connection ends.
     upstreamRequest.on('response', (upstreamResponse) => {
       // Without Transfer-Encoding, the body ends where the connection does.
-      const block = safeStatusBlock(upstreamResponse.statusCode ?? 0, upstreamResponse.statusMessage, responseHeaders(upstreamResponse.rawHeaders, null), ['Connection', 'close']);
+      const block = safeStatusBlock(
+        upstreamResponse.statusCode ?? 0,
+        upstreamResponse.statusMessage,
+        responseHeaders(upstreamResponse.rawHeaders, null),
+        ['Connection', 'close'],
+      );
       if (block === null) {
         upstreamResponse.destroy();
         this.#failed(new UpstreamResponseError('the application declined the upgrade with an answer that cannot be passed on'), req);
@@ -243,7 +265,12 @@ export class UpstreamProxy {
     this.#refusedConnections.add(req.socket);
     const body = `${status === 400 ? 'Bad Request' : 'Request Timeout'}: ${problem}\n`;
     res.shouldKeepAlive = false;
-    res.writeHead(status, { 'Content-Type': 'text/plain; charset=UTF-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close', 'Cache-Control': 'no-store' });
+    res.writeHead(status, {
+      'Content-Type': 'text/plain; charset=UTF-8',
+      'Content-Length': Buffer.byteLength(body),
+      Connection: 'close',
+      'Cache-Control': 'no-store',
+    });
     res.end(body);
   }
 
@@ -259,7 +286,9 @@ export class UpstreamProxy {
       ...(agent === false ? { createConnection: this.#connect } : {}),
     });
     if (agent === false) upstreamRequest.setTimeout(responseTimeoutMs);
-    upstreamRequest.on('timeout', () => upstreamRequest.destroy(new UpstreamTimeoutError(`no answer from ${upstream.host} within ${responseTimeoutMs} ms`)));
+    upstreamRequest.on('timeout', () =>
+      upstreamRequest.destroy(new UpstreamTimeoutError(`no answer from ${upstream.host} within ${responseTimeoutMs} ms`)),
+    );
     return upstreamRequest;
   }
 
@@ -287,7 +316,9 @@ export class UpstreamProxy {
     }
     const status = error instanceof UpstreamTimeoutError ? 504 : 502;
     const json = wantsJson(accept);
-    const body = json ? JSON.stringify({ status: status === 504 ? 'upstream_timeout' : 'upstream_unavailable' }) : UPSTREAM_ERROR_PAGE[status];
+    const body = json
+      ? JSON.stringify({ status: status === 504 ? 'upstream_timeout' : 'upstream_unavailable' })
+      : UPSTREAM_ERROR_PAGE[status];
     // The request body may still be arriving; the connection is closed after this answer rather than read to its end.
     res.shouldKeepAlive = false;
     // With its own reason: a writeHead that threw on the application's keeps that reason otherwise.
@@ -306,7 +337,10 @@ export class UpstreamProxy {
     const now = Date.now();
     if (now - this.#lastFailureLog < 1000) return;
     this.#lastFailureLog = now;
-    this.settings.log.warn({ error: error.message, method: req.method, upstream: this.settings.upstream.host }, 'the application did not answer the gate');
+    this.settings.log.warn(
+      { error: error.message, method: req.method, upstream: this.settings.upstream.host },
+      'the application did not answer the gate',
+    );
   }
 }
 
@@ -320,7 +354,12 @@ export function statusBlock(status: number, message: string | undefined, rawHead
 /** Only what `res.writeHead` would accept: a status from 100 to 599 and a reason of visible characters and spaces. */
 const SAFE_REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-function safeStatusBlock(status: number, message: string | undefined, rawHeaders: readonly string[], extra: readonly string[]): string | null {
+function safeStatusBlock(
+  status: number,
+  message: string | undefined,
+  rawHeaders: readonly string[],
+  extra: readonly string[],
+): string | null {
   if (status < 100 || status > 599 || !SAFE_REASON.test(message ?? '')) return null;
   return statusBlock(status, message, [...rawHeaders, ...extra]);
 }

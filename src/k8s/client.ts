@@ -1,7 +1,15 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { CoreV1Api, DiscoveryV1Api, EventsV1Api, AuthenticationV1Api, AuthorizationV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import type {
+  CoreV1Api,
+  DiscoveryV1Api,
+  EventsV1Api,
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  KubeConfig,
+  Watch,
+} from '@kubernetes/client-node';
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 

@@ -18,7 +18,12 @@ export async function readConfigMap({ core }: KubeClients, { namespace, name }: 
  * A JSON merge patch. With `metadata.resourceVersion` in the patch, the API server refuses a
  * stale write with 409 Conflict and writes nothing.
  */
-export async function mergePatchConfigMap({ core, lib }: KubeClients, { namespace, name }: ConfigMapRef, patch: object, fieldManager: string): Promise<V1ConfigMap> {
+export async function mergePatchConfigMap(
+  { core, lib }: KubeClients,
+  { namespace, name }: ConfigMapRef,
+  patch: object,
+  fieldManager: string,
+): Promise<V1ConfigMap> {
   try {
     return await core.patchNamespacedConfigMap(
       { name, namespace, body: patch, fieldManager },
@@ -54,7 +59,11 @@ export function truncateUtf8(text: string, maxBytes: number): string {
 }
 
 /** An events.k8s.io/v1 Event about a ConfigMap. */
-export async function recordConfigMapEvent({ events, lib }: KubeClients, { namespace, name }: ConfigMapRef, event: ConfigMapEvent): Promise<void> {
+export async function recordConfigMapEvent(
+  { events, lib }: KubeClients,
+  { namespace, name }: ConfigMapRef,
+  event: ConfigMapEvent,
+): Promise<void> {
   const { uid, resourceVersion } = event.regarding.metadata ?? {};
   try {
     await events.createNamespacedEvent({
@@ -69,7 +78,14 @@ export async function recordConfigMapEvent({ events, lib }: KubeClients, { names
         reason: event.reason,
         type: 'Normal',
         note: truncateUtf8(event.note, EVENT_NOTE_MAX_BYTES),
-        regarding: { apiVersion: 'v1', kind: 'ConfigMap', name, namespace, ...(uid ? { uid } : {}), ...(resourceVersion ? { resourceVersion } : {}) },
+        regarding: {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          name,
+          namespace,
+          ...(uid ? { uid } : {}),
+          ...(resourceVersion ? { resourceVersion } : {}),
+        },
       },
     });
   } catch (error) {

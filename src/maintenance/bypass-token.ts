@@ -14,7 +14,9 @@ export interface BypassGrant {
   expiresAt: number;
 }
 
-export type BypassVerdict = ({ ok: true } & BypassGrant) | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' | 'beyond_max' | 'no_key' };
+export type BypassVerdict =
+  | ({ ok: true } & BypassGrant)
+  | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' | 'beyond_max' | 'no_key' };
 
 function signature(key: Buffer, expiresAtSeconds: number, id: string): Buffer {
   return createHmac('sha256', key).update(`${VERSION}.${expiresAtSeconds}.${id}`).digest();

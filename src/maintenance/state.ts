@@ -3,7 +3,6 @@ import type { ConfigStore } from '../config/store.ts';
 import type { MaintenanceConfig } from '../config/parse.ts';
 import { decide, type Decision } from './policy.ts';
 
-
 // setTimeout fires at once for delays above 2^31-1 ms; longer waits are taken in steps.
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 

@@ -6,7 +6,6 @@ import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
 import { browserMissing, launchBrowser } from '../helpers/browser.ts';
 import { makeTempDir, startTestServer, type TestServer } from '../helpers/test-server.ts';
 
-
 const TOKEN = 'panel-test-token';
 
 describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium', () => {
@@ -24,7 +23,12 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await writeFile(tokenFile, `${TOKEN},panel-tester\n`);
     const keyDir = join(root, 'bypass-key');
     await writeVolumeAtomically(keyDir, { key: 'a-browser-test-bypass-key-of-32-bytes+' });
-    admin = await startTestServer({ role: 'admin', initial: null, dir, env: { ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokenFile, CONFIG_WRITER: 'directory', BYPASS_KEY_DIR: keyDir } });
+    admin = await startTestServer({
+      role: 'admin',
+      initial: null,
+      dir,
+      env: { ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokenFile, CONFIG_WRITER: 'directory', BYPASS_KEY_DIR: keyDir },
+    });
     user = await startTestServer({ role: 'user', initial: null, dir, env: { BYPASS_KEY_DIR: keyDir, BYPASS_COOKIE_SECURE: 'false' } });
     browser = await launchBrowser();
     page = await browser.newPage();
@@ -87,7 +91,8 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     // Someone else, e.g. kubectl edit, turns maintenance off just as the request leaves the browser
     // (the stream keeps the page current otherwise).
     await page.route('**/admin/api/maintenance', async (route) => {
-      if (route.request().method() === 'PUT') await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'changed elsewhere' });
+      if (route.request().method() === 'PUT')
+        await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'changed elsewhere' });
       await route.continue();
     });
     await page.fill('#reason', 'stale page');
@@ -126,14 +131,16 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     const end = new Date(Date.now() + 2 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
     await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_START: '2020-01-01T00:00:00Z', MAINTENANCE_END: end });
     // Live, through the stream: no reload.
-    await expect.poll(() => page.textContent('#state-text')).toBe(`Maintenance is on (scheduled window until ${end.slice(0, 10)} ${end.slice(11, 16)} UTC): users get the maintenance page`);
+    await expect
+      .poll(() => page.textContent('#state-text'))
+      .toBe(`Maintenance is on (scheduled window until ${end.slice(0, 10)} ${end.slice(11, 16)} UTC): users get the maintenance page`);
     expect(await page.textContent('#state-badge')).toBe('On');
     expect(await page.textContent('#state-switch')).toBe('off');
     expect(await page.textContent('#state-countdown')).toMatch(/^The window ends in [12] h \d+ min, at .* UTC \(.+\)\.$/);
     await user.waitForReady(503);
   });
 
-  it('sets and clears a window and Retry-After, checking in the browser with the API\'s words first', async () => {
+  it("sets and clears a window and Retry-After, checking in the browser with the API's words first", async () => {
     await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false' });
     await expect.poll(() => page.textContent('#state-badge')).toBe('Off');
     const before = await page.textContent('#state-version');

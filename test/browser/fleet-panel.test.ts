@@ -45,7 +45,13 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
     const tokens = join(await makeTempDir('fleet-panel-'), 'tokens');
     await writeFile(tokens, `${TOKEN},release-manager\n`);
     admin = await spawnService({
-      ROLE: 'admin', CONFIG_SOURCE: 'api', POD_NAMESPACE: 'sample-app', KUBECONFIG: plane.kubeconfig, ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokens, LOG_LEVEL: 'info',
+      ROLE: 'admin',
+      CONFIG_SOURCE: 'api',
+      POD_NAMESPACE: 'sample-app',
+      KUBECONFIG: plane.kubeconfig,
+      ADMIN_AUTH: 'token',
+      ADMIN_TOKEN_FILE: tokens,
+      LOG_LEVEL: 'info',
     });
     browser = await launchBrowser();
     page = await browser.newPage();

@@ -9,7 +9,7 @@ import { makeTempDir, startTestServer, type TestServer } from '../helpers/test-s
 
 const TOKEN = 'live-feed-token';
 
-describe.skipIf(browserMissing !== null)("the panel says when its live feed is lost, and gets it back by itself", () => {
+describe.skipIf(browserMissing !== null)('the panel says when its live feed is lost, and gets it back by itself', () => {
   let browser: Browser;
   let admin: TestServer;
 
@@ -19,7 +19,12 @@ describe.skipIf(browserMissing !== null)("the panel says when its live feed is l
     await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
     const tokenFile = join(root, 'tokens');
     await writeFile(tokenFile, `${TOKEN},feed-tester\n`);
-    admin = await startTestServer({ role: 'admin', initial: null, dir, env: { ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokenFile, CONFIG_WRITER: 'directory' } });
+    admin = await startTestServer({
+      role: 'admin',
+      initial: null,
+      dir,
+      env: { ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokenFile, CONFIG_WRITER: 'directory' },
+    });
     browser = await launchBrowser();
   });
   afterAll(async () => {
@@ -32,7 +37,10 @@ describe.skipIf(browserMissing !== null)("the panel says when its live feed is l
     const holders = await Promise.all(
       Array.from({ length: MAX_STREAMS_PER_IDENTITY }, async () => {
         const abort = new AbortController();
-        const response = await fetch(`${admin.url}/admin/api/stream`, { headers: { Authorization: `Bearer ${TOKEN}` }, signal: abort.signal });
+        const response = await fetch(`${admin.url}/admin/api/stream`, {
+          headers: { Authorization: `Bearer ${TOKEN}` },
+          signal: abort.signal,
+        });
         expect(response.status).toBe(200);
         return abort;
       }),

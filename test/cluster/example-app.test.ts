@@ -2,7 +2,24 @@ import { join } from 'node:path';
 import { runPlugin } from '../support/control-plane.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { NAMESPACE, ROOT, clusterIp, endpoints, get, getJson, isReady, kubeconfig, kubectl, kubectlBinary, pods, resetNamespace, setMode, since, skipReason, type Pod } from './node.ts';
+import {
+  NAMESPACE,
+  ROOT,
+  clusterIp,
+  endpoints,
+  get,
+  getJson,
+  isReady,
+  kubeconfig,
+  kubectl,
+  kubectlBinary,
+  pods,
+  resetNamespace,
+  setMode,
+  since,
+  skipReason,
+  type Pod,
+} from './node.ts';
 
 // An application this project did not write (Debian's nginx), put in maintenance by the gate
 // sidecar of components/gate, on a real node. No assertion is about time; the times are printed.
@@ -16,24 +33,37 @@ const plugin = (args: string[]) => runPlugin(kubectlBinary(), kubeconfig(), args
 
 /** Waits until every nginx pod, and its endpoint in the user Service, says `ready`; and the public Service routes to the expected tier only. */
 async function followFlip(ready: boolean, start: number): Promise<string> {
-  await waitFor(`nginx pods ready=${ready}, and the public Service on the ${ready ? 'app' : 'page tier'}`, async () => {
-    const [apps, pages, userSlice, publicSlice] = await Promise.all([pods('user'), pods('page'), endpoints('sample-app-user'), endpoints('sample-app-public')]);
-    const appsDone = apps.length === 2 && apps.every((pod) => isReady(pod) === ready && userSlice.get(pod.status.podIP ?? '') === ready);
-    const tier = ready ? apps : pages;
-    const readyInPublic = [...publicSlice].filter(([, isReadyEndpoint]) => isReadyEndpoint).map(([address]) => address);
-    const publicDone = readyInPublic.length > 0 && readyInPublic.every((address) => tier.some((pod) => pod.status.podIP === address));
-    return appsDone && publicDone ? true : undefined;
-  }, VOLUME_WAIT);
+  await waitFor(
+    `nginx pods ready=${ready}, and the public Service on the ${ready ? 'app' : 'page tier'}`,
+    async () => {
+      const [apps, pages, userSlice, publicSlice] = await Promise.all([
+        pods('user'),
+        pods('page'),
+        endpoints('sample-app-user'),
+        endpoints('sample-app-public'),
+      ]);
+      const appsDone = apps.length === 2 && apps.every((pod) => isReady(pod) === ready && userSlice.get(pod.status.podIP ?? '') === ready);
+      const tier = ready ? apps : pages;
+      const readyInPublic = [...publicSlice].filter(([, isReadyEndpoint]) => isReadyEndpoint).map(([address]) => address);
+      const publicDone = readyInPublic.length > 0 && readyInPublic.every((address) => tier.some((pod) => pod.status.podIP === address));
+      return appsDone && publicDone ? true : undefined;
+    },
+    VOLUME_WAIT,
+  );
   return since(start);
 }
 
 /** nginx's answer through the public Service, once kube-proxy routes there (it follows the EndpointSlices within about a second). */
 async function nginxThroughPublic() {
   const publicIp = await clusterIp('sample-app-public');
-  return waitFor('nginx through the public Service', async () => {
-    const response = await get(`http://${publicIp}:8080/`);
-    return response.status === 200 ? response : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 200 });
+  return waitFor(
+    'nginx through the public Service',
+    async () => {
+      const response = await get(`http://${publicIp}:8080/`);
+      return response.status === 200 ? response : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
 }
 
 describe.skipIf(skipReason !== null)('any app: Debian nginx with the gate sidecar, on a real node', () => {
@@ -42,7 +72,8 @@ describe.skipIf(skipReason !== null)('any app: Debian nginx with the gate sideca
   });
 
   it('kubectl apply -k kustomize/overlays/example-app: the nginx pods, with the gate as a native sidecar, become Ready', async () => {
-    if (!(process.env.IMAGE_ARCHIVES ?? '').includes('example-nginx')) throw new Error('IMAGE_ARCHIVES lacks the example image (npm run image:example)');
+    if (!(process.env.IMAGE_ARCHIVES ?? '').includes('example-nginx'))
+      throw new Error('IMAGE_ARCHIVES lacks the example image (npm run image:example)');
     await resetNamespace();
     await kubectl(['create', 'namespace', NAMESPACE]);
     // The key first, so the pods mount it at start.
@@ -56,14 +87,25 @@ describe.skipIf(skipReason !== null)('any app: Debian nginx with the gate sideca
     for (const pod of apps) {
       expect(isReady(pod), pod.metadata.name).toBe(true);
       // The gate runs beside nginx as a started, ready init container: a native sidecar.
-      expect(pod.status.initContainerStatuses, pod.metadata.name).toEqual([expect.objectContaining({ name: 'maintenance-gate', ready: true, started: true })]);
+      expect(pod.status.initContainerStatuses, pod.metadata.name).toEqual([
+        expect.objectContaining({ name: 'maintenance-gate', ready: true, started: true }),
+      ]);
     }
     expect((await nginxThroughPublic()).body).toContain('Hello from nginx');
   });
 
   it("maintenance on: the gate's readiness takes each nginx pod out, and the public Service answers the 503 page", async () => {
     const start = Date.now();
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', JSON.stringify({ data: { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'nginx is resting' } })]);
+    await kubectl([
+      'patch',
+      'configmap',
+      'app-config',
+      '-n',
+      NAMESPACE,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ data: { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'nginx is resting' } }),
+    ]);
     console.log(`[example-app] on: nginx pods out and the page tier in after ${await followFlip(false, start)}`);
     const apps = (await pods('user')) as SidecarPod[];
     for (const pod of apps) {
@@ -74,10 +116,14 @@ describe.skipIf(skipReason !== null)('any app: Debian nginx with the gate sideca
     // kube-proxy follows the EndpointSlice within about a second; until then a request may still
     // reach nginx, which in readiness-only mode serves the app.
     const publicIp = await clusterIp('sample-app-public');
-    const answer = await waitFor('the public Service to answer the 503 page', async () => {
-      const response = await get(`http://${publicIp}:8080/shop`, { Accept: 'text/html' });
-      return response.status === 503 ? response : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    const answer = await waitFor(
+      'the public Service to answer the 503 page',
+      async () => {
+        const response = await get(`http://${publicIp}:8080/shop`, { Accept: 'text/html' });
+        return response.status === 503 ? response : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     expect(answer.body).toContain('nginx is resting');
   });
 
@@ -110,8 +156,13 @@ describe.skipIf(skipReason !== null)('any app: Debian nginx with the gate sideca
     await setMode('false');
     console.log(`[example-app] off: nginx pods back and the page tier out after ${await followFlip(true, start)}`);
     expect((await nginxThroughPublic()).body).toContain('Hello from nginx');
-    const restarts = (await getJson<{ items: SidecarPod[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=user'])).items.flatMap((pod) =>
-      [...((pod.status as { containerStatuses?: { restartCount: number }[] }).containerStatuses ?? []), ...((pod.status.initContainerStatuses ?? []) as { restartCount?: number }[])].map((status) => status.restartCount ?? 0),
+    const restarts = (
+      await getJson<{ items: SidecarPod[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=user'])
+    ).items.flatMap((pod) =>
+      [
+        ...((pod.status as { containerStatuses?: { restartCount: number }[] }).containerStatuses ?? []),
+        ...((pod.status.initContainerStatuses ?? []) as { restartCount?: number }[]),
+      ].map((status) => status.restartCount ?? 0),
     );
     expect(restarts.every((count) => count === 0)).toBe(true);
   });

@@ -38,26 +38,45 @@ async function waitForAvailable(): Promise<void> {
     await kubectl(['rollout', 'status', `deployment/${name}`, '-n', NAMESPACE, '--timeout=240s']);
     await kubectl(['wait', '--for=condition=Available', `deployment/${name}`, '-n', NAMESPACE, '--timeout=240s']);
   }
-  await waitFor('page pods running', async () => {
-    const deployments = (await getJson<{ items: { metadata: { name: string } }[] }>(['get', 'deployments', '-n', NAMESPACE])).items.map((item) => item.metadata.name);
-    if (!deployments.includes('sample-app-page')) return true;
-    const page = await getJson<{ items: { status: { phase: string } }[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=page']);
-    return page.items.length > 0 && page.items.every((pod) => pod.status.phase === 'Running') ? true : undefined;
-  }, { timeoutMs: 240_000, intervalMs: 500 });
+  await waitFor(
+    'page pods running',
+    async () => {
+      const deployments = (await getJson<{ items: { metadata: { name: string } }[] }>(['get', 'deployments', '-n', NAMESPACE])).items.map(
+        (item) => item.metadata.name,
+      );
+      if (!deployments.includes('sample-app-page')) return true;
+      const page = await getJson<{ items: { status: { phase: string } }[] }>([
+        'get',
+        'pods',
+        '-n',
+        NAMESPACE,
+        '-l',
+        'app.kubernetes.io/component=page',
+      ]);
+      return page.items.length > 0 && page.items.every((pod) => pod.status.phase === 'Running') ? true : undefined;
+    },
+    { timeoutMs: 240_000, intervalMs: 500 },
+  );
 }
 
 /** Waits until every user pod and its endpoint say `ready`, while the admin pod stays Ready; returns the times. */
 async function followFlip(ready: boolean, wait: { timeoutMs: number; intervalMs: number }, start: number) {
   const times: Record<string, string> = {};
-  await waitFor(`user pods ready=${ready}`, async () => {
-    const [users, admins, slice] = await Promise.all([pods('user'), pods('admin'), endpoints('sample-app-user')]);
-    expect(admins.every(isReady), 'the admin pod stays Ready').toBe(true);
-    for (const pod of users) {
-      if (isReady(pod) === ready) times[`${pod.metadata.name} Ready=${ready}`] ??= since(start);
-      if (slice.get(pod.status.podIP ?? '') === ready) times[`${pod.metadata.name} endpoint ready=${ready}`] ??= since(start);
-    }
-    return users.length === 2 && users.every((pod) => isReady(pod) === ready && slice.get(pod.status.podIP ?? '') === ready) ? true : undefined;
-  }, wait);
+  await waitFor(
+    `user pods ready=${ready}`,
+    async () => {
+      const [users, admins, slice] = await Promise.all([pods('user'), pods('admin'), endpoints('sample-app-user')]);
+      expect(admins.every(isReady), 'the admin pod stays Ready').toBe(true);
+      for (const pod of users) {
+        if (isReady(pod) === ready) times[`${pod.metadata.name} Ready=${ready}`] ??= since(start);
+        if (slice.get(pod.status.podIP ?? '') === ready) times[`${pod.metadata.name} endpoint ready=${ready}`] ??= since(start);
+      }
+      return users.length === 2 && users.every((pod) => isReady(pod) === ready && slice.get(pod.status.podIP ?? '') === ready)
+        ? true
+        : undefined;
+    },
+    wait,
+  );
   return times;
 }
 
@@ -68,7 +87,12 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     await resetNamespace();
     await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local')]);
     await waitForAvailable();
-    const deployments = await getJson<{ items: { metadata: { name: string }; status: { readyReplicas?: number } }[] }>(['get', 'deployments', '-n', NAMESPACE]);
+    const deployments = await getJson<{ items: { metadata: { name: string }; status: { readyReplicas?: number } }[] }>([
+      'get',
+      'deployments',
+      '-n',
+      NAMESPACE,
+    ]);
     const ready = Object.fromEntries(deployments.items.map((item) => [item.metadata.name, item.status.readyReplicas ?? 0]));
     expect(ready).toEqual({ 'sample-app-user': 2, 'sample-app-admin': 1 });
   });
@@ -79,7 +103,9 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
         const pid = await containerProcess(pod);
         const uids = /^Uid:\s+(.*)$/m.exec(procFile(pid, 'status'))![1]!.trim().split(/\s+/);
         expect(uids, pod.metadata.name).toEqual(['10001', '10001', '10001', '10001']);
-        const mounts = procFile(pid, 'mountinfo').split('\n').map((line) => line.split(' '));
+        const mounts = procFile(pid, 'mountinfo')
+          .split('\n')
+          .map((line) => line.split(' '));
         const root = mounts.find((fields) => fields[4] === '/');
         expect(root?.[5]?.split(','), `${pod.metadata.name} root mount`).toContain('ro');
         // /var/run is a link to /run in the image, and the runtime mounts at the resolved path.
@@ -132,7 +158,9 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
 
   it('toggles three ways, each followed by the pods: kubectl edit, the plugin, and the admin API through its Service', async () => {
     // kubectl edit, with a real editor run through KUBE_EDITOR.
-    await kubectl(['edit', 'configmap', 'app-config', '-n', NAMESPACE], { env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MODE: "false"/MAINTENANCE_MODE: "true"/'` } });
+    await kubectl(['edit', 'configmap', 'app-config', '-n', NAMESPACE], {
+      env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MODE: "false"/MAINTENANCE_MODE: "true"/'` },
+    });
     await followFlip(false, API_WAIT, Date.now());
 
     // The plugin, found on PATH as kubectl finds it.
@@ -145,8 +173,25 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
 
     // The admin API, reached through the admin Service, with a real token of an operator given the documented Role.
     await kubectl(['create', 'serviceaccount', 'operator', '-n', NAMESPACE]);
-    await kubectl(['create', 'role', 'app-config-editor', '-n', NAMESPACE, '--verb=get,patch', '--resource=configmaps', '--resource-name=app-config']);
-    await kubectl(['create', 'rolebinding', 'operator', '-n', NAMESPACE, '--role=app-config-editor', `--serviceaccount=${NAMESPACE}:operator`]);
+    await kubectl([
+      'create',
+      'role',
+      'app-config-editor',
+      '-n',
+      NAMESPACE,
+      '--verb=get,patch',
+      '--resource=configmaps',
+      '--resource-name=app-config',
+    ]);
+    await kubectl([
+      'create',
+      'rolebinding',
+      'operator',
+      '-n',
+      NAMESPACE,
+      '--role=app-config-editor',
+      `--serviceaccount=${NAMESPACE}:operator`,
+    ]);
     const token = (await kubectl(['create', 'token', 'operator', '-n', NAMESPACE])).trim();
     const admin = await clusterIp('sample-app-admin');
     const put = (enabled: boolean) =>
@@ -170,26 +215,40 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
      * tier follows the mounted volume, so it can lag the user pods by a kubelet sync.
      */
     const onlyTier = (tier: 'page' | 'user') =>
-      waitFor(`only ${tier} pods ready in the public Service`, async () => {
-        const [slice, members] = await Promise.all([endpoints('sample-app-public'), pods(tier)]);
-        const readyAddresses = [...slice].filter(([, ready]) => ready).map(([address]) => address);
-        return readyAddresses.length > 0 && readyAddresses.every((address) => members.some((pod) => pod.status.podIP === address)) ? true : undefined;
-      }, VOLUME_WAIT);
+      waitFor(
+        `only ${tier} pods ready in the public Service`,
+        async () => {
+          const [slice, members] = await Promise.all([endpoints('sample-app-public'), pods(tier)]);
+          const readyAddresses = [...slice].filter(([, ready]) => ready).map(([address]) => address);
+          return readyAddresses.length > 0 && readyAddresses.every((address) => members.some((pod) => pod.status.podIP === address))
+            ? true
+            : undefined;
+        },
+        VOLUME_WAIT,
+      );
     await onlyTier('page');
     // kube-proxy follows the EndpointSlice within about a second; a user pod in maintenance answers the same page meanwhile.
-    const during = await waitFor('the 503 page through the public Service', async () => {
-      const response = await get(`http://${publicIp}:8080/shop`, { Accept: 'text/html' });
-      return response.status === 503 ? response : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    const during = await waitFor(
+      'the 503 page through the public Service',
+      async () => {
+        const response = await get(`http://${publicIp}:8080/shop`, { Accept: 'text/html' });
+        return response.status === 503 ? response : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     expect(during.headers['retry-after']).toBe('300');
     expect(during.body).toContain('Back soon, from the node test');
 
     await setMode('false');
     await onlyTier('user');
-    const after = await waitFor('the app through the public Service', async () => {
-      const response = await get(`http://${publicIp}:8080/`);
-      return response.status === 200 ? response : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    const after = await waitFor(
+      'the app through the public Service',
+      async () => {
+        const response = await get(`http://${publicIp}:8080/`);
+        return response.status === 200 ? response : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     expect(after.body).toContain('Hello from the sample app');
   });
 
@@ -213,10 +272,19 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     await kubectl(['rollout', 'restart', 'deployment/sample-app-user', '-n', NAMESPACE]);
     await kubectl(['rollout', 'status', 'deployment/sample-app-user', '-n', NAMESPACE, '--timeout=180s']);
     // Old pods finish terminating (preStop and the shutdown delay) while the loop goes on.
-    await waitFor('the old pods to be gone', async () => ((await getJson<{ items: unknown[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=user'])).items.length === 2 ? true : undefined), { timeoutMs: 120_000, intervalMs: 500 });
+    await waitFor(
+      'the old pods to be gone',
+      async () =>
+        (await getJson<{ items: unknown[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=user'])).items.length === 2
+          ? true
+          : undefined,
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
     stop = true;
     await Promise.all(loops);
-    console.log(`[rolling restart] ${sent} requests (${sent - before} during the rollout), ${failures.length} failed${failures.length ? `: ${[...new Set(failures)].slice(0, 5).join('; ')}` : ''}`);
+    console.log(
+      `[rolling restart] ${sent} requests (${sent - before} during the rollout), ${failures.length} failed${failures.length ? `: ${[...new Set(failures)].slice(0, 5).join('; ')}` : ''}`,
+    );
     expect(sent - before).toBeGreaterThan(100);
     expect(failures).toEqual([]);
     failures = [];
@@ -224,7 +292,16 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
 
   it("memory: a user pod's container stays under the production limit (192 MiB) under a short load through port-forward, with no OOMKill", async () => {
     const [pod] = await pods('user');
-    const forward = spawn(kubectlBinary(), [`--kubeconfig=${kubeconfig()}`, 'port-forward', '-n', NAMESPACE, '--address', '127.0.0.1', `pod/${pod!.metadata.name}`, ':8080']);
+    const forward = spawn(kubectlBinary(), [
+      `--kubeconfig=${kubeconfig()}`,
+      'port-forward',
+      '-n',
+      NAMESPACE,
+      '--address',
+      '127.0.0.1',
+      `pod/${pod!.metadata.name}`,
+      ':8080',
+    ]);
     try {
       const port = await new Promise<number>((resolve, reject) => {
         forward.stdout.setEncoding('utf8').on('data', (text: string) => {
@@ -235,12 +312,14 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
       });
       let sent = 0;
       const deadline = Date.now() + 30_000;
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        while (sent < 3_000 && Date.now() < deadline) {
-          sent++;
-          expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (sent < 3_000 && Date.now() < deadline) {
+            sent++;
+            expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
+          }
+        }),
+      );
       const pid = await containerProcess(pod!);
       const memoryCgroup = /^\d+:memory:(.*)$/m.exec(procFile(pid, 'cgroup'))![1]!;
       const peak = Number(readFileSync(join('/sys/fs/cgroup/memory', memoryCgroup, 'memory.max_usage_in_bytes'), 'utf8'));

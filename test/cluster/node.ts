@@ -39,19 +39,33 @@ export interface Pod {
 }
 
 export async function pods(component: string): Promise<Pod[]> {
-  const list = await getJson<{ items: (Pod & { metadata: { deletionTimestamp?: string } })[] }>(['get', 'pods', '-n', NAMESPACE, '-l', `app.kubernetes.io/component=${component}`]);
+  const list = await getJson<{ items: (Pod & { metadata: { deletionTimestamp?: string } })[] }>([
+    'get',
+    'pods',
+    '-n',
+    NAMESPACE,
+    '-l',
+    `app.kubernetes.io/component=${component}`,
+  ]);
   return list.items.filter((pod) => pod.metadata.deletionTimestamp === undefined);
 }
 
-export const isReady = (pod: Pod) => pod.status.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') === true;
+export const isReady = (pod: Pod) =>
+  pod.status.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') === true;
 
 /** The endpoints of a Service as its EndpointSlices say: address → ready. */
 export async function endpoints(service: string): Promise<Map<string, boolean>> {
   const slices = await getJson<{ items: { endpoints?: { addresses: string[]; conditions?: { ready?: boolean } }[] }[] }>([
-    'get', 'endpointslices', '-n', NAMESPACE, '-l', `kubernetes.io/service-name=${service}`,
+    'get',
+    'endpointslices',
+    '-n',
+    NAMESPACE,
+    '-l',
+    `kubernetes.io/service-name=${service}`,
   ]);
   const result = new Map<string, boolean>();
-  for (const slice of slices.items) for (const endpoint of slice.endpoints ?? []) result.set(endpoint.addresses[0]!, endpoint.conditions?.ready === true);
+  for (const slice of slices.items)
+    for (const endpoint of slice.endpoints ?? []) result.set(endpoint.addresses[0]!, endpoint.conditions?.ready === true);
   return result;
 }
 
@@ -60,7 +74,16 @@ export async function clusterIp(service: string): Promise<string> {
 }
 
 export async function setMode(mode: 'true' | 'false'): Promise<void> {
-  await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', JSON.stringify({ data: { MAINTENANCE_MODE: mode } })]);
+  await kubectl([
+    'patch',
+    'configmap',
+    'app-config',
+    '-n',
+    NAMESPACE,
+    '--type=merge',
+    '-p',
+    JSON.stringify({ data: { MAINTENANCE_MODE: mode } }),
+  ]);
 }
 
 /** The host process of a pod's first container, found through containerd. */
@@ -78,7 +101,10 @@ export function procFile(pid: number, name: string): string {
 }
 
 /** One request on a fresh connection (so kube-proxy picks an endpoint each time). */
-export function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+export function get(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { agent: false, headers, timeout: 5_000 }, (res) => {
       let body = '';

@@ -138,7 +138,9 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
     expect(event).toMatchObject({ regarding: { kind: 'ConfigMap', name: 'app-config' }, reportingInstance: 'sample-app-admin-e2e' });
     expect(event?.note).toContain('database upgrade OPS-42');
 
-    expect(admin.logs().some((line) => line.msg === 'maintenance toggled' && line.actor === 'system:serviceaccount:sample-app:operator')).toBe(true);
+    expect(
+      admin.logs().some((line) => line.msg === 'maintenance toggled' && line.actor === 'system:serviceaccount:sample-app:operator'),
+    ).toBe(true);
     await waitFor('the user pod to leave readiness', async () => ((await userReadyz()) === 503 ? true : undefined));
   });
 
@@ -148,7 +150,9 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
     const response = await put(operatorToken, { enabled: false, reason });
     expect(response.status).toBe(200);
     const event = await waitFor('the Event of the toggle', async () => {
-      const events = JSON.parse(await kubectl(['get', 'events.events.k8s.io', '-n', NAMESPACE, '-o', 'json'])) as { items: { reason: string; note: string }[] };
+      const events = JSON.parse(await kubectl(['get', 'events.events.k8s.io', '-n', NAMESPACE, '-o', 'json'])) as {
+        items: { reason: string; note: string }[];
+      };
       return events.items.find((item) => item.reason === 'MaintenanceDisabled' && item.note.includes('メンテナンス'));
     });
     expect(Buffer.byteLength(event.note)).toBeLessThanOrEqual(1024);
@@ -209,11 +213,13 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
         ? { enabled: false, reason: `start ${i}`, start: '2030-01-02T00:00:00Z', end: null }
         : { enabled: false, reason: `end ${i}`, end: '2030-01-01T00:00:00Z', start: null },
     );
-    const statuses = await Promise.all(bodies.map(async (body) => {
-      const response = await put(operatorToken, body);
-      await response.text();
-      return response.status;
-    }));
+    const statuses = await Promise.all(
+      bodies.map(async (body) => {
+        const response = await put(operatorToken, body);
+        await response.text();
+        return response.status;
+      }),
+    );
     for (const status of statuses) expect([200, 400, 409]).toContain(status);
     expect(statuses).toContain(200);
     const stored = await configMap();
@@ -232,7 +238,15 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
 
   it('ends a panel session within the documented 10 s once its ServiceAccount is deleted', async () => {
     await kubectl(['create', 'serviceaccount', 'short-lived', '-n', NAMESPACE]);
-    await kubectl(['create', 'rolebinding', 'short-lived', '-n', NAMESPACE, '--role=app-config-editor', `--serviceaccount=${NAMESPACE}:short-lived`]);
+    await kubectl([
+      'create',
+      'rolebinding',
+      'short-lived',
+      '-n',
+      NAMESPACE,
+      '--role=app-config-editor',
+      `--serviceaccount=${NAMESPACE}:short-lived`,
+    ]);
     const login = await fetch(`${admin.url}/admin/session`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -249,10 +263,14 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
       });
     expect((await replay()).status).toBe(200);
     await kubectl(['delete', 'serviceaccount', 'short-lived', '-n', NAMESPACE]);
-    const status = await waitFor('the session to end', async () => {
-      const response = await replay();
-      return response.status === 200 ? undefined : response.status;
-    }, { timeoutMs: 40_000, intervalMs: 500 });
+    const status = await waitFor(
+      'the session to end',
+      async () => {
+        const response = await replay();
+        return response.status === 200 ? undefined : response.status;
+      },
+      { timeoutMs: 40_000, intervalMs: 500 },
+    );
     expect([401, 403]).toContain(status);
     await kubectl(['delete', 'rolebinding', 'short-lived', '-n', NAMESPACE]);
   });

@@ -20,8 +20,23 @@ describe.skipIf(skipReason !== null)('the API-watch source when the API server g
     if (typeof binaries === 'string') throw new Error(binaries);
     plane = await startControlPlane(binaries);
     await plane.kubectl(['apply', '-k', join(ROOT, 'test/e2e/fixtures/api-watch')]);
-    await plane.kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
-    user = await spawnService({ ROLE: 'user', CONFIG_SOURCE: 'api', POD_NAMESPACE: NAMESPACE, KUBECONFIG: plane.kubeconfig, LOG_LEVEL: 'info' });
+    await plane.kubectl([
+      'patch',
+      'configmap',
+      'app-config',
+      '-n',
+      NAMESPACE,
+      '--type=merge',
+      '-p',
+      '{"data":{"MAINTENANCE_MODE":"false"}}',
+    ]);
+    user = await spawnService({
+      ROLE: 'user',
+      CONFIG_SOURCE: 'api',
+      POD_NAMESPACE: NAMESPACE,
+      KUBECONFIG: plane.kubeconfig,
+      LOG_LEVEL: 'info',
+    });
     await waitFor('ready', async () => ((await readyz()) === 200 ? true : undefined));
   });
 
@@ -33,7 +48,16 @@ describe.skipIf(skipReason !== null)('the API-watch source when the API server g
 
   it('restarts the stopped informer with backoff and sees changes made after the API server returns', async () => {
     await plane.restartApiServer();
-    await plane.kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"true"}}']);
+    await plane.kubectl([
+      'patch',
+      'configmap',
+      'app-config',
+      '-n',
+      NAMESPACE,
+      '--type=merge',
+      '-p',
+      '{"data":{"MAINTENANCE_MODE":"true"}}',
+    ]);
     await waitFor('/readyz 503', async () => ((await readyz()) === 503 ? true : undefined), { timeoutMs: 60_000 });
 
     const messages = user.logs().map((line) => line.msg);

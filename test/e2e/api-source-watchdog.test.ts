@@ -32,7 +32,10 @@ describe.skipIf(skipReason !== null)('the API source watchdog', () => {
     process.env.KUBECONFIG = await kubeconfigForToken(await tokenFor('sample-app-config-reader'), 'watchdog');
     const ref = { namespace: NAMESPACE, name: 'app-config' };
     const clients = await kubernetes();
-    source = new ApiSource({ ...ref, clock: systemClock, informer: () => configMapInformer(clients, ref), watchdogSilenceMs: 1_000, watchdogIntervalMs: 200 }, log);
+    source = new ApiSource(
+      { ...ref, clock: systemClock, informer: () => configMapInformer(clients, ref), watchdogSilenceMs: 1_000, watchdogIntervalMs: 200 },
+      log,
+    );
     source.observe(store.observer);
     await source.start();
     await waitFor('the first snapshot', () => (store.config?.enabled === false ? true : undefined));
@@ -43,10 +46,14 @@ describe.skipIf(skipReason !== null)('the API source watchdog', () => {
   });
 
   it('restarts a watch that has gone silent, and keeps following the ConfigMap', async () => {
-    await waitFor('the watchdog to fire', () => (lines.some((line) => line.msg === 'ConfigMap watch went silent; restarting it') ? true : undefined));
+    await waitFor('the watchdog to fire', () =>
+      lines.some((line) => line.msg === 'ConfigMap watch went silent; restarting it') ? true : undefined,
+    );
     await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"true"}}']);
     await waitFor('the change after the restart', () => (store.config?.enabled === true ? true : undefined));
-    await waitFor('the watch to be back', () => ((source.status() as { api: { connection: string } }).api.connection === 'watching' ? true : undefined));
+    await waitFor('the watch to be back', () =>
+      (source.status() as { api: { connection: string } }).api.connection === 'watching' ? true : undefined,
+    );
     expect(store.snapshot.lastError).toBeNull();
     // Its own restarts are not failures: no backoff, no error.
     expect(lines.map((line) => line.msg)).not.toContain('ConfigMap watch failed; restarting');

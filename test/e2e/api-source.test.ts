@@ -11,7 +11,12 @@ async function readyz(service: ServiceProcess): Promise<number> {
 }
 const waitForReadyz = (service: ServiceProcess, status: number) =>
   waitFor(`/readyz ${status}`, async () => ((await readyz(service)) === status ? true : undefined));
-const status = async (service: ServiceProcess) => (await (await fetch(`${service.url}/status`)).json()) as Record<string, any>;
+/** The parts of /status these tests read. */
+interface PodStatus extends Record<string, unknown> {
+  api: { resourceVersion?: string; connection?: string; found?: boolean };
+  lastError: string | null;
+}
+const status = async (service: ServiceProcess) => (await (await fetch(`${service.url}/status`)).json()) as PodStatus;
 
 describe.skipIf(skipReason !== null)('the API-watch source, on a real API server', () => {
   let user: ServiceProcess;

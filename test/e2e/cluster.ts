@@ -18,7 +18,10 @@ function plane() {
 }
 
 /** kubectl as the cluster admin, or as another user with `kubeconfig`. */
-export async function kubectl(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; kubeconfig?: string } = {}): Promise<string> {
+export async function kubectl(
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; kubeconfig?: string } = {},
+): Promise<string> {
   const { kubectl: binary, kubeconfig } = plane();
   return runKubectl(binary, options.kubeconfig ?? kubeconfig, args, options);
 }
@@ -44,14 +47,24 @@ export function kubeconfigForToken(token: string, name: string): Promise<string>
 }
 
 /** A direct API request with a bearer token, to prove what RBAC allows. */
-export async function apiRequest(token: string, method: string, path: string, body?: unknown, contentType = 'application/merge-patch+json'): Promise<number> {
+export async function apiRequest(
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/merge-patch+json',
+): Promise<number> {
   const { server, kubeconfig } = plane();
   const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(await readFile(kubeconfig, 'utf8'))![1]!, 'base64').toString();
   return new Promise((resolve, reject) => {
-    const req = request(`${server}${path}`, { method, ca, headers: { Authorization: `Bearer ${token}`, 'Content-Type': contentType } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      `${server}${path}`,
+      { method, ca, headers: { Authorization: `Bearer ${token}`, 'Content-Type': contentType } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -61,7 +74,10 @@ export async function applyBase(): Promise<void> {
   await kubectl(['apply', '-k', join(ROOT, 'k8s')]);
 }
 
-export async function configMap(): Promise<{ data: Record<string, string>; metadata: { resourceVersion: string; annotations?: Record<string, string> } }> {
+export async function configMap(): Promise<{
+  data: Record<string, string>;
+  metadata: { resourceVersion: string; annotations?: Record<string, string> };
+}> {
   return JSON.parse(await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'json']));
 }
 

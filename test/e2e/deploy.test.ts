@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries, runPlugin, startControlPlane, writeTokenKubeconfig, type Binaries, type ControlPlane } from '../support/control-plane.ts';
+import {
+  findBinaries,
+  runPlugin,
+  startControlPlane,
+  writeTokenKubeconfig,
+  type Binaries,
+  type ControlPlane,
+} from '../support/control-plane.ts';
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -23,7 +30,8 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
   let plane: ControlPlane;
   let binaries: Binaries;
   let admin: ServiceProcess;
-  const mode = async () => (await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.MAINTENANCE_MODE}'])).trim();
+  const mode = async () =>
+    (await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.MAINTENANCE_MODE}'])).trim();
 
   /** Runs the plugin the way kubectl runs it: found on PATH as kubectl-maintenance. */
   const plugin = (args: string[]) => runPlugin(binaries.kubectl, plane.kubeconfig, args);
@@ -109,7 +117,9 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
 
     const on = await plugin(['on', '-n', NAMESPACE, '--reason', 'again', '--message', 'Ünïcode \\ and "quotes"']);
     expect(on.code).toBe(0);
-    expect(await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.MAINTENANCE_MESSAGE}'])).toBe('Ünïcode \\ and "quotes"');
+    expect(await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.MAINTENANCE_MESSAGE}'])).toBe(
+      'Ünïcode \\ and "quotes"',
+    );
     // The admin tier, following the API, sees what the plugin wrote.
     await waitFor('the admin tier to see the change', async () => {
       const current = (await (await fetch(`${admin.url}/status`)).json()) as { maintenance: boolean; config: { message: string } };
@@ -118,8 +128,19 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
   });
 
   it('reports a conflict from the plugin instead of overwriting a newer change', async () => {
-    const seen = (await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim();
-    await plane.kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MESSAGE":"someone else"}}']);
+    const seen = (
+      await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])
+    ).trim();
+    await plane.kubectl([
+      'patch',
+      'configmap',
+      'app-config',
+      '-n',
+      NAMESPACE,
+      '--type=merge',
+      '-p',
+      '{"data":{"MAINTENANCE_MESSAGE":"someone else"}}',
+    ]);
     const stale = await plugin(['off', '-n', NAMESPACE, '--reason', 'stale', '--if-version', seen]);
     expect(stale.code).toBe(3);
     expect(stale.stderr).toContain(`conflict: sample-app/app-config changed after resourceVersion ${seen} was read; nothing was written.`);
@@ -166,7 +187,17 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
       expect(refused.stderr, duration).toContain('--for must');
     }
     const before = Date.now();
-    const made = await plugin(['bypass-link', '-n', NAMESPACE, '--reason', 'QA from the plugin', '--for', '2h', '--url', 'https://shop.example.com/']);
+    const made = await plugin([
+      'bypass-link',
+      '-n',
+      NAMESPACE,
+      '--reason',
+      'QA from the plugin',
+      '--for',
+      '2h',
+      '--url',
+      'https://shop.example.com/',
+    ]);
     expect(made.stderr).toBe('');
     expect(made.code).toBe(0);
     const url = new URL(made.stdout.trim().split('\n').at(-1)!);
@@ -187,7 +218,9 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     const log = join(spy, 'argv.log');
     for (const tool of ['openssl', 'od', 'base64', 'tr', 'sed', 'awk', 'head', 'iconv', 'wc', 'date', 'cut', 'sha256sum']) {
       const real = execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
-      await writeFile(join(spy, tool), `#!/bin/bash\nprintf '%s ' "$0" "$@" >> ${log}\necho >> ${log}\nexec ${real} "$@"\n`, { mode: 0o755 });
+      await writeFile(join(spy, tool), `#!/bin/bash\nprintf '%s ' "$0" "$@" >> ${log}\necho >> ${log}\nexec ${real} "$@"\n`, {
+        mode: 0o755,
+      });
     }
     const keys = [
       randomBytes(40),
@@ -202,7 +235,12 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
         await writeFile(file, key);
         await plane.kubectl(['delete', 'secret', 'maintenance-bypass-key', '-n', NAMESPACE, '--ignore-not-found']);
         await plane.kubectl(['create', 'secret', 'generic', 'maintenance-bypass-key', '-n', NAMESPACE, `--from-file=key=${file}`]);
-        const made = await runPlugin(binaries.kubectl, plane.kubeconfig, ['bypass-link', '-n', NAMESPACE, '--reason', `binary key ${index}`], { pathPrefix: spy });
+        const made = await runPlugin(
+          binaries.kubectl,
+          plane.kubeconfig,
+          ['bypass-link', '-n', NAMESPACE, '--reason', `binary key ${index}`],
+          { pathPrefix: spy },
+        );
         expect(made.stderr, `key ${index}`).toBe('');
         const token = new URL(made.stdout.trim().split('\n').at(-1)!, 'https://shop.example.com').searchParams.get('token')!;
         // The pods' own reader, on the same bytes as the kubelet would write them.
@@ -215,7 +253,8 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
         expect(verifyBypassToken(podKey.current, token, Date.now()).ok, `key ${index}`).toBe(true);
         const argv = await readFile(log, 'utf8');
         expect(argv).toContain('openssl');
-        for (const form of [key.toString('hex'), podKey.current!.toString('hex'), podKey.current!.toString('base64')]) expect(argv.includes(form), `key ${index} in argv`).toBe(false);
+        for (const form of [key.toString('hex'), podKey.current!.toString('hex'), podKey.current!.toString('base64')])
+          expect(argv.includes(form), `key ${index} in argv`).toBe(false);
       }
     } finally {
       await plane.kubectl(['delete', 'secret', 'maintenance-bypass-key', '-n', NAMESPACE, '--ignore-not-found']);
@@ -226,13 +265,32 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
 
   it('escapes control characters in everything status prints from the cluster', async () => {
     const hostile = '\u001b[2K\rmaintenance: off\u0007\u009b31m';
-    await plane.kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', JSON.stringify({ data: { MAINTENANCE_MESSAGE: hostile, MAINTENANCE_MODE: 'true' } })]);
+    await plane.kubectl([
+      'patch',
+      'configmap',
+      'app-config',
+      '-n',
+      NAMESPACE,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ data: { MAINTENANCE_MESSAGE: hostile, MAINTENANCE_MODE: 'true' } }),
+    ]);
     const status = await plugin(['status', '-n', NAMESPACE]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^maintenance: on /);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly those characters
     expect(status.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
     expect(status.stdout).toContain('message:     \\x1b[2K\\x0dmaintenance: off\\x07\\x9b31m');
-    await plane.kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', JSON.stringify({ data: { MAINTENANCE_MESSAGE: 'ok', MAINTENANCE_MODE: 'false' } })]);
+    await plane.kubectl([
+      'patch',
+      'configmap',
+      'app-config',
+      '-n',
+      NAMESPACE,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ data: { MAINTENANCE_MESSAGE: 'ok', MAINTENANCE_MODE: 'false' } }),
+    ]);
   });
 
   it('says when the maintenance keys were changed outside the panel and plugin, naming the field manager and time', async () => {
@@ -246,13 +304,24 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect((await state()).changedOutside).toBeNull();
     expect((await plugin(['status', '-n', NAMESPACE])).stdout).not.toContain('changed outside');
 
-    await plane.kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MESSAGE":"patched by hand"}}']);
+    await plane.kubectl([
+      'patch',
+      'configmap',
+      'app-config',
+      '-n',
+      NAMESPACE,
+      '--type=merge',
+      '-p',
+      '{"data":{"MAINTENANCE_MESSAGE":"patched by hand"}}',
+    ]);
     const patched = await state();
     expect(patched.changedBy).toBe('envtest-admin');
     expect(patched.changedOutside?.manager).toBe('kubectl-patch');
     expect(Date.parse(patched.changedOutside!.time!)).not.toBeNaN();
     const status = await plugin(['status', '-n', NAMESPACE]);
-    expect(status.stdout).toMatch(/changed outside the panel and plugin since then: kubectl-patch at \S+Z; who did it is in the cluster's audit log/);
+    expect(status.stdout).toMatch(
+      /changed outside the panel and plugin since then: kubectl-patch at \S+Z; who did it is in the cluster's audit log/,
+    );
 
     const put = await fetch(`${admin.url}/admin/api/maintenance`, {
       method: 'PUT',
@@ -263,8 +332,12 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect(((await put.json()) as { changedOutside: unknown }).changedOutside).toBeNull();
 
     // A real kubectl edit, its editor run through KUBE_EDITOR.
-    await plane.kubectl(['edit', 'configmap', 'app-config', '-n', NAMESPACE], { env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MESSAGE: from the API/MAINTENANCE_MESSAGE: edited by hand/'` } });
-    expect((await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.MAINTENANCE_MESSAGE}'])).trim()).toBe('edited by hand');
+    await plane.kubectl(['edit', 'configmap', 'app-config', '-n', NAMESPACE], {
+      env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MESSAGE: from the API/MAINTENANCE_MESSAGE: edited by hand/'` },
+    });
+    expect(
+      (await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.MAINTENANCE_MESSAGE}'])).trim(),
+    ).toBe('edited by hand');
     expect((await state()).changedOutside?.manager).toBe('kubectl-edit');
 
     // The plugin's own change is its own again.

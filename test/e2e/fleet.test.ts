@@ -62,25 +62,34 @@ function openStream(url: string, token: string) {
     let buffer = '';
     for await (const chunk of response.body!) {
       buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-      let end;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const fields = Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trimStart()]));
+        const fields = Object.fromEntries(
+          block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trimStart()]),
+        );
         events.push({ event: fields.event ?? 'message', data: fields.data ?? '' });
       }
     }
   })().catch((error: Error) => {
     if (error.name !== 'AbortError') throw error;
   });
-  return { events, states: () => events.filter((e) => e.event === 'state').map((e) => JSON.parse(e.data) as State), close: () => controller.abort(), done };
+  return {
+    events,
+    states: () => events.filter((e) => e.event === 'state').map((e) => JSON.parse(e.data) as State),
+    close: () => controller.abort(),
+    done,
+  };
 }
 
 describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointSlices, on a real API server', () => {
   let admin: ServiceProcess;
   let token = '';
   const api = (path: string, init: RequestInit = {}) =>
-    fetch(`${admin.url}${path}`, { ...init, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...init.headers } });
+    fetch(`${admin.url}${path}`, {
+      ...init,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...init.headers },
+    });
   const state = async () => (await (await api('/admin/api/maintenance')).json()) as State;
 
   beforeAll(async () => {
@@ -113,8 +122,18 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
       return answer.fleet?.serving === 2 ? answer : undefined;
     });
     expect(current.effective).toEqual({ active: false, cause: null, nextChangeAt: null });
-    expect(current.fleet).toMatchObject({ service: 'sample-app-user', serving: 2, notServing: 0, terminating: 0, converged: true, lagging: [] });
-    expect(current.fleet.pods.map((pod) => [pod.name, pod.state])).toEqual([['user-1', 'serving'], ['user-2', 'serving']]);
+    expect(current.fleet).toMatchObject({
+      service: 'sample-app-user',
+      serving: 2,
+      notServing: 0,
+      terminating: 0,
+      converged: true,
+      lagging: [],
+    });
+    expect(current.fleet.pods.map((pod) => [pod.name, pod.state])).toEqual([
+      ['user-1', 'serving'],
+      ['user-2', 'serving'],
+    ]);
   });
 
   it('streams each change within one event: the flip, each endpoint leaving, and the convergence, with its time', async () => {
@@ -135,7 +154,9 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
       const converged = await waitFor('convergence', () => stream.states().find((s) => s.effective.active && s.fleet.converged));
       expect(converged.fleet).toMatchObject({ serving: 0, notServing: 2, lagging: [] });
       expect(converged.fleet.convergenceSeconds).toBeGreaterThan(0);
-      expect(Date.parse(converged.fleet.convergedAt!) - Date.parse(converged.fleet.changedAt!)).toBe(Math.round(converged.fleet.convergenceSeconds! * 1000));
+      expect(Date.parse(converged.fleet.convergedAt!) - Date.parse(converged.fleet.changedAt!)).toBe(
+        Math.round(converged.fleet.convergenceSeconds! * 1000),
+      );
     } finally {
       stream.close();
       await stream.done;
@@ -161,7 +182,9 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
     expect(late.stderr).toContain('timed out after 2s: still out of service: user-1,user-2 (0 serving)');
 
     // Already off: nothing is written; --wait still waits for the fleet.
-    const before = (await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim();
+    const before = (
+      await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])
+    ).trim();
     const waiting = plugin(['off', '--reason', 'again', '--wait', '--timeout', '60s', '-n', NAMESPACE]);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     await setSlice({ 'user-1': true, 'user-2': false });
@@ -173,7 +196,9 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
     expect(done.stdout).toMatch(/^maintenance is already off in sample-app\/app-config; nothing was written$/m);
     expect(done.stdout).toMatch(/1 serving, 1 out of service, 0 terminating$/m);
     expect(done.stdout).toMatch(/^converged in \d+\.\d s: every endpoint of sample-app-user serves users$/m);
-    expect((await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim()).toBe(before);
+    expect((await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim()).toBe(
+      before,
+    );
   });
 
   it('kubectl maintenance on --wait: converges when no endpoint serves; status shows the fleet', async () => {

@@ -14,7 +14,9 @@ declare module 'vitest' {
 async function installGatewayApi(plane: ControlPlane): Promise<void> {
   let dir = process.env.GATEWAY_API_CRDS;
   if (!dir) {
-    const { stdout } = await promisify(execFile)('bash', [fileURLToPath(new URL('../../scripts/envtest/gateway-api-crds.sh', import.meta.url))]);
+    const { stdout } = await promisify(execFile)('bash', [
+      fileURLToPath(new URL('../../scripts/envtest/gateway-api-crds.sh', import.meta.url)),
+    ]);
     dir = stdout.trim().split('\n').at(-1)!;
   }
   // Server-side: the CRDs are too large for the last-applied annotation of a client-side apply.

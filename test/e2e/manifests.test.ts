@@ -14,7 +14,10 @@ const TARGETS = {
 } as const;
 
 /** This project's containers in a pod: its own tiers (`app`) and the gate sidecar. */
-const ownContainers = (pod: any): any[] => [...pod.containers.filter((container: any) => container.name === 'app'), ...(pod.initContainers ?? []).filter((container: any) => container.name === 'maintenance-gate')];
+const ownContainers = (pod: any): any[] => [
+  ...pod.containers.filter((container: any) => container.name === 'app'),
+  ...(pod.initContainers ?? []).filter((container: any) => container.name === 'maintenance-gate'),
+];
 
 interface K8sObject {
   kind: string;
@@ -73,7 +76,11 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
         // Containers this project does not own (the example's nginx) are hardened and probed too.
         for (const container of pod.containers.filter((candidate: any) => !ownContainers(pod).includes(candidate))) {
           const at = `${where}/${container.name}`;
-          expect(container.securityContext, at).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+          expect(container.securityContext, at).toMatchObject({
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          });
           expect(container.readinessProbe, at).toBeDefined();
         }
 
@@ -92,14 +99,20 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
           expect(container.readinessProbe.periodSeconds, at).toBeLessThanOrEqual(2);
           expect(container.readinessProbe.failureThreshold, at).toBe(1);
           expect(container.livenessProbe.httpGet.path, at).toBe('/livez');
-          expect(container.livenessProbe.failureThreshold * container.livenessProbe.periodSeconds, `${at}: generous liveness`).toBeGreaterThanOrEqual(30);
+          expect(
+            container.livenessProbe.failureThreshold * container.livenessProbe.periodSeconds,
+            `${at}: generous liveness`,
+          ).toBeGreaterThanOrEqual(30);
 
           if (sidecar) {
             // A native sidecar: its readiness is the pod's; it stops after the app, so it needs no preStop.
             expect(container.restartPolicy, at).toBe('Always');
             expect(env.ROLE, at).toBe('gate');
             expect(container.readinessProbe.httpGet.port, at).toBe('gate-status');
-            expect(container.ports, at).toEqual([{ name: 'gate-status', containerPort: 9901 }, { name: 'gate', containerPort: 9900 }]);
+            expect(container.ports, at).toEqual([
+              { name: 'gate-status', containerPort: 9901 },
+              { name: 'gate', containerPort: 9900 },
+            ]);
             expect(env.PORT, at).toBe('9901');
             expect(container.resources.limits.memory, at).toBeDefined();
           } else {
@@ -109,15 +122,24 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
             expect(pod.terminationGracePeriodSeconds, at).toBeGreaterThanOrEqual(2 * delay + 10);
             expect(['user', 'admin', 'page'], at).toContain(env.ROLE);
             // User traffic on http; the kubelet's probes on a port of their own that no Service targets.
-            expect(container.ports, at).toEqual([{ name: 'http', containerPort: 8080 }, { name: 'probes', containerPort: 9901 }]);
+            expect(container.ports, at).toEqual([
+              { name: 'http', containerPort: 8080 },
+              { name: 'probes', containerPort: 9901 },
+            ]);
             expect(env.PROBE_PORT, at).toBe('9901');
             expect(container.readinessProbe.httpGet.port, at).toBe('probes');
             expect(container.livenessProbe.httpGet.port, at).toBe('probes');
           }
           expect(env.POD_NAME?.fieldRef?.fieldPath, at).toBe('metadata.name');
           expect(env.POD_NAMESPACE?.fieldRef?.fieldPath, at).toBe('metadata.namespace');
-          expect(Object.keys(env).some((key) => /admin-access/i.test(key)), at).toBe(false);
-          const configVolume = pod.volumes.find((volume: any) => volume.configMap?.name === 'app-config' && container.volumeMounts.some((mount: any) => mount.name === volume.name));
+          expect(
+            Object.keys(env).some((key) => /admin-access/i.test(key)),
+            at,
+          ).toBe(false);
+          const configVolume = pod.volumes.find(
+            (volume: any) =>
+              volume.configMap?.name === 'app-config' && container.volumeMounts.some((mount: any) => mount.name === volume.name),
+          );
           expect(configVolume, `${at}: the app-config volume`).toBeDefined();
           const mount = container.volumeMounts.find((volumeMount: any) => volumeMount.name === configVolume.name);
           expect(mount, at).toMatchObject({ mountPath: env.CONFIG_DIR, readOnly: true });
@@ -125,7 +147,10 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
           // The bypass key: an optional Secret, mounted where BYPASS_KEY_DIR says (the default when unset).
           const keyVolume = pod.volumes.find((volume: any) => volume.secret?.secretName === 'maintenance-bypass-key');
           expect(keyVolume?.secret.optional, `${at}: the bypass key is optional`).toBe(true);
-          expect(container.volumeMounts.find((volumeMount: any) => volumeMount.name === keyVolume.name), at).toMatchObject({
+          expect(
+            container.volumeMounts.find((volumeMount: any) => volumeMount.name === keyVolume.name),
+            at,
+          ).toMatchObject({
             mountPath: env.BYPASS_KEY_DIR ?? '/etc/maintenance-bypass',
             readOnly: true,
           });
@@ -143,14 +168,19 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
   it('runs one image in every tier of a rendering', () => {
     for (const [name, objects] of Object.entries(rendered)) {
       const images = new Set(
-        objects.filter((object) => object.kind === 'Deployment').flatMap((deployment) => ownContainers(deployment.spec.template.spec).map((container) => container.image)),
+        objects
+          .filter((object) => object.kind === 'Deployment')
+          .flatMap((deployment) => ownContainers(deployment.spec.template.spec).map((container) => container.image)),
       );
       expect([...images], name).toHaveLength(1);
     }
   });
 
   it('never routes public traffic to the admin tier', () => {
-    expect(rendered['maintenance-page']!.some((object) => object.kind === 'HTTPRoute'), 'the HTTPRoute is its own component').toBe(false);
+    expect(
+      rendered['maintenance-page']!.some((object) => object.kind === 'HTTPRoute'),
+      'the HTTPRoute is its own component',
+    ).toBe(false);
     const objects = rendered['http-route']!;
     const route = objects.find((object) => object.kind === 'HTTPRoute')!;
     const services = route.spec.rules.flatMap((rule: any) => rule.backendRefs.map((ref: any) => ref.name));
@@ -173,7 +203,9 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
 
   it('gives the page tier its own ServiceAccount that may only read EndpointSlices, and user pods a readiness grace', () => {
     const objects = rendered['maintenance-page']!;
-    const role = objects.find((object) => object.kind === 'Role' && object.metadata.name === 'sample-app-page') as unknown as { rules: unknown[] };
+    const role = objects.find((object) => object.kind === 'Role' && object.metadata.name === 'sample-app-page') as unknown as {
+      rules: unknown[];
+    };
     expect(role.rules).toEqual([{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] }]);
     const page = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === 'sample-app-page')!;
     expect(page.spec.template.spec.serviceAccountName).toBe('sample-app-page');
@@ -184,8 +216,14 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
   it('adds the gate to a labelled Deployment of an app this project did not write, and to nothing else', () => {
     const objects = rendered['example-app']!;
     const deployments = objects.filter((object) => object.kind === 'Deployment');
-    expect(deployments.map((deployment) => deployment.metadata.name).sort()).toEqual(['example-app', 'sample-app-admin', 'sample-app-page']);
-    const gated = deployments.filter((deployment) => deployment.spec.template.spec.initContainers?.some((container: any) => container.name === 'maintenance-gate'));
+    expect(deployments.map((deployment) => deployment.metadata.name).sort()).toEqual([
+      'example-app',
+      'sample-app-admin',
+      'sample-app-page',
+    ]);
+    const gated = deployments.filter((deployment) =>
+      deployment.spec.template.spec.initContainers?.some((container: any) => container.name === 'maintenance-gate'),
+    );
     expect(gated.map((deployment) => deployment.metadata.name)).toEqual(['example-app']);
     const pod = gated[0]!.spec.template.spec;
     expect(pod.containers.map((container: any) => [container.name, container.image])).toEqual([['nginx', 'example-nginx:dev']]);

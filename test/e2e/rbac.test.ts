@@ -21,7 +21,8 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
     expect(await canI(ADMIN_SA, 'create', 'events.events.k8s.io')).toBe(true);
     // The fleet: read-only, EndpointSlices only.
     for (const verb of ['get', 'list', 'watch']) expect(await canI(ADMIN_SA, verb, 'endpointslices.discovery.k8s.io'), verb).toBe(true);
-    for (const verb of ['create', 'update', 'patch', 'delete']) expect(await canI(ADMIN_SA, verb, 'endpointslices.discovery.k8s.io'), verb).toBe(false);
+    for (const verb of ['create', 'update', 'patch', 'delete'])
+      expect(await canI(ADMIN_SA, verb, 'endpointslices.discovery.k8s.io'), verb).toBe(false);
   });
 
   it('gives the admin service account nothing else (kubectl auth can-i)', async () => {
@@ -47,7 +48,9 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
     const base = `/api/v1/namespaces/${NAMESPACE}`;
     expect(await apiRequest(adminToken, 'GET', `${base}/configmaps/app-config`)).toBe(200);
     expect(await apiRequest(adminToken, 'GET', `${base}/configmaps?fieldSelector=metadata.name%3Dapp-config`)).toBe(200);
-    expect(await apiRequest(adminToken, 'PATCH', `${base}/configmaps/app-config`, { metadata: { annotations: { 'e2e/touched': 'yes' } } })).toBe(200);
+    expect(
+      await apiRequest(adminToken, 'PATCH', `${base}/configmaps/app-config`, { metadata: { annotations: { 'e2e/touched': 'yes' } } }),
+    ).toBe(200);
 
     // A list without the field selector is a list of every ConfigMap: refused.
     expect(await apiRequest(adminToken, 'GET', `${base}/configmaps`)).toBe(403);

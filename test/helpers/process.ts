@@ -20,8 +20,7 @@ export async function spawnService(env: Record<string, string>): Promise<Service
   let buffer = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     buffer += chunk;
-    let newline;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
+    for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
       try {

@@ -31,8 +31,17 @@ describe('the admin API with ADMIN_AUTH=token and the directory writer', () => {
   it('toggles with a bearer token, records who and why, and the pods following the directory flip', async () => {
     const response = await put({ enabled: true, reason: 'maintenance window', message: 'Back soon' });
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ enabled: true, message: 'Back soon', changedBy: 'token:alice', reason: 'maintenance window' });
-    expect(await readVolume(admin.dir)).toMatchObject({ kind: 'snapshot', layout: 'kubelet', data: { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Back soon' } });
+    expect(await response.json()).toMatchObject({
+      enabled: true,
+      message: 'Back soon',
+      changedBy: 'token:alice',
+      reason: 'maintenance window',
+    });
+    expect(await readVolume(admin.dir)).toMatchObject({
+      kind: 'snapshot',
+      layout: 'kubelet',
+      data: { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Back soon' },
+    });
     const status = await admin.status();
     expect(status.ready).toBe(true);
   });
@@ -54,7 +63,11 @@ describe('the admin API with ADMIN_AUTH=token and the directory writer', () => {
   });
 
   it('trades a token for an HttpOnly SameSite=Strict session, and requires the CSRF token with it', async () => {
-    const login = await admin.get('/admin/session', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: TOKEN }) });
+    const login = await admin.get('/admin/session', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: TOKEN }),
+    });
     expect(login.status).toBe(200);
     const { csrfToken, user } = (await login.json()) as { csrfToken: string; user: string };
     expect(user).toBe('token:alice');
@@ -68,11 +81,16 @@ describe('the admin API with ADMIN_AUTH=token and the directory writer', () => {
     expect((await admin.get('/admin/api/maintenance', { headers: { Cookie: session } })).status).toBe(200);
     expect((await put({ enabled: true, reason: 'no csrf' }, { Cookie: session })).status).toBe(403);
     expect((await put({ enabled: true, reason: 'wrong csrf' }, { Cookie: session, 'X-CSRF-Token': 'nope' })).status).toBe(403);
-    expect((await put({ enabled: true, reason: 'cross-site' }, { Cookie: session, 'X-CSRF-Token': csrfToken, Origin: 'https://evil.example' })).status).toBe(403);
+    expect(
+      (await put({ enabled: true, reason: 'cross-site' }, { Cookie: session, 'X-CSRF-Token': csrfToken, Origin: 'https://evil.example' }))
+        .status,
+    ).toBe(403);
     expect(await readVolume(admin.dir)).toMatchObject({ data: { MAINTENANCE_MODE: 'false' } });
     const host = new URL(admin.url).host;
     // Behind a TLS-terminating proxy the browser's Origin says https for the same host.
-    expect((await put({ enabled: true, reason: 'via proxy' }, { Cookie: session, 'X-CSRF-Token': csrfToken, Origin: `https://${host}` })).status).toBe(200);
+    expect(
+      (await put({ enabled: true, reason: 'via proxy' }, { Cookie: session, 'X-CSRF-Token': csrfToken, Origin: `https://${host}` })).status,
+    ).toBe(200);
     expect((await put({ enabled: true, reason: 'with csrf' }, { Cookie: session, 'X-CSRF-Token': csrfToken })).status).toBe(200);
 
     const tampered = session.replace(/.$/, (last) => (last === 'A' ? 'B' : 'A'));
@@ -104,7 +122,9 @@ describe('the admin API with ADMIN_AUTH=token and the directory writer', () => {
 
 describe('ADMIN_AUTH=none', () => {
   it('is refused at start-up unless HOST is a loopback address', () => {
-    expect(() => loadEnv({ ROLE: 'admin', ADMIN_AUTH: 'none', HOST: '0.0.0.0' })).toThrow(/ADMIN_AUTH="none" turns authentication off, which is only allowed when HOST is a loopback address, not "0.0.0.0"/);
+    expect(() => loadEnv({ ROLE: 'admin', ADMIN_AUTH: 'none', HOST: '0.0.0.0' })).toThrow(
+      /ADMIN_AUTH="none" turns authentication off, which is only allowed when HOST is a loopback address, not "0.0.0.0"/,
+    );
     expect(loadEnv({ ROLE: 'admin', ADMIN_AUTH: 'none', HOST: '127.0.0.1' }).ADMIN_AUTH).toBe('none');
     expect(() => loadEnv({ ROLE: 'admin', ADMIN_AUTH: 'token' })).toThrow(/ADMIN_TOKEN_FILE must name a file/);
   });

@@ -44,7 +44,9 @@ describe('admin request bodies are bounded before anything is parsed', () => {
   it('answers 413 to a 50 MB body on every admin route, with or without Content-Length, and RSS stays flat', async () => {
     // Warm up the paths first, so lazily loaded code does not count as growth.
     await (await fetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
-    await (await fetch(`${admin.url}/admin/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).text();
+    await (
+      await fetch(`${admin.url}/admin/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+    ).text();
     const before = rssBytes(admin.child.pid!);
     const routes: [string, string][] = [
       ['POST', '/admin/session'],
@@ -62,7 +64,9 @@ describe('admin request bodies are bounded before anything is parsed', () => {
       }
     }
     // A GET's body is never read at all: the request is answered as if it had none.
-    const get = await sendLargeBody(`${admin.url}/admin/api/maintenance`, 'GET', 50 * 1024 * 1024, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const get = await sendLargeBody(`${admin.url}/admin/api/maintenance`, 'GET', 50 * 1024 * 1024, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
     expect(get.status).toBe(200);
     const growth = rssBytes(admin.child.pid!) - before;
     console.log(`[admin] RSS growth after seven 50 MB bodies: ${(growth / 2 ** 20).toFixed(1)} MiB`);
@@ -87,7 +91,11 @@ describe('sessions end on the server', () => {
   afterAll(() => stop(admin));
 
   const signIn = async () => {
-    const response = await fetch(`${admin.url}/admin/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: TOKEN }) });
+    const response = await fetch(`${admin.url}/admin/session`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: TOKEN }),
+    });
     expect(response.status).toBe(200);
     const { csrfToken } = (await response.json()) as { csrfToken: string };
     return { cookie: response.headers.get('set-cookie')!.split(';')[0]!, csrfToken };
@@ -102,7 +110,10 @@ describe('sessions end on the server', () => {
   it('a session cookie replayed after sign-out gets 401', async () => {
     const session = await signIn();
     expect((await replay(session)).status).toBe(200);
-    const out = await fetch(`${admin.url}/admin/session`, { method: 'DELETE', headers: { Cookie: session.cookie, 'X-CSRF-Token': session.csrfToken } });
+    const out = await fetch(`${admin.url}/admin/session`, {
+      method: 'DELETE',
+      headers: { Cookie: session.cookie, 'X-CSRF-Token': session.csrfToken },
+    });
     expect(out.status).toBe(204);
     expect((await replay(session)).status).toBe(401);
   });
@@ -112,10 +123,14 @@ describe('sessions end on the server', () => {
     expect((await replay(session)).status).toBe(200);
     await writeFile(tokenFile, 'some-other-token,bob\n');
     // The bound is the auth cache's 10 s; the wait allows for a slow machine, and asserts no timing.
-    const status = await waitFor('the session to be refused', async () => {
-      const response = await replay(session);
-      return response.status === 200 ? undefined : response.status;
-    }, { timeoutMs: 30_000, intervalMs: 500 });
+    const status = await waitFor(
+      'the session to be refused',
+      async () => {
+        const response = await replay(session);
+        return response.status === 200 ? undefined : response.status;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
     expect([401, 403]).toContain(status);
   });
 });
@@ -206,7 +221,11 @@ describe('errors do not leak internals', () => {
     });
     expect(status).toEqual({ status: 'not_ready', reason: 'admin_unavailable' });
     const report = await (await fetch(`${admin.url}/status`)).text();
-    expect(JSON.parse(report)).toMatchObject({ ready: false, notReadyReason: 'admin_unavailable', adminProblem: 'the token file (ADMIN_TOKEN_FILE) cannot be read: ENOENT' });
+    expect(JSON.parse(report)).toMatchObject({
+      ready: false,
+      notReadyReason: 'admin_unavailable',
+      adminProblem: 'the token file (ADMIN_TOKEN_FILE) cannot be read: ENOENT',
+    });
     expect(report).not.toContain(tokenFile);
     expect(report).not.toContain(dir);
 

@@ -27,12 +27,19 @@ describe('the API source when its watch is answered 410 Gone', () => {
     response.setHeader('Content-Type', 'application/json');
     if (url.searchParams.get('watch') !== 'true') {
       listResourceVersion++;
-      response.end(JSON.stringify({
-        kind: 'ConfigMapList',
-        apiVersion: 'v1',
-        metadata: { resourceVersion: String(listResourceVersion) },
-        items: [{ metadata: { name: 'app-config', namespace: 'ns', resourceVersion: String(listResourceVersion) }, data: { MAINTENANCE_MODE: mode } }],
-      }));
+      response.end(
+        JSON.stringify({
+          kind: 'ConfigMapList',
+          apiVersion: 'v1',
+          metadata: { resourceVersion: String(listResourceVersion) },
+          items: [
+            {
+              metadata: { name: 'app-config', namespace: 'ns', resourceVersion: String(listResourceVersion) },
+              data: { MAINTENANCE_MODE: mode },
+            },
+          ],
+        }),
+      );
       return;
     }
     if (requests.filter((entry) => entry.startsWith('watch')).length === 1) firstWatch = response;
@@ -72,7 +79,9 @@ describe('the API source when its watch is answered 410 Gone', () => {
     mode = 'true';
     // The first watch now learns that its resourceVersion is too old.
     const watch = await waitFor('the first watch', () => firstWatch ?? undefined);
-    watch.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' } })}\n`);
+    watch.end(
+      `${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' } })}\n`,
+    );
     await waitFor('the relist after 410', () => (store.config?.enabled === true ? true : undefined));
     expect(requests.slice(0, 4)).toEqual(['list', 'watch rv=11', 'list', 'watch rv=12']);
     expect(store.snapshot.lastError).toBeNull();

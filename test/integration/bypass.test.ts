@@ -39,7 +39,11 @@ describe('bypass links on the user and page roles', () => {
     const everyone = await user.get('/');
     const body = await everyone.text();
     expect(everyone.status).toBe(503);
-    for (const forged of ['nonsense', `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, signBypassToken(Buffer.from(KEY), Date.now() - 1)]) {
+    for (const forged of [
+      'nonsense',
+      `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`,
+      signBypassToken(Buffer.from(KEY), Date.now() - 1),
+    ]) {
       const response = await user.get('/', { headers: { Cookie: `maintenance_bypass=${forged}` } });
       expect([response.status, await response.text()]).toEqual([503, body]);
     }

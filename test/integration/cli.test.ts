@@ -40,7 +40,10 @@ describe('npm run maintenance', () => {
     [['bogus'], 'maintenance: unknown command "bogus": say on, off or status (see --help)'],
     [[], 'maintenance: say on, off or status (see --help)'],
     [['on', '--retry-after', 'soon'], 'maintenance: nothing written: --retry-after must be a whole number of seconds'],
-    [['on', '--start', 'tomorrow'], 'maintenance: nothing written: --start must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z'],
+    [
+      ['on', '--start', 'tomorrow'],
+      'maintenance: nothing written: --start must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z',
+    ],
   ])('%j fails with one line naming the problem, exit 2, and writes nothing', async (args, line) => {
     const dir = await localDir();
     const { code, stdout, stderr } = await maintenance(args, dir);
@@ -60,10 +63,18 @@ describe('npm run maintenance', () => {
 
   it('sets and clears a window and Retry-After', async () => {
     const dir = await localDir();
-    const on = await maintenance(['on', '--retry-after', '120', '--start', '2030-01-01T00:00:00Z', '--end', '2030-01-02T00:00:00Z', '--reason', 'test'], dir);
+    const on = await maintenance(
+      ['on', '--retry-after', '120', '--start', '2030-01-01T00:00:00Z', '--end', '2030-01-02T00:00:00Z', '--reason', 'test'],
+      dir,
+    );
     expect(on.code).toBe(0);
     expect(await readVolume(dir)).toMatchObject({
-      data: { MAINTENANCE_MODE: 'true', MAINTENANCE_RETRY_AFTER: '120', MAINTENANCE_START: '2030-01-01T00:00:00Z', MAINTENANCE_END: '2030-01-02T00:00:00Z' },
+      data: {
+        MAINTENANCE_MODE: 'true',
+        MAINTENANCE_RETRY_AFTER: '120',
+        MAINTENANCE_START: '2030-01-01T00:00:00Z',
+        MAINTENANCE_END: '2030-01-02T00:00:00Z',
+      },
     });
     expect((await maintenance(['off', '--start', 'none', '--end', 'none'], dir)).code).toBe(0);
     const after = await readVolume(dir);
@@ -114,7 +125,9 @@ describe('npm start (local mode)', () => {
     first.stderr.resume();
     try {
       for (const port of [userPort, adminPort]) {
-        await waitFor(`port ${port} to answer`, async () => ((await fetch(`http://127.0.0.1:${port}/livez`)).status === 200 ? true : undefined));
+        await waitFor(`port ${port} to answer`, async () =>
+          (await fetch(`http://127.0.0.1:${port}/livez`)).status === 200 ? true : undefined,
+        );
       }
 
       const second = await run(process.execPath, [LOCAL], { PORT: String(userPort), ADMIN_PORT: String(adminPort) });
@@ -157,11 +170,19 @@ describe.skipIf(process.platform !== 'linux')('npm start under kill -9', () => {
   const start = async () => {
     const [userPort, adminPort] = [await freePort(), await freePort()];
     const dir = await localDir();
-    const npm = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, PORT: String(userPort), ADMIN_PORT: String(adminPort), LOCAL_CONFIG_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const npm = spawn('npm', ['start'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: String(userPort), ADMIN_PORT: String(adminPort), LOCAL_CONFIG_DIR: dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     npm.stdout.resume();
     npm.stderr.resume();
     for (const port of [userPort, adminPort]) {
-      await waitFor(`port ${port} to answer`, async () => ((await fetch(`http://127.0.0.1:${port}/livez`)).status === 200 ? true : undefined), { timeoutMs: 60_000 });
+      await waitFor(
+        `port ${port} to answer`,
+        async () => ((await fetch(`http://127.0.0.1:${port}/livez`)).status === 200 ? true : undefined),
+        { timeoutMs: 60_000 },
+      );
     }
     // npm itself, the shell it runs the script in, local.ts and the two instances.
     const marker = `LOCAL_CONFIG_DIR=${dir}`;
@@ -169,7 +190,9 @@ describe.skipIf(process.platform !== 'linux')('npm start under kill -9', () => {
     return { npm, marker, ports: [userPort, adminPort] };
   };
   const everythingGone = async (marker: string, ports: number[]) => {
-    await waitFor('every process of this npm start to exit', () => (processesWith(marker).length === 0 ? true : undefined), { timeoutMs: 30_000 });
+    await waitFor('every process of this npm start to exit', () => (processesWith(marker).length === 0 ? true : undefined), {
+      timeoutMs: 30_000,
+    });
     for (const port of ports) await expect(fetch(`http://127.0.0.1:${port}/livez`)).rejects.toThrow();
   };
 

@@ -75,7 +75,9 @@ function exchange(port: number, raw: string): Promise<string> {
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
-    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? resolve(Buffer.concat(chunks).toString('latin1')) : reject(error)));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'ECONNRESET' ? resolve(Buffer.concat(chunks).toString('latin1')) : reject(error),
+    );
     socket.setTimeout(10_000, () => reject(new Error(`no end of the answer to ${JSON.stringify(raw.slice(0, 60))}`)));
   });
 }
@@ -86,7 +88,8 @@ function finalStatuses(answer: string): number[] {
 }
 
 const chunked = (body: string) => `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
-const head = (method: string, lines: string[]) => `${method} ${ALLOWED} HTTP/1.1\r\nHost: shop\r\n${lines.map((line) => `${line}\r\n`).join('')}\r\n`;
+const head = (method: string, lines: string[]) =>
+  `${method} ${ALLOWED} HTTP/1.1\r\nHost: shop\r\n${lines.map((line) => `${line}\r\n`).join('')}\r\n`;
 
 type Expectation = { forwarded: { method: string; body: string }[] } | 'refused';
 interface Case {
@@ -99,8 +102,16 @@ const METHODS = ['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'POST', 'PUT'];
 
 const CORPUS: Case[] = [
   ...METHODS.flatMap((method): Case[] => [
-    { name: `${method} with a chunked body`, raw: head(method, ['Transfer-Encoding: chunked']) + chunked(SMUGGLED), expect: { forwarded: [{ method, body: SMUGGLED }] } },
-    { name: `${method} with a sized body`, raw: head(method, [`Content-Length: ${SMUGGLED.length}`]) + SMUGGLED, expect: { forwarded: [{ method, body: SMUGGLED }] } },
+    {
+      name: `${method} with a chunked body`,
+      raw: head(method, ['Transfer-Encoding: chunked']) + chunked(SMUGGLED),
+      expect: { forwarded: [{ method, body: SMUGGLED }] },
+    },
+    {
+      name: `${method} with a sized body`,
+      raw: head(method, [`Content-Length: ${SMUGGLED.length}`]) + SMUGGLED,
+      expect: { forwarded: [{ method, body: SMUGGLED }] },
+    },
     {
       name: `${method}, chunked, Connection: transfer-encoding`,
       raw: head(method, ['Connection: transfer-encoding', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED),
@@ -113,33 +124,116 @@ const CORPUS: Case[] = [
     },
   ]),
   { name: 'Connection: host', raw: head('GET', ['Connection: host']), expect: 'refused' },
-  { name: 'duplicate Content-Length, same value', raw: head('POST', ['Content-Length: 5', 'Content-Length: 5']) + 'hello', expect: 'refused' },
-  { name: 'conflicting Content-Length', raw: head('POST', ['Content-Length: 5', 'Content-Length: 70']) + 'hello' + SMUGGLED, expect: 'refused' },
-  { name: 'Content-Length as a list', raw: head('POST', ['Content-Length: 5, 5']) + 'hello', expect: 'refused' },
-  { name: 'Content-Length with a sign', raw: head('POST', ['Content-Length: +5']) + 'hello', expect: 'refused' },
-  { name: 'Content-Length and Transfer-Encoding', raw: head('POST', ['Content-Length: 4', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED), expect: 'refused' },
-  { name: 'Transfer-Encoding in mixed case', raw: head('POST', ['Transfer-Encoding: ChUnKeD']) + chunked('hello'), expect: { forwarded: [{ method: 'POST', body: 'hello' }] } },
-  { name: 'Transfer-Encoding after a tab', raw: head('POST', ['Transfer-Encoding:\tchunked']) + chunked('hello'), expect: { forwarded: [{ method: 'POST', body: 'hello' }] } },
-  { name: 'Transfer-Encoding with trailing spaces', raw: head('POST', ['Transfer-Encoding: chunked  ']) + chunked('hello'), expect: { forwarded: [{ method: 'POST', body: 'hello' }] } },
+  {
+    name: 'duplicate Content-Length, same value',
+    raw: `${head('POST', ['Content-Length: 5', 'Content-Length: 5'])}hello`,
+    expect: 'refused',
+  },
+  {
+    name: 'conflicting Content-Length',
+    raw: `${head('POST', ['Content-Length: 5', 'Content-Length: 70'])}hello${SMUGGLED}`,
+    expect: 'refused',
+  },
+  { name: 'Content-Length as a list', raw: `${head('POST', ['Content-Length: 5, 5'])}hello`, expect: 'refused' },
+  { name: 'Content-Length with a sign', raw: `${head('POST', ['Content-Length: +5'])}hello`, expect: 'refused' },
+  {
+    name: 'Content-Length and Transfer-Encoding',
+    raw: head('POST', ['Content-Length: 4', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED),
+    expect: 'refused',
+  },
+  {
+    name: 'Transfer-Encoding in mixed case',
+    raw: head('POST', ['Transfer-Encoding: ChUnKeD']) + chunked('hello'),
+    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+  },
+  {
+    name: 'Transfer-Encoding after a tab',
+    raw: head('POST', ['Transfer-Encoding:\tchunked']) + chunked('hello'),
+    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+  },
+  {
+    name: 'Transfer-Encoding with trailing spaces',
+    raw: head('POST', ['Transfer-Encoding: chunked  ']) + chunked('hello'),
+    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+  },
   { name: 'a space before the colon', raw: head('POST', ['Transfer-Encoding : chunked']) + chunked(SMUGGLED), expect: 'refused' },
-  { name: 'Transfer-Encoding: chunked, identity', raw: head('POST', ['Transfer-Encoding: chunked, identity']) + chunked(SMUGGLED), expect: 'refused' },
-  { name: 'Transfer-Encoding: identity, chunked', raw: head('POST', ['Transfer-Encoding: identity, chunked']) + chunked(SMUGGLED), expect: 'refused' },
-  { name: 'Transfer-Encoding: gzip, chunked', raw: head('POST', ['Transfer-Encoding: gzip, chunked']) + chunked(SMUGGLED), expect: 'refused' },
+  {
+    name: 'Transfer-Encoding: chunked, identity',
+    raw: head('POST', ['Transfer-Encoding: chunked, identity']) + chunked(SMUGGLED),
+    expect: 'refused',
+  },
+  {
+    name: 'Transfer-Encoding: identity, chunked',
+    raw: head('POST', ['Transfer-Encoding: identity, chunked']) + chunked(SMUGGLED),
+    expect: 'refused',
+  },
+  {
+    name: 'Transfer-Encoding: gzip, chunked',
+    raw: head('POST', ['Transfer-Encoding: gzip, chunked']) + chunked(SMUGGLED),
+    expect: 'refused',
+  },
   { name: 'Transfer-Encoding: xchunked', raw: head('POST', ['Transfer-Encoding: xchunked']) + chunked(SMUGGLED), expect: 'refused' },
-  { name: 'two Transfer-Encoding headers', raw: head('POST', ['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED), expect: 'refused' },
-  { name: 'Transfer-Encoding in HTTP/1.0', raw: `POST ${ALLOWED} HTTP/1.0\r\nHost: shop\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED)}`, expect: 'refused' },
-  { name: 'obs-fold of Transfer-Encoding', raw: head('POST', ['X-A: 1', ' Transfer-Encoding: chunked', `Content-Length: ${SMUGGLED.length}`]) + SMUGGLED, expect: 'refused' },
-  { name: 'obs-fold inside Transfer-Encoding', raw: head('POST', ['Transfer-Encoding:', ' chunked']) + chunked(SMUGGLED), expect: 'refused' },
-  { name: 'bare LF line ends', raw: `POST ${ALLOWED} HTTP/1.1\nHost: shop\nContent-Length: ${SMUGGLED.length}\n\n${SMUGGLED}`, expect: 'refused' },
-  { name: 'bare LF in chunks', raw: head('POST', ['Transfer-Encoding: chunked']) + `${SMUGGLED.length.toString(16)}\n${SMUGGLED}\n0\n\n`, expect: 'refused' },
-  { name: 'chunk extensions', raw: head('POST', ['Transfer-Encoding: chunked']) + `5;name=value\r\nhello\r\n0;last\r\n\r\n`, expect: { forwarded: [{ method: 'POST', body: 'hello' }] } },
-  { name: 'a trailer after the last chunk', raw: head('POST', ['Transfer-Encoding: chunked']) + `5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n`, expect: { forwarded: [{ method: 'POST', body: 'hello' }] } },
+  {
+    name: 'two Transfer-Encoding headers',
+    raw: head('POST', ['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED),
+    expect: 'refused',
+  },
+  {
+    name: 'Transfer-Encoding in HTTP/1.0',
+    raw: `POST ${ALLOWED} HTTP/1.0\r\nHost: shop\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED)}`,
+    expect: 'refused',
+  },
+  {
+    name: 'obs-fold of Transfer-Encoding',
+    raw: head('POST', ['X-A: 1', ' Transfer-Encoding: chunked', `Content-Length: ${SMUGGLED.length}`]) + SMUGGLED,
+    expect: 'refused',
+  },
+  {
+    name: 'obs-fold inside Transfer-Encoding',
+    raw: head('POST', ['Transfer-Encoding:', ' chunked']) + chunked(SMUGGLED),
+    expect: 'refused',
+  },
+  {
+    name: 'bare LF line ends',
+    raw: `POST ${ALLOWED} HTTP/1.1\nHost: shop\nContent-Length: ${SMUGGLED.length}\n\n${SMUGGLED}`,
+    expect: 'refused',
+  },
+  {
+    name: 'bare LF in chunks',
+    raw: `${head('POST', ['Transfer-Encoding: chunked'])}${SMUGGLED.length.toString(16)}\n${SMUGGLED}\n0\n\n`,
+    expect: 'refused',
+  },
+  {
+    name: 'chunk extensions',
+    raw: `${head('POST', ['Transfer-Encoding: chunked'])}5;name=value\r\nhello\r\n0;last\r\n\r\n`,
+    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+  },
+  {
+    name: 'a trailer after the last chunk',
+    raw: `${head('POST', ['Transfer-Encoding: chunked'])}5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n`,
+    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+  },
   { name: 'two Host headers', raw: head('GET', ['Host: admin.internal']), expect: 'refused' },
-  { name: 'Expect: 100-continue', raw: head('POST', ['Expect: 100-continue', 'Content-Length: 5']) + 'hello', expect: { forwarded: [{ method: 'POST', body: 'hello' }] } },
+  {
+    name: 'Expect: 100-continue',
+    raw: `${head('POST', ['Expect: 100-continue', 'Content-Length: 5'])}hello`,
+    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+  },
   {
     name: 'pipelined requests',
-    raw: head('GET', []) + head('POST', [`Content-Length: ${SMUGGLED.length}`]) + SMUGGLED + head('DELETE', ['Transfer-Encoding: chunked']) + chunked(SMUGGLED),
-    expect: { forwarded: [{ method: 'GET', body: '' }, { method: 'POST', body: SMUGGLED }, { method: 'DELETE', body: SMUGGLED }] },
+    raw:
+      head('GET', []) +
+      head('POST', [`Content-Length: ${SMUGGLED.length}`]) +
+      SMUGGLED +
+      head('DELETE', ['Transfer-Encoding: chunked']) +
+      chunked(SMUGGLED),
+    expect: {
+      forwarded: [
+        { method: 'GET', body: '' },
+        { method: 'POST', body: SMUGGLED },
+        { method: 'DELETE', body: SMUGGLED },
+      ],
+    },
   },
   {
     name: 'a refused request with another pipelined behind it',
@@ -260,7 +354,10 @@ describe('one malformed answer from the application is a 502 for that request al
 
   beforeAll(async () => {
     upstream = await startRawUpstream(ANSWERS);
-    gate = await startTestServer({ role: 'gate', env: { UPSTREAM: upstream.url, PROXY_PORT: '0', UPSTREAM_RESPONSE_TIMEOUT_SECONDS: '30' } });
+    gate = await startTestServer({
+      role: 'gate',
+      env: { UPSTREAM: upstream.url, PROXY_PORT: '0', UPSTREAM_RESPONSE_TIMEOUT_SECONDS: '30' },
+    });
   });
   afterAll(async () => {
     await gate?.close();

@@ -72,13 +72,20 @@ async function startUpstream() {
       return;
     }
     res.writeHead(200, [
-      'Content-Type', 'text/plain',
-      'Set-Cookie', 'a=1',
-      'Set-Cookie', 'b=2',
-      'Cache-Control', 'public, max-age=600',
-      'Connection', 'X-Upstream-Hop',
-      'X-Upstream-Hop', 'secret',
-      'Keep-Alive', 'timeout=5',
+      'Content-Type',
+      'text/plain',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'Cache-Control',
+      'public, max-age=600',
+      'Connection',
+      'X-Upstream-Hop',
+      'X-Upstream-Hop',
+      'secret',
+      'Keep-Alive',
+      'timeout=5',
     ]);
     res.end(`app ${req.method} ${req.url}`);
   });
@@ -88,11 +95,15 @@ async function startUpstream() {
     // Kept apart from `seen`, which the readiness poll of /healthz overwrites every 100 ms.
     state.upgraded = state.seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders };
     const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
     socket.once('data', (frame: Buffer) => {
       const length = frame[1]! & 0x7f;
       const mask = frame.subarray(2, 6);
-      const text = Buffer.from(frame.subarray(6, 6 + length).map((byte, index) => byte ^ mask[index % 4]!)).toString('utf8').toUpperCase();
+      const text = Buffer.from(frame.subarray(6, 6 + length).map((byte, index) => byte ^ mask[index % 4]!))
+        .toString('utf8')
+        .toUpperCase();
       socket.write(Buffer.concat([Buffer.from([0x81, Buffer.byteLength(text)]), Buffer.from(text)]));
     });
   });
@@ -102,7 +113,10 @@ async function startUpstream() {
   return { state, server, url: `http://127.0.0.1:${port}`, port };
 }
 
-function rawGet(url: string, headers: Record<string, string | string[]>): Promise<{ status: number; headers: IncomingHttpHeaders; rawHeaders: string[]; body: string }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string | string[]>,
+): Promise<{ status: number; headers: IncomingHttpHeaders; rawHeaders: string[]; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { headers, agent: false }, (res) => {
       let body = '';
@@ -119,14 +133,19 @@ async function openTunnel(proxyUrl: string, headers: Record<string, string> = {}
   const { port } = new URL(proxyUrl);
   const socket = connect(Number(port), '127.0.0.1');
   await once(socket, 'connect');
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.write(`GET /ws HTTP/1.1\r\nHost: gate.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`);
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.write(
+    `GET /ws HTTP/1.1\r\nHost: gate.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
+  );
   const [chunk] = (await once(socket, 'data')) as [Buffer];
   expect(chunk.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
   return socket;
 }
 
-const closed = (socket: Socket) => (socket.destroyed || socket.readableEnded ? Promise.resolve() : once(socket, 'close').then(() => undefined));
+const closed = (socket: Socket) =>
+  socket.destroyed || socket.readableEnded ? Promise.resolve() : once(socket, 'close').then(() => undefined);
 
 async function closeServer(server: Server) {
   server.closeAllConnections();
@@ -216,7 +235,8 @@ describe('the gate in proxy mode, in front of a real application', () => {
     });
     expect(response.status).toBe(200);
     const names = upstream.state.seen!.rawHeaders.filter((_, index) => index % 2 === 0).map((name) => name.toLowerCase());
-    for (const stripped of ['x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-envoy-original-path', 'x-forwarded-uri']) expect(names).not.toContain(stripped);
+    for (const stripped of ['x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-envoy-original-path', 'x-forwarded-uri'])
+      expect(names).not.toContain(stripped);
     expect(upstream.state.seen!.headers['x-kept']).toBe('yes');
   });
 
@@ -279,7 +299,13 @@ describe('the gate in proxy mode, in front of a real application', () => {
     // A path that only looks allowed before the application normalises it is held.
     expect((await rawGet(proxied('/api/health/../../shop'), {})).status).toBe(503);
     expect((await rawGet(proxied('/api/health%2F..%2F..%2Fshop'), {})).status).toBe(503);
-    for (const odd of ['/api/health/..;/..;/shop', '/api/health;x=1/../../shop', '/api/health/%252e%252e/%252e%252e/shop', '/api/health//..//..//shop', '/api/health/%00/../../shop']) {
+    for (const odd of [
+      '/api/health/..;/..;/shop',
+      '/api/health;x=1/../../shop',
+      '/api/health/%252e%252e/%252e%252e/shop',
+      '/api/health//..//..//shop',
+      '/api/health/%00/../../shop',
+    ]) {
       upstream.state.seen = null;
       expect((await rawGet(proxied(odd), {})).status, odd).toBe(503);
       expect((upstream.state.seen as Seen | null)?.url ?? null, odd).not.toBe(odd);
@@ -306,7 +332,7 @@ describe('the gate in proxy mode, in front of a real application', () => {
     await maintenanceOn();
     const plain = await rawGet(proxied('/shop'), {});
     const tokens = [
-      'b1.9999999999.abcdefghijk.' + 'A'.repeat(43),
+      `b1.9999999999.abcdefghijk.${'A'.repeat(43)}`,
       signBypassToken(Buffer.from(KEY), Date.now() - 1000),
       signBypassToken(Buffer.from('another-key-of-at-least-thirty-two-bytes!'), Date.now() + 3600_000),
     ];
@@ -334,7 +360,9 @@ describe('the gate in proxy mode, in front of a real application', () => {
     await writeVolumeAtomically(keyDir, { key: 'a-brand-new-key-of-at-least-thirty-two-bytes' });
     await bypassedClosed;
     await writeVolumeAtomically(keyDir, { key: KEY });
-    await waitFor('the old key back', async () => ((await rawGet(proxied('/shop'), { Cookie: `maintenance_bypass=${token}` })).status === 200 ? true : undefined));
+    await waitFor('the old key back', async () =>
+      (await rawGet(proxied('/shop'), { Cookie: `maintenance_bypass=${token}` })).status === 200 ? true : undefined,
+    );
   });
 
   it('revokes every link when the key is rotated', async () => {
@@ -342,9 +370,13 @@ describe('the gate in proxy mode, in front of a real application', () => {
     const token = signBypassToken(Buffer.from(KEY), Date.now() + 3600_000);
     expect((await rawGet(proxied('/shop'), { Cookie: `maintenance_bypass=${token}` })).status).toBe(200);
     await writeVolumeAtomically(keyDir, { key: 'a-brand-new-key-of-at-least-thirty-two-bytes' });
-    await waitFor('the rotated key to take effect', async () => ((await rawGet(proxied('/shop'), { Cookie: `maintenance_bypass=${token}` })).status === 503 ? true : undefined));
+    await waitFor('the rotated key to take effect', async () =>
+      (await rawGet(proxied('/shop'), { Cookie: `maintenance_bypass=${token}` })).status === 503 ? true : undefined,
+    );
     await writeVolumeAtomically(keyDir, { key: KEY });
-    await waitFor('the old key back', async () => ((await rawGet(proxied('/shop'), { Cookie: `maintenance_bypass=${token}` })).status === 200 ? true : undefined));
+    await waitFor('the old key back', async () =>
+      (await rawGet(proxied('/shop'), { Cookie: `maintenance_bypass=${token}` })).status === 200 ? true : undefined,
+    );
   });
 });
 
@@ -433,15 +465,20 @@ describe('the gate streams bodies without holding them', () => {
       const chunk = Buffer.alloc(64 * 1024, 0x61);
       let peak = before;
       const result = await new Promise<{ status: number; bytes: number; sha: string; receivedBytes: string }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: proxyPort, path: '/upload', method: 'POST', headers: { 'Transfer-Encoding': 'chunked' } }, (res) => {
-          let bytes = 0;
-          res.on('data', (data: Buffer) => {
-            bytes += data.length;
-            if (bytes % (8 * 1024 * 1024) < data.length) peak = Math.max(peak, rssBytes(service.child.pid!));
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, sha: '', receivedBytes: String(res.headers['x-received-bytes']) }));
-          res.on('error', reject);
-        });
+        const req = request(
+          { host: '127.0.0.1', port: proxyPort, path: '/upload', method: 'POST', headers: { 'Transfer-Encoding': 'chunked' } },
+          (res) => {
+            let bytes = 0;
+            res.on('data', (data: Buffer) => {
+              bytes += data.length;
+              if (bytes % (8 * 1024 * 1024) < data.length) peak = Math.max(peak, rssBytes(service.child.pid!));
+            });
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, bytes, sha: '', receivedBytes: String(res.headers['x-received-bytes']) }),
+            );
+            res.on('error', reject);
+          },
+        );
         req.on('error', reject);
         let sent = 0;
         const pump = () => {
@@ -494,10 +531,14 @@ describe('the gate cuts an upload only when it stalls, and holds little for a sl
   /** An upload of `chunks` small chunks, `gapMs` apart, then the answer. */
   const upload = (chunks: number, gapMs: number, stallAfter = Infinity) =>
     new Promise<{ status: number; received: string | undefined }>((resolve, reject) => {
-      const req = request(`${gate.proxyUrl!}/upload`, { method: 'POST', headers: { 'Transfer-Encoding': 'chunked' }, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, received: res.headers['x-received-bytes'] as string | undefined }));
-      });
+      const req = request(
+        `${gate.proxyUrl!}/upload`,
+        { method: 'POST', headers: { 'Transfer-Encoding': 'chunked' }, agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, received: res.headers['x-received-bytes'] as string | undefined }));
+        },
+      );
       req.on('error', reject);
       let sent = 0;
       const next = () => {

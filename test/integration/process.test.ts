@@ -109,7 +109,9 @@ describe('shutdown under load', () => {
     await waitFor('load to build up', () => (outcomes.ok >= 2000 ? true : undefined), { timeoutMs: 20_000 });
     service.child.kill('SIGTERM');
     await Promise.all(workers);
-    console.log(`[shutdown under load] ${JSON.stringify({ ...outcomes, reset: outcomes.reset.length, resetCodes: [...new Set(outcomes.reset)] })}`);
+    console.log(
+      `[shutdown under load] ${JSON.stringify({ ...outcomes, reset: outcomes.reset.length, resetCodes: [...new Set(outcomes.reset)] })}`,
+    );
     expect(await service.exited).toEqual({ code: 0, signal: null });
     expect(outcomes.closeAnswered).toBeGreaterThan(0);
     expect(outcomes.reset).toEqual([]);

@@ -89,7 +89,9 @@ describe('a user pod following a kubelet-mounted ConfigMap', () => {
     expect(metrics).toMatch(/^config_last_reload_success 0$/m);
     expect(metrics).toMatch(/^maintenance_active 1$/m);
     expect(metrics).toMatch(/^http_request_duration_seconds_count\{method="GET",route="\/readyz",status_code="503"\} [1-9]\d*$/m);
-    expect(metrics).toMatch(/^http_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/status",status_code="200"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(
+      /^http_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/status",status_code="200"\} [1-9]\d*$/m,
+    );
     await s.get('/no/such/page/12345');
     const later = await (await s.get('/metrics')).text();
     expect(later).toMatch(/route="other",status_code="503"/);

@@ -159,13 +159,32 @@ async function mintClientCertificates(dir: string): Promise<{ ca: string; cert: 
   const key = join(dir, 'admin.key');
   const csr = join(dir, 'admin.csr');
   const cert = join(dir, 'admin.crt');
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', ca, '-days', '2', '-subj', '/CN=envtest-client-ca']);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    caKey,
+    '-out',
+    ca,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=envtest-client-ca',
+  ]);
   await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/O=system:masters/CN=envtest-admin']);
   await openssl(['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '2']);
   return { ca, cert, key };
 }
 
-export async function waitUntil(what: string, check: () => Promise<boolean>, exited: () => string | null, timeoutMs = 90_000): Promise<void> {
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  exited: () => string | null,
+  timeoutMs = 90_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const exit = exited();
@@ -265,7 +284,11 @@ export async function startControlPlane(binaries: Binaries, log: (line: string) 
     const server = `https://127.0.0.1:${apiPort}`;
     const kubeconfig = join(dir, 'kubeconfig');
     const servingCa = join(certDir, 'apiserver.crt');
-    await waitUntil('kube-apiserver serving certificate', async () => existsSync(servingCa), () => apiExited());
+    await waitUntil(
+      'kube-apiserver serving certificate',
+      async () => existsSync(servingCa),
+      () => apiExited(),
+    );
     await writeFile(
       kubeconfig,
       `apiVersion: v1
@@ -291,7 +314,11 @@ current-context: envtest
     );
     const kubectl: ControlPlane['kubectl'] = (args, options) => runKubectl(binaries.kubectl, kubeconfig, args, options);
     const waitForApiServer = async () => {
-      await waitUntil('kube-apiserver', async () => (await kubectl(['get', '--raw', '/readyz'])).trim() === 'ok', () => apiExited());
+      await waitUntil(
+        'kube-apiserver',
+        async () => (await kubectl(['get', '--raw', '/readyz'])).trim() === 'ok',
+        () => apiExited(),
+      );
       // RBAC's bootstrap roles (system:auth-delegator and friends) are created by a post-start hook.
       await waitUntil(
         'RBAC bootstrap roles',

@@ -18,10 +18,23 @@ export interface ReadyWatch {
  * not follow a watch past the first event).
  */
 export function watchReadyEndpoints(kubectl: string, kubeconfig: string, namespace: string, service: string): ReadyWatch {
-  const child = spawn(kubectl, [
-    `--kubeconfig=${kubeconfig}`, 'get', 'endpointslices', '-n', namespace, '-l', `kubernetes.io/service-name=${service}`,
-    '--watch', '--output-watch-events', '-o', 'json',
-  ], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(
+    kubectl,
+    [
+      `--kubeconfig=${kubeconfig}`,
+      'get',
+      'endpointslices',
+      '-n',
+      namespace,
+      '-l',
+      `kubernetes.io/service-name=${service}`,
+      '--watch',
+      '--output-watch-events',
+      '-o',
+      'json',
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   const slices = new Map<string, number>();
   // [time, ready endpoints in all slices] at each change.
   const changes: [number, number][] = [];

@@ -34,7 +34,8 @@ export interface NodeClusterSettings {
 export function nodeClusterSettings(env: NodeJS.ProcessEnv = process.env): NodeClusterSettings {
   const port = (name: string, fallback: number) => {
     const value = Number(env[name] ?? fallback);
-    if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`${name}=${JSON.stringify(env[name])} must be a port number`);
+    if (!Number.isInteger(value) || value < 1 || value > 65535)
+      throw new Error(`${name}=${JSON.stringify(env[name])} must be a port number`);
     return value;
   };
   return {
@@ -121,12 +122,23 @@ function takeLock(settings: NodeClusterSettings): boolean {
  * iptables chains of kube-proxy and CNI, the pods' cgroups, the kubelet's directories, and
  * the sysctls it changed. Safe to run on a half-started or crashed cluster.
  */
-export async function cleanUpNodeCluster(settings: NodeClusterSettings, binaries: Pick<NodeClusterBinaries, 'kubeProxy'> | null): Promise<void> {
+export async function cleanUpNodeCluster(
+  settings: NodeClusterSettings,
+  binaries: Pick<NodeClusterBinaries, 'kubeProxy'> | null,
+): Promise<void> {
   const { dir } = settings;
   // Processes: those recorded, then anything still running from the cluster's directory (the shims).
   const pidsFile = join(dir, 'pids');
-  const pids = existsSync(pidsFile) ? readFileSync(pidsFile, 'utf8').split('\n').map(Number).filter((pid) => pid > 0) : [];
-  const fromDir = (await quiet('pgrep', ['-f', dir])).split('\n').map(Number).filter((pid) => pid > 0 && pid !== process.pid);
+  const pids = existsSync(pidsFile)
+    ? readFileSync(pidsFile, 'utf8')
+        .split('\n')
+        .map(Number)
+        .filter((pid) => pid > 0)
+    : [];
+  const fromDir = (await quiet('pgrep', ['-f', dir]))
+    .split('\n')
+    .map(Number)
+    .filter((pid) => pid > 0 && pid !== process.pid);
   const victims = [...new Set([...pids.reverse(), ...fromDir])].filter(alive);
   for (const pid of victims) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
@@ -159,7 +171,10 @@ export async function cleanUpNodeCluster(settings: NodeClusterSettings, binaries
     const saved = await quiet('iptables-save', ['-t', table]);
     const ours = /^:(KUBE|CNI)-|^-A (KUBE|CNI)-|-j (KUBE|CNI)-/;
     if (!saved.split('\n').some((line) => ours.test(line))) continue;
-    const kept = saved.split('\n').filter((line) => !ours.test(line)).join('\n');
+    const kept = saved
+      .split('\n')
+      .filter((line) => !ours.test(line))
+      .join('\n');
     await new Promise<void>((resolve) => {
       const restore = spawn('iptables-restore', [], { stdio: ['pipe', 'ignore', 'ignore'] });
       restore.on('close', () => resolve());
@@ -189,7 +204,9 @@ export async function cleanUpNodeCluster(settings: NodeClusterSettings, binaries
 
 function readLines(path: string): string[] {
   try {
-    return readFileSync(path, 'utf8').split('\n').filter((line) => line !== '');
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '');
   } catch {
     return [];
   }
@@ -218,9 +235,12 @@ export async function leftovers(settings: NodeClusterSettings): Promise<string[]
     const [pid, command] = [Number(line.split(' ')[0]), line.split(' ')[1] ?? ''];
     if (pid > 0 && pid !== process.pid && !command.endsWith('pgrep')) problems.push(`process ${command.split('/').at(-1)} (${pid})`);
   }
-  if (readLines('/proc/self/mountinfo').some((line) => (line.split(' ')[4] ?? '').startsWith(settings.dir))) problems.push(`mounts under ${settings.dir}`);
-  if (existsSync('/var/run/netns') && readdirSync('/var/run/netns').some((name) => name.startsWith('cni-'))) problems.push('pod network namespaces');
-  for (const bridge of [POD_BRIDGE, API_BRIDGE]) if ((await quiet('ip', ['link', 'show', bridge])).trim() !== '') problems.push(`bridge ${bridge}`);
+  if (readLines('/proc/self/mountinfo').some((line) => (line.split(' ')[4] ?? '').startsWith(settings.dir)))
+    problems.push(`mounts under ${settings.dir}`);
+  if (existsSync('/var/run/netns') && readdirSync('/var/run/netns').some((name) => name.startsWith('cni-')))
+    problems.push('pod network namespaces');
+  for (const bridge of [POD_BRIDGE, API_BRIDGE])
+    if ((await quiet('ip', ['link', 'show', bridge])).trim() !== '') problems.push(`bridge ${bridge}`);
   for (const table of ['nat', 'filter']) {
     if (/^-N (KUBE|CNI)-/m.test(await quiet('iptables', ['-t', table, '-S']))) problems.push(`iptables chains in ${table}`);
   }
@@ -240,7 +260,21 @@ async function makePki(dir: string): Promise<Pki> {
   await mkdir(dir, { recursive: true });
   const ca = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', ca, '-days', '2', '-subj', '/CN=maintenance-switch-test-ca']);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    caKey,
+    '-out',
+    ca,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=maintenance-switch-test-ca',
+  ]);
   return { ca, caKey, dir };
 }
 
@@ -249,8 +283,35 @@ async function issue(pki: Pki, name: string, subject: string, altNames?: string)
   const key = join(pki.dir, `${name}.key`);
   const csr = join(pki.dir, `${name}.csr`);
   const cert = join(pki.dir, `${name}.crt`);
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subject, ...(altNames ? ['-addext', `subjectAltName=${altNames}`] : [])]);
-  await openssl(['x509', '-req', '-in', csr, '-CA', pki.ca, '-CAkey', pki.caKey, '-CAcreateserial', '-out', cert, '-days', '2', ...(altNames ? ['-copy_extensions', 'copy'] : [])]);
+  await openssl([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+    '-subj',
+    subject,
+    ...(altNames ? ['-addext', `subjectAltName=${altNames}`] : []),
+  ]);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    pki.ca,
+    '-CAkey',
+    pki.caKey,
+    '-CAcreateserial',
+    '-out',
+    cert,
+    '-days',
+    '2',
+    ...(altNames ? ['-copy_extensions', 'copy'] : []),
+  ]);
   return { cert, key };
 }
 
@@ -314,7 +375,10 @@ export async function startNodeCluster(
 
     // Sysctls, saved first so that teardown restores them.
     if (!existsSync(savedSysctlsFile(settings))) {
-      writeFileSync(savedSysctlsFile(settings), JSON.stringify(Object.fromEntries(SYSCTLS.filter(existsSync).map((path) => [path, readFileSync(path, 'utf8').trim()]))));
+      writeFileSync(
+        savedSysctlsFile(settings),
+        JSON.stringify(Object.fromEntries(SYSCTLS.filter(existsSync).map((path) => [path, readFileSync(path, 'utf8').trim()]))),
+      );
     }
     for (const path of SYSCTLS.filter(existsSync)) writeFileSync(path, '1');
 
@@ -324,7 +388,7 @@ export async function startNodeCluster(
     await sh('ip', ['link', 'set', API_BRIDGE, 'up']);
 
     // Certificates: one CA for serving and clients; it is also kube-controller-manager's root CA for pods.
-    const pki = await makePki(join(dir, "pki"));
+    const pki = await makePki(join(dir, 'pki'));
     const serving = await issue(
       pki,
       'apiserver',
@@ -420,7 +484,12 @@ export async function startNodeCluster(
             isGateway: true,
             ipMasq: true,
             hairpinMode: true,
-            ipam: { type: 'host-local', ranges: [[{ subnet: settings.podCidr }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'cni', 'ipam') },
+            ipam: {
+              type: 'host-local',
+              ranges: [[{ subnet: settings.podCidr }]],
+              routes: [{ dst: '0.0.0.0/0' }],
+              dataDir: join(dir, 'cni', 'ipam'),
+            },
           },
           { type: 'portmap', capabilities: { portMappings: true } },
         ],
@@ -455,7 +524,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 `,
     );
     const containerdExited = spawnLogged('containerd', 'containerd', ['--config', join(containerdDir, 'config.toml')]);
-    await waitUntil('containerd', async () => existsSync(containerdSocket) && (await sh('ctr', ['--address', containerdSocket, 'version'])).includes('Server'), containerdExited);
+    await waitUntil(
+      'containerd',
+      async () => existsSync(containerdSocket) && (await sh('ctr', ['--address', containerdSocket, 'version'])).includes('Server'),
+      containerdExited,
+    );
     for (const archive of images.archives) {
       await sh('ctr', ['--address', containerdSocket, '-n', 'k8s.io', 'images', 'import', archive]);
       log(`imported ${archive}`);
@@ -514,15 +587,22 @@ resolvConf: ${join(kubeletDir, 'resolv.conf')}
       '--v=0',
     ]);
 
-    const anyExited = () => controllerManagerExited() ?? schedulerExited() ?? kubeletExited() ?? proxyExited() ?? apiExited() ?? containerdExited();
+    const anyExited = () =>
+      controllerManagerExited() ?? schedulerExited() ?? kubeletExited() ?? proxyExited() ?? apiExited() ?? containerdExited();
     await waitUntil(
       'the node to be Ready',
-      async () => (await kubectl(['get', 'node', settings.nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).trim() === 'True',
+      async () =>
+        (await kubectl(['get', 'node', settings.nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).trim() ===
+        'True',
       anyExited,
       180_000,
     );
     // Pods get ServiceAccount tokens only once the controller manager has made the default accounts and the root CA.
-    await waitUntil('the default ServiceAccount', async () => (await kubectl(['get', 'serviceaccount', 'default', '-o', 'name'])).trim() !== '', anyExited);
+    await waitUntil(
+      'the default ServiceAccount',
+      async () => (await kubectl(['get', 'serviceaccount', 'default', '-o', 'name'])).trim() !== '',
+      anyExited,
+    );
     log(`node ${settings.nodeName} is Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     return { settings, kubeconfig, server, binaries, kubectl, containerdSocket, stop };
@@ -539,7 +619,9 @@ resolvConf: ${join(kubeletDir, 'resolv.conf')}
  * example app's, separated by commas), and the
  * Debian packages. Returns the problem as a string when something is missing.
  */
-export function findNodeClusterParts(env: NodeJS.ProcessEnv = process.env): { binaries: NodeClusterBinaries; images: NodeClusterImages } | string {
+export function findNodeClusterParts(
+  env: NodeJS.ProcessEnv = process.env,
+): { binaries: NodeClusterBinaries; images: NodeClusterImages } | string {
   const assets = env.KUBEBUILDER_ASSETS;
   const node = env.CLUSTER_BINARIES;
   const binaries: NodeClusterBinaries = {
@@ -555,12 +637,20 @@ export function findNodeClusterParts(env: NodeJS.ProcessEnv = process.env): { bi
   const missing = [
     ...(assets ? [] : ['KUBEBUILDER_ASSETS is not set (npm run envtest:assets)']),
     ...(node ? [] : ['CLUSTER_BINARIES is not set (bash scripts/cluster/build-binaries.sh)']),
-    ...(archives.length >= 2 ? [] : ['IMAGE_ARCHIVES must name the pause image and the image (npm run image prints both), then any other (npm run image:example)']),
+    ...(archives.length >= 2
+      ? []
+      : ['IMAGE_ARCHIVES must name the pause image and the image (npm run image prints both), then any other (npm run image:example)']),
     ...Object.values(binaries).filter((path) => (assets && node ? !existsSync(path) : false)),
     ...archives.filter((path) => !existsSync(path)),
-    ...['/usr/bin/containerd', '/usr/sbin/runc', '/usr/bin/ctr', '/usr/sbin/iptables', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/portmap'].filter(
-      (path) => !existsSync(path),
-    ),
+    ...[
+      '/usr/bin/containerd',
+      '/usr/sbin/runc',
+      '/usr/bin/ctr',
+      '/usr/sbin/iptables',
+      '/usr/lib/cni/bridge',
+      '/usr/lib/cni/host-local',
+      '/usr/lib/cni/portmap',
+    ].filter((path) => !existsSync(path)),
   ];
   if (missing.length > 0) return `the node cluster cannot start: missing ${missing.join(', ')}`;
   if (process.getuid?.() !== 0) return 'the node cluster needs root';

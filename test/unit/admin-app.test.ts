@@ -50,7 +50,12 @@ const tokenIsIdentity: AdminAuth = {
   close: () => {},
 };
 
-function adminApp(writer: ConfigWriter, auth: AdminAuth = noAuth(), bypassKey: Buffer | null = null, extra: { maxStreamsPerIdentity?: number } = {}) {
+function adminApp(
+  writer: ConfigWriter,
+  auth: AdminAuth = noAuth(),
+  bypassKey: Buffer | null = null,
+  extra: { maxStreamsPerIdentity?: number } = {},
+) {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   const app = createAdminApp({
@@ -61,11 +66,19 @@ function adminApp(writer: ConfigWriter, auth: AdminAuth = noAuth(), bypassKey: B
     trustedProxies: new TrustedProxies([]),
     maxBodyBytes: 16 * 1024,
     authAttemptsPerMinute: 30,
-    bypassLinks: { key: () => bypassKey, problem: () => (bypassKey ? null : 'no key "key" in /etc/maintenance-bypass'), publicUrl: new URL('https://shop.example.com') },
+    bypassLinks: {
+      key: () => bypassKey,
+      problem: () => (bypassKey ? null : 'no key "key" in /etc/maintenance-bypass'),
+      publicUrl: new URL('https://shop.example.com'),
+    },
     ...extra,
   });
   const put = (body: unknown) =>
-    app.request('/api/maintenance', { method: 'PUT', headers: { Host: 'localhost', 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    app.request('/api/maintenance', {
+      method: 'PUT',
+      headers: { Host: 'localhost', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   return { app, put, lines };
 }
 
@@ -118,12 +131,20 @@ describe('the admin app (app.request, no socket)', () => {
 
   it('answers malformed JSON, a wrong type and an unknown field with 400 naming the field', async () => {
     const { app, put } = adminApp(new MemoryWriter());
-    const malformed = await app.request('/api/maintenance', { method: 'PUT', headers: { Host: 'localhost', 'Content-Type': 'application/json' }, body: '{"enabled": tru' });
+    const malformed = await app.request('/api/maintenance', {
+      method: 'PUT',
+      headers: { Host: 'localhost', 'Content-Type': 'application/json' },
+      body: '{"enabled": tru',
+    });
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toMatchObject({ field: 'body' });
     expect(await (await put({ enabled: 'yes', reason: 'x' })).json()).toMatchObject({ field: 'enabled' });
     expect(await (await put({ enabled: true, reason: 'x', colour: 'red' })).json()).toMatchObject({ field: 'colour' });
-    const text = await app.request('/api/maintenance', { method: 'PUT', headers: { Host: 'localhost', 'Content-Type': 'text/plain' }, body: 'x' });
+    const text = await app.request('/api/maintenance', {
+      method: 'PUT',
+      headers: { Host: 'localhost', 'Content-Type': 'text/plain' },
+      body: 'x',
+    });
     expect(text.status).toBe(415);
   });
 });
@@ -140,9 +161,17 @@ describe('kubernetes authentication', () => {
       },
     } as unknown as KubeClients;
     const now = 1_000_000;
-    const auth = new CachedAuth(kubernetesAuth(clients, 'ns', 'app-config', () => now), () => now);
+    const auth = new CachedAuth(
+      kubernetesAuth(clients, 'ns', 'app-config', () => now),
+      () => now,
+    );
     const outcomes = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) => auth.authenticate(`garbage-${i}`).then(() => 'reviewed', (error: unknown) => (error instanceof RateLimitedError ? 'limited' : 'other'))),
+      Array.from({ length: 1000 }, (_, i) =>
+        auth.authenticate(`garbage-${i}`).then(
+          () => 'reviewed',
+          (error: unknown) => (error instanceof RateLimitedError ? 'limited' : 'other'),
+        ),
+      ),
     );
     expect(reviews).toBe(20);
     expect(outcomes.filter((outcome) => outcome === 'limited')).toHaveLength(980);
@@ -170,7 +199,7 @@ describe('the event stream and the auth cache under one greedy caller', () => {
     expect(new Set(identities.map((identity) => identity?.user))).toEqual(new Set(['alice']));
   });
 
-  it("caps the streams one identity holds, leaves others theirs, and frees a slot when a stream ends", async () => {
+  it('caps the streams one identity holds, leaves others theirs, and frees a slot when a stream ends', async () => {
     const { app } = adminApp(new MemoryWriter(), tokenIsIdentity, null, { maxStreamsPerIdentity: 2 });
     const open = (user: string) => app.request('/api/stream', { headers: { Host: 'localhost', Authorization: `Bearer ${user}` } });
     const first = await open('reader');
@@ -178,7 +207,9 @@ describe('the event stream and the auth cache under one greedy caller', () => {
     expect([first.status, second.status]).toEqual([200, 200]);
     const third = await open('reader');
     expect(third.status).toBe(429);
-    expect(((await third.json()) as { message: string }).message).toMatch(/reader already has 2 open streams, the most one identity may hold \(2\)/);
+    expect(((await third.json()) as { message: string }).message).toMatch(
+      /reader already has 2 open streams, the most one identity may hold \(2\)/,
+    );
     const other = await open('another-admin');
     expect(other.status).toBe(200);
     await first.body!.cancel();
@@ -217,7 +248,11 @@ describe('isLoopbackHost', () => {
 describe('bypass links from the admin API', () => {
   const KEY = Buffer.from('k'.repeat(32));
   const post = (app: ReturnType<typeof adminApp>['app'], body: unknown) =>
-    app.request('/api/bypass-links', { method: 'POST', headers: { Host: 'localhost', 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    app.request('/api/bypass-links', {
+      method: 'POST',
+      headers: { Host: 'localhost', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('signs a link that the pods accept, records who, why and until when, and never logs the token', async () => {
     const writer = new MemoryWriter();
@@ -232,7 +267,11 @@ describe('bypass links from the admin API', () => {
     expect(verdict).toMatchObject({ ok: true, id: link.id });
     expect(Date.parse(link.expiresAt) - before).toBeGreaterThan(3590_000);
     expect(writer.audits).toEqual([
-      { action: 'CreateBypassLink', reason: 'BypassLinkCreated', note: `local created bypass link ${link.id}, valid until ${link.expiresAt}: QA checks release 42` },
+      {
+        action: 'CreateBypassLink',
+        reason: 'BypassLinkCreated',
+        note: `local created bypass link ${link.id}, valid until ${link.expiresAt}: QA checks release 42`,
+      },
     ]);
     expect(JSON.stringify(lines)).not.toContain(token.split('.')[3]);
     expect(lines.some((line) => line.linkId === link.id)).toBe(true);
@@ -257,7 +296,9 @@ describe('bypass links from the admin API', () => {
     const writer = new MemoryWriter();
     const response = await post(adminApp(writer).app, { reason: 'QA' });
     expect(response.status).toBe(503);
-    expect(((await response.json()) as { message: string }).message).toMatch(/bypass links are off: no key "key".*kubectl create secret generic maintenance-bypass-key/);
+    expect(((await response.json()) as { message: string }).message).toMatch(
+      /bypass links are off: no key "key".*kubectl create secret generic maintenance-bypass-key/,
+    );
     expect(writer.audits).toEqual([]);
   });
 

@@ -32,7 +32,10 @@ class FakeInformer implements ConfigMapInformer {
 }
 
 const WATCHDOG_INTERVAL = 7_777;
-const configMap = (data: Record<string, string>, resourceVersion = '1'): V1ConfigMap => ({ metadata: { name: 'app-config', resourceVersion }, data });
+const configMap = (data: Record<string, string>, resourceVersion = '1'): V1ConfigMap => ({
+  metadata: { name: 'app-config', resourceVersion },
+  data,
+});
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 function setup(random = () => 0.5) {
@@ -40,7 +43,15 @@ function setup(random = () => 0.5) {
   const informer = new FakeInformer();
   const events: SourceEvent[] = [];
   const source = new ApiSource(
-    { namespace: 'ns', name: 'app-config', clock, random, informer: () => informer, watchdogSilenceMs: 90_000, watchdogIntervalMs: WATCHDOG_INTERVAL },
+    {
+      namespace: 'ns',
+      name: 'app-config',
+      clock,
+      random,
+      informer: () => informer,
+      watchdogSilenceMs: 90_000,
+      watchdogIntervalMs: WATCHDOG_INTERVAL,
+    },
     pino({ level: 'silent' }),
   );
   source.observe((event) => events.push(event));
@@ -65,7 +76,8 @@ describe('ApiSource with a fake informer and a fake clock', () => {
     await t.source.start();
     expect(t.informer.starts).toBe(1);
     const delays = [];
-    for (let i = 0; i < 7; i++) delays.push(await failAndRestart(t, Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })));
+    for (let i = 0; i < 7; i++)
+      delays.push(await failAndRestart(t, Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })));
     expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, BACKOFF_MAX_MS, BACKOFF_MAX_MS]);
     expect(t.informer.starts).toBe(8);
     expect(t.status()).toMatchObject({ connection: 'connecting', lastError: 'connect ECONNREFUSED' });
@@ -76,7 +88,10 @@ describe('ApiSource with a fake informer and a fake clock', () => {
   });
 
   it('jitters each restart within ±20%', async () => {
-    for (const [random, expected] of [[0, 800], [0.999999, 1_200]] as const) {
+    for (const [random, expected] of [
+      [0, 800],
+      [0.999999, 1_200],
+    ] as const) {
       const t = setup(() => random);
       await t.source.start();
       t.informer.emit('error', new Error('down'));
@@ -122,7 +137,10 @@ describe('ApiSource with a fake informer and a fake clock', () => {
     expect(store.config?.enabled).toBe(true);
 
     t.informer.emit('delete', configMap({ MAINTENANCE_MODE: 'true' }, '6'));
-    expect(t.events.at(-1)).toEqual({ type: 'problem', error: 'ConfigMap ns/app-config was deleted; keeping the last good state until it is created again' });
+    expect(t.events.at(-1)).toEqual({
+      type: 'problem',
+      error: 'ConfigMap ns/app-config was deleted; keeping the last good state until it is created again',
+    });
     expect(store.config?.enabled).toBe(true);
     expect(store.snapshot.lastError).toContain('was deleted');
     expect(t.status()).toMatchObject({ found: false, resourceVersion: '6' });

@@ -142,7 +142,14 @@ describe('readiness around a page tier', () => {
 
   it('makes the page tier Ready exactly while no user endpoint serves the application, once the EndpointSlices are known', async () => {
     let view = { serving: 2, servingApp: 2, synced: true };
-    const fallback = { get view() { return view; }, get ready() { return view.synced && view.servingApp === 0; } } as unknown as FallbackReadiness;
+    const fallback = {
+      get view() {
+        return view;
+      },
+      get ready() {
+        return view.synced && view.servingApp === 0;
+      },
+    } as unknown as FallbackReadiness;
     const { get } = appFor('page', { MAINTENANCE_MODE: 'false' }, { fallback });
     expect(await json(await get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'users_serving' } });
     view = { serving: 2, servingApp: 0, synced: true }; // both in their grace, answering the 503 page

@@ -31,17 +31,24 @@ describe('bypass tokens', () => {
     const [version, expiry, id, signature] = token.split('.') as [string, string, string, string];
     const later = String(Number(expiry) + 3600);
     expect(verifyBypassToken(key, [version, later, id, signature].join('.'), NOW)).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(verifyBypassToken(key, [version, expiry, 'abcdefghijl', signature].join('.'), NOW)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifyBypassToken(key, [version, expiry, 'abcdefghijl', signature].join('.'), NOW)).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
     const flipped = (signature[0] === 'A' ? 'B' : 'A') + signature.slice(1);
     expect(verifyBypassToken(key, [version, expiry, id, flipped].join('.'), NOW)).toEqual({ ok: false, reason: 'bad_signature' });
   });
 
-  it.each(['', 'b1', 'b1.1.2.3', 'x'.repeat(10_000), 'b2.1790000000.abcdefghijk.' + 'A'.repeat(43), `b1.${'9'.repeat(13)}.abcdefghijk.${'A'.repeat(43)}`])(
-    'calls %j malformed',
-    (token) => {
-      expect(verifyBypassToken(key, token, NOW)).toEqual({ ok: false, reason: 'malformed' });
-    },
-  );
+  it.each([
+    '',
+    'b1',
+    'b1.1.2.3',
+    'x'.repeat(10_000),
+    `b2.1790000000.abcdefghijk.${'A'.repeat(43)}`,
+    `b1.${'9'.repeat(13)}.abcdefghijk.${'A'.repeat(43)}`,
+  ])('calls %j malformed', (token) => {
+    expect(verifyBypassToken(key, token, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
 
   it('refuses a validly signed token that would outlast the longest link this service issues', () => {
     const token = signBypassToken(key, NOW + BYPASS_MAX_SECONDS * 1000 + 2 * HOUR);
@@ -107,7 +114,13 @@ describe('Bypass', () => {
     const { bypass, clock } = make();
     const good = signBypassToken(key, NOW + HOUR);
     expect(bypass.admits({ peer: '203.0.113.1', cookie: `maintenance_bypass=${good}`, forwardedFor: undefined })).toBe(true);
-    expect(bypass.admits({ peer: '203.0.113.1', cookie: `maintenance_bypass=${signBypassToken(otherKey, NOW + HOUR)}`, forwardedFor: undefined })).toBe(false);
+    expect(
+      bypass.admits({
+        peer: '203.0.113.1',
+        cookie: `maintenance_bypass=${signBypassToken(otherKey, NOW + HOUR)}`,
+        forwardedFor: undefined,
+      }),
+    ).toBe(false);
     expect(bypass.admits({ peer: '203.0.113.1', cookie: 'maintenance_bypass=forged', forwardedFor: undefined })).toBe(false);
     expect(bypass.admits({ peer: '203.0.113.1', cookie: undefined, forwardedFor: undefined })).toBe(false);
     clock.advanceTo(NOW + HOUR);

@@ -34,7 +34,7 @@ describe('TrustedProxies', () => {
     expect(proxies.clientAddress('10.0.0.1', '198.51.100.7, 10.0.0.2:80, 203.0.113.4:1')).toBe('203.0.113.4');
   });
 
-  it("never believes an earlier hop when the nearest one a trusted proxy wrote is not an address", () => {
+  it('never believes an earlier hop when the nearest one a trusted proxy wrote is not an address', () => {
     // The attacker's own entry (192.0.2.10, say an allowed office network) sits left of what the proxy wrote.
     for (const written of ['unknown', '_hidden', '010.0.0.1', '203.0.113.4:port', '[203.0.113.4]', '', 'host.example']) {
       expect(proxies.clientAddress('10.0.0.1', `192.0.2.10, ${written}`), written).toBe('unknown');

@@ -8,12 +8,14 @@ const instructions = dockerfile
   .split('\n')
   .map((line) => line.trim())
   .filter((line) => line !== '' && !line.startsWith('#'));
-const stages = instructions.join('\n').split(/^FROM /m).slice(1).map((stage) => `FROM ${stage}`);
+const stages = instructions
+  .join('\n')
+  .split(/^FROM /m)
+  .slice(1)
+  .map((stage) => `FROM ${stage}`);
 const finalStage = stages.at(-1)!;
 // Every Deployment takes its pod spec from this one file (the e2e walker checks the rendered ones).
-const manifests = ['kustomize/components/pod-defaults/pod.yaml'].map(
-  (path) => readFileSync(new URL(path, root), 'utf8'),
-);
+const manifests = ['kustomize/components/pod-defaults/pod.yaml'].map((path) => readFileSync(new URL(path, root), 'utf8'));
 
 describe('the Dockerfile', () => {
   it('builds with the full Node 24 image and runs on a slim Node 24 image', () => {

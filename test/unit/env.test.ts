@@ -65,7 +65,9 @@ describe('HTTP server settings', () => {
       'invalid environment: HTTP_REQUEST_TIMEOUT_SECONDS="10" must be at least HTTP_HEADERS_TIMEOUT_SECONDS (66)',
     );
     expect(() => loadEnv({ MAX_CONNECTIONS: '0' })).toThrow('MAX_CONNECTIONS="0" must be at least 1');
-    expect(() => loadEnv({ TRUSTED_PROXY_CIDRS: '10.0.0.0/8, nonsense' })).toThrow(/TRUSTED_PROXY_CIDRS="10.0.0.0\/8, nonsense" must be comma-separated IP addresses or CIDRs/);
+    expect(() => loadEnv({ TRUSTED_PROXY_CIDRS: '10.0.0.0/8, nonsense' })).toThrow(
+      /TRUSTED_PROXY_CIDRS="10.0.0.0\/8, nonsense" must be comma-separated IP addresses or CIDRs/,
+    );
     expect(loadEnv({ TRUSTED_PROXY_CIDRS: '10.0.0.0/8, fd00::/8' }).TRUSTED_PROXY_CIDRS).toEqual(['10.0.0.0/8', 'fd00::/8']);
   });
 });
@@ -73,7 +75,12 @@ describe('HTTP server settings', () => {
 describe('gate settings', () => {
   it('takes an upstream, its readiness path and timeouts for ROLE=gate', () => {
     const env = loadEnv({ ROLE: 'gate', PORT: '9901', UPSTREAM: 'http://127.0.0.1:8080', UPSTREAM_READY_PATH: '/healthz' });
-    expect(env).toMatchObject({ PROXY_PORT: 9900, UPSTREAM_READY_INTERVAL_SECONDS: 2, UPSTREAM_CONNECT_TIMEOUT_SECONDS: 5, UPSTREAM_RESPONSE_TIMEOUT_SECONDS: 60 });
+    expect(env).toMatchObject({
+      PROXY_PORT: 9900,
+      UPSTREAM_READY_INTERVAL_SECONDS: 2,
+      UPSTREAM_CONNECT_TIMEOUT_SECONDS: 5,
+      UPSTREAM_RESPONSE_TIMEOUT_SECONDS: 60,
+    });
     expect(env.UPSTREAM?.host).toBe('127.0.0.1:8080');
   });
 
@@ -82,7 +89,10 @@ describe('gate settings', () => {
     [{ ROLE: 'gate', UPSTREAM: 'http://127.0.0.1:8080/app' }, /UPSTREAM=.* with no path/],
     [{ ROLE: 'user', UPSTREAM: 'http://127.0.0.1:8080' }, /UPSTREAM=.* is for ROLE=gate only, not user/],
     [{ ROLE: 'gate', UPSTREAM_READY_PATH: '/healthz' }, /UPSTREAM_READY_PATH="\/healthz" needs UPSTREAM/],
-    [{ ROLE: 'gate', UPSTREAM: 'http://127.0.0.1:8080', UPSTREAM_READY_PATH: 'healthz' }, /UPSTREAM_READY_PATH="healthz" must be a path starting with \//],
+    [
+      { ROLE: 'gate', UPSTREAM: 'http://127.0.0.1:8080', UPSTREAM_READY_PATH: 'healthz' },
+      /UPSTREAM_READY_PATH="healthz" must be a path starting with \//,
+    ],
     [{ ROLE: 'gate', UPSTREAM: 'http://127.0.0.1:8080', PORT: '9900' }, /PROXY_PORT must differ from PORT \(9900\)/],
     [{ MAINTENANCE_BYPASS_CIDRS: '10.0.0.0/8, office' }, /MAINTENANCE_BYPASS_CIDRS="10.0.0.0\/8, office" must be comma-separated/],
     [{ BYPASS_COOKIE_SECURE: 'yes' }, /BYPASS_COOKIE_SECURE="yes" must be "true" or "false"/],

@@ -13,13 +13,19 @@ const endpoint = (pod: string, conditions: { ready?: boolean | null; terminating
   targetRef: { kind: 'Pod', name: pod },
 });
 const slice = (name: string, ...endpoints: SliceLike['endpoints'] & object): SliceLike => ({ metadata: { name }, endpoints });
-const pods = (...states: [string, FleetEndpoint['state']][]): FleetEndpoint[] => states.map(([pod, state]) => ({ pod, address: '', port: null, state, servicePod: true }));
+const pods = (...states: [string, FleetEndpoint['state']][]): FleetEndpoint[] =>
+  states.map(([pod, state]) => ({ pod, address: '', port: null, state, servicePod: true }));
 
 describe('endpointsFromSlices', () => {
   it('reads each endpoint as serving, not serving or terminating, once per pod, across slices', () => {
     const endpoints = endpointsFromSlices([
       slice('a', endpoint('user-1', { ready: true }), endpoint('user-2', { ready: false })),
-      slice('b', endpoint('user-3', { ready: null }), endpoint('user-4', { ready: true, terminating: true }), endpoint('user-1', { ready: true })),
+      slice(
+        'b',
+        endpoint('user-3', { ready: null }),
+        endpoint('user-4', { ready: true, terminating: true }),
+        endpoint('user-1', { ready: true }),
+      ),
       slice('empty'),
     ]);
     expect(endpoints.map(({ pod, state }) => [pod, state])).toEqual([
@@ -34,7 +40,10 @@ describe('endpointsFromSlices', () => {
     const controller = { name: 'ours', labels: { 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } };
     const endpoints = endpointsFromSlices([
       { metadata: controller, endpoints: [endpoint('user-1', { ready: true }), { addresses: ['10.9.9.9'], conditions: { ready: true } }] },
-      { metadata: { name: 'hand-made', labels: { 'endpointslice.kubernetes.io/managed-by': 'someone' } }, endpoints: [endpoint('user-2', { ready: true }, '169.254.169.254')] },
+      {
+        metadata: { name: 'hand-made', labels: { 'endpointslice.kubernetes.io/managed-by': 'someone' } },
+        endpoints: [endpoint('user-2', { ready: true }, '169.254.169.254')],
+      },
     ]);
     expect(endpoints.map(({ pod, servicePod }) => [pod, servicePod])).toEqual([
       ['10.9.9.9', false],
@@ -106,7 +115,12 @@ describe('FleetTracker', () => {
 
   it('says not converged until the EndpointSlices were listed', () => {
     const clock = new FakeClock(0);
-    const tracker = new FleetTracker({ clock, status: () => ({ service: 's', connection: 'connecting', lastError: null }), synced: () => false, onConverged: () => {} });
+    const tracker = new FleetTracker({
+      clock,
+      status: () => ({ service: 's', connection: 'connecting', lastError: null }),
+      synced: () => false,
+      onConverged: () => {},
+    });
     tracker.setActive(true);
     expect(tracker.view).toMatchObject({ synced: false, converged: false });
   });
@@ -145,7 +159,10 @@ describe('FleetWatch', () => {
       new FakeInformer([slice('a', endpoint('user-1', { ready: false }))]),
     ];
     const made: FakeInformer[] = [];
-    const watch = new FleetWatch({ service: 'sample-app-user', clock, informer: () => made[made.push(informers[made.length]!) - 1]! }, pino({ level: 'silent' }));
+    const watch = new FleetWatch(
+      { service: 'sample-app-user', clock, informer: () => made[made.push(informers[made.length]!) - 1]! },
+      pino({ level: 'silent' }),
+    );
     const reports: string[][] = [];
     watch.onChange((endpoints) => reports.push(endpoints.map((e) => `${e.pod}:${e.state}`)));
     await watch.start();
@@ -173,7 +190,10 @@ describe('FleetWatch', () => {
 describe('FallbackReadiness', () => {
   it('counts a serving endpoint as serving the application until its pod says it is in maintenance, and asks the status port', async () => {
     const asked: string[] = [];
-    const inMaintenance = new Map<string, boolean | null>([['10.0.0.1', false], ['10.0.0.2', false]]);
+    const inMaintenance = new Map<string, boolean | null>([
+      ['10.0.0.1', false],
+      ['10.0.0.2', false],
+    ]);
     let endpoints: FleetEndpoint[] = [
       { pod: 'a', address: '10.0.0.1', port: 8080, state: 'serving', servicePod: true },
       { pod: 'b', address: '10.0.0.2', port: 8080, state: 'serving', servicePod: true },

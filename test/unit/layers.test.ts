@@ -52,7 +52,8 @@ export function violations(edges: ReadonlyMap<string, readonly string[]>): strin
     for (const to of targets) {
       const target = layerOf(to);
       if (target.layer === source.layer) continue;
-      if (target.rank >= source.rank) found.push(`src/${from} (${source.layer}) imports src/${to} (${target.layer}), which is not below it`);
+      if (target.rank >= source.rank)
+        found.push(`src/${from} (${source.layer}) imports src/${to} (${target.layer}), which is not below it`);
     }
   }
   return found;
@@ -80,7 +81,8 @@ describe('the layers of src/', () => {
   it('reads the imports of every source file', () => {
     expect(graph.size).toBeGreaterThan(40);
     expect(graph.get('server.ts')).toContain('http/gate.ts');
-    for (const [file, targets] of graph) for (const target of targets) expect(graph.has(target), `src/${file} imports a missing src/${target}`).toBe(true);
+    for (const [file, targets] of graph)
+      for (const target of targets) expect(graph.has(target), `src/${file} imports a missing src/${target}`).toBe(true);
   });
 
   it('has no import that runs up the layers or across layers of one rank', () => {
@@ -103,6 +105,9 @@ describe('the layers of src/', () => {
       'src/maintenance/state.ts (maintenance) imports src/fleet/fleet.ts (fleet), which is not below it',
     ]);
     expect(cycles(broken)).toEqual(['config/store.ts -> http/app.ts -> config/store.ts']);
-    expect(importsOf(join(SRC, 'x/y.ts'), "import type { A } from '../config/parse.ts';\nconst m = await import('./z.ts');")).toEqual(['config/parse.ts', 'x/z.ts']);
+    expect(importsOf(join(SRC, 'x/y.ts'), "import type { A } from '../config/parse.ts';\nconst m = await import('./z.ts');")).toEqual([
+      'config/parse.ts',
+      'x/z.ts',
+    ]);
   });
 });

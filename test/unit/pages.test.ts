@@ -12,19 +12,29 @@ describe('the rendered pages', () => {
   });
 
   it('are allowed their one stylesheet by its hash, and nothing else', () => {
-    const hash = createHash('sha256').update(styleOf(maintenancePage({ message: 'm', retryAfterSeconds: 60, until: null }))).digest('base64');
+    const hash = createHash('sha256')
+      .update(styleOf(maintenancePage({ message: 'm', retryAfterSeconds: 60, until: null })))
+      .digest('base64');
     const csp = MAINTENANCE_PAGE_HEADERS['Content-Security-Policy']!;
     expect(csp).toContain(`style-src 'sha256-${hash}'`);
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toMatch(/unsafe|script-src/);
     expect(demoPage('p', 'user')).not.toMatch(/style="|<script/);
-    expect(MAINTENANCE_PAGE_HEADERS).toMatchObject({ 'X-Robots-Tag': 'noindex', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
+    expect(MAINTENANCE_PAGE_HEADERS).toMatchObject({
+      'X-Robots-Tag': 'noindex',
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+    });
   });
 
   it('say until when a window ends, and in how long otherwise', () => {
-    expect(maintenancePage({ message: 'Upgrading', retryAfterSeconds: 3600, until: '22:00 UTC' })).toContain('Maintenance lasts until 22:00 UTC.');
-    expect(maintenancePage({ message: 'Upgrading', retryAfterSeconds: 600, until: null })).toContain('Please try again in about 10 minutes.');
+    expect(maintenancePage({ message: 'Upgrading', retryAfterSeconds: 3600, until: '22:00 UTC' })).toContain(
+      'Maintenance lasts until 22:00 UTC.',
+    );
+    expect(maintenancePage({ message: 'Upgrading', retryAfterSeconds: 600, until: null })).toContain(
+      'Please try again in about 10 minutes.',
+    );
     expect(maintenancePage({ message: 'Upgrading', retryAfterSeconds: 30, until: null })).toContain('in about a minute');
   });
 });

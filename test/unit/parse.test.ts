@@ -33,11 +33,14 @@ describe('parseConfig', () => {
     expect(ok(parseConfig({ MAINTENANCE_MODE: value })).enabled).toBe(expected);
   });
 
-  it.each(['maybe', 'yes', '1', 'on'])('rejects MAINTENANCE_MODE=%j, naming the key for /status and the value only for the log', (value) => {
-    const result = parseConfig({ MAINTENANCE_MODE: value });
-    expect(error(result)).toBe('MAINTENANCE_MODE: must be "true" or "false"');
-    expect(result.ok === false && result.detail).toBe(`MAINTENANCE_MODE: must be "true" or "false" (got ${JSON.stringify(value)})`);
-  });
+  it.each(['maybe', 'yes', '1', 'on'])(
+    'rejects MAINTENANCE_MODE=%j, naming the key for /status and the value only for the log',
+    (value) => {
+      const result = parseConfig({ MAINTENANCE_MODE: value });
+      expect(error(result)).toBe('MAINTENANCE_MODE: must be "true" or "false"');
+      expect(result.ok === false && result.detail).toBe(`MAINTENANCE_MODE: must be "true" or "false" (got ${JSON.stringify(value)})`);
+    },
+  );
 
   it('keeps the message, trimmed, up to 2000 characters', () => {
     expect(ok(parseConfig({ MAINTENANCE_MESSAGE: '  Back at 10:00 UTC\n' })).message).toBe('Back at 10:00 UTC');
@@ -65,7 +68,9 @@ describe('parseConfig', () => {
   it('rejects an end that is not after the start', () => {
     const message = error(parseConfig({ MAINTENANCE_START: '2026-11-27T22:00:00Z', MAINTENANCE_END: '2026-11-27T21:00:00Z' }));
     expect(message).toContain('MAINTENANCE_END: must be after MAINTENANCE_START');
-    expect(error(parseConfig({ MAINTENANCE_START: '2026-11-27T22:00:00Z', MAINTENANCE_END: '2026-11-27T22:00:00Z' }))).toContain('MAINTENANCE_END');
+    expect(error(parseConfig({ MAINTENANCE_START: '2026-11-27T22:00:00Z', MAINTENANCE_END: '2026-11-27T22:00:00Z' }))).toContain(
+      'MAINTENANCE_END',
+    );
   });
 
   it('splits allowed path prefixes and rejects ones without a leading slash', () => {

@@ -24,7 +24,15 @@ import type { Access, CachedAuth, Identity } from './auth.ts';
 import { AdminUnavailableError, RateLimitedError } from './errors.ts';
 import { loadPanelAssets, panelPage } from './panel.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { bypassLinkSchema, configErrorToApiError, describeStored, parseBody, toConfigChange, updateSchema, type ApiError } from './requests.ts';
+import {
+  bypassLinkSchema,
+  configErrorToApiError,
+  describeStored,
+  parseBody,
+  toConfigChange,
+  updateSchema,
+  type ApiError,
+} from './requests.ts';
 import { signBypassToken } from '../../maintenance/bypass-token.ts';
 import { BYPASS_PATH } from '../bypass.ts';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
@@ -116,7 +124,8 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   app.use(
     bodyLimit({
       maxSize: deps.maxBodyBytes,
-      onError: (c) => fail(c, 413, { error: 'payload_too_large', field: 'body', message: `body: at most ${deps.maxBodyBytes} bytes are accepted` }),
+      onError: (c) =>
+        fail(c, 413, { error: 'payload_too_large', field: 'body', message: `body: at most ${deps.maxBodyBytes} bytes are accepted` }),
     }),
   );
   app.use(
@@ -144,7 +153,10 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   if (auth.mode === 'none') {
     app.use(async (c, next) => {
       if (isLoopbackHost(requestHost(c))) return next();
-      return fail(c, 403, { error: 'forbidden', message: 'with ADMIN_AUTH=none only requests for localhost, 127.0.0.1 or [::1] are answered' });
+      return fail(c, 403, {
+        error: 'forbidden',
+        message: 'with ADMIN_AUTH=none only requests for localhost, 127.0.0.1 or [::1] are answered',
+      });
     });
   }
 
@@ -233,29 +245,37 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     return fail(c, 401, { error: 'unauthorized', message: 'not signed in' });
   });
 
-  app.post('/session', sameOrigin, jsonBody(z.strictObject({ token: z.string({ error: 'a non-empty string is required' }).trim().min(1, 'a non-empty string is required') })), async (c) => {
-    const { token } = c.req.valid('json');
-    const identity = await authenticate(c, token);
-    if (identity === null) return fail(c, 401, { error: 'unauthorized', message: 'the token was not accepted' });
-    if (!(await auth.authorize(identity, 'get'))) {
-      return fail(c, 403, { error: 'forbidden', message: `${identity.user} may not read ${writer.target}` });
-    }
-    const session = sessions.open(token, identity);
-    setCookie(c, SESSION_COOKIE, session.id, {
-      path: '/admin',
-      httpOnly: true,
-      sameSite: 'Strict',
-      secure: new URL(c.req.url).protocol === 'https:' || forwarded(c, 'X-Forwarded-Proto') === 'https',
-      maxAge: SESSION_SECONDS,
-    });
-    log.info({ actor: identity.user }, 'admin signed in');
-    return c.json({ user: identity.user, csrfToken: session.csrf, mode: auth.mode });
-  });
+  app.post(
+    '/session',
+    sameOrigin,
+    jsonBody(
+      z.strictObject({ token: z.string({ error: 'a non-empty string is required' }).trim().min(1, 'a non-empty string is required') }),
+    ),
+    async (c) => {
+      const { token } = c.req.valid('json');
+      const identity = await authenticate(c, token);
+      if (identity === null) return fail(c, 401, { error: 'unauthorized', message: 'the token was not accepted' });
+      if (!(await auth.authorize(identity, 'get'))) {
+        return fail(c, 403, { error: 'forbidden', message: `${identity.user} may not read ${writer.target}` });
+      }
+      const session = sessions.open(token, identity);
+      setCookie(c, SESSION_COOKIE, session.id, {
+        path: '/admin',
+        httpOnly: true,
+        sameSite: 'Strict',
+        secure: new URL(c.req.url).protocol === 'https:' || forwarded(c, 'X-Forwarded-Proto') === 'https',
+        maxAge: SESSION_SECONDS,
+      });
+      log.info({ actor: identity.user }, 'admin signed in');
+      return c.json({ user: identity.user, csrfToken: session.csrf, mode: auth.mode });
+    },
+  );
 
   app.delete('/session', async (c) => {
     const session = sessions.find(getCookie(c, SESSION_COOKIE));
     if (session !== null) {
-      if (c.req.header('X-CSRF-Token') !== session.csrf) return fail(c, 403, { error: 'forbidden', message: 'missing or wrong X-CSRF-Token header' });
+      if (c.req.header('X-CSRF-Token') !== session.csrf)
+        return fail(c, 403, { error: 'forbidden', message: 'missing or wrong X-CSRF-Token header' });
       sessions.end(session.id);
       log.info({ actor: session.identity.user }, 'admin signed out');
     }
@@ -280,10 +300,16 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     const held = streamsByUser.get(identity.user) ?? 0;
     if (held >= perIdentity) {
       c.header('Retry-After', '30');
-      return fail(c, 429, { error: 'rate_limited', message: `${identity.user} already has ${held} open streams, the most one identity may hold (${perIdentity}); close other panels` });
+      return fail(c, 429, {
+        error: 'rate_limited',
+        message: `${identity.user} already has ${held} open streams, the most one identity may hold (${perIdentity}); close other panels`,
+      });
     }
     if (streams.size >= (deps.maxStreams ?? MAX_STREAMS)) {
-      return fail(c, 503, { error: 'unavailable', message: `too many open streams (${streams.size}); close other panels, or reload later` });
+      return fail(c, 503, {
+        error: 'unavailable',
+        message: `too many open streams (${streams.size}); close other panels, or reload later`,
+      });
     }
     streamsByUser.set(identity.user, held + 1);
     const release = () => {
@@ -399,7 +425,10 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     const errorId = randomBytes(4).toString('hex');
     log.error({ err: error, errorId, method: c.req.method, path: c.req.path }, 'admin request failed');
     if (error instanceof KubernetesApiError) {
-      return fail(c, 503, { error: 'unavailable', message: `the Kubernetes API did not answer as expected; see the admin pod's log (error ${errorId})` });
+      return fail(c, 503, {
+        error: 'unavailable',
+        message: `the Kubernetes API did not answer as expected; see the admin pod's log (error ${errorId})`,
+      });
     }
     return fail(c, 500, { error: 'internal', message: `internal error; see the admin pod's log (error ${errorId})` });
   });
@@ -410,8 +439,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   });
 }
 
-export const BYPASS_KEY_COMMAND =
-  'kubectl create secret generic maintenance-bypass-key --from-literal=key="$(openssl rand -base64 32)"';
+export const BYPASS_KEY_COMMAND = 'kubectl create secret generic maintenance-bypass-key --from-literal=key="$(openssl rand -base64 32)"';
 
 /** `localhost`, `127.x.y.z` or `[::1]`, with or without a port. */
 export function isLoopbackHost(host: string): boolean {

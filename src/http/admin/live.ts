@@ -22,7 +22,11 @@ export function liveState(state: MaintenanceState, tracker: FleetTracker | null)
   return {
     effective: () => {
       const view = state.current;
-      return { active: view.active, cause: view.cause, nextChangeAt: view.nextChangeAt === null ? null : new Date(view.nextChangeAt).toISOString() };
+      return {
+        active: view.active,
+        cause: view.cause,
+        nextChangeAt: view.nextChangeAt === null ? null : new Date(view.nextChangeAt).toISOString(),
+      };
     },
     fleet: () => tracker?.view ?? null,
     onChange: (listener) => {

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { CONFIG_KEYS, MAX_MESSAGE_LENGTH, MAX_RETRY_AFTER_SECONDS, parseConfig, describeConfig, type ConfigIssue } from '../../config/parse.ts';
+import {
+  CONFIG_KEYS,
+  MAX_MESSAGE_LENGTH,
+  MAX_RETRY_AFTER_SECONDS,
+  parseConfig,
+  describeConfig,
+  type ConfigIssue,
+} from '../../config/parse.ts';
 import type { ConfigChange, StoredConfig } from '../../config/writer.ts';
 import { BYPASS_DEFAULT_SECONDS, BYPASS_MAX_SECONDS } from '../../maintenance/bypass-token.ts';
 
@@ -19,7 +26,10 @@ export interface ApiError {
   field?: string;
 }
 
-const timestamp = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z, or null to clear it' });
+const timestamp = z.iso.datetime({
+  offset: true,
+  error: 'must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z, or null to clear it',
+});
 
 export const updateSchema = z
   .strictObject({
@@ -70,12 +80,14 @@ const FIELD_FOR_KEY: Record<string, string> = {
 };
 
 /** Checks a parsed JSON body against a schema; the first problem names its field. */
-export function parseBody<T extends z.ZodType>(schema: T, json: unknown): { ok: true; value: z.output<T> } | { ok: false; error: ApiError } {
+export function parseBody<T extends z.ZodType>(
+  schema: T,
+  json: unknown,
+): { ok: true; value: z.output<T> } | { ok: false; error: ApiError } {
   const result = schema.safeParse(json);
   if (result.success) return { ok: true, value: result.data };
   const issue = result.error.issues[0]!;
-  const field =
-    issue.code === 'unrecognized_keys' ? issue.keys[0]! : issue.path.length > 0 ? String(issue.path[0]) : 'body';
+  const field = issue.code === 'unrecognized_keys' ? issue.keys[0]! : issue.path.length > 0 ? String(issue.path[0]) : 'body';
   const message =
     issue.code === 'unrecognized_keys'
       ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => JSON.stringify(key.slice(0, 100))).join(', ')}`
@@ -101,7 +113,8 @@ export function toConfigChange(update: MaintenanceUpdate, actor: string): Config
   if (update.message !== undefined) data[CONFIG_KEYS.message] = update.message;
   if (update.start !== undefined) data[CONFIG_KEYS.start] = update.start;
   if (update.end !== undefined) data[CONFIG_KEYS.end] = update.end;
-  if (update.retryAfterSeconds !== undefined) data[CONFIG_KEYS.retryAfter] = update.retryAfterSeconds === null ? null : String(update.retryAfterSeconds);
+  if (update.retryAfterSeconds !== undefined)
+    data[CONFIG_KEYS.retryAfter] = update.retryAfterSeconds === null ? null : String(update.retryAfterSeconds);
   return {
     data,
     actor,

@@ -59,7 +59,9 @@ async function adminAuth({ auth, namespace, configMapName }: AdminSettings, log:
     case 'kubernetes':
       return kubernetesAuth(await kubernetes(), namespace, configMapName);
     case 'token':
-      return tokenFileAuth(auth.file, (error) => log.error({ err: error }, 'cannot read the admin token file; not ready until it can be read'));
+      return tokenFileAuth(auth.file, (error) =>
+        log.error({ err: error }, 'cannot read the admin token file; not ready until it can be read'),
+      );
     case 'none':
       return noAuth();
   }
