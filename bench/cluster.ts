@@ -6,9 +6,9 @@
 // at 10 user replicas, and with the volume source at the kubelet's own sync.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runKubectl } from '../test/support/control-plane.ts';
-import { startNodeClusterFromEnvironment } from '../test/support/node-cluster.ts';
-import { watchReadyEndpoints, type ReadyWatch } from '../test/support/endpoint-watch.ts';
+import { runKubectl } from '../scripts/lib/control-plane.ts';
+import { startNodeClusterFromEnvironment } from '../scripts/lib/node-cluster.ts';
+import { watchReadyEndpoints, type ReadyWatch } from '../scripts/lib/endpoint-watch.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const API_TOGGLES = Number(process.env.BENCH_CLUSTER_API_TOGGLES ?? 10);

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
 import { demoPage } from '../src/http/pages.ts';
-import { findBinaries, startControlPlane } from '../test/support/control-plane.ts';
+import { findBinaries, startControlPlane } from '../scripts/lib/control-plane.ts';
 import { benchProxy, proxyTable } from './proxy.ts';
 
 const TOGGLES = Number(process.env.BENCH_TOGGLES ?? 300);

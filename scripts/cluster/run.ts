@@ -1,6 +1,6 @@
 // npm run cluster: a real single-node Kubernetes on this machine (root, no Docker), with the
 // project's image imported. Prints a KUBECONFIG and runs until Ctrl-C, then removes everything.
-import { startNodeClusterFromEnvironment } from '../../test/support/node-cluster.ts';
+import { startNodeClusterFromEnvironment } from '../lib/node-cluster.ts';
 
 const { cluster } = await startNodeClusterFromEnvironment();
 const { settings } = cluster;

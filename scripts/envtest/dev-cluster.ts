@@ -1,6 +1,6 @@
 // npm run dev:cluster: a real kube-apiserver and etcd for local development.
 // Prints the KUBECONFIG path and keeps running until Ctrl-C.
-import { findBinaries, startControlPlane } from '../../test/support/control-plane.ts';
+import { findBinaries, startControlPlane } from '../lib/control-plane.ts';
 
 const binaries = findBinaries();
 if (typeof binaries === 'string') {

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries, startControlPlane, type ControlPlane } from '../support/control-plane.ts';
+import { findBinaries, startControlPlane, type ControlPlane } from '../../scripts/lib/control-plane.ts';
 import { browserMissing, launchBrowser } from '../helpers/browser.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/test-server.ts';

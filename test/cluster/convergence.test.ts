@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { watchReadyEndpoints } from '../support/endpoint-watch.ts';
+import { watchReadyEndpoints } from '../../scripts/lib/endpoint-watch.ts';
 import {
   NAMESPACE,
   ROOT,

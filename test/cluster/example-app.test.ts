@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { runPlugin } from '../support/control-plane.ts';
+import { runPlugin } from '../../scripts/lib/control-plane.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
 import {

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { findNodeClusterParts, leftovers, nodeClusterSettings, startNodeCluster } from '../support/node-cluster.ts';
+import { findNodeClusterParts, leftovers, nodeClusterSettings, startNodeCluster } from '../../scripts/lib/node-cluster.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

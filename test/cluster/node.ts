@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
-import { runKubectl } from '../support/control-plane.ts';
+import { runKubectl } from '../../scripts/lib/control-plane.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const NAMESPACE = 'sample-app';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries, startControlPlane, type ControlPlane } from '../support/control-plane.ts';
+import { findBinaries, startControlPlane, type ControlPlane } from '../../scripts/lib/control-plane.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { NAMESPACE, ROOT, skipReason } from './cluster.ts';

@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { KubectlError, runKubectl, runPlugin, writeTokenKubeconfig } from '../support/control-plane.ts';
+import { KubectlError, runKubectl, runPlugin, writeTokenKubeconfig } from '../../scripts/lib/control-plane.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const NAMESPACE = 'sample-app';

@@ -12,7 +12,7 @@ import {
   writeTokenKubeconfig,
   type Binaries,
   type ControlPlane,
-} from '../support/control-plane.ts';
+} from '../../scripts/lib/control-plane.ts';
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';

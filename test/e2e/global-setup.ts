@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
-import { findBinaries, startControlPlane, type ControlPlane } from '../support/control-plane.ts';
+import { findBinaries, startControlPlane, type ControlPlane } from '../../scripts/lib/control-plane.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -93,6 +93,19 @@ describe('the layers of src/', () => {
     expect(cycles(graph)).toEqual([]);
   });
 
+  it('keeps tooling (scripts/, bench/) and src/ from importing anything under test/', () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const offenders = ['scripts', 'bench', 'src'].flatMap((dir) =>
+      sources(join(root, dir)).flatMap((file) =>
+        importsOf(file)
+          .map((target) => relative(root, resolve(SRC, target)))
+          .filter((target) => target.startsWith('test/'))
+          .map((target) => `${relative(root, file)} imports ${target}`),
+      ),
+    );
+    expect(offenders).toEqual([]);
+  });
+
   it('catches a violation and a cycle when there is one (the rule can fail)', () => {
     const broken = new Map<string, string[]>([
       ['config/store.ts', ['http/app.ts']],
