@@ -5,9 +5,7 @@ import { VersionConflictError, type ConfigChange, type ConfigWriter, type Stored
 import { TrustedProxies } from '../../src/http/client-address.ts';
 import { createAdminApp, isLoopbackHost } from '../../src/http/admin/app.ts';
 import { verifyBypassToken } from '../../src/maintenance/bypass-token.ts';
-import { CachedAuth, kubernetesAuth, noAuth, type AdminAuth } from '../../src/http/admin/auth.ts';
-import { RateLimitedError } from '../../src/http/admin/errors.ts';
-import type { KubeClients } from '../../src/k8s/client.ts';
+import { CachedAuth, noAuth, type AdminAuth } from '../../src/http/admin/auth.ts';
 
 /** A writer that keeps the config in memory, and can be told to fail or to be raced. */
 class MemoryWriter implements ConfigWriter {
@@ -149,56 +147,7 @@ describe('the admin app (app.request, no socket)', () => {
   });
 });
 
-describe('kubernetes authentication', () => {
-  it('sends at most a bounded burst of TokenReviews, however many unique tokens arrive', async () => {
-    let reviews = 0;
-    const clients = {
-      authentication: {
-        createTokenReview: async () => {
-          reviews++;
-          return { status: { authenticated: false } };
-        },
-      },
-    } as unknown as KubeClients;
-    const now = 1_000_000;
-    const auth = new CachedAuth(
-      kubernetesAuth(clients, 'ns', 'app-config', () => now),
-      () => now,
-    );
-    const outcomes = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) =>
-        auth.authenticate(`garbage-${i}`).then(
-          () => 'reviewed',
-          (error: unknown) => (error instanceof RateLimitedError ? 'limited' : 'other'),
-        ),
-      ),
-    );
-    expect(reviews).toBe(20);
-    expect(outcomes.filter((outcome) => outcome === 'limited')).toHaveLength(980);
-    // A repeated garbage token is answered from the negative cache: no review.
-    await auth.authenticate('garbage-0');
-    expect(reviews).toBe(20);
-  });
-});
-
-describe('the event stream and the auth cache under one greedy caller', () => {
-  it('checks one token once, however many requests ask at the same time', async () => {
-    let reviews = 0;
-    const clients = {
-      authentication: {
-        createTokenReview: async () => {
-          reviews++;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-          return { status: { authenticated: true, user: { username: 'alice', groups: [] } } };
-        },
-      },
-    } as unknown as KubeClients;
-    const auth = new CachedAuth(kubernetesAuth(clients, 'ns', 'app-config'));
-    const identities = await Promise.all(Array.from({ length: 100 }, () => auth.authenticate('one-token')));
-    expect(reviews).toBe(1);
-    expect(new Set(identities.map((identity) => identity?.user))).toEqual(new Set(['alice']));
-  });
-
+describe('the event stream under one greedy caller', () => {
   it('caps the streams one identity holds, leaves others theirs, and frees a slot when a stream ends', async () => {
     const { app } = adminApp(new MemoryWriter(), tokenIsIdentity, null, { maxStreamsPerIdentity: 2 });
     const open = (user: string) => app.request('/api/stream', { headers: { Host: 'localhost', Authorization: `Bearer ${user}` } });

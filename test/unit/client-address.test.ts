@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { TrustedProxies } from '../../src/http/client-address.ts';
-import { RateLimiter } from '../../src/http/admin/rate-limit.ts';
 
 describe('TrustedProxies', () => {
+  it('reads X-Forwarded-For only from trusted proxies, from the right', () => {
+    const proxies = new TrustedProxies(['10.0.0.0/8', 'fd00::/8']);
+    expect(proxies.clientAddress('203.0.113.9', '198.51.100.1')).toBe('203.0.113.9');
+    expect(proxies.clientAddress('10.0.0.2', '198.51.100.1, 10.0.0.5')).toBe('198.51.100.1');
+    expect(proxies.clientAddress('fd00::2', '2001:db8::7')).toBe('2001:db8::7');
+    expect(proxies.clientAddress('10.0.0.2', '192.0.2.66, 198.51.100.1')).toBe('198.51.100.1');
+  });
+
   const proxies = new TrustedProxies(['10.0.0.0/8', 'fd00::/8', '192.168.1.5']);
 
   it('trusts addresses inside the CIDRs, IPv4, IPv6 and IPv4-mapped', () => {
@@ -57,26 +64,5 @@ describe('TrustedProxies', () => {
     expect(() => new TrustedProxies(['10.0.0.0/33'])).toThrow(/prefix/);
     expect(() => new TrustedProxies(['example.com'])).toThrow(/not an IP/);
     expect(() => new TrustedProxies(['10.0.0.0/x'])).toThrow(/prefix/);
-  });
-});
-
-describe('RateLimiter', () => {
-  it('allows a burst per key, then refills at its rate, and says when to come back', () => {
-    let now = 0;
-    const limiter = new RateLimiter({ perMinute: 6, burst: 3, now: () => now });
-    expect([1, 2, 3].map(() => limiter.take('a').ok)).toEqual([true, true, true]);
-    expect(limiter.take('a')).toEqual({ ok: false, retryAfterSeconds: 10 });
-    expect(limiter.take('b').ok).toBe(true);
-    now += 10_000;
-    expect(limiter.take('a').ok).toBe(true);
-    expect(limiter.take('a').ok).toBe(false);
-  });
-
-  it('forgets the least recently used keys beyond its bound', () => {
-    const limiter = new RateLimiter({ perMinute: 1, burst: 1, maxKeys: 2, now: () => 0 });
-    limiter.take('a');
-    limiter.take('b');
-    limiter.take('c');
-    expect(limiter.take('a').ok).toBe(true);
   });
 });

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { CidrList } from '../../src/cidr.ts';
+
+const _key = Buffer.from('k'.repeat(32));
+const _otherKey = Buffer.from('o'.repeat(32));
+const _NOW = Date.parse('2026-11-28T10:00:00Z');
+const _HOUR = 3600_000;
+
+describe('CidrList', () => {
+  it.each([
+    ['10.1.2.3', true],
+    ['::ffff:10.1.2.3', true],
+    ['11.0.0.1', false],
+    ['fd00::1', true],
+    ['fe80::1', false],
+    ['192.168.1.7', true],
+    ['192.168.1.8', false],
+    ['not-an-ip', false],
+  ])('10.0.0.0/8, fd00::/8, 192.168.1.7 contains %s: %s', (address, expected) => {
+    expect(new CidrList(['10.0.0.0/8', 'fd00::/8', '192.168.1.7']).has(address)).toBe(expected);
+  });
+
+  it.each(['10.0.0.0/33', 'fd00::/129', 'example.com', '10.0.0.0/x'])('refuses %j', (cidr) => {
+    expect(() => new CidrList([cidr])).toThrow(cidr);
+  });
+});
