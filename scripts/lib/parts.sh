@@ -1,0 +1,27 @@
+# The parts a real cluster needs, built or reused from the cache, one function each. Source
+# this file, then call the functions: each exports its variable unless it is already set.
+# Both .ci/run and scripts/cluster/cluster.sh use it, so the recipe exists once.
+
+# kube-apiserver, etcd and kubectl (envtest).
+parts_envtest() {
+  KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(bash scripts/envtest/build-assets.sh | tail -n 1)}"
+  export KUBEBUILDER_ASSETS
+}
+
+# kubelet, kube-controller-manager, kube-scheduler and kube-proxy.
+parts_node_binaries() {
+  CLUSTER_BINARIES="${CLUSTER_BINARIES:-$(bash scripts/cluster/build-binaries.sh | tail -n 1)}"
+  export CLUSTER_BINARIES
+}
+
+# The image from the Dockerfile and the pause image (npm run image), and the example app's.
+parts_images() {
+  IMAGE_ARCHIVES="${IMAGE_ARCHIVES:-$(bash scripts/image/build.sh | tail -n 2 | paste -sd, -),$(bash scripts/image/build-example.sh | tail -n 1)}"
+  export IMAGE_ARCHIVES
+}
+
+# The standard Gateway API CRDs.
+parts_gateway_api_crds() {
+  GATEWAY_API_CRDS="${GATEWAY_API_CRDS:-$(bash scripts/envtest/gateway-api-crds.sh | tail -n 1)}"
+  export GATEWAY_API_CRDS
+}
