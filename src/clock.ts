@@ -13,3 +13,23 @@ export const systemClock: Clock = {
     return () => clearTimeout(timer);
   },
 };
+
+/**
+ * Runs `task` now, and again `intervalMs` after each run has finished (a task that returns a
+ * promise is waited for, so runs never overlap); the returned function stops it.
+ */
+export function repeatEvery(clock: Clock, intervalMs: number, task: () => void | Promise<void>): () => void {
+  let stopped = false;
+  let cancel: (() => void) | null = null;
+  const run = () => {
+    if (stopped) return;
+    void Promise.resolve(task()).finally(() => {
+      if (!stopped) cancel = clock.setTimer(run, intervalMs);
+    });
+  };
+  run();
+  return () => {
+    stopped = true;
+    cancel?.();
+  };
+}

@@ -3,14 +3,7 @@ import type { Logger } from 'pino';
 import { KubernetesApiError, type KubeClients } from '../k8s/client.ts';
 import { mergePatchConfigMap, readConfigMap, recordConfigMapEvent, type ConfigMapRef } from '../k8s/configmaps.ts';
 import { CONFIG_KEYS, dataHash } from './parse.ts';
-import {
-  ConfigNotFoundError,
-  VersionConflictError,
-  type Audit,
-  type ConfigChange,
-  type ConfigWriter,
-  type StoredConfig,
-} from './writer.ts';
+import { ConfigNotFoundError, VersionConflictError, type Audit, type ConfigWrite, type ConfigWriter, type StoredConfig } from './writer.ts';
 
 /** Our annotations on the ConfigMap, under a domain prefix of ours. */
 export const ANNOTATION_PREFIX = 'maintenance-switch.dev';
@@ -60,15 +53,15 @@ export class ConfigMapWriter implements ConfigWriter {
     }
   }
 
-  async write(change: ConfigChange): Promise<StoredConfig> {
+  async write(change: ConfigWrite): Promise<StoredConfig> {
     const patch = {
       metadata: {
-        ...(change.expectedVersion !== undefined ? { resourceVersion: change.expectedVersion } : {}),
+        resourceVersion: change.expectedVersion,
         annotations: {
           [ANNOTATIONS.changedBy]: change.actor,
           [ANNOTATIONS.changedAt]: new Date().toISOString(),
           [ANNOTATIONS.reason]: change.reason,
-          ...(change.result ? { [ANNOTATIONS.dataHash]: dataHash(change.result) } : {}),
+          [ANNOTATIONS.dataHash]: dataHash(change.result),
         },
       },
       data: change.data,

@@ -31,8 +31,13 @@ export interface ConfigChange {
   expectedVersion?: string;
   actor: string;
   reason: string;
-  /** The whole data after the change, for the fingerprint the writer records. */
-  result?: RawConfig;
+}
+
+/** A change as updateConfig() hands it to a writer: checked against one version, with the whole data it makes. */
+export interface ConfigWrite extends ConfigChange {
+  expectedVersion: string;
+  /** The whole data after the change, validated, for the fingerprint the writer records. */
+  result: RawConfig;
 }
 
 export class VersionConflictError extends Error {
@@ -64,8 +69,8 @@ export interface ConfigWriter {
   readonly target: string;
   isWellFormedVersion(version: string): boolean;
   read(): Promise<StoredConfig>;
-  /** Writes unconditionally, or only if the stored version still equals `expectedVersion`. */
-  write(change: ConfigChange): Promise<StoredConfig>;
+  /** Writes only if the stored version still equals `expectedVersion`. */
+  write(change: ConfigWrite): Promise<StoredConfig>;
   /** Records something done about the config that is not a write (a bypass link issued): an Event, where there are Events. */
   audit?(entry: { action: string; reason: string; note: string }): Promise<void>;
 }
@@ -89,10 +94,11 @@ export async function updateConfig(writer: ConfigWriter, change: ConfigChange): 
     if (expected !== undefined && expected !== current.version) {
       throw new VersionConflictError(`version ${expected} is stale, the current one is ${current.version}`);
     }
-    const result = parseConfig(applyChange(current.data, change.data));
-    if (!result.ok) throw new InvalidConfigChangeError(result.issues);
+    const merged = applyChange(current.data, change.data);
+    const parsed = parseConfig(merged);
+    if (!parsed.ok) throw new InvalidConfigChangeError(parsed.issues);
     try {
-      return await writer.write({ ...change, expectedVersion: current.version, result: applyChange(current.data, change.data) });
+      return await writer.write({ ...change, expectedVersion: current.version, result: merged });
     } catch (error) {
       if (!(error instanceof VersionConflictError) || expected !== undefined || attempt >= MAX_ATTEMPTS) throw error;
     }
@@ -135,14 +141,15 @@ export class DirectoryWriter implements ConfigWriter {
     return { data: volume.data, version: await this.#version(), audit: await this.#readAudit() };
   }
 
-  write(change: ConfigChange): Promise<StoredConfig> {
+  write(change: ConfigWrite): Promise<StoredConfig> {
     const result = this.#queue.then(async () => {
       const current = await this.read();
-      if (change.expectedVersion !== undefined && change.expectedVersion !== current.version) {
+      if (change.expectedVersion !== current.version) {
         throw new VersionConflictError(
           `the config has been modified: version ${change.expectedVersion} is stale, the current one is ${current.version}`,
         );
       }
+      // Merged again with what is there now: a plain directory (no `..data`) has no version to compare.
       await writeVolumeAtomically(this.#dir, applyChange(current.data, change.data));
       const audit: Audit = { changedBy: change.actor, changedAt: new Date().toISOString(), reason: change.reason };
       await writeFile(`${this.#auditFile}.tmp`, `${JSON.stringify(audit, null, 2)}\n`);

@@ -1,5 +1,5 @@
 import { get } from 'node:http';
-import type { Clock } from '../clock.ts';
+import { type Clock, repeatEvery } from '../clock.ts';
 import type { FleetEndpoint } from './fleet.ts';
 
 /** How often the serving user pods are asked whether they are in maintenance. */
@@ -65,8 +65,7 @@ export class FallbackReadiness {
   readonly #inMaintenance = new Map<string, boolean | null>();
   /** Pods with a question in flight: each is asked on its own, so one slow pod never delays the others. */
   readonly #asking = new Set<string>();
-  #cancel: (() => void) | null = null;
-  #stopped = false;
+  #stop: (() => void) | null = null;
 
   readonly #statusPort: number | null;
 
@@ -101,17 +100,14 @@ export class FallbackReadiness {
   }
 
   start(): void {
-    const loop = () => {
-      if (this.#stopped) return;
+    // Not waited for: each pod's question runs on its own, and the next round skips those still open.
+    this.#stop = repeatEvery(this.#clock, FALLBACK_POLL_MS, () => {
       void this.poll();
-      this.#cancel = this.#clock.setTimer(loop, FALLBACK_POLL_MS);
-    };
-    loop();
+    });
   }
 
   stop(): void {
-    this.#stopped = true;
-    this.#cancel?.();
+    this.#stop?.();
   }
 
   /**

@@ -1,4 +1,5 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { labelledCounter } from './counters.ts';
 import type { Clock } from '../clock.ts';
 import { verifyBypassToken } from '../maintenance/bypass-token.ts';
 import type { CidrList } from '../cidr.ts';
@@ -52,11 +53,11 @@ export class Bypass {
 
   constructor(settings: BypassSettings) {
     this.settings = settings;
-    this.#outcomes = new Counter({
+    this.#outcomes = labelledCounter(settings.registry, {
       name: 'maintenance_bypass_requests_total',
       help: 'Requests during maintenance that carried a bypass (network, cookie) or a refused cookie (malformed, bad_signature, expired, beyond_max, no_key)',
-      labelNames: ['result'] as const,
-      registers: [settings.registry],
+      label: 'result',
+      values: [],
     });
   }
 

@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { getPath } from 'hono/utils/url';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { labelledCounter } from './counters.ts';
 import type { FleetView } from '../fleet/tracker.ts';
 import type { ConfigStore } from '../config/store.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
@@ -31,14 +32,12 @@ export function createMetrics(store: ConfigStore, state: MaintenanceState): Metr
       this.set(state.current.active ? 1 : 0);
     },
   });
-  const reloads = new Counter({
+  const reloads = labelledCounter(registry, {
     name: 'config_reloads_total',
     help: 'Config snapshots applied (success) or rejected, keeping the last good state (error)',
-    labelNames: ['result'] as const,
-    registers: [registry],
+    label: 'result',
+    values: ['success', 'error'],
   });
-  reloads.inc({ result: 'success' }, 0);
-  reloads.inc({ result: 'error' }, 0);
   const lastReload = new Gauge({
     name: 'config_last_reload_timestamp_seconds',
     help: 'Unix time of the last successfully applied config snapshot',

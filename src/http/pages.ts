@@ -40,18 +40,27 @@ export const MAINTENANCE_PAGE_HEADERS: Readonly<Record<string, string>> = {
   'X-Robots-Tag': 'noindex',
 };
 
-function layout(title: string, body: Html): Html {
-  // raw(): the stylesheet is ours and constant; html`` would escape its quotes, and the
-  // browser would then drop the whole font rule.
-  return html`<!doctype html>
+/**
+ * The start of every page this service writes, up to `</head>`: the 503 and error pages and the
+ * admin panel alike. `title` is one of our own constants; `extra` is our own markup (the styles,
+ * or the panel's links and script).
+ */
+export function documentHead(title: string, extra: string): string {
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>${title}</title>
-<style>${raw(styles)}</style>
-</head>
+${extra}
+</head>`;
+}
+
+function layout(title: string, body: Html): Html {
+  // raw(): the head and the stylesheet are ours and constant; html`` would escape the
+  // stylesheet's quotes, and the browser would then drop the whole font rule.
+  return html`${raw(documentHead(title, `<style>${styles}</style>`))}
 <body><main>${body}</main></body>
 </html>`;
 }

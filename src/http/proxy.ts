@@ -2,6 +2,7 @@ import { Agent, request, type ClientRequest, type ClientRequestArgs, type Incomi
 import { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Counter, type Registry } from 'prom-client';
+import { labelledCounter } from './counters.ts';
 import type { Logger } from 'pino';
 import { normalize } from '../cidr.ts';
 import type { TrustedProxies } from './client-address.ts';
@@ -81,13 +82,12 @@ export class UpstreamProxy {
     // once per request (each request then only listens for it).
     this.#agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: responseTimeoutMs });
     this.#agent.createConnection = this.#connect;
-    this.#failures = new Counter({
+    this.#failures = labelledCounter(settings.registry, {
       name: 'gate_upstream_failures_total',
       help: 'Requests the gate could not complete with the application: refused/reset (error), silent too long (timeout), or an answer it cannot pass on (bad_response)',
-      labelNames: ['kind'] as const,
-      registers: [settings.registry],
+      label: 'kind',
+      values: ['error', 'timeout', 'bad_response'],
     });
-    for (const kind of ['error', 'timeout', 'bad_response']) this.#failures.inc({ kind }, 0);
     this.#refused = new Counter({
       name: 'gate_refused_requests_total',
       help: 'Requests the gate answered 400 without forwarding: framing another parser could read differently, or a stalled body (408)',

@@ -1,6 +1,6 @@
 import { get } from 'node:http';
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.ts';
+import { type Clock, repeatEvery } from '../clock.ts';
 
 export type UpstreamHealth = { state: 'unknown' | 'ready' } | { state: 'not_ready'; problem: string };
 
@@ -11,8 +11,7 @@ export type UpstreamHealth = { state: 'unknown' | 'ready' } | { state: 'not_read
  */
 export class UpstreamReadiness {
   #health: UpstreamHealth = { state: 'unknown' };
-  #cancel: (() => void) | null = null;
-  #stopped = false;
+  #stop: (() => void) | null = null;
 
   readonly url: URL;
   readonly intervalMs: number;
@@ -31,17 +30,11 @@ export class UpstreamReadiness {
   }
 
   start(): void {
-    const loop = () => {
-      void this.check().then(() => {
-        if (!this.#stopped) this.#cancel = this.#clock.setTimer(loop, this.intervalMs);
-      });
-    };
-    loop();
+    this.#stop = repeatEvery(this.#clock, this.intervalMs, () => this.check());
   }
 
   stop(): void {
-    this.#stopped = true;
-    this.#cancel?.();
+    this.#stop?.();
   }
 
   check(): Promise<void> {

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { VersionConflictError, type ConfigChange, type ConfigWriter, type StoredConfig } from '../../src/config/writer.ts';
+import { VersionConflictError, type ConfigWrite, type ConfigWriter, type StoredConfig } from '../../src/config/writer.ts';
 import { TrustedProxies } from '../../src/http/client-address.ts';
 import { createAdminApp, isLoopbackHost } from '../../src/http/admin/app.ts';
 import { verifyBypassToken } from '../../src/maintenance/bypass-token.ts';
@@ -26,7 +26,7 @@ class MemoryWriter implements ConfigWriter {
     if (this.failWith) throw this.failWith;
     return { data: { ...this.data }, version: String(this.version), audit: { changedBy: null, changedAt: null, reason: null } };
   }
-  async write(change: ConfigChange): Promise<StoredConfig> {
+  async write(change: ConfigWrite): Promise<StoredConfig> {
     this.beforeWrite?.();
     if (change.expectedVersion !== undefined && change.expectedVersion !== String(this.version)) throw new VersionConflictError('stale');
     for (const [key, value] of Object.entries(change.data)) {

@@ -8,7 +8,8 @@ import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import { validator } from 'hono/validator';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { labelledCounter } from '../counters.ts';
 import { z } from 'zod';
 import {
   ConfigNotFoundError,
@@ -89,11 +90,11 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   const app = new Hono<AdminEnv>();
   const sessions = new SessionStore(now);
   const attempts = new RateLimiter({ perMinute: deps.authAttemptsPerMinute, burst: deps.authAttemptsPerMinute, now });
-  const rateLimited = new Counter({
+  const rateLimited = labelledCounter(deps.registry, {
     name: 'admin_auth_rate_limited_total',
     help: 'Admin authentication attempts refused with 429: per client address (client) or for the whole pod (reviews)',
-    labelNames: ['scope'] as const,
-    registers: [deps.registry],
+    label: 'scope',
+    values: [],
   });
   const assets = loadPanelAssets();
 

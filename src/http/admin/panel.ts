@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { documentHead } from '../pages.ts';
 
 /** The panel's script and styles: files of their own, so the CSP can forbid inline code. */
 export function loadPanelAssets(): { script: string; styles: string; icon: string } {
@@ -13,17 +14,12 @@ export function loadPanelAssets(): { script: string; styles: string; icon: strin
 
 /** A static shell; the script fills it from the JSON API. No inline script, no inline style. */
 export function panelPage(): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>Maintenance switch</title>
-<link rel="icon" href="/admin/assets/favicon.svg" type="image/svg+xml">
+  return `${documentHead(
+    'Maintenance switch',
+    `<link rel="icon" href="/admin/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/admin/assets/panel.css">
-<script type="module" src="/admin/assets/panel.js"></script>
-</head>
+<script type="module" src="/admin/assets/panel.js"></script>`,
+  )}
 <body>
 <header>
   <h1>Maintenance switch</h1>
