@@ -212,6 +212,20 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect(event?.note).toMatch(new RegExp(`^envtest-admin created bypass link ${verdict.id}, valid until \\S+Z: QA from the plugin$`));
   });
 
+  it('records the Event of a plugin bypass link whose reason is long multi-byte text, cut to 1,024 bytes on a character boundary', async () => {
+    const reason = `検証${'日'.repeat(498)}`;
+    const made = await plugin(['bypass-link', '-n', NAMESPACE, '--reason', reason]);
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    const id = /bypass link (\S+), valid until/.exec(made.stdout)?.[1];
+    const event = (await bypassEvents()).find((candidate) => id !== undefined && candidate.note.includes(id));
+    expect(event).toBeDefined();
+    expect(Buffer.byteLength(event!.note)).toBeLessThanOrEqual(1024);
+    expect(Buffer.byteLength(event!.note)).toBeGreaterThan(1000);
+    expect(event!.note).toMatch(/: 検証日+…$/);
+    expect(event!.note).not.toContain('\uFFFD');
+  });
+
   it('signs with the bytes the pods read, binary keys too, and never puts the key on a command line', async () => {
     // Every helper the plugin runs logs its command line first, then runs the real one.
     const spy = await mkdtemp(join(tmpdir(), 'plugin-argv-'));
