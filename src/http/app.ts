@@ -59,12 +59,6 @@ export function createApp(deps: AppDeps): Hono {
   const { role, store, state, lifecycle } = deps;
   const app = new Hono();
 
-  // When maintenance last started, for the grace below; at start-up in maintenance there is none.
-  let activeSince: number | null = null;
-  state.onChange((view, previous) => {
-    if (view.active && !previous.active && previous.config !== null) activeSince = state.clock.now();
-    else if (!view.active) activeSince = null;
-  });
   const graceMs = deps.readyGraceMs ?? 0;
 
   const readiness = (): Readiness => {
@@ -81,7 +75,8 @@ export function createApp(deps: AppDeps): Hono {
     if (store.config === null) return { ready: false, reason: 'starting' };
     if (state.current.active) {
       // Still Ready for the grace, already answering the 503 page: a page tier joins first.
-      const inGrace = activeSince !== null && state.clock.now() - activeSince < graceMs;
+      const since = state.activeSince;
+      const inGrace = since !== null && state.clock.now() - since < graceMs;
       if (!inGrace) return { ready: false, reason: 'maintenance' };
     }
     if (deps.proxyAccepting?.() === false) return { ready: false, reason: 'proxy_full' };

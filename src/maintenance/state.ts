@@ -18,6 +18,7 @@ export interface MaintenanceView extends Decision {
 export class MaintenanceState {
   readonly clock: Clock;
   #view: MaintenanceView = { config: null, active: false, cause: null, nextChangeAt: null };
+  #activeSince: number | null = null;
   #cancelTimer: (() => void) | null = null;
   readonly #listeners = new Set<(view: MaintenanceView, previous: MaintenanceView) => void>();
   readonly #unsubscribe: () => void;
@@ -32,6 +33,14 @@ export class MaintenanceState {
 
   get current(): Readonly<MaintenanceView> {
     return this.#view;
+  }
+
+  /**
+   * When maintenance last started while this process was already running (epoch ms); null
+   * while it is off, and when it was already on at start-up. The readiness grace counts from it.
+   */
+  get activeSince(): number | null {
+    return this.#activeSince;
   }
 
   onChange(listener: (view: MaintenanceView, previous: MaintenanceView) => void): () => void {
@@ -49,6 +58,8 @@ export class MaintenanceState {
     const previous = this.#view;
     const decision = decide(config, this.clock.now());
     this.#view = { config, ...decision };
+    if (decision.active && !previous.active && previous.config !== null) this.#activeSince = this.clock.now();
+    else if (!decision.active) this.#activeSince = null;
     this.#schedule(config, decision.nextChangeAt);
     if (previous.active !== decision.active || previous.cause !== decision.cause || previous.config !== config) {
       for (const listener of this.#listeners) listener(this.#view, previous);

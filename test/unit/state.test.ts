@@ -26,6 +26,20 @@ describe('MaintenanceState', () => {
     expect(state.current.active).toBe(false);
   });
 
+  it('knows since when maintenance is on, when it started while running, not when it was on at start-up', () => {
+    const { clock, store, state } = setup('2026-11-27T20:00:00Z');
+    store.apply({ MAINTENANCE_MODE: 'true' });
+    expect(state.activeSince).toBeNull();
+    store.apply({ MAINTENANCE_MODE: 'false' });
+    expect(state.activeSince).toBeNull();
+    clock.advanceTo('2026-11-27T20:05:00Z');
+    store.apply({ MAINTENANCE_MODE: 'true' });
+    expect(state.activeSince).toBe(Date.parse('2026-11-27T20:05:00Z'));
+    clock.advanceTo('2026-11-27T20:06:00Z');
+    store.apply({ MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'still on' });
+    expect(state.activeSince).toBe(Date.parse('2026-11-27T20:05:00Z'));
+  });
+
   it('opens and closes a window from its timer, without anyone asking', () => {
     const { clock, store, state, changes } = setup('2026-11-27T20:00:00Z');
     store.apply({ MAINTENANCE_START: '2026-11-27T22:00:00Z', MAINTENANCE_END: '2026-11-27T23:00:00Z' });
