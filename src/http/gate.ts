@@ -3,10 +3,10 @@ import type { Duplex } from 'node:stream';
 import { Hono } from 'hono';
 import { getRequestListener } from '@hono/node-server';
 import type { MaintenanceState } from '../maintenance/state.ts';
-import { isPathAllowed, retryAfterSeconds } from '../maintenance/policy.ts';
-import { bypassVisit, maintenanceResponse } from './app.ts';
+import { admit, isCanonicalPath, isPathAllowed, type Admission } from '../maintenance/policy.ts';
 import { BYPASS_PATH, type Bypass } from './bypass.ts';
-import { statusBlock, type UpstreamProxy } from './proxy.ts';
+import { bypassVisit, maintenanceResponse, upgradeRefusal } from './maintenance-answer.ts';
+import type { UpstreamProxy } from './proxy.ts';
 
 export interface GateDeps {
   state: MaintenanceState;
@@ -24,27 +24,6 @@ export interface GateListeners {
 /** How often open tunnels are checked again during maintenance: a rotated key or an expired bypass ends them within this. */
 export const TUNNEL_RECHECK_MS = 2_000;
 
-/** Percent-encodings of the characters that can change how a path splits: `.`, `/`, `\\`, `;`, `%` itself, and NUL. */
-const ENCODED_SEPARATOR = /%(?:2e|2f|5c|3b|25|00)/i;
-
-/**
- * A path that is safe to compare with the allowed paths: one no application can read as
- * another. `/health/../admin`, `/health/..;/admin` (Tomcat's path parameters) or
- * `/health%2F..%2Fadmin` would pass a prefix check for `/health` and then be normalised by
- * the application into `/admin`; such paths are never "allowed". So: no dot segments, no
- * `;`, no backslash, no encoded separator (or double encoding), no empty segment (one
- * trailing slash is fine), and nothing a URL parser would rewrite.
- */
-export function isCanonicalPath(path: string): boolean {
-  if (path.charCodeAt(0) !== 47 || path.includes(';') || path.includes('\\') || path.includes('//') || ENCODED_SEPARATOR.test(path))
-    return false;
-  for (const segment of path.split('/')) {
-    if (segment === '.' || segment === '..') return false;
-  }
-  const resolved = URL.parse(path, 'http://gate.invalid');
-  return resolved !== null && resolved.pathname === path;
-}
-
 /**
  * The gate's proxy port. Requests go straight to the application unless maintenance holds
  * them; then the gate answers with the 503 page itself, except for allowed paths and bypass
@@ -61,22 +40,25 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
   const answer = getRequestListener(answers.fetch);
 
   /** Whether the request goes to the application; `private` when only a bypass let it through. */
-  const route = (req: IncomingMessage): 'pass' | 'private' | 'hold' => {
-    const view = state.current;
-    if (!view.active || view.config === null) return 'pass';
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
-    if (isCanonicalPath(path) && isPathAllowed(view.config.allowPaths, path)) return 'pass';
-    const forwardedFor = req.headers[bypass.settings.proxies.header];
-    return bypass.admits({
-      peer: req.socket.remoteAddress,
-      cookie: req.headers.cookie,
-      forwardedFor: Array.isArray(forwardedFor) ? forwardedFor.join(', ') : forwardedFor,
-    })
-      ? 'private'
-      : 'hold';
-  };
+  // Only a canonical path can be allowed here: the application, not this gate, resolves the path.
+  const route = (req: IncomingMessage): Admission =>
+    admit(
+      state.current,
+      (allowPaths) => {
+        const url = req.url ?? '/';
+        const query = url.indexOf('?');
+        const path = query === -1 ? url : url.slice(0, query);
+        return isCanonicalPath(path) && isPathAllowed(allowPaths, path);
+      },
+      () => {
+        const forwardedFor = req.headers[bypass.settings.proxies.header];
+        return bypass.admits({
+          peer: req.socket.remoteAddress,
+          cookie: req.headers.cookie,
+          forwardedFor: Array.isArray(forwardedFor) ? forwardedFor.join(', ') : forwardedFor,
+        });
+      },
+    );
 
   // Open tunnels with the request that opened them. Maintenance ends every tunnel that it
   // would not let open now: at once when it starts, and on each recheck while it lasts, so a
@@ -122,23 +104,7 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
         proxy.upgrade(req, socket, head);
         return;
       }
-      const config = state.current.config;
-      const retryAfter = config === null ? 60 : retryAfterSeconds(config, state.clock.now());
-      const body = JSON.stringify({ status: 'maintenance', message: config?.message ?? '', retryAfterSeconds: retryAfter });
-      socket.end(
-        statusBlock(503, 'Service Unavailable', [
-          'Content-Type',
-          'application/json',
-          'Retry-After',
-          String(retryAfter),
-          'Cache-Control',
-          'no-store',
-          'Content-Length',
-          String(Buffer.byteLength(body)),
-          'Connection',
-          'close',
-        ]) + body,
-      );
+      socket.end(upgradeRefusal(state.current.config, state.clock.now()));
     },
     close() {
       unsubscribe();

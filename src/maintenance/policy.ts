@@ -47,3 +47,41 @@ export function isPathAllowed(allowPaths: readonly string[], path: string): bool
   }
   return false;
 }
+
+/** Percent-encodings of the characters that can change how a path splits: `.`, `/`, `\\`, `;`, `%` itself, and NUL. */
+const ENCODED_SEPARATOR = /%(?:2e|2f|5c|3b|25|00)/i;
+
+/**
+ * A path that is safe to compare with the allowed paths: one no application can read as
+ * another. `/health/../admin`, `/health/..;/admin` (Tomcat's path parameters) or
+ * `/health%2F..%2Fadmin` would pass a prefix check for `/health` and then be normalised by
+ * the application into `/admin`; such paths are never "allowed". So: no dot segments, no
+ * `;`, no backslash, no encoded separator (or double encoding), no empty segment (one
+ * trailing slash is fine), and nothing a URL parser would rewrite.
+ */
+export function isCanonicalPath(path: string): boolean {
+  if (path.charCodeAt(0) !== 47 || path.includes(';') || path.includes('\\') || path.includes('//') || ENCODED_SEPARATOR.test(path))
+    return false;
+  for (const segment of path.split('/')) {
+    if (segment === '.' || segment === '..') return false;
+  }
+  const resolved = URL.parse(path, 'http://gate.invalid');
+  return resolved !== null && resolved.pathname === path;
+}
+
+/** What happens to one request: it reaches the application, reaches it but no cache may keep the answer, or gets the 503 page. */
+export type Admission = 'pass' | 'private' | 'hold';
+
+/**
+ * The one pass / private / hold decision, for the user role and the gate alike. Off, or on an
+ * allowed path, a request passes; during maintenance a bypass holder passes privately; anyone
+ * else is held. The checks are functions so that, while maintenance is off, nothing is computed.
+ */
+export function admit(
+  view: { active: boolean; config: MaintenanceConfig | null },
+  isAllowed: (allowPaths: readonly string[]) => boolean,
+  isBypassed: () => boolean,
+): Admission {
+  if (!view.active || view.config === null || isAllowed(view.config.allowPaths)) return 'pass';
+  return isBypassed() ? 'private' : 'hold';
+}

@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CidrList } from '../../src/cidr.ts';
 
-const _key = Buffer.from('k'.repeat(32));
-const _otherKey = Buffer.from('o'.repeat(32));
-const _NOW = Date.parse('2026-11-28T10:00:00Z');
-const _HOUR = 3600_000;
-
 describe('CidrList', () => {
   it.each([
     ['10.1.2.3', true],

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { FleetEndpoint, SliceLike } from '../../src/fleet/fleet.ts';
+import type { FleetEndpoint } from '../../src/fleet/fleet.ts';
 import { FallbackReadiness } from '../../src/fleet/fallback.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
-
-const _endpoint = (pod: string, conditions: { ready?: boolean | null; terminating?: boolean }, address = `10.0.0.${pod.length}`) => ({
-  addresses: [address],
-  conditions,
-  targetRef: { kind: 'Pod', name: pod },
-});
-const _slice = (name: string, ...endpoints: SliceLike['endpoints'] & object): SliceLike => ({ metadata: { name }, endpoints });
-const _pods = (...states: [string, FleetEndpoint['state']][]): FleetEndpoint[] =>
-  states.map(([pod, state]) => ({ pod, address: '', port: null, state, servicePod: true }));
 
 describe('FallbackReadiness', () => {
   it('counts a serving endpoint as serving the application until its pod says it is in maintenance, and asks the status port', async () => {

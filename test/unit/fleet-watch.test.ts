@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { EndpointSliceInformer } from '../../src/k8s/endpointslices.ts';
-import type { FleetEndpoint, SliceLike } from '../../src/fleet/fleet.ts';
+import type { SliceLike } from '../../src/fleet/fleet.ts';
 import { FleetWatch } from '../../src/fleet/fleet-watch.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
@@ -11,8 +11,6 @@ const endpoint = (pod: string, conditions: { ready?: boolean | null; terminating
   targetRef: { kind: 'Pod', name: pod },
 });
 const slice = (name: string, ...endpoints: SliceLike['endpoints'] & object): SliceLike => ({ metadata: { name }, endpoints });
-const _pods = (...states: [string, FleetEndpoint['state']][]): FleetEndpoint[] =>
-  states.map(([pod, state]) => ({ pod, address: '', port: null, state, servicePod: true }));
 
 type Handler = (...args: never[]) => void;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type MaintenanceConfig, type RawConfig } from '../../src/config/parse.ts';
-import { decide, isPathAllowed, retryAfterSeconds } from '../../src/maintenance/policy.ts';
+import { admit, decide, isCanonicalPath, isPathAllowed, retryAfterSeconds } from '../../src/maintenance/policy.ts';
 
 function config(raw: RawConfig): MaintenanceConfig {
   const result = parseConfig(raw);
@@ -76,5 +76,70 @@ describe('retryAfterSeconds inside a far window', () => {
   it('never exceeds the documented 7 days, however far the end', () => {
     const farEnd = config({ MAINTENANCE_START: START, MAINTENANCE_END: '9999-12-31T23:59:59Z' });
     expect(retryAfterSeconds(farEnd, at('2026-11-28T00:00:00Z'))).toBe(604800);
+  });
+});
+
+describe('isCanonicalPath', () => {
+  it.each([
+    ['/health', true],
+    ['/api/v1/items', true],
+    ['/health/../admin', false],
+    ['/health/%2e%2e/admin', false],
+    ['/health%2F..%2Fadmin', false],
+    ['/health\\..\\admin', false],
+    ['/health/./x', false],
+    // Tomcat's path parameters: `..;` is a dot segment to it.
+    ['/api/health/..;/..;/admin/users', false],
+    ['/api/health/..;/admin', false],
+    ['/api/health;jsessionid=1', false],
+    ['/api/health/..%3b/admin', false],
+    // Double encoding, and encoded NUL or backslash.
+    ['/api/health/%252e%252e/admin', false],
+    ['/api/health/%2E%2E/admin', false],
+    ['/api/health/%00/admin', false],
+    ['/api/health/%5c..%5cadmin', false],
+    ['/api/health/.', false],
+    ['/api/health/..', false],
+    // Empty segments: some servers collapse them, some do not.
+    ['/api//health', false],
+    ['//api/health', false],
+    ['/api/health//x', false],
+    ['/api/health/', true],
+    ['/api/health/%41', true],
+    ['/', true],
+    ['', false],
+    ['api/health', false],
+  ])('%s: %s', (path, expected) => {
+    expect(isCanonicalPath(path)).toBe(expected);
+  });
+});
+
+describe('admit', () => {
+  const on = { active: true, config: config({ MAINTENANCE_MODE: 'true', MAINTENANCE_ALLOW_PATHS: '/health' }) };
+  const never = () => {
+    throw new Error('not asked while maintenance is off');
+  };
+
+  it('passes everything while maintenance is off, asking nothing', () => {
+    expect(admit({ active: false, config: on.config }, never, never)).toBe('pass');
+    expect(admit({ active: true, config: null }, never, never)).toBe('pass');
+  });
+
+  it('passes allowed paths, lets bypass holders through privately, and holds the rest', () => {
+    expect(admit(on, (paths) => isPathAllowed(paths, '/health'), never)).toBe('pass');
+    expect(
+      admit(
+        on,
+        (paths) => isPathAllowed(paths, '/shop'),
+        () => true,
+      ),
+    ).toBe('private');
+    expect(
+      admit(
+        on,
+        (paths) => isPathAllowed(paths, '/shop'),
+        () => false,
+      ),
+    ).toBe('hold');
   });
 });

@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { FleetEndpoint, SliceLike } from '../../src/fleet/fleet.ts';
+import type { FleetEndpoint } from '../../src/fleet/fleet.ts';
 import { FleetTracker } from '../../src/fleet/tracker.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
-const _endpoint = (pod: string, conditions: { ready?: boolean | null; terminating?: boolean }, address = `10.0.0.${pod.length}`) => ({
-  addresses: [address],
-  conditions,
-  targetRef: { kind: 'Pod', name: pod },
-});
-const _slice = (name: string, ...endpoints: SliceLike['endpoints'] & object): SliceLike => ({ metadata: { name }, endpoints });
 const pods = (...states: [string, FleetEndpoint['state']][]): FleetEndpoint[] =>
   states.map(([pod, state]) => ({ pod, address: '', port: null, state, servicePod: true }));
 
