@@ -396,22 +396,27 @@ describe('the gate in readiness-only mode', () => {
   });
 });
 
+/** The gate as its own process (memory is measured per process), with the image's Node options. */
+async function spawnGate(upstreamUrl: string, extra: Record<string, string> = {}) {
+  const dir = await makeTempDir('gate-process-');
+  await mkdir(join(dir, 'app-config'));
+  await writeFile(join(dir, 'app-config', 'MAINTENANCE_MODE'), 'false');
+  return spawnService({
+    ROLE: 'gate',
+    UPSTREAM: upstreamUrl,
+    PROXY_PORT: '0',
+    CONFIG_DIR: join(dir, 'app-config'),
+    CONFIG_SOURCE: 'volume',
+    BYPASS_KEY_DIR: join(dir, 'none'),
+    NODE_OPTIONS: '--max-semi-space-size=1',
+    ...extra,
+  });
+}
+
 describe('the gate streams bodies without holding them', () => {
   it('holds a bounded amount per slow reader: 200 downloads that stop reading', async () => {
     const upstream = await startUpstream();
-    const dir = await makeTempDir('gate-slow-');
-    await mkdir(join(dir, 'app-config'));
-    await writeFile(join(dir, 'app-config', 'MAINTENANCE_MODE'), 'false');
-    const service = await spawnService({
-      ROLE: 'gate',
-      UPSTREAM: upstream.url,
-      PROXY_PORT: '0',
-      CONFIG_DIR: join(dir, 'app-config'),
-      CONFIG_SOURCE: 'volume',
-      BYPASS_KEY_DIR: join(dir, 'none'),
-      MAX_CONNECTIONS_PER_CLIENT: '1000',
-      NODE_OPTIONS: '--max-semi-space-size=1',
-    });
+    const service = await spawnGate(upstream.url, { MAX_CONNECTIONS_PER_CLIENT: '1000' });
     const readers: Socket[] = [];
     try {
       const proxyPort = service.logs().find((line) => line.msg === 'listening')!.proxyPort as number;
@@ -446,18 +451,7 @@ describe('the gate streams bodies without holding them', () => {
 
   it('carries 100 MB up and 100 MB down with flat memory', async () => {
     const upstream = await startUpstream();
-    const dir = await makeTempDir('gate-stream-');
-    await mkdir(join(dir, 'app-config'));
-    await writeFile(join(dir, 'app-config', 'MAINTENANCE_MODE'), 'false');
-    const service = await spawnService({
-      ROLE: 'gate',
-      UPSTREAM: upstream.url,
-      PROXY_PORT: '0',
-      CONFIG_DIR: join(dir, 'app-config'),
-      CONFIG_SOURCE: 'volume',
-      BYPASS_KEY_DIR: join(dir, 'none'),
-      NODE_OPTIONS: '--max-semi-space-size=1',
-    });
+    const service = await spawnGate(upstream.url);
     try {
       const proxyPort = service.logs().find((line) => line.msg === 'listening')!.proxyPort as number;
       const before = rssBytes(service.child.pid!);
