@@ -83,6 +83,8 @@ describe('the API source when its watch is answered 410 Gone', () => {
       `${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' } })}\n`,
     );
     await waitFor('the relist after 410', () => (store.config?.enabled === true ? true : undefined));
+    // The informer applies the new list before it opens the next watch: wait for that request too.
+    await waitFor('the watch after the relist', () => (requests.length >= 4 ? true : undefined));
     expect(requests.slice(0, 4)).toEqual(['list', 'watch rv=11', 'list', 'watch rv=12']);
     expect(store.snapshot.lastError).toBeNull();
     expect(source.status()).toMatchObject({ source: 'api', api: { connection: 'watching', found: true, lastError: null } });
