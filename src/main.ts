@@ -1,7 +1,8 @@
 import { closeSync, openSync } from 'node:fs';
 import { pino } from 'pino';
 import { EnvError, loadEnv, type Env } from './env.ts';
-import { PortInUseError, startServer } from './server.ts';
+import { PortInUseError } from './http/listener.ts';
+import { startServer } from './server.ts';
 
 let env: Env;
 try {

@@ -1,20 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigStore } from '../../src/config/store.ts';
 import type { RawConfig } from '../../src/config/parse.ts';
-import type { Role } from '../../src/roles.ts';
-import { createApp } from '../../src/http/app.ts';
+import type { Role } from '../../src/role-names.ts';
+import { createApp, type Surface } from '../../src/http/app.ts';
+import { loadEnv } from '../../src/env.ts';
+import { userSurface } from '../../src/roles/user.ts';
+import { adminSurface } from '../../src/roles/admin.ts';
+import { pageSurface } from '../../src/roles/page.ts';
+import { gateSurface } from '../../src/roles/gate.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { MaintenanceState } from '../../src/maintenance/state.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 import type { FallbackReadiness } from '../../src/fleet/fallback.ts';
 
+interface RoleExtras {
+  readyGraceMs?: number;
+  fallback?: FallbackReadiness;
+}
+
 /** The whole HTTP surface of one role, called through app.request(): no socket, no file. */
-function appFor(role: Role, config: RawConfig | null, extra: Partial<Parameters<typeof createApp>[0]> = {}) {
+function appFor(role: Role, config: RawConfig | null, extra: RoleExtras = {}) {
   const clock = new FakeClock('2026-11-28T10:00:00Z');
   const store = new ConfigStore(() => new Date(clock.now()));
   if (config !== null) store.apply(config);
   const state = new MaintenanceState(store, clock);
   const lifecycle = { shuttingDown: false };
+  const env = loadEnv({ ROLE: role, HOST: '127.0.0.1', MAINTENANCE_READY_GRACE_SECONDS: String((extra.readyGraceMs ?? 0) / 1000) });
+  const surfaces: Record<Role, () => Surface> = {
+    user: () => userSurface({ store, state, podName: 'pod-1', readyGraceMs: extra.readyGraceMs ?? 0 }),
+    admin: () => adminSurface({ podName: 'pod-1' }),
+    page: () => pageSurface({ store, state, ...(extra.fallback ? { fallback: extra.fallback } : {}) }),
+    gate: () => gateSurface({ store, state, env }, {}),
+  };
   const app = createApp({
     role,
     podName: 'pod-1',
@@ -23,7 +40,7 @@ function appFor(role: Role, config: RawConfig | null, extra: Partial<Parameters<
     metrics: createMetrics(store, state),
     lifecycle,
     sourceStatus: () => ({ source: 'volume', volume: { watch: 'watching', waitingFor: null } }),
-    ...extra,
+    surface: surfaces[role](),
   });
   const get = (path: string, accept?: string) => app.request(path, accept ? { headers: { Accept: accept } } : {});
   return { app, get, store, lifecycle, clock };

@@ -1,0 +1,42 @@
+/** Something a role runs beside its HTTP surface: a watch, a poll, a listener. */
+export interface Part {
+  start(): void | Promise<void>;
+  stop(): void | Promise<void>;
+}
+
+/** A part made of two functions, for the pieces that have no class of their own. */
+export function part(start: () => void | Promise<void>, stop: () => void | Promise<void> = () => {}): Part {
+  return { start, stop };
+}
+
+/**
+ * Parts started in order and stopped in reverse, so nothing is stopped before what depends
+ * on it, and no hand-kept list of stops can drift from the starts. A part that fails to
+ * start stops every part started before it, and the error is passed on.
+ */
+export class Parts {
+  readonly #parts: readonly Part[];
+  #started: Part[] = [];
+
+  constructor(parts: readonly Part[]) {
+    this.#parts = parts;
+  }
+
+  async start(): Promise<void> {
+    for (const next of this.#parts) {
+      try {
+        await next.start();
+      } catch (error) {
+        await this.stop();
+        throw error;
+      }
+      this.#started.push(next);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const started = this.#started;
+    this.#started = [];
+    for (const done of started.reverse()) await done.stop();
+  }
+}

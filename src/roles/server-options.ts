@@ -1,0 +1,13 @@
+import type { ServerOptions } from 'node:http';
+import type { Env } from '../env.ts';
+
+/** The HTTP timeouts of every port a role serves. */
+export function serverOptions(env: Env): ServerOptions {
+  return {
+    keepAliveTimeout: env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS * 1000,
+    headersTimeout: env.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+    requestTimeout: env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+    // How often those timeouts are checked; Node's default of 30 s lets a slow client overstay by that much.
+    connectionsCheckingInterval: 1_000,
+  };
+}
