@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { hasKubernetesCredentials } from '../k8s/client.ts';
+import type { WatchStatus } from '../k8s/supervised-watch.ts';
 import type { RawConfig } from './parse.ts';
 
 export type SourceName = 'volume' | 'api';
@@ -14,13 +15,11 @@ export interface VolumeStatus {
   waitingFor: string | null;
 }
 
-export interface ApiStatus {
+export interface ApiStatus extends WatchStatus {
   namespace: string;
   name: string;
-  connection: 'connecting' | 'watching' | 'backing_off' | 'stopped';
   found: boolean;
   resourceVersion: string | null;
-  lastError: string | null;
 }
 
 /** A source's own state, as /status shows it. */

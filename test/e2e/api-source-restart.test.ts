@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries, startControlPlane, type ControlPlane } from '../../scripts/lib/control-plane.ts';
+import { findBinaries, startControlPlane, type ControlPlane, patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { NAMESPACE, ROOT, skipReason } from './cluster.ts';
@@ -20,16 +20,7 @@ describe.skipIf(skipReason !== null)('the API-watch source when the API server g
     if (typeof binaries === 'string') throw new Error(binaries);
     plane = await startControlPlane(binaries);
     await plane.kubectl(['apply', '-k', join(ROOT, 'test/e2e/fixtures/api-watch')]);
-    await plane.kubectl([
-      'patch',
-      'configmap',
-      'app-config',
-      '-n',
-      NAMESPACE,
-      '--type=merge',
-      '-p',
-      '{"data":{"MAINTENANCE_MODE":"false"}}',
-    ]);
+    await plane.kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     user = await spawnService({
       ROLE: 'user',
       CONFIG_SOURCE: 'api',
@@ -48,20 +39,11 @@ describe.skipIf(skipReason !== null)('the API-watch source when the API server g
 
   it('restarts the stopped informer with backoff and sees changes made after the API server returns', async () => {
     await plane.restartApiServer();
-    await plane.kubectl([
-      'patch',
-      'configmap',
-      'app-config',
-      '-n',
-      NAMESPACE,
-      '--type=merge',
-      '-p',
-      '{"data":{"MAINTENANCE_MODE":"true"}}',
-    ]);
+    await plane.kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'true' }));
     await waitFor('/readyz 503', async () => ((await readyz()) === 503 ? true : undefined), { timeoutMs: 60_000 });
 
     const messages = user.logs().map((line) => line.msg);
-    expect(messages).toContain('ConfigMap watch failed; restarting');
+    expect(messages).toContain('watch failed; restarting');
     const status = (await (await fetch(`${user.url}/status`)).json()) as { api: { connection: string; lastError: string | null } };
     expect(status.api.connection).toBe('watching');
     expect(status.api.lastError).toBeNull();

@@ -1,3 +1,4 @@
+import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -27,7 +28,7 @@ describe.skipIf(skipReason !== null)('the API source watchdog', () => {
 
   beforeAll(async () => {
     await kubectl(['apply', '-k', join(ROOT, 'test/e2e/fixtures/api-watch')]);
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     // The client is loaded once per process, from KUBECONFIG.
     process.env.KUBECONFIG = await kubeconfigForToken(await tokenFor('sample-app-config-reader'), 'watchdog');
     const ref = { namespace: NAMESPACE, name: 'app-config' };
@@ -46,16 +47,14 @@ describe.skipIf(skipReason !== null)('the API source watchdog', () => {
   });
 
   it('restarts a watch that has gone silent, and keeps following the ConfigMap', async () => {
-    await waitFor('the watchdog to fire', () =>
-      lines.some((line) => line.msg === 'ConfigMap watch went silent; restarting it') ? true : undefined,
-    );
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"true"}}']);
+    await waitFor('the watchdog to fire', () => (lines.some((line) => line.msg === 'watch went silent; restarting it') ? true : undefined));
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'true' }));
     await waitFor('the change after the restart', () => (store.config?.enabled === true ? true : undefined));
     await waitFor('the watch to be back', () =>
       (source.status() as { api: { connection: string } }).api.connection === 'watching' ? true : undefined,
     );
     expect(store.snapshot.lastError).toBeNull();
     // Its own restarts are not failures: no backoff, no error.
-    expect(lines.map((line) => line.msg)).not.toContain('ConfigMap watch failed; restarting');
+    expect(lines.map((line) => line.msg)).not.toContain('watch failed; restarting');
   });
 });

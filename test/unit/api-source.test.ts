@@ -1,7 +1,7 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ApiSource, BACKOFF_MAX_MS } from '../../src/config/api-source.ts';
+import { ApiSource } from '../../src/config/api-source.ts';
 import type { SourceEvent } from '../../src/config/source.ts';
 import { ConfigStore } from '../../src/config/store.ts';
 import type { ConfigMapInformer } from '../../src/k8s/configmaps.ts';
@@ -36,7 +36,6 @@ const configMap = (data: Record<string, string>, resourceVersion = '1'): V1Confi
   metadata: { name: 'app-config', resourceVersion },
   data,
 });
-const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 function setup(random = () => 0.5) {
   const clock = new FakeClock('2026-11-28T00:00:00Z');
@@ -55,77 +54,30 @@ function setup(random = () => 0.5) {
     pino({ level: 'silent' }),
   );
   source.observe((event) => events.push(event));
-  /** The restart delays asked of the clock, without the watchdog's ticks. */
-  const restartDelays = () => clock.requestedDelays.filter((delay) => delay !== WATCHDOG_INTERVAL);
   const status = () => (source.status() as Extract<ReturnType<ApiSource['status']>, { source: 'api' }>).api;
-  return { clock, informer, events, source, restartDelays, status };
+  return { clock, informer, events, source, status };
 }
 
-/** Fails the informer, then lets the backoff run out and the restart happen. */
-async function failAndRestart(t: ReturnType<typeof setup>, error: unknown) {
-  t.informer.emit('error', error);
-  const delay = t.restartDelays().at(-1)!;
-  t.clock.advanceTo(t.clock.now() + delay);
-  await flush();
-  return delay;
-}
-
-describe('ApiSource with a fake informer and a fake clock', () => {
-  it('backs off exponentially from 1 s, caps at 30 s, and starts over after a success', async () => {
+describe('ApiSource with a fake informer and a fake clock (its supervision: supervised-watch.test.ts)', () => {
+  it('reports the watch in its status, and resolves start() once the first list reached its observers', async () => {
     const t = setup();
-    await t.source.start();
-    expect(t.informer.starts).toBe(1);
-    const delays = [];
-    for (let i = 0; i < 7; i++)
-      delays.push(await failAndRestart(t, Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })));
-    expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, BACKOFF_MAX_MS, BACKOFF_MAX_MS]);
-    expect(t.informer.starts).toBe(8);
-    expect(t.status()).toMatchObject({ connection: 'connecting', lastError: 'connect ECONNREFUSED' });
-
-    t.informer.emit('add', configMap({ MAINTENANCE_MODE: 'true' }));
-    expect(t.status()).toMatchObject({ connection: 'watching', lastError: null, found: true, resourceVersion: '1' });
-    expect(await failAndRestart(t, new Error('again'))).toBe(1_000);
-  });
-
-  it('jitters each restart within ±20%', async () => {
-    for (const [random, expected] of [
-      [0, 800],
-      [0.999999, 1_200],
-    ] as const) {
-      const t = setup(() => random);
-      await t.source.start();
-      t.informer.emit('error', new Error('down'));
-      expect(t.restartDelays().at(-1)).toBeCloseTo(expected, 0);
-      expect(t.status().connection).toBe('backing_off');
-    }
-  });
-
-  it('restarts a watch that went silent, without counting it as a failure', async () => {
-    const t = setup();
-    await t.source.start();
+    const started = t.source.start();
     t.informer.emit('connect');
-    t.clock.advanceTo(t.clock.now() + 60_000);
-    await flush();
-    expect(t.informer.starts).toBe(1);
-    t.clock.advanceTo(t.clock.now() + 40_000);
-    await flush();
-    expect(t.informer.stops).toBe(1);
-    expect(t.informer.starts).toBe(2);
-    expect(t.restartDelays()).toEqual([0]);
-    expect(t.status().lastError).toBeNull();
-  });
-
-  it('does not count its own abort as a failure, and ignores errors once stopped', async () => {
-    const t = setup();
-    await t.source.start();
-    t.informer.emit('error', Object.assign(new Error('This operation was aborted'), { name: 'AbortError' }));
-    expect(t.restartDelays()).toEqual([]);
-    expect(t.status().lastError).toBeNull();
+    t.informer.emit('add', configMap({ MAINTENANCE_MODE: 'true' }, '3'));
+    await started;
+    expect(t.events).toEqual([{ type: 'payload', data: { MAINTENANCE_MODE: 'true' } }]);
+    expect(t.status()).toEqual({
+      namespace: 'ns',
+      name: 'app-config',
+      connection: 'watching',
+      lastError: null,
+      found: true,
+      resourceVersion: '3',
+    });
+    t.informer.emit('error', Object.assign(new Error('forbidden'), { code: 403, body: { message: 'configmaps is forbidden' } }));
+    expect(t.status()).toMatchObject({ connection: 'backing_off', found: true });
+    expect(t.status().lastError).toMatch(/^HTTP 403: /);
     await t.source.stop();
-    t.informer.emit('error', new Error('late'));
-    expect(t.restartDelays()).toEqual([]);
-    expect(t.status().connection).toBe('stopped');
-    expect(t.clock.pendingTimers).toBe(0);
   });
 
   it('keeps the last good state when the ConfigMap is deleted, and follows its re-creation', async () => {

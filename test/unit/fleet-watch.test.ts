@@ -14,13 +14,14 @@ const slice = (name: string, ...endpoints: SliceLike['endpoints'] & object): Sli
 
 type Handler = (...args: never[]) => void;
 
+/** One informer for the watch's life, as client-node's: each start lists the next of `lists`, or fails. */
 class FakeInformer implements EndpointSliceInformer {
   readonly #handlers = new Map<string, Handler[]>();
-  readonly #initial: SliceLike[];
-  readonly #failStart: boolean;
-  constructor(initial: SliceLike[], failStart = false) {
-    this.#initial = initial;
-    this.#failStart = failStart;
+  readonly #starts: (SliceLike[] | 'fail')[];
+  readonly #listed = new Set<string>();
+  starts = 0;
+  constructor(starts: (SliceLike[] | 'fail')[]) {
+    this.#starts = starts;
   }
   on(event: string, callback: Handler): void {
     this.#handlers.set(event, [...(this.#handlers.get(event) ?? []), callback]);
@@ -29,9 +30,15 @@ class FakeInformer implements EndpointSliceInformer {
     for (const handler of this.#handlers.get(event) ?? []) (handler as (...values: unknown[]) => void)(...args);
   }
   async start(): Promise<void> {
-    if (this.#failStart) throw new Error('connection refused');
-    for (const item of this.#initial) this.emit('add', item);
+    const list = this.#starts[this.starts++];
+    if (list === 'fail') throw new Error('connection refused');
     this.emit('connect');
+    // A relist: what is gone is deleted, the rest added or updated, as client-node's cache does.
+    const names = new Set((list ?? []).map((item) => item.metadata?.name ?? ''));
+    for (const name of this.#listed) if (!names.has(name)) this.emit('delete', { metadata: { name } });
+    for (const item of list ?? []) this.emit(this.#listed.has(item.metadata?.name ?? '') ? 'update' : 'add', item);
+    this.#listed.clear();
+    for (const name of names) this.#listed.add(name);
   }
   async stop(): Promise<void> {}
 }
@@ -39,14 +46,13 @@ class FakeInformer implements EndpointSliceInformer {
 describe('FleetWatch', () => {
   it('reports whole lists, keeps the last known endpoints when the watch fails, and restarts with a doubling delay', async () => {
     const clock = new FakeClock(0);
-    const informers = [
-      new FakeInformer([slice('a', endpoint('user-1', { ready: true }), endpoint('user-2', { ready: true }))]),
-      new FakeInformer([], true),
-      new FakeInformer([slice('a', endpoint('user-1', { ready: false }))]),
-    ];
-    const made: FakeInformer[] = [];
+    const informer = new FakeInformer([
+      [slice('a', endpoint('user-1', { ready: true }), endpoint('user-2', { ready: true }))],
+      'fail',
+      [slice('a', endpoint('user-1', { ready: false }))],
+    ]);
     const watch = new FleetWatch(
-      { service: 'sample-app-user', clock, informer: () => made[made.push(informers[made.length]!) - 1]! },
+      { service: 'sample-app-user', clock, random: () => 0.5, informer: () => informer },
       pino({ level: 'silent' }),
     );
     const reports: string[][] = [];
@@ -56,17 +62,18 @@ describe('FleetWatch', () => {
     expect(reports).toEqual([['user-1:serving', 'user-2:serving']]);
     expect(watch.status).toEqual({ service: 'sample-app-user', connection: 'watching', lastError: null });
 
-    made[0]!.emit('error', new Error('watch closed: 500'));
-    expect(watch.status).toMatchObject({ connection: 'error', lastError: 'watch closed: 500' });
+    informer.emit('error', new Error('watch closed: 500'));
+    expect(watch.status).toMatchObject({ connection: 'backing_off', lastError: 'watch closed: 500' });
     expect(watch.endpoints).toHaveLength(2);
-    expect(clock.requestedDelays).toEqual([1000]);
+    const restarts = () => clock.requestedDelays.filter((delay) => delay !== 15_000);
+    expect(restarts()).toEqual([1000]);
     clock.advanceTo(1000);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(made).toHaveLength(2);
-    expect(clock.requestedDelays).toEqual([1000, 2000]);
+    expect(informer.starts).toBe(2);
+    expect(restarts()).toEqual([1000, 2000]);
     clock.advanceTo(3000);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(made).toHaveLength(3);
+    expect(informer.starts).toBe(3);
     expect(reports.at(-1)).toEqual(['user-1:not_serving']);
     expect(watch.status.connection).toBe('watching');
     await watch.stop();
