@@ -1,19 +1,40 @@
+// @ts-check
+/** @import { AdminApi, ApiError, MaintenanceView } from '../../src/http/admin/api-types.ts' */
 // The admin panel: signs in with a bearer token (traded for a session cookie), shows what users
 // get now (the effective state: switch or window) and how far the fleet follows it, live through
 // the event stream; toggles, sets and clears a window, makes bypass links. Every state-changing
 // call sends the session's CSRF token.
-const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+/** A form field (input, textarea, select): each has a value. @param {string} id */
+const field = (id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
+/** @param {string} id */
+const buttonById = (id) => /** @type {HTMLButtonElement} */ (document.getElementById(id));
+/** @type {string | null} */
 let csrfToken = null;
+/** @type {MaintenanceView | null} */
 let current = null;
+/** @type {EventSource | null} */
 let stream = null;
 let streamErrors = 0;
 /** The wait before the panel reopens a stream the browser gave up on: doubled each time, up to 30 s. */
 const STREAM_RETRY_FIRST_MS = 1000;
 const STREAM_RETRY_MAX_MS = 30_000;
 let streamRetryMs = STREAM_RETRY_FIRST_MS;
-let streamRetryTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let streamRetryTimer;
 
-async function api(method, path, body) {
+/**
+ * One call of the admin API, named as "METHOD /path": its data is what that call answers on
+ * success, or an ApiError (whose `message` the panel shows) on failure.
+ * @template {keyof AdminApi} R
+ * @param {R} route
+ * @param {unknown} [body]
+ * @returns {Promise<{ status: number, data: AdminApi[R] & Partial<ApiError> }>}
+ */
+async function api(route, body) {
+  const [method, path] = route.split(' ');
+  /** @type {Record<string, string>} */
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
@@ -34,7 +55,8 @@ function notice(text, isError = false) {
   element.hidden = !text;
 }
 
-let toastTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let toastTimer;
 /** Success (or failure) the user cannot miss, gone after a few seconds. */
 function toast(text, isError = false) {
   const element = $('toast');
@@ -85,6 +107,7 @@ function identity(element, user) {
   element.title = user ?? '';
 }
 
+/** @param {MaintenanceView} state */
 function renderHeadline(state) {
   const effective = state.effective ?? { active: state.enabled, cause: state.enabled ? 'switch' : null, nextChangeAt: null };
   const badge = $('state-badge');
@@ -108,6 +131,7 @@ function renderHeadline(state) {
   }
 }
 
+/** @param {MaintenanceView} state */
 function renderFleet(state) {
   const fleet = state.fleet;
   $('fleet').hidden = !fleet;
@@ -138,7 +162,7 @@ function renderFleet(state) {
   );
   const warning = $('fleet-warning');
   const late = !fleet.converged && fleet.synced && since !== null && since > fleet.warnAfterSeconds * 1000;
-  const down = fleet.watch.connection === 'error';
+  const down = fleet.watch.connection !== 'watching' && fleet.watch.lastError !== null;
   warning.hidden = !late && !down;
   if (late) {
     warning.textContent = `Not converged ${duration(since)} after the change: ${fleet.lagging.join(', ') || 'no user pod'} ${active ? 'still serving' : 'still out of service'}.
@@ -148,6 +172,7 @@ Likely causes: pods that follow the mounted volume wait for the kubelet's sync (
   }
 }
 
+/** @param {MaintenanceView} state */
 function render(state) {
   current = state;
   renderHeadline(state);
@@ -180,7 +205,7 @@ function render(state) {
   $('toggle-title').textContent = state.enabled ? 'Turn the switch off' : 'Turn the switch on';
   $('toggle-button').textContent = state.enabled ? 'Turn off' : 'Turn on';
   $('toggle-button').className = state.enabled ? 'safe' : 'danger';
-  if (document.activeElement !== $('message')) $('message').value = state.message ?? '';
+  if (document.activeElement !== $('message')) field('message').value = state.message ?? '';
   renderFleet(state);
   fillWindowForm(state, false);
   for (const id of ['state', 'toggle', 'window', 'bypass']) $(id).hidden = false;
@@ -190,18 +215,19 @@ function render(state) {
 const toInput = (iso) => (iso ? iso.slice(0, 16) : '');
 const fromInput = (value) => (value ? `${value}:00Z` : null);
 
+/** @param {MaintenanceView} state @param {boolean} [force] */
 function fillWindowForm(state, force) {
   const form = $('window-form');
   if (!force && form.contains(document.activeElement)) return;
-  $('window-start').value = toInput(state.start);
-  $('window-end').value = toInput(state.end);
-  $('retry-after').value = state.retryAfterSeconds ?? '';
+  field('window-start').value = toInput(state.start);
+  field('window-end').value = toInput(state.end);
+  field('retry-after').value = String(state.retryAfterSeconds ?? '');
   showLocalTimes();
 }
 
 function showLocalTimes() {
-  $('window-start-local').textContent = $('window-start').value ? `= ${local(fromInput($('window-start').value))}` : '';
-  $('window-end-local').textContent = $('window-end').value ? `= ${local(fromInput($('window-end').value))}` : '';
+  $('window-start-local').textContent = field('window-start').value ? `= ${local(fromInput(field('window-start').value))}` : '';
+  $('window-end-local').textContent = field('window-end').value ? `= ${local(fromInput(field('window-end').value))}` : '';
 }
 
 /** The same rules, and the same words, as the API's 400 answers. */
@@ -216,15 +242,15 @@ function windowProblem(start, end, retry, reason) {
 }
 
 async function saveWindow(start, end, retry) {
-  const reason = $('window-reason').value;
+  const reason = field('window-reason').value;
   const problem = windowProblem(start, end, retry, reason);
   $('window-error').textContent = problem ?? '';
   $('window-error').hidden = problem === null;
-  if (problem) return;
+  if (problem || current === null) return;
   const body = { enabled: current.enabled, reason, start, end, retryAfterSeconds: retry, resourceVersion: current.resourceVersion };
-  const { status, data } = await api('PUT', '/admin/api/maintenance', body);
+  const { status, data } = await api('PUT /admin/api/maintenance', body);
   if (status === 200) {
-    $('window-reason').value = '';
+    field('window-reason').value = '';
     render(data);
     fillWindowForm(data, true);
     toast(start || end ? `Window saved: ${utc(start) ?? 'open'} → ${utc(end) ?? 'open'}.` : 'Window cleared.');
@@ -250,7 +276,7 @@ async function failed(status, data) {
 }
 
 async function load() {
-  const { status, data } = await api('GET', '/admin/api/maintenance');
+  const { status, data } = await api('GET /admin/api/maintenance');
   if (status === 401) {
     showLogin();
     return status;
@@ -314,7 +340,7 @@ function showLogin() {
 }
 
 async function start() {
-  const { status, data } = await api('GET', '/admin/session');
+  const { status, data } = await api('GET /admin/session');
   if (status !== 200) return showLogin();
   csrfToken = data.csrfToken;
   const who = document.createElement('span');
@@ -328,8 +354,8 @@ async function start() {
 
 $('login-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  const { status, data } = await api('POST', '/admin/session', { token: $('token').value });
-  $('token').value = '';
+  const { status, data } = await api('POST /admin/session', { token: field('token').value });
+  field('token').value = '';
   if (status !== 200) return notice(data?.message ?? `sign-in failed (HTTP ${status})`, true);
   notice('');
   await start();
@@ -337,14 +363,16 @@ $('login-form').addEventListener('submit', async (event) => {
 
 $('toggle-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  const button = $('toggle-button');
+  if (current === null) return;
+  const button = buttonById('toggle-button');
   button.disabled = true;
-  const body = { enabled: !current.enabled, reason: $('reason').value, resourceVersion: current.resourceVersion };
-  if ($('message').value.trim() !== '') body.message = $('message').value;
-  const { status, data } = await api('PUT', '/admin/api/maintenance', body);
+  /** @type {{ enabled: boolean, reason: string, resourceVersion: string, message?: string }} */
+  const body = { enabled: !current.enabled, reason: field('reason').value, resourceVersion: current.resourceVersion };
+  if (field('message').value.trim() !== '') body.message = field('message').value;
+  const { status, data } = await api('PUT /admin/api/maintenance', body);
   button.disabled = false;
   if (status === 200) {
-    $('reason').value = '';
+    field('reason').value = '';
     render(data);
     toast(
       `The switch is now ${data.enabled ? 'on' : 'off'}.${data.effective && data.effective.active !== data.enabled ? ` Maintenance stays ${data.effective.active ? 'on: the window' : 'off'}.` : ''}`,
@@ -357,27 +385,27 @@ $('toggle-form').addEventListener('submit', async (event) => {
 $('window-form').addEventListener('input', showLocalTimes);
 $('window-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  const retry = $('retry-after').value === '' ? null : Number($('retry-after').value);
-  await saveWindow(fromInput($('window-start').value), fromInput($('window-end').value), retry);
+  const retry = field('retry-after').value === '' ? null : Number(field('retry-after').value);
+  await saveWindow(fromInput(field('window-start').value), fromInput(field('window-end').value), retry);
 });
 $('window-clear').addEventListener('click', async () => {
-  const retry = $('retry-after').value === '' ? null : Number($('retry-after').value);
+  const retry = field('retry-after').value === '' ? null : Number(field('retry-after').value);
   await saveWindow(null, null, retry);
 });
 
 $('bypass-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  $('bypass-button').disabled = true;
-  const body = { reason: $('bypass-reason').value, expiresInSeconds: Number($('bypass-duration').value) };
-  const { status, data } = await api('POST', '/admin/api/bypass-links', body);
-  $('bypass-button').disabled = false;
+  buttonById('bypass-button').disabled = true;
+  const body = { reason: field('bypass-reason').value, expiresInSeconds: Number(field('bypass-duration').value) };
+  const { status, data } = await api('POST /admin/api/bypass-links', body);
+  buttonById('bypass-button').disabled = false;
   if (status === 201) {
-    $('bypass-reason').value = '';
+    field('bypass-reason').value = '';
     // A whole URL when the admin tier knows the public address (PUBLIC_URL); else the path, for the site's own address.
-    $('bypass-link').value = data.url ?? data.path;
+    field('bypass-link').value = data.url ?? data.path;
     $('bypass-expiry').textContent = `valid until ${utc(data.expiresAt)}`;
     $('bypass-result').hidden = false;
-    $('bypass-link').select();
+    field('bypass-link').select();
     toast(`Bypass link ${data.id} created.`);
   } else {
     await failed(status, data);
@@ -385,7 +413,7 @@ $('bypass-form').addEventListener('submit', async (event) => {
 });
 
 $('logout').addEventListener('click', async () => {
-  await api('DELETE', '/admin/session');
+  await api('DELETE /admin/session');
   notice('Signed out.');
   showLogin();
 });

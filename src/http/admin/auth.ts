@@ -8,8 +8,10 @@ import { RateLimiter } from './rate-limit.ts';
 export type { Identity };
 export type Access = 'get' | 'patch';
 
+export type AdminAuthMode = 'kubernetes' | 'token' | 'none';
+
 export interface AdminAuth {
-  readonly mode: 'kubernetes' | 'token' | 'none';
+  readonly mode: AdminAuthMode;
   /** Who this bearer token belongs to, or null if it is not accepted. */
   authenticate(token: string): Promise<Identity | null>;
   /** May this identity read (get) or change (patch) the maintenance config? */

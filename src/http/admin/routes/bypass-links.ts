@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
+import type { ConfigWriter } from '../../../config/writer.ts';
+import { signBypassToken } from '../../../maintenance/bypass-token.ts';
+import { BYPASS_PATH } from '../../bypass.ts';
+import type { BypassLinkView } from '../api-types.ts';
+import { fail } from '../errors.ts';
+import type { AdminEnv, Guards } from '../guards.ts';
+import { bypassLinkSchema } from '../requests.ts';
+
+export const BYPASS_KEY_COMMAND = 'kubectl create secret generic maintenance-bypass-key --from-literal=key="$(openssl rand -base64 32)"';
+
+export interface BypassLinkSettings {
+  /** The key (null while there is none) and why there is none. */
+  key: () => Buffer | null;
+  problem: () => string | null;
+  publicUrl?: URL;
+}
+
+/** Signed links past maintenance; each is an Event on the ConfigMap first: no record, no link. */
+export function bypassLinkRoutes(deps: {
+  writer: ConfigWriter;
+  guards: Guards;
+  settings?: BypassLinkSettings;
+  now: () => number;
+  log: Logger;
+}): Hono<AdminEnv> {
+  const { writer, guards, settings, now, log } = deps;
+  return new Hono<AdminEnv>().post(
+    '/',
+    guards.identify,
+    guards.sameOrigin,
+    guards.csrf,
+    guards.authorize('patch'),
+    guards.jsonBody(bypassLinkSchema),
+    async (c) => {
+      const { reason, expiresInSeconds } = c.req.valid('json');
+      const { identity } = c.get('caller');
+      const key = settings?.key() ?? null;
+      if (key === null) {
+        const why = settings?.problem() ?? 'no bypass key is configured';
+        return fail(c, 503, { error: 'unavailable', message: `bypass links are off: ${why}. Create the Secret: ${BYPASS_KEY_COMMAND}` });
+      }
+      const id = randomBytes(8).toString('base64url');
+      const expiresAt = new Date(Math.floor((now() + expiresInSeconds * 1000) / 1000) * 1000);
+      const token = signBypassToken(key, expiresAt.getTime(), id);
+      await writer.audit?.({
+        action: 'CreateBypassLink',
+        reason: 'BypassLinkCreated',
+        note: `${identity.user} created bypass link ${id}, valid until ${expiresAt.toISOString()}: ${reason}`,
+      });
+      log.info({ actor: identity.user, reason, linkId: id, expiresAt: expiresAt.toISOString() }, 'bypass link created');
+      const path = `${BYPASS_PATH}?token=${token}`;
+      const url = settings?.publicUrl ? new URL(path, settings.publicUrl).href : null;
+      return c.json({ id, expiresAt: expiresAt.toISOString(), path, url, reason } satisfies BypassLinkView, 201);
+    },
+  );
+}
