@@ -344,3 +344,8 @@ current-context: envtest
     throw error;
   }
 }
+
+/** kubectl's arguments for a JSON merge patch of a ConfigMap's data, as an operator types it by hand. */
+export function patchConfigMapArgs(namespace: string, data: Record<string, string>, name = 'app-config'): string[] {
+  return ['patch', 'configmap', name, '-n', namespace, '--type=merge', '-p', JSON.stringify({ data })];
+}

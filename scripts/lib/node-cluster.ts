@@ -315,27 +315,234 @@ async function issue(pki: Pki, name: string, subject: string, altNames?: string)
   return { cert, key };
 }
 
+const CONFIGS = new URL('./node-cluster/', import.meta.url);
+
+/** A configuration file of this folder with its `{{name}}` placeholders filled; an unknown one fails. */
+export function fillConfig(name: string, values: Record<string, string | number>): string {
+  const template = readFileSync(new URL(name, CONFIGS), 'utf8');
+  return template.replace(/\{\{(\w+)\}\}/g, (_match, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new Error(`${name} needs a value for {{${key}}}`);
+    return String(value);
+  });
+}
+
 async function writeKubeconfig(path: string, server: string, ca: string, user: { cert: string; key: string }): Promise<string> {
   const b64 = async (file: string) => (await readFile(file)).toString('base64');
   await writeFile(
     path,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: node-cluster
-  cluster: {server: ${server}, certificate-authority-data: ${await b64(ca)}}
-users:
-- name: user
-  user: {client-certificate-data: ${await b64(user.cert)}, client-key-data: ${await b64(user.key)}}
-contexts:
-- name: node-cluster
-  context: {cluster: node-cluster, user: user, namespace: default}
-current-context: node-cluster
-`,
+    fillConfig('kubeconfig.yaml', { server, caData: await b64(ca), certData: await b64(user.cert), keyData: await b64(user.key) }),
   );
   return path;
 }
 
+/** What every part is started with: where it lives, how to start a logged process, and the cluster's CA. */
+interface Node {
+  settings: NodeClusterSettings;
+  binaries: NodeClusterBinaries;
+  dir: string;
+  pki: Pki;
+  server: string;
+  kubectl: NodeCluster['kubectl'];
+  /** Starts a process that logs to logs/NAME.log; the function returned says how it exited, once it has. */
+  spawnLogged(name: string, command: string, args: string[]): () => string | null;
+  log(line: string): void;
+}
+
+/** Sysctls, saved first so that teardown restores them. */
+function enableForwarding(settings: NodeClusterSettings): void {
+  if (!existsSync(savedSysctlsFile(settings))) {
+    writeFileSync(
+      savedSysctlsFile(settings),
+      JSON.stringify(Object.fromEntries(SYSCTLS.filter(existsSync).map((path) => [path, readFileSync(path, 'utf8').trim()]))),
+    );
+  }
+  for (const path of SYSCTLS.filter(existsSync)) writeFileSync(path, '1');
+}
+
+/** The API server's address, on a bridge with no ports (this kernel has no dummy module). */
+async function addApiAddress(settings: NodeClusterSettings): Promise<void> {
+  await sh('ip', ['link', 'add', API_BRIDGE, 'type', 'bridge']);
+  await sh('ip', ['addr', 'add', `${settings.apiAddress}/32`, 'dev', API_BRIDGE]);
+  await sh('ip', ['link', 'set', API_BRIDGE, 'up']);
+}
+
+async function startEtcd({ settings, binaries, dir, spawnLogged }: Node): Promise<() => string | null> {
+  const exited = spawnLogged('etcd', binaries.etcd, [
+    `--data-dir=${join(dir, 'etcd')}`,
+    `--listen-client-urls=http://127.0.0.1:${settings.etcdPort}`,
+    `--advertise-client-urls=http://127.0.0.1:${settings.etcdPort}`,
+    `--listen-peer-urls=http://127.0.0.1:${settings.etcdPort + 1}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${settings.etcdPort + 1}`,
+    `--initial-cluster=default=http://127.0.0.1:${settings.etcdPort + 1}`,
+    '--unsafe-no-fsync=true',
+    '--log-level=warn',
+  ]);
+  await waitUntil('etcd', async () => (await fetch(`http://127.0.0.1:${settings.etcdPort}/health`)).ok, exited);
+  return exited;
+}
+
+/** kube-apiserver, bound to and advertising the bridge address, so the kubernetes Service has a real endpoint. */
+async function startApiServer(node: Node, serviceAccountKeys: { key: string; pub: string }): Promise<() => string | null> {
+  const { settings, binaries, pki, kubectl, spawnLogged } = node;
+  const serving = await issue(
+    pki,
+    'apiserver',
+    '/CN=kube-apiserver',
+    `IP:${settings.apiAddress},IP:${settings.kubernetesServiceIp},IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local`,
+  );
+  const toKubelet = await issue(pki, 'apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client');
+  const exited = spawnLogged('kube-apiserver', binaries.kubeApiserver, [
+    `--etcd-servers=http://127.0.0.1:${settings.etcdPort}`,
+    `--bind-address=${settings.apiAddress}`,
+    `--advertise-address=${settings.apiAddress}`,
+    `--secure-port=${settings.apiPort}`,
+    `--tls-cert-file=${serving.cert}`,
+    `--tls-private-key-file=${serving.key}`,
+    `--client-ca-file=${pki.ca}`,
+    `--kubelet-client-certificate=${toKubelet.cert}`,
+    `--kubelet-client-key=${toKubelet.key}`,
+    `--service-cluster-ip-range=${settings.serviceCidr}`,
+    '--authorization-mode=Node,RBAC',
+    '--enable-admission-plugins=NodeRestriction',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${serviceAccountKeys.pub}`,
+    `--service-account-signing-key-file=${serviceAccountKeys.key}`,
+    '--allow-privileged=true',
+    // Logs and exec reach the kubelet by its InternalIP, never by a name to look up.
+    '--kubelet-preferred-address-types=InternalIP',
+    '--v=0',
+  ]);
+  await waitUntil('kube-apiserver', async () => (await kubectl(['get', '--raw', '/readyz'])).trim() === 'ok', exited);
+  node.log(`kube-apiserver serving on ${node.server}`);
+  return exited;
+}
+
+async function startControllerManager(node: Node, serviceAccountKey: string): Promise<() => string | null> {
+  const { settings, pki, dir, server } = node;
+  const client = await issue(pki, 'kube-controller-manager', '/CN=system:kube-controller-manager');
+  return node.spawnLogged('kube-controller-manager', node.binaries.kubeControllerManager, [
+    `--kubeconfig=${await writeKubeconfig(join(dir, 'kube-controller-manager.kubeconfig'), server, pki.ca, client)}`,
+    `--service-account-private-key-file=${serviceAccountKey}`,
+    `--root-ca-file=${pki.ca}`,
+    '--use-service-account-credentials=true',
+    `--service-cluster-ip-range=${settings.serviceCidr}`,
+    '--leader-elect=false',
+    '--bind-address=127.0.0.1',
+    '--secure-port=0',
+    '--v=0',
+  ]);
+}
+
+async function startScheduler(node: Node): Promise<() => string | null> {
+  const client = await issue(node.pki, 'kube-scheduler', '/CN=system:kube-scheduler');
+  return node.spawnLogged('kube-scheduler', node.binaries.kubeScheduler, [
+    `--kubeconfig=${await writeKubeconfig(join(node.dir, 'kube-scheduler.kubeconfig'), node.server, node.pki.ca, client)}`,
+    '--leader-elect=false',
+    '--bind-address=127.0.0.1',
+    '--secure-port=0',
+    '--v=0',
+  ]);
+}
+
+/** containerd, with its root, state, socket and CNI config under the cluster's directory, and the images imported. */
+async function startContainerd(node: Node, images: NodeClusterImages): Promise<{ socket: string; exited: () => string | null }> {
+  const { dir, settings } = node;
+  const containerdDir = join(dir, 'containerd');
+  const cniConfDir = join(dir, 'cni', 'net.d');
+  await mkdir(cniConfDir, { recursive: true });
+  await writeFile(
+    join(cniConfDir, '10-pods.conflist'),
+    fillConfig('pods.conflist', { bridge: POD_BRIDGE, podCidr: settings.podCidr, ipamDir: join(dir, 'cni', 'ipam') }),
+  );
+  const socket = join(containerdDir, 'containerd.sock');
+  await mkdir(containerdDir, { recursive: true });
+  await writeFile(
+    join(containerdDir, 'config.toml'),
+    fillConfig('containerd.toml', {
+      root: join(containerdDir, 'root'),
+      state: join(containerdDir, 'state'),
+      socket,
+      sandboxImage: SANDBOX_IMAGE,
+      cniConfDir,
+      opt: join(containerdDir, 'opt'),
+    }),
+  );
+  const exited = node.spawnLogged('containerd', 'containerd', ['--config', join(containerdDir, 'config.toml')]);
+  await waitUntil(
+    'containerd',
+    async () => existsSync(socket) && (await sh('ctr', ['--address', socket, 'version'])).includes('Server'),
+    exited,
+  );
+  for (const archive of images.archives) {
+    await sh('ctr', ['--address', socket, '-n', 'k8s.io', 'images', 'import', archive]);
+    node.log(`imported ${archive}`);
+  }
+  return { socket, exited };
+}
+
+async function startKubelet(node: Node, containerdSocket: string): Promise<() => string | null> {
+  const { settings, pki, dir, server } = node;
+  const kubeletDir = join(dir, 'kubelet');
+  await mkdir(kubeletDir, { recursive: true });
+  await writeFile(join(kubeletDir, 'resolv.conf'), 'options ndots:1\n');
+  await writeFile(
+    join(kubeletDir, 'config.yaml'),
+    fillConfig('kubelet.yaml', {
+      clientCa: pki.ca,
+      address: settings.apiAddress,
+      healthzPort: settings.kubeletHealthzPort,
+      containerdSocket,
+      syncFrequency: settings.kubeletSyncFrequency,
+      resolvConf: join(kubeletDir, 'resolv.conf'),
+    }),
+  );
+  const client = await issue(pki, 'kubelet', `/O=system:nodes/CN=system:node:${settings.nodeName}`);
+  return node.spawnLogged('kubelet', node.binaries.kubelet, [
+    `--config=${join(kubeletDir, 'config.yaml')}`,
+    `--kubeconfig=${await writeKubeconfig(join(dir, 'kubelet.kubeconfig'), server, pki.ca, client)}`,
+    `--root-dir=${join(kubeletDir, 'root')}`,
+    `--cert-dir=${join(kubeletDir, 'pki')}`,
+    `--hostname-override=${settings.nodeName}`,
+    `--node-ip=${settings.apiAddress}`,
+    '--v=1',
+  ]);
+}
+
+async function startKubeProxy(node: Node): Promise<() => string | null> {
+  const { settings } = node;
+  const client = await issue(node.pki, 'kube-proxy', '/CN=system:kube-proxy');
+  return node.spawnLogged('kube-proxy', node.binaries.kubeProxy, [
+    `--kubeconfig=${await writeKubeconfig(join(node.dir, 'kube-proxy.kubeconfig'), node.server, node.pki.ca, client)}`,
+    '--proxy-mode=iptables',
+    `--cluster-cidr=${settings.podCidr}`,
+    `--hostname-override=${settings.nodeName}`,
+    `--healthz-bind-address=127.0.0.1:${settings.kubeProxyHealthzPort}`,
+    `--metrics-bind-address=127.0.0.1:${settings.kubeProxyMetricsPort}`,
+    // Leave the machine's conntrack limits alone.
+    '--conntrack-max-per-core=0',
+    '--v=0',
+  ]);
+}
+
+/** The node Ready, and the default ServiceAccount made: pods get tokens only once the controller manager made it. */
+async function waitForNode({ settings, kubectl }: Node, anyExited: () => string | null): Promise<void> {
+  await waitUntil(
+    'the node to be Ready',
+    async () =>
+      (await kubectl(['get', 'node', settings.nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).trim() ===
+      'True',
+    anyExited,
+    180_000,
+  );
+  await waitUntil(
+    'the default ServiceAccount',
+    async () => (await kubectl(['get', 'serviceaccount', 'default', '-o', 'name'])).trim() !== '',
+    anyExited,
+  );
+}
+
+/** The node, one part after another, in the order each needs the one before. */
 export async function startNodeCluster(
   binaries: NodeClusterBinaries,
   images: NodeClusterImages,
@@ -373,243 +580,46 @@ export async function startNodeCluster(
       return exited;
     };
 
-    // Sysctls, saved first so that teardown restores them.
-    if (!existsSync(savedSysctlsFile(settings))) {
-      writeFileSync(
-        savedSysctlsFile(settings),
-        JSON.stringify(Object.fromEntries(SYSCTLS.filter(existsSync).map((path) => [path, readFileSync(path, 'utf8').trim()]))),
-      );
-    }
-    for (const path of SYSCTLS.filter(existsSync)) writeFileSync(path, '1');
-
-    // The API server's address, on a bridge with no ports (this kernel has no dummy module).
-    await sh('ip', ['link', 'add', API_BRIDGE, 'type', 'bridge']);
-    await sh('ip', ['addr', 'add', `${settings.apiAddress}/32`, 'dev', API_BRIDGE]);
-    await sh('ip', ['link', 'set', API_BRIDGE, 'up']);
-
-    // Certificates: one CA for serving and clients; it is also kube-controller-manager's root CA for pods.
+    enableForwarding(settings);
+    await addApiAddress(settings);
+    // One CA for serving and clients; it is also kube-controller-manager's root CA for pods.
     const pki = await makePki(join(dir, 'pki'));
-    const serving = await issue(
-      pki,
-      'apiserver',
-      '/CN=kube-apiserver',
-      `IP:${settings.apiAddress},IP:${settings.kubernetesServiceIp},IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local`,
-    );
-    const admin = await issue(pki, 'admin', '/O=system:masters/CN=cluster-admin');
-    const kubeletClient = await issue(pki, 'kubelet', `/O=system:nodes/CN=system:node:${settings.nodeName}`);
-    const apiToKubelet = await issue(pki, 'apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client');
-    const controllerManager = await issue(pki, 'kube-controller-manager', '/CN=system:kube-controller-manager');
-    const scheduler = await issue(pki, 'kube-scheduler', '/CN=system:kube-scheduler');
-    const proxy = await issue(pki, 'kube-proxy', '/CN=system:kube-proxy');
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const saKey = join(pki.dir, 'sa.key');
-    const saPub = join(pki.dir, 'sa.pub');
-    await writeFile(saKey, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    await writeFile(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
-
+    const serviceAccountKeys = await makeServiceAccountKeys(pki);
     const server = `https://${settings.apiAddress}:${settings.apiPort}`;
-    const kubeconfig = await writeKubeconfig(join(dir, 'admin.kubeconfig'), server, pki.ca, admin);
+    const kubeconfig = await writeKubeconfig(
+      join(dir, 'admin.kubeconfig'),
+      server,
+      pki.ca,
+      await issue(pki, 'admin', '/O=system:masters/CN=cluster-admin'),
+    );
     const kubectl: NodeCluster['kubectl'] = (args, options) => runKubectl(binaries.kubectl, kubeconfig, args, options);
+    const node: Node = { settings, binaries, dir, pki, server, kubectl, spawnLogged, log };
 
-    // etcd
-    const etcdExited = spawnLogged('etcd', binaries.etcd, [
-      `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=http://127.0.0.1:${settings.etcdPort}`,
-      `--advertise-client-urls=http://127.0.0.1:${settings.etcdPort}`,
-      `--listen-peer-urls=http://127.0.0.1:${settings.etcdPort + 1}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${settings.etcdPort + 1}`,
-      `--initial-cluster=default=http://127.0.0.1:${settings.etcdPort + 1}`,
-      '--unsafe-no-fsync=true',
-      '--log-level=warn',
-    ]);
-    await waitUntil('etcd', async () => (await fetch(`http://127.0.0.1:${settings.etcdPort}/health`)).ok, etcdExited);
-
-    // kube-apiserver, bound to and advertising the bridge address, so the kubernetes Service has a real endpoint.
-    const apiExited = spawnLogged('kube-apiserver', binaries.kubeApiserver, [
-      `--etcd-servers=http://127.0.0.1:${settings.etcdPort}`,
-      `--bind-address=${settings.apiAddress}`,
-      `--advertise-address=${settings.apiAddress}`,
-      `--secure-port=${settings.apiPort}`,
-      `--tls-cert-file=${serving.cert}`,
-      `--tls-private-key-file=${serving.key}`,
-      `--client-ca-file=${pki.ca}`,
-      `--kubelet-client-certificate=${apiToKubelet.cert}`,
-      `--kubelet-client-key=${apiToKubelet.key}`,
-      `--service-cluster-ip-range=${settings.serviceCidr}`,
-      '--authorization-mode=Node,RBAC',
-      '--enable-admission-plugins=NodeRestriction',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${saPub}`,
-      `--service-account-signing-key-file=${saKey}`,
-      '--allow-privileged=true',
-      // Logs and exec reach the kubelet by its InternalIP, never by a name to look up.
-      '--kubelet-preferred-address-types=InternalIP',
-      '--v=0',
-    ]);
-    await waitUntil('kube-apiserver', async () => (await kubectl(['get', '--raw', '/readyz'])).trim() === 'ok', apiExited);
-    log(`kube-apiserver serving on ${server}`);
-
-    const controllerManagerExited = spawnLogged('kube-controller-manager', binaries.kubeControllerManager, [
-      `--kubeconfig=${await writeKubeconfig(join(dir, 'kube-controller-manager.kubeconfig'), server, pki.ca, controllerManager)}`,
-      `--service-account-private-key-file=${saKey}`,
-      `--root-ca-file=${pki.ca}`,
-      '--use-service-account-credentials=true',
-      `--service-cluster-ip-range=${settings.serviceCidr}`,
-      '--leader-elect=false',
-      '--bind-address=127.0.0.1',
-      '--secure-port=0',
-      '--v=0',
-    ]);
-    const schedulerExited = spawnLogged('kube-scheduler', binaries.kubeScheduler, [
-      `--kubeconfig=${await writeKubeconfig(join(dir, 'kube-scheduler.kubeconfig'), server, pki.ca, scheduler)}`,
-      '--leader-elect=false',
-      '--bind-address=127.0.0.1',
-      '--secure-port=0',
-      '--v=0',
-    ]);
-
-    // containerd, with its root, state, socket and CNI config under the cluster's directory.
-    const containerdDir = join(dir, 'containerd');
-    const cniConfDir = join(dir, 'cni', 'net.d');
-    await mkdir(cniConfDir, { recursive: true });
-    await writeFile(
-      join(cniConfDir, '10-pods.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'pods',
-        plugins: [
-          {
-            type: 'bridge',
-            bridge: POD_BRIDGE,
-            isGateway: true,
-            ipMasq: true,
-            hairpinMode: true,
-            ipam: {
-              type: 'host-local',
-              ranges: [[{ subnet: settings.podCidr }]],
-              routes: [{ dst: '0.0.0.0/0' }],
-              dataDir: join(dir, 'cni', 'ipam'),
-            },
-          },
-          { type: 'portmap', capabilities: { portMappings: true } },
-        ],
-      }),
-    );
-    const containerdSocket = join(containerdDir, 'containerd.sock');
-    await mkdir(containerdDir, { recursive: true });
-    await writeFile(
-      join(containerdDir, 'config.toml'),
-      `version = 2
-root = "${join(containerdDir, 'root')}"
-state = "${join(containerdDir, 'state')}"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
-[grpc]
-  address = "${containerdSocket}"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${SANDBOX_IMAGE}"
-  # Lowering oom_score_adj needs CAP_SYS_RESOURCE, which this machine withholds.
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "${cniConfDir}"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${join(containerdDir, 'opt')}"
-`,
-    );
-    const containerdExited = spawnLogged('containerd', 'containerd', ['--config', join(containerdDir, 'config.toml')]);
-    await waitUntil(
-      'containerd',
-      async () => existsSync(containerdSocket) && (await sh('ctr', ['--address', containerdSocket, 'version'])).includes('Server'),
-      containerdExited,
-    );
-    for (const archive of images.archives) {
-      await sh('ctr', ['--address', containerdSocket, '-n', 'k8s.io', 'images', 'import', archive]);
-      log(`imported ${archive}`);
-    }
-
-    // kubelet
-    const kubeletDir = join(dir, 'kubelet');
-    await mkdir(kubeletDir, { recursive: true });
-    await writeFile(join(kubeletDir, 'resolv.conf'), 'options ndots:1\n');
-    await writeFile(
-      join(kubeletDir, 'config.yaml'),
-      `apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: ${pki.ca}}
-authorization: {mode: Webhook}
-address: ${settings.apiAddress}
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: ${settings.kubeletHealthzPort}
-containerRuntimeEndpoint: unix://${containerdSocket}
-cgroupDriver: cgroupfs
-# This machine has cgroup v1 (hybrid); 1.37 refuses it unless told.
-failCgroupV1: false
-failSwapOn: false
-syncFrequency: ${settings.kubeletSyncFrequency}
-# Nothing here may be evicted or garbage-collected for lack of space: the images cannot be pulled again.
-evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-# No name server: nothing in a pod may send a query off this machine (tests use ClusterIPs).
-resolvConf: ${join(kubeletDir, 'resolv.conf')}
-`,
-    );
-    const kubeletExited = spawnLogged('kubelet', binaries.kubelet, [
-      `--config=${join(kubeletDir, 'config.yaml')}`,
-      `--kubeconfig=${await writeKubeconfig(join(dir, 'kubelet.kubeconfig'), server, pki.ca, kubeletClient)}`,
-      `--root-dir=${join(kubeletDir, 'root')}`,
-      `--cert-dir=${join(kubeletDir, 'pki')}`,
-      `--hostname-override=${settings.nodeName}`,
-      `--node-ip=${settings.apiAddress}`,
-      '--v=1',
-    ]);
-
-    const proxyExited = spawnLogged('kube-proxy', binaries.kubeProxy, [
-      `--kubeconfig=${await writeKubeconfig(join(dir, 'kube-proxy.kubeconfig'), server, pki.ca, proxy)}`,
-      '--proxy-mode=iptables',
-      `--cluster-cidr=${settings.podCidr}`,
-      `--hostname-override=${settings.nodeName}`,
-      `--healthz-bind-address=127.0.0.1:${settings.kubeProxyHealthzPort}`,
-      `--metrics-bind-address=127.0.0.1:${settings.kubeProxyMetricsPort}`,
-      // Leave the machine's conntrack limits alone.
-      '--conntrack-max-per-core=0',
-      '--v=0',
-    ]);
-
-    const anyExited = () =>
-      controllerManagerExited() ?? schedulerExited() ?? kubeletExited() ?? proxyExited() ?? apiExited() ?? containerdExited();
-    await waitUntil(
-      'the node to be Ready',
-      async () =>
-        (await kubectl(['get', 'node', settings.nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).trim() ===
-        'True',
-      anyExited,
-      180_000,
-    );
-    // Pods get ServiceAccount tokens only once the controller manager has made the default accounts and the root CA.
-    await waitUntil(
-      'the default ServiceAccount',
-      async () => (await kubectl(['get', 'serviceaccount', 'default', '-o', 'name'])).trim() !== '',
-      anyExited,
-    );
+    await startEtcd(node);
+    const apiServer = await startApiServer(node, serviceAccountKeys);
+    const controllerManager = await startControllerManager(node, serviceAccountKeys.key);
+    const scheduler = await startScheduler(node);
+    const containerd = await startContainerd(node, images);
+    const kubelet = await startKubelet(node, containerd.socket);
+    const kubeProxy = await startKubeProxy(node);
+    await waitForNode(node, () => controllerManager() ?? scheduler() ?? kubelet() ?? kubeProxy() ?? apiServer() ?? containerd.exited());
     log(`node ${settings.nodeName} is Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-    return { settings, kubeconfig, server, binaries, kubectl, containerdSocket, stop };
+    return { settings, kubeconfig, server, binaries, kubectl, containerdSocket: containerd.socket, stop };
   } catch (error) {
     await stop().catch(() => {});
     throw error;
   }
+}
+
+/** The key pair the API server signs ServiceAccount tokens with, and the controller manager too. */
+async function makeServiceAccountKeys(pki: Pki): Promise<{ key: string; pub: string }> {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const key = join(pki.dir, 'sa.key');
+  const pub = join(pki.dir, 'sa.pub');
+  await writeFile(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+  return { key, pub };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
@@ -63,7 +64,7 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
 
   beforeAll(async () => {
     await kubectl(['apply', '-k', join(ROOT, 'test/e2e/fixtures/api-watch')]);
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     await kubectl(['apply', '-f', '-'], { input: PEOPLE_RBAC });
     operatorToken = await tokenFor('operator');
     viewerToken = await tokenFor('viewer');

@@ -1,3 +1,4 @@
+import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
@@ -23,7 +24,7 @@ describe.skipIf(skipReason !== null)('the API-watch source, on a real API server
 
   beforeAll(async () => {
     await kubectl(['apply', '-k', join(ROOT, 'test/e2e/fixtures/api-watch')]);
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     // The user pod's identity from the api-watch component: read-only, app-config only.
     const kubeconfig = await kubeconfigForToken(await tokenFor('sample-app-config-reader'), 'config-reader');
     user = await spawnService({
@@ -42,13 +43,13 @@ describe.skipIf(skipReason !== null)('the API-watch source, on a real API server
   });
 
   it('flips readiness after a plain kubectl patch', async () => {
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"true"}}']);
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'true' }));
     await waitForReadyz(user, 503);
     const current = await status(user);
     expect(current).toMatchObject({ source: 'api', maintenance: true, api: { connection: 'watching', found: true } });
     expect(current.api.resourceVersion).toBe((await configMap()).metadata.resourceVersion);
 
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     await waitForReadyz(user, 200);
   });
 
@@ -65,14 +66,14 @@ describe.skipIf(skipReason !== null)('the API-watch source, on a real API server
   });
 
   it('keeps the last good state on an invalid value and reports it', async () => {
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"maybe"}}']);
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'maybe' }));
     const current = await waitFor('the error in /status', async () => {
       const s = await status(user);
       return s.lastError ? s : undefined;
     });
     expect(current.lastError).toContain('MAINTENANCE_MODE');
     expect(await readyz(user)).toBe(200);
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"true"}}']);
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'true' }));
     await waitForReadyz(user, 503);
   });
 

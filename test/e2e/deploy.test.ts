@@ -12,6 +12,7 @@ import {
   writeTokenKubeconfig,
   type Binaries,
   type ControlPlane,
+  patchConfigMapArgs,
 } from '../../scripts/lib/control-plane.ts';
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
@@ -131,16 +132,7 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     const seen = (
       await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])
     ).trim();
-    await plane.kubectl([
-      'patch',
-      'configmap',
-      'app-config',
-      '-n',
-      NAMESPACE,
-      '--type=merge',
-      '-p',
-      '{"data":{"MAINTENANCE_MESSAGE":"someone else"}}',
-    ]);
+    await plane.kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MESSAGE: 'someone else' }));
     const stale = await plugin(['off', '-n', NAMESPACE, '--reason', 'stale', '--if-version', seen]);
     expect(stale.code).toBe(3);
     expect(stale.stderr).toContain(`conflict: sample-app/app-config changed after resourceVersion ${seen} was read; nothing was written.`);
@@ -318,16 +310,7 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect((await state()).changedOutside).toBeNull();
     expect((await plugin(['status', '-n', NAMESPACE])).stdout).not.toContain('changed outside');
 
-    await plane.kubectl([
-      'patch',
-      'configmap',
-      'app-config',
-      '-n',
-      NAMESPACE,
-      '--type=merge',
-      '-p',
-      '{"data":{"MAINTENANCE_MESSAGE":"patched by hand"}}',
-    ]);
+    await plane.kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MESSAGE: 'patched by hand' }));
     const patched = await state();
     expect(patched.changedBy).toBe('envtest-admin');
     expect(patched.changedOutside?.manager).toBe('kubectl-patch');

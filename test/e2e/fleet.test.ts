@@ -1,3 +1,4 @@
+import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -94,7 +95,7 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
 
   beforeAll(async () => {
     await applyBase();
-    await kubectl(['patch', 'configmap', 'app-config', '-n', NAMESPACE, '--type=merge', '-p', '{"data":{"MAINTENANCE_MODE":"false"}}']);
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     await kubectl(['apply', '-f', '-'], { input: PEOPLE });
     await kubectl(['delete', 'endpointslices', '-n', NAMESPACE, '-l', 'kubernetes.io/service-name=sample-app-user', '--ignore-not-found']);
     await kubectl(['apply', '-f', '-'], { input: slice('sample-app-user-a', { 'user-1': true, 'user-2': true }) });
