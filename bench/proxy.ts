@@ -29,7 +29,7 @@ export interface ProxyResults {
 }
 
 /** A process's CPU time so far (user + system), in microseconds, from /proc/PID/stat. */
-function cpuMicros(pid: number): number {
+export function cpuMicros(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
