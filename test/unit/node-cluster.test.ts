@@ -1,3 +1,4 @@
+import { loadYaml } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { fillConfig } from '../../scripts/lib/node-cluster.ts';
 
@@ -15,8 +16,35 @@ describe('the node cluster configuration files', () => {
       syncFrequency: '1m',
       resolvConf: '/k/resolv.conf',
     });
-    expect(kubelet).toContain('containerRuntimeEndpoint: unix:///run/c.sock');
-    expect(kubelet).not.toContain('{{');
+    expect(loadYaml(kubelet)).toMatchObject({
+      kind: 'KubeletConfiguration',
+      authentication: { x509: { clientCAFile: '/pki/ca.crt' } },
+      address: '10.200.0.1',
+      healthzPort: 10248,
+      containerRuntimeEndpoint: 'unix:///run/c.sock',
+      syncFrequency: '1m',
+      resolvConf: '/k/resolv.conf',
+    });
+    const kubeconfig = fillConfig('kubeconfig.yaml', {
+      server: 'https://10.200.0.1:6443',
+      caData: 'Q0E=',
+      certData: 'Q0VSVA==',
+      keyData: 'S0VZ',
+    });
+    expect(loadYaml(kubeconfig)).toMatchObject({
+      clusters: [{ cluster: { server: 'https://10.200.0.1:6443', 'certificate-authority-data': 'Q0E=' } }],
+      users: [{ user: { 'client-certificate-data': 'Q0VSVA==', 'client-key-data': 'S0VZ' } }],
+    });
+    const containerd = fillConfig('containerd.toml', {
+      root: '/c/root',
+      state: '/c/state',
+      socket: '/c/containerd.sock',
+      sandboxImage: 'pause:local',
+      cniConfDir: '/c/net.d',
+      opt: '/c/opt',
+    });
+    expect(containerd).toContain('[grpc]\n  address = "/c/containerd.sock"');
+    expect(containerd).toContain('conf_dir = "/c/net.d"');
   });
 
   it('names the placeholder it was given no value for', () => {
