@@ -67,9 +67,24 @@ function toast(text, isError = false) {
   toastTimer = setTimeout(() => (element.hidden = true), 5000);
 }
 
-/** "2026-11-28 22:00 UTC": every time shown carries its zone. */
+/**
+ * "2026-11-28 22:00 UTC", with the seconds when there are any ("22:00:37 UTC"): a bound is never
+ * shown at an earlier minute than it is. Every time shown carries its zone.
+ * @param {string | null | undefined} iso
+ */
 function utc(iso) {
-  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : null;
+  if (!iso) return null;
+  const seconds = iso.slice(17, 19);
+  return `${iso.slice(0, 10)} ${iso.slice(11, seconds === '00' || seconds === '' ? 16 : 19)} UTC`;
+}
+
+/**
+ * A moment in UTC, and in the viewer's own zone beside it only when that zone is not UTC.
+ * @param {string} iso
+ */
+function moment(iso) {
+  const inUtc = utc(iso);
+  return new Date(iso).getTimezoneOffset() === 0 ? inUtc : `${inUtc} (${local(iso)} your time)`;
 }
 
 /** The same moment in the browser's zone, with the zone's name. */
@@ -81,6 +96,7 @@ function local(iso) {
         day: 'numeric',
         hour: '2-digit',
         minute: '2-digit',
+        ...(new Date(iso).getUTCSeconds() === 0 ? {} : { second: '2-digit' }),
         timeZoneName: 'short',
       })
     : '';
@@ -120,15 +136,31 @@ function renderHeadline(state) {
       ? `Maintenance is on (scheduled window${until}): users get the maintenance page`
       : 'Maintenance is on (switch): users get the maintenance page';
   const countdown = $('state-countdown');
-  const next = effective.nextChangeAt ? Date.parse(effective.nextChangeAt) : null;
-  if (next !== null && next > Date.now()) {
-    countdown.textContent = effective.active
-      ? `The window ends in ${duration(next - Date.now())}, at ${utc(effective.nextChangeAt)} (${local(effective.nextChangeAt)}).`
-      : `Maintenance starts in ${duration(next - Date.now())}, at ${utc(effective.nextChangeAt)} (${local(effective.nextChangeAt)}).`;
-    countdown.hidden = false;
-  } else {
-    countdown.hidden = true;
+  const next = nextChange(state, effective);
+  countdown.textContent = next ?? '';
+  countdown.hidden = next === null;
+}
+
+/**
+ * What changes by itself next, and when; null when nothing will. While the switch is on, no
+ * window edge changes anything, and the panel says so instead of counting down to one.
+ * @param {MaintenanceView} state
+ * @param {{ active: boolean, cause: string | null, nextChangeAt: string | null }} effective
+ */
+function nextChange(state, effective) {
+  const now = Date.now();
+  /** @param {string | null} iso */
+  const ahead = (iso) => iso !== null && Date.parse(iso) > now;
+  if (effective.cause === 'switch') {
+    return ahead(state.start) || ahead(state.end)
+      ? `The switch holds maintenance on: the window (${utc(state.start) ?? 'open'} → ${utc(state.end) ?? 'open'}) changes nothing until the switch is turned off.`
+      : null;
   }
+  const at = effective.nextChangeAt;
+  if (at === null || !ahead(at)) return null;
+  const when = `in ${duration(Date.parse(at) - now)}, at ${moment(at)}`;
+  if (effective.active) return `The window ends ${when}.`;
+  return `Maintenance starts ${when}${state.end ? `, and ends at ${utc(state.end)}` : ''}.`;
 }
 
 /** @param {MaintenanceView} state */
@@ -180,7 +212,7 @@ function render(state) {
   $('state-message').textContent = state.message ?? '(default)';
   $('state-window').textContent =
     state.start || state.end
-      ? `${utc(state.start) ?? 'open'} → ${utc(state.end) ?? 'open'}${state.end ? ` (ends ${local(state.end)} your time)` : ''}`
+      ? `${utc(state.start) ?? 'open'} → ${utc(state.end) ?? 'open'}${state.end && new Date(state.end).getTimezoneOffset() !== 0 ? ` (ends ${local(state.end)} your time)` : ''}`
       : 'none';
   $('state-retry').textContent = state.retryAfterSeconds !== null ? `${state.retryAfterSeconds} s` : '(default)';
   const change = $('state-change');
@@ -212,8 +244,9 @@ function render(state) {
 }
 
 /** datetime-local values are read and written as UTC. */
-const toInput = (iso) => (iso ? iso.slice(0, 16) : '');
-const fromInput = (value) => (value ? `${value}:00Z` : null);
+/** The form keeps a bound's seconds, so saving an unchanged form never moves it to an earlier minute. */
+const toInput = (iso) => (iso ? iso.slice(0, 19) : '');
+const fromInput = (value) => (value ? `${value.length === 16 ? `${value}:00` : value}Z` : null);
 
 /** @param {MaintenanceView} state @param {boolean} [force] */
 function fillWindowForm(state, force) {

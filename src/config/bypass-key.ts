@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import { readKeyBytes } from './kubelet-volume.ts';
+import { readKeyBytes, VolumeContentError } from './kubelet-volume.ts';
 import { isErrno } from './errno.ts';
 
 /** How often the mounted Secret is looked at; a rotated key takes effect within this (plus the kubelet's sync). */
@@ -9,6 +9,7 @@ export const BYPASS_KEY_NAME = 'key';
 /** Shorter keys are refused: HMAC-SHA256 (bypass-token.ts) is only as strong as its key. */
 export const BYPASS_MIN_KEY_BYTES = 32;
 
+/** What /status shows, which anyone who reaches a pod may read: never a path; the log names the directory. */
 export type BypassKeyStatus = { state: 'loaded' } | { state: 'absent' | 'invalid'; problem: string };
 
 /**
@@ -30,7 +31,7 @@ export class BypassKey {
     this.dir = dir;
     this.#clock = clock;
     this.#log = log;
-    this.#status = { state: 'absent', problem: `no key read yet from ${dir}` };
+    this.#status = { state: 'absent', problem: 'no key read yet' };
   }
 
   get current(): Buffer | null {
@@ -70,7 +71,10 @@ export class BypassKey {
       });
       const key = raw === null ? null : trimAsciiWhitespace(raw);
       if (key === null) {
-        next = { key: null, status: { state: 'absent', problem: `no key "${BYPASS_KEY_NAME}" in ${this.dir}: bypass links are off` } };
+        next = {
+          key: null,
+          status: { state: 'absent', problem: `no key "${BYPASS_KEY_NAME}" in the bypass key Secret: bypass links are off` },
+        };
       } else {
         next =
           key.length >= BYPASS_MIN_KEY_BYTES
@@ -79,12 +83,15 @@ export class BypassKey {
                 key: null,
                 status: {
                   state: 'invalid',
-                  problem: `the key in ${this.dir} has ${key.length} bytes, fewer than ${BYPASS_MIN_KEY_BYTES}: bypass links are off`,
+                  problem: `the bypass key has ${key.length} bytes, fewer than ${BYPASS_MIN_KEY_BYTES}: bypass links are off`,
                 },
               };
       }
     } catch (error) {
-      next = { key: null, status: { state: 'invalid', problem: `cannot read the key in ${this.dir}: ${(error as Error).message}` } };
+      // The error's message names the file: the log has it, /status (which anyone may read) only its code.
+      const why = error instanceof VolumeContentError ? error.message : ((error as NodeJS.ErrnoException).code ?? 'error');
+      next = { key: null, status: { state: 'invalid', problem: `cannot read the bypass key (${why}): bypass links are off` } };
+      this.#log.warn({ dir: this.dir, err: error }, 'cannot read the bypass key');
     }
     const changed = next.status.state !== this.#status.state || (next.key !== null && this.#key !== null && !next.key.equals(this.#key));
     this.#key = next.key;

@@ -65,9 +65,15 @@ function layout(title: string, body: Html): Html {
 </html>`;
 }
 
-/** "22:00 UTC" within a day, else "2026-11-30 22:00 UTC". */
+/**
+ * "22:00 UTC" within a day, else "2026-11-30 22:00 UTC". A bound between minutes is rounded up,
+ * never down: a window that ends at 08:00:37 is still on at 08:00, so the page says 08:01.
+ */
 export function formatUntil(endMs: number, nowMs: number): string {
-  const iso = new Date(endMs).toISOString();
+  const roundedUp = Math.ceil(endMs / 60_000) * 60_000;
+  // Past 9999-12-31 an ISO date has six digits; the last minute of that year is as late as it gets.
+  const shown = new Date(roundedUp).getUTCFullYear() > 9999 ? endMs : roundedUp;
+  const iso = new Date(shown).toISOString();
   const time = `${iso.slice(11, 16)} UTC`;
   return endMs - nowMs < 24 * 3600 * 1000 ? time : `${iso.slice(0, 10)} ${time}`;
 }

@@ -6,7 +6,10 @@ export interface Decision {
   active: boolean;
   /** Why maintenance is on; the switch wins when both apply. */
   cause: MaintenanceCause | null;
-  /** Epoch milliseconds of the next window edge, when the decision may change by itself. */
+  /**
+   * Epoch milliseconds of the next moment the decision changes by itself: a window edge while
+   * the switch is off; never while it is on, whatever the window does.
+   */
   nextChangeAt: number | null;
 }
 
@@ -19,7 +22,7 @@ export function isInWindow(config: MaintenanceConfig, now: number): boolean {
 export function decide(config: MaintenanceConfig, now: number): Decision {
   const inWindow = isInWindow(config, now);
   const cause: MaintenanceCause | null = config.enabled ? 'switch' : inWindow ? 'window' : null;
-  return { active: cause !== null, cause, nextChangeAt: nextWindowEdge(config, now) };
+  return { active: cause !== null, cause, nextChangeAt: config.enabled ? null : nextWindowEdge(config, now) };
 }
 
 function nextWindowEdge(config: MaintenanceConfig, now: number): number | null {

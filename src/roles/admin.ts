@@ -2,7 +2,8 @@ import type { Env } from '../env.ts';
 import type { BypassKey } from '../config/bypass-key.ts';
 import type { FleetWatch } from '../fleet/fleet-watch.ts';
 import { FleetTracker } from '../fleet/tracker.ts';
-import { demoApplication, noAdminHere, notReady, READY, type Surface } from '../http/app.ts';
+import type { Context } from 'hono';
+import { noAdminHere, notReady, READY, type Surface } from '../http/app.ts';
 import { liveState, type LiveState } from '../http/admin/live.ts';
 import type { Admin, AdminSettings } from '../http/admin/setup.ts';
 import { fleetMetrics } from '../http/metrics.ts';
@@ -33,18 +34,25 @@ export const admin: RoleSetup = async (core) => {
         () => panel.close(),
       ),
     ],
-    surface: adminSurface({ admin: panel, podName: core.env.POD_NAME }),
+    surface: adminSurface({ admin: panel }),
   };
 };
 
-export function adminSurface({ admin, podName }: { admin?: Admin; podName: string }): Surface {
+export function adminSurface({ admin }: { admin?: Admin }): Surface {
   return {
     readiness: () => (admin?.problem() ? notReady('admin_unavailable') : READY),
     ...(admin ? { status: () => ({ adminProblem: admin.problem() }) } : {}),
     routes(app) {
+      // The panel is the admin pod's only page: in an incident, whoever port-forwards to it and
+      // opens / must land there, never on a page that says the application is serving.
+      const toPanel = (c: Context) => c.redirect('/admin', 302);
+      app.get('/', toPanel);
+      app.get('/admin/', toPanel);
       if (admin) app.route('/admin', admin.app);
       else noAdminHere(app);
-      demoApplication(app, { podName, role: 'admin' });
+      app.notFound((c) =>
+        c.json({ error: 'not_found', message: `the admin role serves its panel at /admin, not ${c.req.path.slice(0, 200)}` }, 404),
+      );
     },
   };
 }

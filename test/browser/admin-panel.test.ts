@@ -31,7 +31,7 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     });
     user = await startTestServer({ role: 'user', initial: null, dir, env: { BYPASS_KEY_DIR: keyDir, BYPASS_COOKIE_SECURE: 'false' } });
     browser = await launchBrowser();
-    page = await browser.newPage();
+    page = await (await browser.newContext({ timezoneId: 'UTC' })).newPage();
     page.on('console', (message) => {
       if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text());
     });
@@ -113,7 +113,7 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     expect(await page.textContent('#toast')).toMatch(/^Bypass link [\w-]+ created\.$/);
     const link = await page.inputValue('#bypass-link');
     expect(link).toMatch(/^\/__maintenance\/bypass\?token=b1\./);
-    expect(await page.textContent('#bypass-expiry')).toMatch(/^valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+    expect(await page.textContent('#bypass-expiry')).toMatch(/^valid until \d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC$/);
 
     const tester = await browser.newContext();
     const testerPage = await tester.newPage();
@@ -127,17 +127,47 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await Promise.all([tester.close(), anyone.close()]);
   });
 
-  it('shows the window as the cause during a window, with its end in UTC, although the switch is off', async () => {
-    const end = new Date(Date.now() + 2 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  it('shows the window as the cause during a window, with its end in UTC to the second, although the switch is off', async () => {
+    // An end 37 s past a minute is shown with its seconds, never at the minute before.
+    const end = new Date(Math.floor((Date.now() + 2 * 3600_000) / 60_000) * 60_000 + 37_000).toISOString().replace(/\.\d+Z$/, 'Z');
     await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_START: '2020-01-01T00:00:00Z', MAINTENANCE_END: end });
     // Live, through the stream: no reload.
     await expect
       .poll(() => page.textContent('#state-text'))
-      .toBe(`Maintenance is on (scheduled window until ${end.slice(0, 10)} ${end.slice(11, 16)} UTC): users get the maintenance page`);
+      .toBe(`Maintenance is on (scheduled window until ${end.slice(0, 10)} ${end.slice(11, 19)} UTC): users get the maintenance page`);
     expect(await page.textContent('#state-badge')).toBe('On');
     expect(await page.textContent('#state-switch')).toBe('off');
-    expect(await page.textContent('#state-countdown')).toMatch(/^The window ends in [12] h \d+ min, at .* UTC \(.+\)\.$/);
+    // The viewer is in UTC here: the time is said once.
+    expect(await page.textContent('#state-countdown')).toMatch(
+      new RegExp(`^The window ends in [12] h \\d+ min, at ${end.slice(0, 10)} ${end.slice(11, 19)} UTC\\.$`),
+    );
+    expect(await page.inputValue('#window-end')).toBe(end.slice(0, 19));
+
+    // A viewer elsewhere gets their own time beside it, with the seconds too.
+    const berlin = await browser.newContext({ timezoneId: 'Europe/Berlin' });
+    const there = await berlin.newPage();
+    await there.goto(`${admin.url}/admin`);
+    await there.fill('#token', TOKEN);
+    await there.click('#login-form button');
+    await expect.poll(() => there.textContent('#state-countdown')).toMatch(/ UTC \(.+:37 .+ your time\)\.$/);
+    expect(await there.textContent('#state-window')).toMatch(/\(ends .+:37 .+ your time\)$/);
+    await berlin.close();
     await user.waitForReady(503);
+  });
+
+  it('counts down to nothing while the switch is on and a window lies ahead, and says why', async () => {
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    const start = new Date(minute + 60 * 60_000).toISOString();
+    const end = new Date(minute + 2 * 60 * 60_000).toISOString();
+    await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'true', MAINTENANCE_START: start, MAINTENANCE_END: end });
+    await expect.poll(() => page.textContent('#state-text')).toBe('Maintenance is on (switch): users get the maintenance page');
+    expect(await page.textContent('#state-countdown')).toBe(
+      `The switch holds maintenance on: the window (${start.slice(0, 10)} ${start.slice(11, 16)} UTC → ${end.slice(0, 10)} ${end.slice(11, 16)} UTC) changes nothing until the switch is turned off.`,
+    );
+    const api = (await (await fetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as {
+      effective: { nextChangeAt: string | null };
+    };
+    expect(api.effective.nextChangeAt).toBeNull();
   });
 
   it("sets and clears a window and Retry-After, checking in the browser with the API's words first", async () => {
@@ -155,7 +185,7 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await page.fill('#retry-after', '900');
     await page.click('#window-save');
     await expect.poll(() => page.textContent('#toast')).toBe('Window saved: 2031-03-01 22:00 UTC → 2031-03-02 01:30 UTC.');
-    expect(await page.textContent('#state-window')).toMatch(/^2031-03-01 22:00 UTC → 2031-03-02 01:30 UTC \(ends .+ your time\)$/);
+    expect(await page.textContent('#state-window')).toBe('2031-03-01 22:00 UTC → 2031-03-02 01:30 UTC');
     expect(await page.textContent('#state-retry')).toBe('900 s');
     expect(await page.textContent('#state-countdown')).toMatch(/^Maintenance starts in \d+ days \d+ h, at 2031-03-01 22:00 UTC/);
     await page.screenshot({ path: join(await makeTempDir('panel-'), 'panel-window.png'), fullPage: true });

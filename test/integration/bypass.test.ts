@@ -41,7 +41,8 @@ describe('bypass links on the user and page roles', () => {
     expect(everyone.status).toBe(503);
     for (const forged of [
       'nonsense',
-      `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`,
+      // A changed character in the signature; not the last, whose low bits base64url does not use.
+      `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.at(-1)}`,
       signBypassToken(Buffer.from(KEY), Date.now() - 1),
     ]) {
       const response = await user.get('/', { headers: { Cookie: `maintenance_bypass=${forged}` } });
@@ -56,5 +57,32 @@ describe('bypass links on the user and page roles', () => {
     expect(visit.headers.get('set-cookie')).toMatch(/^maintenance_bypass=/);
     const forged = await page.get('/__maintenance/bypass?token=forged', { redirect: 'manual' });
     expect([forged.status, forged.headers.get('set-cookie')]).toEqual([302, null]);
+  });
+});
+
+describe('the bypass key in /status, which anyone who reaches a pod may read', () => {
+  it('says why links are off without naming a path, for a missing, a short and an unreadable key', async () => {
+    const root = await makeTempDir('bypass-status-');
+    const missing = join(root, 'missing');
+    const short = join(root, 'short');
+    await writeVolumeAtomically(short, { key: 'five!' });
+    const unreadable = join(root, 'unreadable');
+    await writeVolumeAtomically(unreadable, { MAINTENANCE_MODE: 'false' });
+    // A key that is a directory: it is refused before a byte is read.
+    await writeVolumeAtomically(join(unreadable, 'key'), { inner: 'x' });
+    for (const [dir, expected] of [
+      [missing, 'no key "key" in the bypass key Secret: bypass links are off'],
+      [short, 'the bypass key has 5 bytes, fewer than 32: bypass links are off'],
+      [unreadable, 'cannot read the bypass key (key key is not a regular file (a directory)): bypass links are off'],
+    ] as const) {
+      const server = await startTestServer({ role: 'user', env: { BYPASS_KEY_DIR: dir } });
+      try {
+        const status = await server.status();
+        expect(status.bypassKey, dir).toEqual({ state: dir === missing ? 'absent' : 'invalid', problem: expected });
+        expect(JSON.stringify(status)).not.toContain(root);
+      } finally {
+        await server.close();
+      }
+    }
   });
 });

@@ -28,7 +28,7 @@ function appFor(role: Role, config: RawConfig | null, extra: RoleExtras = {}) {
   const env = loadEnv({ ROLE: role, HOST: '127.0.0.1', MAINTENANCE_READY_GRACE_SECONDS: String((extra.readyGraceMs ?? 0) / 1000) });
   const surfaces: Record<Role, () => Surface> = {
     user: () => userSurface({ store, state, podName: 'pod-1', readyGraceMs: extra.readyGraceMs ?? 0 }),
-    admin: () => adminSurface({ podName: 'pod-1' }),
+    admin: () => adminSurface({}),
     page: () => pageSurface({ store, state, ...(extra.fallback ? { fallback: extra.fallback } : {}) }),
     gate: () => gateSurface({ store, state, env }, {}),
   };
@@ -116,10 +116,16 @@ describe('createApp: the user role', () => {
 });
 
 describe('createApp: the admin and page roles', () => {
-  it('the admin role is ready and serves the app whatever the config says', async () => {
+  it('the admin role is ready whatever the config says, and sends / and /admin/ to the panel', async () => {
     const { get } = appFor('admin', { MAINTENANCE_MODE: 'true' });
     expect((await get('/readyz')).status).toBe(200);
-    expect((await get('/')).status).toBe(200);
+    for (const path of ['/', '/admin/']) {
+      const response = await get(path);
+      expect(response.status, path).toBe(302);
+      expect(response.headers.get('location'), path).toBe('/admin');
+    }
+    expect(await json(await get('/shop'))).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await (await get('/')).text()).not.toContain('Serving');
   });
 
   it('the page role is ready only during maintenance, and answers every path with the 503 page', async () => {

@@ -45,5 +45,9 @@ describe('formatUntil', () => {
     expect(formatUntil(Date.parse('2026-11-28T22:00:00Z'), now)).toBe('22:00 UTC');
     expect(formatUntil(Date.parse('2026-11-30T22:00:00Z'), now)).toBe('2026-11-30 22:00 UTC');
     expect(formatUntil(Date.parse('9999-12-31T23:59:59Z'), now)).toBe('9999-12-31 23:59 UTC');
+    // Between minutes, the end is rounded up: the window is still on at 08:00.
+    expect(formatUntil(Date.parse('2026-11-28T08:00:37Z'), now)).toBe('08:01 UTC');
+    expect(formatUntil(Date.parse('2026-11-28T08:00:00.001Z'), now)).toBe('08:01 UTC');
+    expect(formatUntil(Date.parse('2026-11-28T23:59:30Z'), now)).toBe('00:00 UTC');
   });
 });

@@ -32,6 +32,12 @@ describe('decide', () => {
     expect(decide(both, at('2026-11-28T00:00:00Z')).active).toBe(true);
   });
 
+  it('has no next change while the switch is on, whatever edges the window has ahead', () => {
+    const both = config({ MAINTENANCE_MODE: 'true', MAINTENANCE_START: START, MAINTENANCE_END: END });
+    for (const now of ['2026-11-27T21:00:00Z', '2026-11-27T22:30:00Z', '2026-11-28T00:00:00Z'])
+      expect(decide(both, at(now)), now).toEqual({ active: true, cause: 'switch', nextChangeAt: null });
+  });
+
   it('treats a missing bound as open', () => {
     const fromStart = config({ MAINTENANCE_START: START });
     expect(decide(fromStart, at('2030-01-01T00:00:00Z')).active).toBe(true);

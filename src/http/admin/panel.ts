@@ -77,9 +77,9 @@ export function panelPage(): string {
     <p class="muted">Times are UTC. Maintenance is on while the switch is on <em>or</em> now is inside the window; a missing bound is open.</p>
     <form id="window-form" novalidate>
       <label for="window-start">Start (UTC)</label>
-      <input id="window-start" name="start" type="datetime-local" step="60"> <span id="window-start-local" class="muted"></span>
+      <input id="window-start" name="start" type="datetime-local" step="1"> <span id="window-start-local" class="muted"></span>
       <label for="window-end">End (UTC)</label>
-      <input id="window-end" name="end" type="datetime-local" step="60"> <span id="window-end-local" class="muted"></span>
+      <input id="window-end" name="end" type="datetime-local" step="1"> <span id="window-end-local" class="muted"></span>
       <label for="retry-after">Retry-After (seconds, 1 to 604800; empty for the default)</label>
       <input id="retry-after" name="retryAfterSeconds" type="number" min="1" max="604800" step="1">
       <label for="window-reason">Reason (required, recorded with your name)</label>
