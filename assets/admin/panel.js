@@ -163,6 +163,17 @@ function nextChange(state, effective) {
   return `Maintenance starts ${when}${state.end ? `, and ends at ${utc(state.end)}` : ''}.`;
 }
 
+/**
+ * The form only while links can be made; otherwise one line: why not, and how to enable them here.
+ * @param {MaintenanceView['bypassLinks']} links
+ */
+function renderBypassLinks(links) {
+  $('bypass-form').hidden = !links.available;
+  const off = $('bypass-off');
+  off.hidden = links.available;
+  off.textContent = links.available ? '' : `Unavailable: ${links.problem}. To enable them: ${links.enable}`;
+}
+
 /** @param {MaintenanceView} state */
 function renderFleet(state) {
   const fleet = state.fleet;
@@ -231,13 +242,21 @@ function render(state) {
   } else {
     change.append('not recorded');
   }
+  renderBypassLinks(state.bypassLinks);
   $('state-version').textContent = state.resourceVersion;
+  // A resourceVersion is a number worth quoting; in local mode the version is the name of the
+  // kubelet-style data directory, which tells a reader nothing: the row is left out.
+  const quotable = /^\d+$/.test(state.resourceVersion);
+  $('state-version-label').hidden = !quotable;
+  $('state-version-value').hidden = !quotable;
   $('config-error').textContent = state.configError ? `The stored config is invalid: ${state.configError}` : '';
   $('config-error').hidden = !state.configError;
   $('toggle-title').textContent = state.enabled ? 'Turn the switch off' : 'Turn the switch on';
   $('toggle-button').textContent = state.enabled ? 'Turn off' : 'Turn on';
   $('toggle-button').className = state.enabled ? 'safe' : 'danger';
   if (document.activeElement !== $('message')) field('message').value = state.message ?? '';
+  // Turning the switch off shows users nothing: no message to ask for.
+  $('message-field').hidden = state.enabled;
   renderFleet(state);
   fillWindowForm(state, false);
   for (const id of ['state', 'toggle', 'window', 'bypass']) $(id).hidden = false;
@@ -401,7 +420,7 @@ $('toggle-form').addEventListener('submit', async (event) => {
   button.disabled = true;
   /** @type {{ enabled: boolean, reason: string, resourceVersion: string, message?: string }} */
   const body = { enabled: !current.enabled, reason: field('reason').value, resourceVersion: current.resourceVersion };
-  if (field('message').value.trim() !== '') body.message = field('message').value;
+  if (!current.enabled && field('message').value.trim() !== '') body.message = field('message').value;
   const { status, data } = await api('PUT /admin/api/maintenance', body);
   button.disabled = false;
   if (status === 200) {
@@ -424,6 +443,17 @@ $('window-form').addEventListener('submit', async (event) => {
 $('window-clear').addEventListener('click', async () => {
   const retry = field('retry-after').value === '' ? null : Number(field('retry-after').value);
   await saveWindow(null, null, retry);
+});
+
+$('bypass-copy').addEventListener('click', async () => {
+  const link = field('bypass-link');
+  link.select();
+  try {
+    await navigator.clipboard.writeText(link.value);
+    toast('Link copied.');
+  } catch {
+    toast('Copy it from the box: this browser allows no clipboard here.', true);
+  }
 });
 
 $('bypass-form').addEventListener('submit', async (event) => {

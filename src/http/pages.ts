@@ -5,7 +5,8 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 const styles = `
-  :root { color-scheme: light dark; --accent: #d97706; }
+  :root { color-scheme: light dark; --accent: #92400e; --serving: #065f46; }
+  @media (prefers-color-scheme: dark) { :root { --accent: #fbbf24; --serving: #34d399; } }
   * { box-sizing: border-box; }
   body { margin: 0; min-height: 100vh; display: grid; place-items: center; padding: 2rem;
          font: 16px/1.6 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -14,7 +15,7 @@ const styles = `
   .badge { display: inline-block; padding: .15rem .6rem; border-radius: 999px; font-size: .8rem;
            font-weight: 600; letter-spacing: .03em; text-transform: uppercase;
            background: color-mix(in srgb, var(--accent) 18%, transparent); color: var(--accent); }
-  .badge.serving { --accent: #059669; }
+  .badge.serving { --accent: var(--serving); }
   h1 { font-size: 1.9rem; line-height: 1.25; margin: .6rem 0 1rem; }
   p { margin: 0 0 1rem; white-space: pre-line; }
   .meta { font-size: .85rem; opacity: .7; }

@@ -1,5 +1,6 @@
 import type { Env } from '../env.ts';
-import type { BypassKey } from '../config/bypass-key.ts';
+import { join } from 'node:path';
+import { BYPASS_KEY_NAME, BYPASS_MIN_KEY_BYTES, type BypassKey } from '../config/bypass-key.ts';
 import type { FleetWatch } from '../fleet/fleet-watch.ts';
 import { FleetTracker } from '../fleet/tracker.ts';
 import type { Context } from 'hono';
@@ -95,6 +96,10 @@ function adminSettings(env: Env, bypassKey: BypassKey, live: LiveState): AdminSe
     bypassLinks: {
       key: () => bypassKey.current,
       problem: () => (bypassKey.status.state === 'loaded' ? null : bypassKey.status.problem),
+      enable:
+        env.CONFIG_WRITER === 'directory'
+          ? `write a random key of ${BYPASS_MIN_KEY_BYTES} bytes or more to ${join(bypassKey.dir, BYPASS_KEY_NAME)}, such as: openssl rand -base64 32 > ${join(bypassKey.dir, BYPASS_KEY_NAME)}`
+          : `kubectl create secret generic maintenance-bypass-key -n ${env.POD_NAMESPACE} --from-literal=key="$(openssl rand -base64 32)"`,
       ...(env.PUBLIC_URL ? { publicUrl: env.PUBLIC_URL } : {}),
     },
     live,

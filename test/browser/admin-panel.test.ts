@@ -54,6 +54,8 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await page.click('#login-form button');
     await page.locator('#state').waitFor({ state: 'visible' });
     expect(await page.textContent('#state-badge')).toBe('Off');
+    // Local mode: the version is a data directory's name, not something to show.
+    expect(await page.isVisible('dt:has-text("Version")')).toBe(false);
     // Identities read as people do; the raw name is in the tooltip.
     expect(await page.textContent('#who')).toBe('Signed in as panel-tester (static token)');
     expect(await page.getAttribute('#who span', 'title')).toBe('token:panel-tester');
@@ -65,6 +67,7 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
   });
 
   it('turns maintenance on with a reason, and the user pod leaves readiness', async () => {
+    expect(await page.isVisible('#message')).toBe(true);
     await page.fill('#message', 'Back at 22:00 UTC');
     await page.fill('#reason', 'browser test');
     await page.click('#toggle-button');
@@ -75,6 +78,9 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     expect(await page.textContent('#state-change')).toContain('panel-tester');
     expect(await page.textContent('#state-change')).toContain('browser test');
     await user.waitForReady(503);
+    // Turning off shows users nothing: the form asks for a reason only.
+    expect(await page.textContent('#toggle-button')).toBe('Turn off');
+    expect(await page.isVisible('#message')).toBe(false);
     await page.screenshot({ path: join(await makeTempDir('panel-'), 'panel-on.png') });
   });
 
@@ -202,5 +208,34 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
 
   it('loaded without any Content-Security-Policy violation or script error', () => {
     expect(violations).toEqual([]);
+  });
+});
+
+describe.skipIf(browserMissing !== null)('the bypass card of an admin without a key', () => {
+  it('offers no form, and says in one line why and how to enable links in this mode', async () => {
+    const root = await makeTempDir();
+    const tokenFile = join(root, 'tokens');
+    await writeFile(tokenFile, `${TOKEN},panel-tester\n`);
+    const keyDir = join(root, 'no-key-here');
+    const admin = await startTestServer({
+      role: 'admin',
+      env: { ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokenFile, CONFIG_WRITER: 'directory', BYPASS_KEY_DIR: keyDir },
+    });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${admin.url}/admin`);
+      await page.fill('#token', TOKEN);
+      await page.click('#login-form button');
+      await page.locator('#bypass').waitFor({ state: 'visible' });
+      expect(await page.isVisible('#bypass-form')).toBe(false);
+      expect(await page.textContent('#bypass-off')).toBe(
+        `Unavailable: no key "key" in the bypass key Secret: bypass links are off. To enable them: write a random key of 32 bytes or more to ${keyDir}/key, such as: openssl rand -base64 32 > ${keyDir}/key`,
+      );
+      await page.screenshot({ path: join(await makeTempDir('panel-'), 'panel-no-bypass-key.png'), fullPage: true });
+    } finally {
+      await browser.close();
+      await admin.close();
+    }
   });
 });

@@ -70,8 +70,11 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
     await page.fill('#token', TOKEN);
     await page.click('#login-form button');
     await expect.poll(() => page.textContent('#fleet-summary')).toBe('2 of 2 user pods serving · converged');
+    // A ConfigMap's resourceVersion is worth quoting.
+    expect(await page.textContent('#state-version')).toMatch(/^\d+$/);
+    expect(await page.isVisible('dt:has-text("Version")')).toBe(true);
     expect(await page.locator('#fleet-pods li').allTextContents()).toEqual([
-      expect.stringMatching(/^sample-app-user-1serving since \d{4}-\d\d-\d\d \d\d:\d\d UTC$/),
+      expect.stringMatching(/^sample-app-user-1serving since \d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC$/),
       expect.stringMatching(/^sample-app-user-2serving since /),
     ]);
 

@@ -66,7 +66,8 @@ function adminApp(
     authAttemptsPerMinute: 30,
     bypassLinks: {
       key: () => bypassKey,
-      problem: () => (bypassKey ? null : 'no key "key" in /etc/maintenance-bypass'),
+      problem: () => (bypassKey ? null : 'no key "key" in the bypass key Secret: bypass links are off'),
+      enable: 'kubectl create secret generic maintenance-bypass-key -n shop --from-literal=key="$(openssl rand -base64 32)"',
       publicUrl: new URL('https://shop.example.com'),
     },
     ...extra,
@@ -245,10 +246,19 @@ describe('bypass links from the admin API', () => {
     const writer = new MemoryWriter();
     const response = await post(adminApp(writer).app, { reason: 'QA' });
     expect(response.status).toBe(503);
-    expect(((await response.json()) as { message: string }).message).toMatch(
-      /bypass links are off: no key "key".*kubectl create secret generic maintenance-bypass-key/,
+    // The reason once, then the one line that enables links here.
+    expect(((await response.json()) as { message: string }).message).toBe(
+      'no key "key" in the bypass key Secret: bypass links are off. To enable them: kubectl create secret generic maintenance-bypass-key -n shop --from-literal=key="$(openssl rand -base64 32)"',
     );
     expect(writer.audits).toEqual([]);
+    const view = (await (await adminApp(writer).app.request('/api/maintenance', { headers: { Host: 'localhost' } })).json()) as {
+      bypassLinks: unknown;
+    };
+    expect(view.bypassLinks).toEqual({
+      available: false,
+      problem: 'no key "key" in the bypass key Secret: bypass links are off',
+      enable: 'kubectl create secret generic maintenance-bypass-key -n shop --from-literal=key="$(openssl rand -base64 32)"',
+    });
   });
 
   it('makes no link when the Event cannot be recorded', async () => {

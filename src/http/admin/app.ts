@@ -67,7 +67,8 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     label: 'scope',
     values: [],
   });
-  const stream = streamRoutes({ ...deps, sessions, guards, now });
+  const view = { ...(deps.live ? { live: deps.live } : {}), ...(deps.bypassLinks ? { bypassLinks: deps.bypassLinks } : {}) };
+  const stream = streamRoutes({ ...deps, sessions, guards, now, view });
 
   const app = new Hono<AdminEnv>();
   // Before anything else reads a byte: the body limit is enforced while the body streams in.
@@ -112,7 +113,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
 
   app.route('/', panelRoutes());
   app.route('/session', sessionRoutes({ auth, sessions, guards, target: writer.target, log }));
-  app.route('/api/maintenance', maintenanceRoutes({ writer, guards, log, ...(deps.live ? { live: deps.live } : {}) }));
+  app.route('/api/maintenance', maintenanceRoutes({ writer, guards, log, view }));
   app.route('/api/stream', stream.routes);
   app.route(
     '/api/bypass-links',

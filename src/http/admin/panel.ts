@@ -49,7 +49,7 @@ export function panelPage(): string {
       <dt>Window</dt><dd id="state-window"></dd>
       <dt>Retry-After</dt><dd id="state-retry"></dd>
       <dt>Last change</dt><dd id="state-change"></dd>
-      <dt>Version</dt><dd><code id="state-version"></code></dd>
+      <dt id="state-version-label">Version</dt><dd id="state-version-value"><code id="state-version"></code></dd>
     </dl>
     <p id="config-error" class="error" hidden></p>
   </section>
@@ -64,8 +64,10 @@ export function panelPage(): string {
   <section id="toggle" class="card" hidden>
     <h2 id="toggle-title">Change</h2>
     <form id="toggle-form">
-      <label for="message">Message shown to users</label>
-      <textarea id="message" name="message" rows="2" maxlength="2000"></textarea>
+      <div id="message-field">
+        <label for="message">Message shown to users</label>
+        <textarea id="message" name="message" rows="2" maxlength="2000"></textarea>
+      </div>
       <label for="reason">Reason (required, recorded with your name)</label>
       <input id="reason" name="reason" maxlength="500" required placeholder="e.g. database upgrade, ticket OPS-123">
       <button id="toggle-button" type="submit"></button>
@@ -93,6 +95,7 @@ export function panelPage(): string {
   <section id="bypass" class="card" hidden>
     <h2>Bypass link for testers</h2>
     <p class="muted">Whoever opens it sees the application during maintenance, until it expires. Recorded with your name; rotating the Secret <code>maintenance-bypass-key</code> revokes every link.</p>
+    <p id="bypass-off" class="muted" hidden></p>
     <form id="bypass-form">
       <label for="bypass-reason">Who it is for, and why (required)</label>
       <input id="bypass-reason" name="reason" maxlength="500" required placeholder="e.g. QA sign-off for release 42">
@@ -105,7 +108,7 @@ export function panelPage(): string {
       </select>
       <button id="bypass-button" type="submit">Create link</button>
     </form>
-    <p id="bypass-result" hidden><input id="bypass-link" readonly aria-label="Bypass link"> <span id="bypass-expiry" class="muted"></span></p>
+    <p id="bypass-result" hidden><input id="bypass-link" readonly aria-label="Bypass link"> <button id="bypass-copy" type="button" class="secondary">Copy</button> <span id="bypass-expiry" class="muted"></span></p>
   </section>
 
   <p id="notice" role="status" hidden></p>

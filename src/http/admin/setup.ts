@@ -5,6 +5,7 @@ import { DirectoryWriter, type ConfigWriter } from '../../config/writer.ts';
 import { kubernetes } from '../../k8s/client.ts';
 import { TrustedProxies, type ForwardingHeader } from '../client-address.ts';
 import { createAdminApp, type AdminApp } from './app.ts';
+import type { BypassLinkSettings } from './routes/bypass-links.ts';
 import type { LiveState } from './live.ts';
 import { CachedAuth, kubernetesAuth, noAuth, tokenFileAuth, type AdminAuth } from './auth.ts';
 
@@ -26,7 +27,7 @@ export interface AdminSettings {
   trustedProxyHeader: ForwardingHeader;
   maxBodyBytes: number;
   authAttemptsPerMinute: number;
-  bypassLinks: { key: () => Buffer | null; problem: () => string | null; publicUrl?: URL };
+  bypassLinks: BypassLinkSettings;
   live: LiveState;
 }
 

@@ -15,7 +15,19 @@ export interface BypassLinkSettings {
   /** The key (null while there is none) and why there is none. */
   key: () => Buffer | null;
   problem: () => string | null;
+  /** One line: how to give this admin a key, where it runs (a kubectl command, or a file to write). */
+  enable: string;
   publicUrl?: URL;
+}
+
+/** Whether links can be made now, for the panel: it offers the form only then, and otherwise says how to enable them. */
+export function bypassLinksView(settings: BypassLinkSettings | undefined) {
+  const available = settings?.key() != null;
+  return {
+    available,
+    problem: available ? null : (settings?.problem() ?? 'no bypass key is configured'),
+    enable: available ? null : (settings?.enable ?? BYPASS_KEY_COMMAND),
+  };
 }
 
 /** Signed links past maintenance; each is an Event on the ConfigMap first: no record, no link. */
@@ -39,8 +51,8 @@ export function bypassLinkRoutes(deps: {
       const { identity } = c.get('caller');
       const key = settings?.key() ?? null;
       if (key === null) {
-        const why = settings?.problem() ?? 'no bypass key is configured';
-        return fail(c, 503, { error: 'unavailable', message: `bypass links are off: ${why}. Create the Secret: ${BYPASS_KEY_COMMAND}` });
+        const { problem, enable } = bypassLinksView(settings);
+        return fail(c, 503, { error: 'unavailable', message: `${problem}. To enable them: ${enable}` });
       }
       const id = randomBytes(8).toString('base64url');
       const expiresAt = new Date(Math.floor((now() + expiresInSeconds * 1000) / 1000) * 1000);

@@ -3,18 +3,30 @@ import type { Logger } from 'pino';
 import { updateConfig, type ConfigWriter, type StoredConfig } from '../../../config/writer.ts';
 import type { AdminEnv, Guards } from '../guards.ts';
 import type { LiveState } from '../live.ts';
+import { bypassLinksView, type BypassLinkSettings } from './bypass-links.ts';
 import { describeStored, toConfigChange, updateSchema } from '../requests.ts';
 
-/** The stored config with what users get now and how far the fleet follows it: the API's one view. */
-export function describeAll(stored: StoredConfig, live: LiveState | undefined) {
-  return { ...describeStored(stored), effective: live?.effective() ?? null, fleet: live?.fleet() ?? null };
+/** What the view is made of besides the stored config. */
+export interface ViewSources {
+  live?: LiveState;
+  bypassLinks?: BypassLinkSettings;
+}
+
+/** The stored config with what users get now, how far the fleet follows it, and whether links can be made: the API's one view. */
+export function describeAll(stored: StoredConfig, { live, bypassLinks }: ViewSources) {
+  return {
+    ...describeStored(stored),
+    effective: live?.effective() ?? null,
+    fleet: live?.fleet() ?? null,
+    bypassLinks: bypassLinksView(bypassLinks),
+  };
 }
 
 /** Read the switch, and toggle it (with the version read, so a stale write is refused). */
-export function maintenanceRoutes(deps: { writer: ConfigWriter; guards: Guards; live?: LiveState; log: Logger }): Hono<AdminEnv> {
-  const { writer, guards, live, log } = deps;
+export function maintenanceRoutes(deps: { writer: ConfigWriter; guards: Guards; view: ViewSources; log: Logger }): Hono<AdminEnv> {
+  const { writer, guards, view, log } = deps;
   return new Hono<AdminEnv>()
-    .get('/', guards.identify, guards.authorize('get'), async (c) => c.json(describeAll(await writer.read(), live)))
+    .get('/', guards.identify, guards.authorize('get'), async (c) => c.json(describeAll(await writer.read(), view)))
     .put('/', guards.identify, guards.sameOrigin, guards.csrf, guards.authorize('patch'), guards.jsonBody(updateSchema), async (c) => {
       const update = c.req.valid('json');
       const { identity } = c.get('caller');
@@ -23,6 +35,6 @@ export function maintenanceRoutes(deps: { writer: ConfigWriter; guards: Guards; 
         { actor: identity.user, enabled: update.enabled, reason: update.reason, target: writer.target, version: written.version },
         'maintenance toggled',
       );
-      return c.json(describeAll(written, live));
+      return c.json(describeAll(written, view));
     });
 }

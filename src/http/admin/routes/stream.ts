@@ -4,9 +4,8 @@ import type { ConfigWriter, StoredConfig } from '../../../config/writer.ts';
 import type { CachedAuth } from '../auth.ts';
 import { fail } from '../errors.ts';
 import type { AdminEnv, Guards } from '../guards.ts';
-import type { LiveState } from '../live.ts';
 import type { SessionStore } from '../sessions.ts';
-import { describeAll } from './maintenance.ts';
+import { describeAll, type ViewSources } from './maintenance.ts';
 
 /** Each open panel holds one stream; a bound keeps forgotten tabs and stale clients from piling up. */
 export const MAX_STREAMS = 100;
@@ -19,7 +18,7 @@ export interface StreamDeps {
   sessions: SessionStore;
   writer: ConfigWriter;
   guards: Guards;
-  live?: LiveState;
+  view: ViewSources;
   now: () => number;
   maxStreams?: number;
   maxStreamsPerIdentity?: number;
@@ -31,7 +30,8 @@ export interface StreamDeps {
  * caller again. The routes, and `close()` to end every open stream at shutdown.
  */
 export function streamRoutes(deps: StreamDeps): { routes: Hono<AdminEnv>; close(): void } {
-  const { auth, sessions, writer, guards, live, now } = deps;
+  const { auth, sessions, writer, guards, view, now } = deps;
+  const { live } = view;
   const streams = new Set<SSEStreamingApi>();
   const streamsByUser = new Map<string, number>();
   const routes = new Hono<AdminEnv>().get('/', guards.identify, guards.authorize('get'), async (c) => {
@@ -80,7 +80,7 @@ export function streamRoutes(deps: StreamDeps): { routes: Hono<AdminEnv>; close(
           if (changed) {
             changed = false;
             stored ??= await writer.read();
-            await stream.writeSSE({ event: 'state', id: String(++id), data: JSON.stringify(describeAll(stored, live)) });
+            await stream.writeSSE({ event: 'state', id: String(++id), data: JSON.stringify(describeAll(stored, view)) });
           } else {
             // A heartbeat, and the same revocation check as any request: a revoked token or an
             // ended session ends the stream within the auth cache's bound.
