@@ -5,7 +5,7 @@ import { DirectoryWriter, type ConfigWriter } from '../../config/writer.ts';
 import { kubernetes } from '../../k8s/client.ts';
 import { TrustedProxies, type ForwardingHeader } from '../client-address.ts';
 import { createAdminApp, type AdminApp } from './app.ts';
-import type { BypassLinkSettings } from './routes/bypass-links.ts';
+import type { BypassLinkSettings } from './bypass-links.ts';
 import type { LiveState } from './live.ts';
 import { CachedAuth, kubernetesAuth, noAuth, tokenFileAuth, type AdminAuth } from './auth.ts';
 

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { updateConfig, type ConfigWriter, type StoredConfig } from '../../../config/writer.ts';
 import type { AdminEnv, Guards } from '../guards.ts';
 import type { LiveState } from '../live.ts';
-import { bypassLinksView, type BypassLinkSettings } from './bypass-links.ts';
+import { bypassLinksView, type BypassLinkSettings } from '../bypass-links.ts';
 import { describeStored, toConfigChange, updateSchema } from '../requests.ts';
 
 /** What the view is made of besides the stored config. */
