@@ -57,14 +57,32 @@ function notice(text, isError = false) {
 
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let toastTimer;
-/** Success (or failure) the user cannot miss, gone after a few seconds. */
-function toast(text, isError = false) {
+/** The switch position the toast on screen announces, so a live state that contradicts it removes it. */
+/** @type {boolean | null} */
+let toastSays = null;
+/** The form the user sent last: its answer goes right below it. */
+/** @type {Element | null} */
+let lastForm = null;
+document.addEventListener('submit', (event) => (lastForm = /** @type {Element} */ (event.target)), true);
+/**
+ * Success (or failure) the user cannot miss, gone after a few seconds. It sits in the page's
+ * flow right after the form that was used, never over a control.
+ * @param {string} text
+ * @param {boolean} [isError]
+ * @param {{ switchIs?: boolean }} [claim]
+ */
+function toast(text, isError = false, claim = {}) {
   const element = $('toast');
   element.textContent = text;
   element.className = isError ? 'error' : '';
+  (lastForm && !lastForm.closest('[hidden]') ? lastForm : $('state')).after(element);
   element.hidden = false;
+  toastSays = claim.switchIs ?? null;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (element.hidden = true), 5000);
+  toastTimer = setTimeout(() => {
+    element.hidden = true;
+    toastSays = null;
+  }, 5000);
 }
 
 /**
@@ -174,6 +192,32 @@ function renderBypassLinks(links) {
   off.textContent = links.available ? '' : `Unavailable: ${links.problem}. To enable them: ${links.enable}`;
 }
 
+/**
+ * What is stored and why it is rejected, apart from what users get: every key as written
+ * (text, never markup) with its problem, and the repair.
+ * @param {MaintenanceView} state
+ */
+function renderRejected(state) {
+  const box = $('rejected');
+  box.hidden = state.rejected === null;
+  if (state.rejected === null) return;
+  $('rejected-why').textContent =
+    state.shows === 'last_good'
+      ? 'Users get the last good state shown above, which every pod keeps applying until the stored config is valid again.'
+      : 'No valid config was ever applied: pods that follow the switch are not ready. Store one to start serving.';
+  $('rejected-keys').replaceChildren(
+    ...state.rejected.keys.map(({ key, value, problem }) => {
+      const item = document.createElement('li');
+      const name = document.createElement('code');
+      name.textContent = key;
+      item.append(name, ` = ${value === null ? '(not set)' : JSON.stringify(value)}`, problem ? `: rejected, ${problem}` : '');
+      if (problem) item.className = 'error';
+      return item;
+    }),
+  );
+  $('repair-button').textContent = state.shows === 'last_good' ? 'Store the last good state again' : 'Store maintenance off';
+}
+
 /** @param {MaintenanceView} state */
 function renderFleet(state) {
   const fleet = state.fleet;
@@ -218,6 +262,11 @@ Likely causes: pods that follow the mounted volume wait for the kubelet's sync (
 /** @param {MaintenanceView} state */
 function render(state) {
   current = state;
+  // A toast that the live state contradicts (someone turned the switch back since) is gone.
+  if (toastSays !== null && toastSays !== state.enabled) {
+    $('toast').hidden = true;
+    toastSays = null;
+  }
   renderHeadline(state);
   $('state-switch').textContent = state.enabled ? 'on' : 'off';
   $('state-message').textContent = state.message ?? '(default)';
@@ -249,8 +298,7 @@ function render(state) {
   const quotable = /^\d+$/.test(state.resourceVersion);
   $('state-version-label').hidden = !quotable;
   $('state-version-value').hidden = !quotable;
-  $('config-error').textContent = state.configError ? `The stored config is invalid: ${state.configError}` : '';
-  $('config-error').hidden = !state.configError;
+  renderRejected(state);
   $('toggle-title').textContent = state.enabled ? 'Turn the switch off' : 'Turn the switch on';
   $('toggle-button').textContent = state.enabled ? 'Turn off' : 'Turn on';
   $('toggle-button').className = state.enabled ? 'safe' : 'danger';
@@ -260,6 +308,10 @@ function render(state) {
   renderFleet(state);
   fillWindowForm(state, false);
   for (const id of ['state', 'toggle', 'window', 'bypass']) $(id).hidden = false;
+  // While the stored config is rejected, the one change offered is its repair: a toggle or a
+  // window merged into it would be rejected too.
+  $('toggle').hidden = state.rejected !== null;
+  $('window').hidden = state.rejected !== null;
 }
 
 /** datetime-local values are read and written as UTC. */
@@ -428,6 +480,8 @@ $('toggle-form').addEventListener('submit', async (event) => {
     render(data);
     toast(
       `The switch is now ${data.enabled ? 'on' : 'off'}.${data.effective && data.effective.active !== data.enabled ? ` Maintenance stays ${data.effective.active ? 'on: the window' : 'off'}.` : ''}`,
+      false,
+      { switchIs: data.enabled },
     );
   } else {
     await failed(status, data);
@@ -443,6 +497,42 @@ $('window-form').addEventListener('submit', async (event) => {
 $('window-clear').addEventListener('click', async () => {
   const retry = field('retry-after').value === '' ? null : Number(field('retry-after').value);
   await saveWindow(null, null, retry);
+});
+
+$('repair-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  if (current === null || current.rejected === null) return;
+  const button = buttonById('repair-button');
+  button.disabled = true;
+  // The last good state, key by key, over the rejected one; or, with none, maintenance off.
+  const body =
+    current.shows === 'last_good'
+      ? {
+          enabled: current.enabled,
+          message: current.message,
+          start: current.start,
+          end: current.end,
+          retryAfterSeconds: current.retryAfterSeconds,
+          reason: field('repair-reason').value,
+          resourceVersion: current.resourceVersion,
+        }
+      : {
+          enabled: false,
+          start: null,
+          end: null,
+          retryAfterSeconds: null,
+          reason: field('repair-reason').value,
+          resourceVersion: current.resourceVersion,
+        };
+  const { status, data } = await api('PUT /admin/api/maintenance', body);
+  button.disabled = false;
+  if (status === 200) {
+    field('repair-reason').value = '';
+    render(data);
+    toast('The stored config is valid again.');
+  } else {
+    await failed(status, data);
+  }
 });
 
 $('bypass-copy').addEventListener('click', async () => {

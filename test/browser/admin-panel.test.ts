@@ -206,6 +206,87 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     expect(await page.isHidden('#state-countdown')).toBe(true);
   });
 
+  it('shows a rejected config apart from what users get, escaped, and stores the last good state again in one step', async () => {
+    await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'All good' });
+    await expect.poll(() => page.textContent('#state-message')).toBe('All good');
+    // A kubectl edit typo, written with the kubelet's own sequence.
+    await writeVolumeAtomically(admin.dir, {
+      MAINTENANCE_MODE: 'true',
+      MAINTENANCE_END: 'next tuesday',
+      MAINTENANCE_MESSAGE: '<b>half-applied?</b>',
+    });
+    // Live, through the stream: the state did not change, the stored config did.
+    await page.locator('#rejected').waitFor({ state: 'visible' });
+    expect(await page.textContent('#state-badge')).toBe('Off');
+    expect(await page.textContent('#state-switch')).toBe('off');
+    expect(await page.textContent('#state-message')).toBe('All good');
+    expect(await page.textContent('#state-window')).toBe('none');
+    const text = (await page.textContent('body')) ?? '';
+    for (const garbled of ['Invalid Date', 'tuesd y', 'next tuesday UTC']) expect(text).not.toContain(garbled);
+    expect(await page.locator('#rejected-keys li').allTextContents()).toEqual([
+      'MAINTENANCE_MODE = "true"',
+      'MAINTENANCE_MESSAGE = "<b>half-applied?</b>"',
+      expect.stringMatching(/^MAINTENANCE_END = "next tuesday": rejected, /),
+    ]);
+    expect(await page.locator('#rejected-keys b').count()).toBe(0);
+    // No toggle or window form that would merge into the rejected config: the repair only.
+    expect(await page.isVisible('#toggle')).toBe(false);
+    expect(await page.isVisible('#window')).toBe(false);
+    expect(await page.textContent('#repair-button')).toBe('Store the last good state again');
+    await page.screenshot({ path: join(await makeTempDir('panel-'), 'panel-rejected-config.png'), fullPage: true });
+
+    await page.fill('#repair-reason', 'undo a typo');
+    await page.click('#repair-button');
+    await expect.poll(() => page.isVisible('#rejected')).toBe(false);
+    expect(await page.textContent('#toast')).toBe('The stored config is valid again.');
+    expect(await page.isVisible('#toggle')).toBe(true);
+    await expect.poll(async () => ((await (await admin.get('/status')).json()) as { lastError: string | null }).lastError).toBeNull();
+    const status = (await (await admin.get('/status')).json()) as { config: { enabled: boolean; message: string; end: null } };
+    expect(status.config).toMatchObject({ enabled: false, message: 'All good', end: null });
+  });
+
+  it('puts a toast over no control, at desktop and phone width, and removes one the live state contradicts', async () => {
+    const overlaps = () =>
+      page.evaluate(() => {
+        const doc = (globalThis as unknown as { document: { querySelector(s: string): Box | null; querySelectorAll(s: string): Box[] } })
+          .document;
+        interface Box {
+          id: string;
+          getBoundingClientRect(): { left: number; right: number; top: number; bottom: number; width: number };
+        }
+        const toastBox = doc.querySelector('#toast')!.getBoundingClientRect();
+        return [...doc.querySelectorAll('input, button, select, textarea')]
+          .filter((control) => {
+            const box = control.getBoundingClientRect();
+            return (
+              box.width > 0 &&
+              box.left < toastBox.right &&
+              box.right > toastBox.left &&
+              box.top < toastBox.bottom &&
+              box.bottom > toastBox.top
+            );
+          })
+          .map((control) => control.id);
+      });
+    for (const viewport of [
+      { width: 1280, height: 800 },
+      { width: 375, height: 667 },
+    ]) {
+      await page.setViewportSize(viewport);
+      await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false' });
+      await expect.poll(() => page.textContent('#state-badge')).toBe('Off');
+      await page.fill('#reason', `toast at ${viewport.width} px`);
+      await page.click('#toggle-button');
+      await expect.poll(async () => (await page.isVisible('#toast')) && (await page.textContent('#toast'))).toBe('The switch is now on.');
+      expect(await overlaps(), `${viewport.width} px`).toEqual([]);
+      await page.screenshot({ path: join(await makeTempDir('panel-'), `panel-toast-${viewport.width}.png`), fullPage: true });
+      // Turned off again from elsewhere (the CLI, kubectl): the toast saying "on" goes.
+      await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false' });
+      await expect.poll(() => page.isVisible('#toast')).toBe(false);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
   it('loaded without any Content-Security-Policy violation or script error', () => {
     expect(violations).toEqual([]);
   });

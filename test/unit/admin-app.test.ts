@@ -6,6 +6,8 @@ import { TrustedProxies } from '../../src/http/client-address.ts';
 import { createAdminApp, isLoopbackHost } from '../../src/http/admin/app.ts';
 import { verifyBypassToken } from '../../src/maintenance/bypass-token.ts';
 import { CachedAuth, noAuth, type AdminAuth } from '../../src/http/admin/auth.ts';
+import type { LiveState } from '../../src/http/admin/live.ts';
+import { parseConfig, type MaintenanceConfig } from '../../src/config/parse.ts';
 
 /** A writer that keeps the config in memory, and can be told to fail or to be raced. */
 class MemoryWriter implements ConfigWriter {
@@ -52,7 +54,7 @@ function adminApp(
   writer: ConfigWriter,
   auth: AdminAuth = noAuth(),
   bypassKey: Buffer | null = null,
-  extra: { maxStreamsPerIdentity?: number } = {},
+  extra: { maxStreamsPerIdentity?: number; live?: LiveState } = {},
 ) {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
@@ -80,6 +82,61 @@ function adminApp(
     });
   return { app, put, lines };
 }
+
+describe('the admin API when the stored config is rejected', () => {
+  const applied = (raw: Record<string, string>) => {
+    const parsed = parseConfig(raw);
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.config;
+  };
+  const live = (config: MaintenanceConfig | null): LiveState => ({
+    effective: () => ({ active: config?.enabled ?? false, cause: config?.enabled ? 'switch' : null, nextChangeAt: null }),
+    applied: () => config,
+    fleet: () => null,
+    onChange: () => () => {},
+  });
+  const get = async (writer: MemoryWriter, config: MaintenanceConfig | null) =>
+    (await (
+      await adminApp(writer, noAuth(), null, { live: live(config) }).app.request('/api/maintenance', { headers: { Host: 'localhost' } })
+    ).json()) as Record<string, unknown>;
+
+  it('shows what users get (the last good state) apart from what is stored and why it is rejected', async () => {
+    const writer = new MemoryWriter();
+    // A kubectl edit typo: the switch on, an end no parser reads, a message never applied.
+    writer.data = { MAINTENANCE_MODE: 'true', MAINTENANCE_END: 'next tuesday', MAINTENANCE_MESSAGE: 'half-applied?' };
+    const view = await get(writer, applied({ MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'Back soon' }));
+    expect(view).toMatchObject({ enabled: false, message: 'Back soon', end: null, shows: 'last_good' });
+    expect(view.rejected).toEqual({
+      error: expect.stringContaining('MAINTENANCE_END'),
+      keys: [
+        { key: 'MAINTENANCE_MODE', value: 'true', problem: null },
+        { key: 'MAINTENANCE_MESSAGE', value: 'half-applied?', problem: null },
+        { key: 'MAINTENANCE_END', value: 'next tuesday', problem: expect.any(String) },
+      ],
+    });
+
+    // The mirror case: maintenance on, and a switch edited into nonsense.
+    writer.data = { MAINTENANCE_MODE: 'maybe' };
+    expect(await get(writer, applied({ MAINTENANCE_MODE: 'true' }))).toMatchObject({ enabled: true, shows: 'last_good' });
+    // With no good config ever applied, it says so instead of inventing one.
+    expect(await get(writer, null)).toMatchObject({ enabled: false, shows: 'nothing_valid' });
+  });
+
+  it('stores a valid config again over the rejected one, in one PUT', async () => {
+    const writer = new MemoryWriter();
+    writer.data = { MAINTENANCE_MODE: 'true', MAINTENANCE_END: 'next tuesday' };
+    const { app } = adminApp(writer, noAuth(), null, { live: live(applied({ MAINTENANCE_MODE: 'false' })) });
+    const response = await app.request('/api/maintenance', {
+      method: 'PUT',
+      headers: { Host: 'localhost', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ enabled: false, start: null, end: null, retryAfterSeconds: null, reason: 'undo a typo' }),
+    });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { rejected: unknown; shows: string }).rejected).toBeNull();
+    expect(writer.data).toMatchObject({ MAINTENANCE_MODE: 'false' });
+    expect(writer.data.MAINTENANCE_END).toBeUndefined();
+  });
+});
 
 describe('the admin app (app.request, no socket)', () => {
   it('answers an unexpected error with a generic 500 and an id, and logs the detail under that id', async () => {

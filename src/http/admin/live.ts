@@ -1,3 +1,5 @@
+import type { MaintenanceConfig } from '../../config/parse.ts';
+import type { ConfigStore } from '../../config/store.ts';
 import type { MaintenanceState } from '../../maintenance/state.ts';
 import type { MaintenanceCause } from '../../maintenance/policy.ts';
 import type { FleetTracker, FleetView } from '../../fleet/tracker.ts';
@@ -13,12 +15,18 @@ export interface EffectiveState {
 /** What the admin tier shows live: the effective state and, in a cluster, the fleet following it. */
 export interface LiveState {
   effective(): EffectiveState;
+  /** The config this pod applies now: the last good one, which the user pods keep too when the stored one is rejected. */
+  applied(): MaintenanceConfig | null;
   fleet(): FleetView | null;
   /** Called whenever either changes, saying which: the stored config need only be read again for `state`. */
   onChange(listener: (what: 'state' | 'fleet') => void): () => void;
 }
 
-export function liveState(state: MaintenanceState, tracker: FleetTracker | null): LiveState {
+/**
+ * The live view from this pod's own state, fleet tracker and store: the store's rejections are
+ * news too, since the stored config the panel shows changed although the state did not.
+ */
+export function liveState(state: MaintenanceState, tracker: FleetTracker | null, store?: ConfigStore): LiveState {
   return {
     effective: () => {
       const view = state.current;
@@ -28,12 +36,17 @@ export function liveState(state: MaintenanceState, tracker: FleetTracker | null)
         nextChangeAt: view.nextChangeAt === null ? null : new Date(view.nextChangeAt).toISOString(),
       };
     },
+    applied: () => state.current.config,
     fleet: () => tracker?.view ?? null,
     onChange: (listener) => {
       const unsubscribeState = state.onChange(() => listener('state'));
+      const unsubscribeStore = store?.subscribe((event) => {
+        if (event.type !== 'applied') listener('state');
+      });
       const unsubscribeFleet = tracker?.onChange(() => listener('fleet'));
       return () => {
         unsubscribeState();
+        unsubscribeStore?.();
         unsubscribeFleet?.();
       };
     },

@@ -51,7 +51,15 @@ export function panelPage(): string {
       <dt>Last change</dt><dd id="state-change"></dd>
       <dt id="state-version-label">Version</dt><dd id="state-version-value"><code id="state-version"></code></dd>
     </dl>
-    <p id="config-error" class="error" hidden></p>
+    <div id="rejected" class="warning" hidden>
+      <p><strong>The stored config is rejected.</strong> <span id="rejected-why"></span></p>
+      <ul id="rejected-keys"></ul>
+      <form id="repair-form">
+        <label for="repair-reason">Reason (required, recorded with your name)</label>
+        <input id="repair-reason" name="reason" maxlength="500" required placeholder="e.g. undo a typo made with kubectl edit">
+        <button id="repair-button" type="submit" class="safe"></button>
+      </form>
+    </div>
   </section>
 
   <section id="fleet" class="card" hidden>

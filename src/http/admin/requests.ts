@@ -6,6 +6,7 @@ import {
   parseConfig,
   describeConfig,
   type ConfigIssue,
+  type MaintenanceConfig,
 } from '../../config/parse.ts';
 import type { ConfigChange, StoredConfig } from '../../config/writer.ts';
 import { BYPASS_DEFAULT_SECONDS, BYPASS_MAX_SECONDS } from '../../maintenance/bypass-token.ts';
@@ -123,22 +124,45 @@ export function toConfigChange(update: MaintenanceUpdate, actor: string): Config
   };
 }
 
-/** The stored state as the admin API shows it. */
-export function describeStored(stored: StoredConfig) {
+/** The keys of the switch, in the order the panel lists a rejected config. */
+const SWITCH_KEYS = Object.values(CONFIG_KEYS);
+
+/**
+ * The admin API's view of the switch, in two parts kept apart. First what users get now: the
+ * stored config when it is valid, else the last good config the pods keep applying (`shows`
+ * says which, or `nothing_valid` before any good config). Then, when the stored config is
+ * rejected, what is stored and why (`rejected`): every key of the switch as written, each
+ * with its problem, so nothing rejected is ever shown as if users saw it.
+ */
+export function describeStored(stored: StoredConfig, applied: MaintenanceConfig | null = null) {
   const parsed = parseConfig(stored.data);
-  const config = parsed.ok ? describeConfig(parsed.config) : null;
+  const shown = parsed.ok ? parsed.config : applied;
+  const config = describeConfig(shown ?? DEFAULT_CONFIG);
+  const problems = new Map(parsed.ok ? [] : parsed.issues.map(({ key, message }) => [key, message]));
   return {
-    enabled: config?.enabled ?? stored.data[CONFIG_KEYS.mode]?.trim().toLowerCase() === 'true',
-    message: config?.message ?? stored.data[CONFIG_KEYS.message] ?? null,
-    start: config?.start ?? stored.data[CONFIG_KEYS.start] ?? null,
-    end: config?.end ?? stored.data[CONFIG_KEYS.end] ?? null,
-    retryAfterSeconds: config?.retryAfterSeconds ?? null,
-    allowPaths: config?.allowPaths ?? [],
+    ...config,
+    shows: parsed.ok ? ('stored' as const) : shown ? ('last_good' as const) : ('nothing_valid' as const),
     resourceVersion: stored.version,
     changedBy: stored.audit.changedBy,
     changedAt: stored.audit.changedAt,
     reason: stored.audit.reason,
     changedOutside: stored.audit.outside ?? null,
     configError: parsed.ok ? null : parsed.error,
+    rejected: parsed.ok
+      ? null
+      : {
+          error: parsed.error,
+          keys: SWITCH_KEYS.filter((key) => stored.data[key] !== undefined || problems.has(key)).map((key) => ({
+            key,
+            value: stored.data[key] ?? null,
+            problem: problems.get(key) ?? null,
+          })),
+        },
   };
 }
+
+const DEFAULT_CONFIG: MaintenanceConfig = (() => {
+  const parsed = parseConfig({});
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.config;
+})();

@@ -15,7 +15,7 @@ export interface ViewSources {
 /** The stored config with what users get now, how far the fleet follows it, and whether links can be made: the API's one view. */
 export function describeAll(stored: StoredConfig, { live, bypassLinks }: ViewSources) {
   return {
-    ...describeStored(stored),
+    ...describeStored(stored, live?.applied() ?? null),
     effective: live?.effective() ?? null,
     fleet: live?.fleet() ?? null,
     bypassLinks: bypassLinksView(bypassLinks),
