@@ -299,12 +299,15 @@ function render(state) {
   $('state-version-label').hidden = !quotable;
   $('state-version-value').hidden = !quotable;
   renderRejected(state);
-  $('toggle-title').textContent = state.enabled ? 'Turn the switch off' : 'Turn the switch on';
-  $('toggle-button').textContent = state.enabled ? 'Turn off' : 'Turn on';
-  $('toggle-button').className = state.enabled ? 'safe' : 'danger';
+  // A window that holds maintenance on is ended here, in one step: turning the switch on
+  // would be the opposite of what anyone wants from the main button then.
+  const windowHolds = !state.enabled && state.effective?.cause === 'window';
+  $('toggle-title').textContent = windowHolds ? 'End the window now' : state.enabled ? 'Turn the switch off' : 'Turn the switch on';
+  $('toggle-button').textContent = windowHolds ? 'End maintenance now' : state.enabled ? 'Turn off' : 'Turn on';
+  $('toggle-button').className = state.enabled || windowHolds ? 'safe' : 'danger';
   if (document.activeElement !== $('message')) field('message').value = state.message ?? '';
   // Turning the switch off shows users nothing: no message to ask for.
-  $('message-field').hidden = state.enabled;
+  $('message-field').hidden = state.enabled || windowHolds;
   renderFleet(state);
   fillWindowForm(state, false);
   for (const id of ['state', 'toggle', 'window', 'bypass']) $(id).hidden = false;
@@ -470,16 +473,21 @@ $('toggle-form').addEventListener('submit', async (event) => {
   if (current === null) return;
   const button = buttonById('toggle-button');
   button.disabled = true;
-  /** @type {{ enabled: boolean, reason: string, resourceVersion: string, message?: string }} */
-  const body = { enabled: !current.enabled, reason: field('reason').value, resourceVersion: current.resourceVersion };
-  if (!current.enabled && field('message').value.trim() !== '') body.message = field('message').value;
+  const windowHolds = !current.enabled && current.effective?.cause === 'window';
+  /** @type {{ enabled: boolean, reason: string, resourceVersion: string, message?: string, start?: null, end?: null }} */
+  const body = windowHolds
+    ? { enabled: false, start: null, end: null, reason: field('reason').value, resourceVersion: current.resourceVersion }
+    : { enabled: !current.enabled, reason: field('reason').value, resourceVersion: current.resourceVersion };
+  if (!current.enabled && !windowHolds && field('message').value.trim() !== '') body.message = field('message').value;
   const { status, data } = await api('PUT /admin/api/maintenance', body);
   button.disabled = false;
   if (status === 200) {
     field('reason').value = '';
     render(data);
     toast(
-      `The switch is now ${data.enabled ? 'on' : 'off'}.${data.effective && data.effective.active !== data.enabled ? ` Maintenance stays ${data.effective.active ? 'on: the window' : 'off'}.` : ''}`,
+      windowHolds
+        ? 'Maintenance ended: the window is cleared and the switch is off.'
+        : `The switch is now ${data.enabled ? 'on' : 'off'}.${data.effective && data.effective.active !== data.enabled ? ` Maintenance stays ${data.effective.active ? 'on: the window' : 'off'}.` : ''}`,
       false,
       { switchIs: data.enabled },
     );

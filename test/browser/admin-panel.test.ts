@@ -161,6 +161,22 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await user.waitForReady(503);
   });
 
+  it('ends a window that holds maintenance on with one reason and one click, leaving the switch off', async () => {
+    const end = new Date(Date.now() + 3600_000).toISOString();
+    await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_START: '2020-01-01T00:00:00Z', MAINTENANCE_END: end });
+    await expect.poll(() => page.textContent('#toggle-button')).toBe('End maintenance now');
+    expect(await page.textContent('#toggle-title')).toBe('End the window now');
+    expect(await page.isVisible('#message')).toBe(false);
+    await page.fill('#reason', 'done early');
+    await page.click('#toggle-button');
+    await expect.poll(() => page.textContent('#state-badge')).toBe('Off');
+    expect(await page.textContent('#state-switch')).toBe('off');
+    expect(await page.textContent('#state-window')).toBe('none');
+    expect(await page.textContent('#toast')).toBe('Maintenance ended: the window is cleared and the switch is off.');
+    expect(await page.textContent('#toggle-button')).toBe('Turn on');
+    await user.waitForReady(200);
+  });
+
   it('counts down to nothing while the switch is on and a window lies ahead, and says why', async () => {
     const minute = Math.floor(Date.now() / 60_000) * 60_000;
     const start = new Date(minute + 60 * 60_000).toISOString();
