@@ -3,6 +3,16 @@ import { pino } from 'pino';
 import { EnvError, loadEnv, type Env } from './env.ts';
 import { PortInUseError } from './http/listener.ts';
 import { startServer } from './server.ts';
+import { NoKubernetesCredentialsError } from './k8s/client.ts';
+
+/** The settings that let this role run without a cluster, for the one line a start-up error gets. */
+function withoutCluster(env: Env): string {
+  if (env.ROLE === 'admin' && env.CONFIG_WRITER === 'api')
+    return 'to run the admin without a cluster, set CONFIG_WRITER=directory (it writes CONFIG_DIR) and ADMIN_AUTH=token or none';
+  if (env.ROLE === 'admin' && env.ADMIN_AUTH === 'kubernetes')
+    return 'without a cluster, set ADMIN_AUTH=token (with ADMIN_TOKEN_FILE) or none';
+  return 'without a cluster, set CONFIG_SOURCE=volume and CONFIG_DIR';
+}
 
 let env: Env;
 try {
@@ -46,6 +56,7 @@ try {
   }
 } catch (error) {
   if (error instanceof PortInUseError) log.fatal(`start-up failed: ${error.message}`);
+  else if (error instanceof NoKubernetesCredentialsError) log.fatal(`start-up failed: ${error.message}; ${withoutCluster(env)}`);
   else log.fatal({ err: error }, 'start-up failed');
   process.exit(1);
 }

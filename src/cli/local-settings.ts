@@ -1,3 +1,4 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { port } from '../env.ts';
@@ -26,5 +27,36 @@ export function localSettings(env: NodeJS.ProcessEnv = process.env): LocalSettin
     throw new Error(`${name}=${JSON.stringify(env[name])} ${issue.message}`);
   }
   const { LOCAL_CONFIG_DIR, PORT, ADMIN_PORT } = result.data;
+  if (ADMIN_PORT === PORT)
+    throw new Error(`ADMIN_PORT=${JSON.stringify(env.ADMIN_PORT)} must differ from PORT (${PORT}), the user instance's port`);
   return { configDir: resolve(LOCAL_CONFIG_DIR), userPort: PORT, adminPort: ADMIN_PORT ?? PORT + 1 };
+}
+
+/** Where `npm start` records the ports its instances listen on, beside the config directory. */
+export const instancesFile = (configDir: string) => `${configDir.replace(/\/+$/, '')}.instances.json`;
+
+export interface Instances {
+  userPort: number;
+  adminPort: number;
+  /** The supervisor's pid: a record whose process is gone is stale. */
+  pid: number;
+}
+
+export function writeInstances(configDir: string, instances: Instances): void {
+  writeFileSync(instancesFile(configDir), `${JSON.stringify(instances)}\n`);
+}
+
+export function removeInstances(configDir: string): void {
+  rmSync(instancesFile(configDir), { force: true });
+}
+
+/** What the running `npm start` recorded, or null when none runs for this directory. */
+export function readInstances(configDir: string): Instances | null {
+  try {
+    const recorded = JSON.parse(readFileSync(instancesFile(configDir), 'utf8')) as Instances;
+    process.kill(recorded.pid, 0);
+    return recorded;
+  } catch {
+    return null;
+  }
 }

@@ -5,7 +5,7 @@ import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { readVolume, writeVolumeAtomically } from '../config/kubelet-volume.ts';
-import { localSettings, type LocalSettings } from './local-settings.ts';
+import { localSettings, removeInstances, writeInstances, type LocalSettings } from './local-settings.ts';
 
 // Local mode: one user and one admin instance on loopback, both following one
 // kubelet-style directory, so a toggle flips both live, as in a cluster.
@@ -44,7 +44,10 @@ if ((await readVolume(dir)).kind !== 'snapshot') {
   console.log(`created ${dir} with MAINTENANCE_MODE=false`);
 }
 
-const colors = { user: '\x1b[36m', admin: '\x1b[35m' } as const;
+// Colour only for a terminal: logs redirected to a file stay plain text.
+const tty = process.stdout.isTTY === true;
+const paint = (code: string, text: string) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);
+const colors = { user: '36', admin: '35' } as const;
 const children = new Map<string, ChildProcess>();
 let stopping = false;
 
@@ -68,7 +71,7 @@ function run(role: 'user' | 'admin', port: number): void {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   children.set(role, child);
-  createInterface({ input: child.stdout! }).on('line', (line) => console.log(`${colors[role]}[${role}]\x1b[0m ${formatLog(line)}`));
+  createInterface({ input: child.stdout! }).on('line', (line) => console.log(`${paint(colors[role], `[${role}]`)} ${formatLog(line)}`));
   child.on('exit', (code) => {
     children.delete(role);
     if (!stopping) {
@@ -128,7 +131,7 @@ function formatLog(line: string): string {
   try {
     const { msg, ...fields } = JSON.parse(line) as Record<string, unknown>;
     const rest = Object.fromEntries(Object.entries(fields).filter(([key]) => !['level', 'time', 'pod', 'role'].includes(key)));
-    const extra = Object.keys(rest).length > 0 ? ` \x1b[2m${JSON.stringify(rest)}\x1b[0m` : '';
+    const extra = Object.keys(rest).length > 0 ? ` ${paint('2', JSON.stringify(rest))}` : '';
     return `${String(msg)}${extra}`;
   } catch {
     return line;
@@ -149,6 +152,9 @@ watchLauncher();
 
 run('user', userPort);
 run('admin', adminPort);
+// `npm run maintenance -- status` reads where the instances listen from here.
+writeInstances(dir, { userPort, adminPort, pid: process.pid });
+process.once('exit', () => removeInstances(dir));
 
 console.log(`
   Local mode: the config lives in ${dir}

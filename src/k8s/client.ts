@@ -44,6 +44,14 @@ export interface KubeClients {
   lib: typeof import('@kubernetes/client-node');
 }
 
+/** No kubeconfig and no service account: a one-line reason is all the operator needs. */
+export class NoKubernetesCredentialsError extends Error {
+  override readonly name = 'NoKubernetesCredentialsError';
+  constructor() {
+    super('no Kubernetes credentials: set KUBECONFIG, or run in a pod with a service account token');
+  }
+}
+
 let clients: Promise<KubeClients> | null = null;
 
 /**
@@ -54,7 +62,7 @@ let clients: Promise<KubeClients> | null = null;
 export function kubernetes(): Promise<KubeClients> {
   clients ??= (async () => {
     if (!hasKubernetesCredentials()) {
-      throw new Error('no Kubernetes credentials: set KUBECONFIG, or run in a pod with a service account token');
+      throw new NoKubernetesCredentialsError();
     }
     const lib = await import('@kubernetes/client-node');
     const config = new lib.KubeConfig();

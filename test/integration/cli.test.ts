@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -37,13 +37,21 @@ describe('npm run maintenance', () => {
   it.each([
     [['on', '--msg', 'hi'], 'maintenance: unknown option --msg (see --help)'],
     [['on', '--message'], 'maintenance: option --message needs a value (see --help)'],
-    [['bogus'], 'maintenance: unknown command "bogus": say on, off or status (see --help)'],
-    [[], 'maintenance: say on, off or status (see --help)'],
+    [['bogus'], 'maintenance: unknown command "bogus": say on, off, schedule or status (see --help)'],
+    [[], 'maintenance: say on, off, schedule or status (see --help)'],
     [['on', '--retry-after', 'soon'], 'maintenance: nothing written: --retry-after must be a whole number of seconds'],
     [
-      ['on', '--start', 'tomorrow'],
+      ['schedule', '--start', 'tomorrow'],
       'maintenance: nothing written: --start must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z',
     ],
+    [
+      ['on', '--start', '2030-01-01T00:00:00Z', '--end', '2030-01-02T00:00:00Z'],
+      'maintenance: on takes no window: it starts maintenance now, whatever a window says. To schedule one, run: schedule --start TIME (see --help)',
+    ],
+    [['schedule'], 'maintenance: schedule needs --start, --end or both (see --help)'],
+    [['on', '--reason', ''], 'maintenance: --reason must be 1 to 500 characters, as in the panel and the API (see --help)'],
+    [['on', '--reason', 'x'.repeat(501)], 'maintenance: --reason must be 1 to 500 characters, as in the panel and the API (see --help)'],
+    [['status', '--message', 'hi'], 'maintenance: status takes no --message (see --help)'],
   ])('%j fails with one line naming the problem, exit 2, and writes nothing', async (args, line) => {
     const dir = await localDir();
     const { code, stdout, stderr } = await maintenance(args, dir);
@@ -56,21 +64,37 @@ describe('npm run maintenance', () => {
   it('--help lists every option', async () => {
     const { code, stdout } = await maintenance(['--help'], await localDir());
     expect(code).toBe(0);
-    for (const option of ['on', 'off', 'status', '--message', '--reason', '--retry-after', '--start', '--end', '--dir', '--help']) {
+    for (const option of [
+      'on',
+      'off',
+      'schedule',
+      'status',
+      'kept from before',
+      '--message',
+      '--reason',
+      '--retry-after',
+      '--start',
+      '--end',
+      '--dir',
+      '--help',
+    ]) {
       expect(stdout).toContain(option);
     }
   });
 
-  it('sets and clears a window and Retry-After', async () => {
+  it('schedules and clears a window with Retry-After, the switch off, saying what users get and when', async () => {
     const dir = await localDir();
-    const on = await maintenance(
-      ['on', '--retry-after', '120', '--start', '2030-01-01T00:00:00Z', '--end', '2030-01-02T00:00:00Z', '--reason', 'test'],
+    const scheduled = await maintenance(
+      ['schedule', '--retry-after', '120', '--start', '2030-01-01T00:00:00Z', '--end', '2030-01-02T00:00:00Z', '--reason', 'test'],
       dir,
     );
-    expect(on.code).toBe(0);
+    expect(scheduled).toMatchObject({ code: 0, stderr: '' });
+    expect(scheduled.stdout).toBe(
+      'switch off. Users: the application now; the maintenance page ("We are performing scheduled maintenance. Please try again shortly.", Retry-After 120 s) from 2030-01-01T00:00:00Z to 2030-01-02T00:00:00Z\n',
+    );
     expect(await readVolume(dir)).toMatchObject({
       data: {
-        MAINTENANCE_MODE: 'true',
+        MAINTENANCE_MODE: 'false',
         MAINTENANCE_RETRY_AFTER: '120',
         MAINTENANCE_START: '2030-01-01T00:00:00Z',
         MAINTENANCE_END: '2030-01-02T00:00:00Z',
@@ -82,12 +106,53 @@ describe('npm run maintenance', () => {
     expect(after.kind === 'snapshot' && 'MAINTENANCE_START' in after.data).toBe(false);
   });
 
+  it('keeps the message and Retry-After from before, and says so', async () => {
+    const dir = await localDir();
+    const first = await maintenance(['on', '--message', 'Upgrading the database', '--retry-after', '120'], dir);
+    expect(first.stdout).toBe(
+      'switch on. Users: the maintenance page ("Upgrading the database", Retry-After 120 s) now, until the switch is turned off\n',
+    );
+    expect((await maintenance(['off'], dir)).stdout).toBe(
+      'switch off. Users: the application now; nothing is scheduled (message, Retry-After kept from before)\n',
+    );
+    expect((await maintenance(['on'], dir)).stdout).toBe(
+      'switch on. Users: the maintenance page ("Upgrading the database", Retry-After 120 s) now, until the switch is turned off (message, Retry-After kept from before)\n',
+    );
+  });
+
+  it('says what to check when --dir names no config directory', async () => {
+    const { code, stderr } = await run(process.execPath, [CLI, 'on', '--dir', '/proc/no-such-dir']);
+    expect(code).toBe(1);
+    expect(stderr).toBe('maintenance: no config in /proc/no-such-dir yet; is --dir the directory npm start uses (LOCAL_CONFIG_DIR)?\n');
+  });
+
+  it('status finds the instances where npm start recorded them, and says who changed what last', async () => {
+    const dir = await localDir();
+    await maintenance(['on', '--reason', 'db upgrade'], dir);
+    const server = createServer((socket) =>
+      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{"status":"ready"}'.replace('17', '18')),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    writeFileSync(`${dir}.instances.json`, JSON.stringify({ userPort: port, adminPort: port, pid: process.pid }));
+    try {
+      const { code, stdout } = await run(process.execPath, [CLI, 'status'], { LOCAL_CONFIG_DIR: dir, PORT: '1', ADMIN_PORT: '2' });
+      expect(code).toBe(0);
+      expect(stdout).toContain('users: the maintenance page (');
+      expect(stdout).toMatch(/last change: .+ \(npm run maintenance\) at \d{4}-.+: db upgrade/);
+      expect(stdout).toContain(`user instance on :${port}: /readyz 200 {"status":"ready"}`);
+      expect(stdout).toContain(`admin instance on :${port}: /readyz 200`);
+    } finally {
+      server.close();
+    }
+  });
+
   it('runs from the sources: no build, dist/ untouched', async () => {
     const marker = join(ROOT, 'dist/cli/maintenance.js');
     const before = existsSync(marker) ? statSync(marker).mtimeMs : null;
     const { code, stdout } = await run('npm', ['run', '-s', 'maintenance', '--', 'status'], { LOCAL_CONFIG_DIR: await localDir() });
     expect(code).toBe(0);
-    expect(stdout).toContain('"enabled": false');
+    expect(stdout).toContain('users: the application now; nothing is scheduled');
     expect(existsSync(marker) ? statSync(marker).mtimeMs : null).toBe(before);
   });
 });
@@ -117,11 +182,23 @@ async function freePort(): Promise<number> {
 }
 
 describe('npm start (local mode)', () => {
+  it('refuses PORT equal to ADMIN_PORT in one line, before the banner', async () => {
+    const { code, stdout, stderr } = await run(process.execPath, [LOCAL], {
+      PORT: '18080',
+      ADMIN_PORT: '18080',
+      LOCAL_CONFIG_DIR: await localDir(),
+    });
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe('npm start: ADMIN_PORT="18080" must differ from PORT (18080), the user instance\'s port\n');
+  });
+
   it('uses PORT and ADMIN_PORT, refuses a second start in one line before the banner, and its children die with it', async () => {
     const [userPort, adminPort] = [await freePort(), await freePort()];
     const env = { ...process.env, PORT: String(userPort), ADMIN_PORT: String(adminPort), LOCAL_CONFIG_DIR: await localDir() };
     const first = spawn(process.execPath, [LOCAL], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    first.stdout.resume();
+    let output = '';
+    first.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     first.stderr.resume();
     try {
       for (const port of [userPort, adminPort]) {
@@ -129,6 +206,11 @@ describe('npm start (local mode)', () => {
           (await fetch(`http://127.0.0.1:${port}/livez`)).status === 200 ? true : undefined,
         );
       }
+
+      // Its instances are recorded for npm run maintenance -- status, and its logs, to a pipe, carry no colour.
+      expect(JSON.parse(readFileSync(`${env.LOCAL_CONFIG_DIR}.instances.json`, 'utf8'))).toEqual({ userPort, adminPort, pid: first.pid });
+      await waitFor('a log line from each instance', () => (output.includes('[user]') && output.includes('[admin]') ? true : undefined));
+      expect(output).not.toContain('\x1b[');
 
       const second = await run(process.execPath, [LOCAL], { PORT: String(userPort), ADMIN_PORT: String(adminPort) });
       expect(second.code).toBe(1);
