@@ -95,4 +95,39 @@ describe.skipIf(browserMissing !== null)('accessibility of every page and panel 
       });
     }
   });
+
+  it('signs in and turns the switch on and off with the keyboard alone', async () => {
+    await inScheme('light', async (context) => {
+      const page = await context.newPage();
+      await page.goto(`${admin.url}/admin`);
+      await page.locator('#login').waitFor({ state: 'visible' });
+      /** Presses Tab until the element with this id has the focus, as a keyboard user would. */
+      const tabTo = async (id: string) => {
+        for (let presses = 0; presses < 40; presses++) {
+          if (
+            (await page.evaluate(
+              () => (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement?.id,
+            )) === id
+          )
+            return;
+          await page.keyboard.press('Tab');
+        }
+        throw new Error(`#${id} never got the focus by Tab`);
+      };
+      await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false' });
+      await tabTo('token');
+      await page.keyboard.type(TOKEN);
+      await page.keyboard.press('Enter');
+      await page.locator('#state').waitFor({ state: 'visible' });
+      for (const [reason, badge] of [
+        ['keyboard on', 'On'],
+        ['keyboard off', 'Off'],
+      ] as const) {
+        await tabTo('reason');
+        await page.keyboard.type(reason);
+        await page.keyboard.press('Enter');
+        await expect.poll(() => page.textContent('#state-badge')).toBe(badge);
+      }
+    });
+  });
 });

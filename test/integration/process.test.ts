@@ -21,6 +21,22 @@ describe('start-up with a bad environment', () => {
   });
 });
 
+describe('start-up without a cluster where a role needs one', () => {
+  it('the admin role exits 1 with one line naming the settings that run it without a cluster, no stack', async () => {
+    const dir = join(await makeTempDir(), 'app-config');
+    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+    const { code, stdout } = await runToExit({ ROLE: 'admin', HOST: '127.0.0.1', PORT: '0', CONFIG_DIR: dir, HOME: dir });
+    expect(code).toBe(1);
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]!) as { msg: string; err?: unknown };
+    expect(line.err).toBeUndefined();
+    expect(line.msg).toBe(
+      'start-up failed: no Kubernetes credentials: set KUBECONFIG, or run in a pod with a service account token; to run the admin without a cluster, set CONFIG_WRITER=directory (it writes CONFIG_DIR) and ADMIN_AUTH=token or none',
+    );
+  });
+});
+
 describe('graceful shutdown on SIGTERM', () => {
   it('fails readiness at once, keeps serving through the delay, then exits 0', async () => {
     const dir = join(await makeTempDir(), 'app-config');
