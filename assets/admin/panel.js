@@ -218,6 +218,22 @@ function renderRejected(state) {
   $('repair-button').textContent = state.shows === 'last_good' ? 'Store the last good state again' : 'Store maintenance off';
 }
 
+/** The latest changes, newest first: asked again whenever the state changes. */
+async function loadHistory() {
+  const { status, data } = await api('GET /admin/api/history');
+  if (status !== 200) return;
+  $('history').hidden = data.changes.length === 0;
+  $('history-list').replaceChildren(
+    ...data.changes.map(({ at, by, reason, what, outside }) => {
+      const item = document.createElement('li');
+      const who = document.createElement('span');
+      identity(who, by);
+      item.append(`${utc(at) ?? ''}: `, who, ` ${outside ? '' : 'changed '}${what}${reason ? `: ${reason}` : ''}`);
+      return item;
+    }),
+  );
+}
+
 /** @param {MaintenanceView} state */
 function renderFleet(state) {
   const fleet = state.fleet;
@@ -311,6 +327,7 @@ function render(state) {
   renderFleet(state);
   fillWindowForm(state, false);
   for (const id of ['state', 'toggle', 'window', 'bypass']) $(id).hidden = false;
+  void loadHistory();
   // While the stored config is rejected, the one change offered is its repair: a toggle or a
   // window merged into it would be rejected too.
   $('toggle').hidden = state.rejected !== null;
@@ -442,7 +459,7 @@ function showLogin() {
   stream = null;
   liveStatus(null);
   $('login').hidden = false;
-  for (const id of ['state', 'fleet', 'toggle', 'window', 'bypass', 'logout']) $(id).hidden = true;
+  for (const id of ['state', 'fleet', 'history', 'toggle', 'window', 'bypass', 'logout']) $(id).hidden = true;
   $('who').textContent = '';
 }
 

@@ -1,9 +1,19 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubernetesApiError, type KubeClients } from '../k8s/client.ts';
-import { mergePatchConfigMap, readConfigMap, recordConfigMapEvent, type ConfigMapRef } from '../k8s/configmaps.ts';
+import { listConfigMapEvents, mergePatchConfigMap, readConfigMap, recordConfigMapEvent, type ConfigMapRef } from '../k8s/configmaps.ts';
 import { CONFIG_KEYS, dataHash } from './parse.ts';
-import { ConfigNotFoundError, VersionConflictError, type Audit, type ConfigWrite, type ConfigWriter, type StoredConfig } from './writer.ts';
+import {
+  ConfigNotFoundError,
+  HISTORY_LENGTH,
+  VersionConflictError,
+  describeChange,
+  type Audit,
+  type ConfigWrite,
+  type ConfigWriter,
+  type HistoryEntry,
+  type StoredConfig,
+} from './writer.ts';
 
 /** Our annotations on the ConfigMap, under a domain prefix of ours. */
 export const ANNOTATION_PREFIX = 'maintenance-switch.dev';
@@ -12,6 +22,8 @@ export const ANNOTATIONS = {
   changedAt: `${ANNOTATION_PREFIX}/changed-at`,
   reason: `${ANNOTATION_PREFIX}/reason`,
   dataHash: `${ANNOTATION_PREFIX}/data-hash`,
+  /** On our Events: what the change set, in words. */
+  what: `${ANNOTATION_PREFIX}/what`,
 } as const;
 
 /** The field managers of this project's writers: the admin tier, and the kubectl plugin. */
@@ -81,6 +93,11 @@ export class ConfigMapWriter implements ConfigWriter {
       reason: enabled ? 'MaintenanceEnabled' : 'MaintenanceDisabled',
       note: `${change.actor} turned maintenance ${enabled ? 'on' : 'off'}: ${change.reason}`,
       regarding: updated,
+      annotations: {
+        [ANNOTATIONS.changedBy]: change.actor,
+        [ANNOTATIONS.reason]: change.reason,
+        [ANNOTATIONS.what]: describeChange(change.data),
+      },
     }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not record an Event for the change'));
     return stored(updated);
   }
@@ -93,6 +110,44 @@ export class ConfigMapWriter implements ConfigWriter {
       ...entry,
       regarding: current,
     });
+  }
+
+  /**
+   * The changes recorded as Events on the ConfigMap by the admin tier and the plugin, newest
+   * first, with a change made outside them (kubectl edit, GitOps) on top while it stands, named
+   * by its field manager. Events expire (an hour by default): the history is that long at most.
+   */
+  async history(): Promise<HistoryEntry[]> {
+    const [events, current] = await Promise.all([listConfigMapEvents(this.#clients, this.#ref), this.read()]);
+    const ours = events
+      .filter((event) => event.reportingController?.startsWith(`${ANNOTATION_PREFIX}/`))
+      .map((event): HistoryEntry => {
+        const annotations = event.metadata?.annotations ?? {};
+        const at = event.eventTime ?? event.metadata?.creationTimestamp;
+        return {
+          at: at ? new Date(at as unknown as string).toISOString() : '',
+          by: annotations[ANNOTATIONS.changedBy] ?? event.reportingInstance ?? 'unknown',
+          reason: annotations[ANNOTATIONS.reason] ?? null,
+          what: annotations[ANNOTATIONS.what] ?? event.note ?? event.reason ?? '',
+          outside: false,
+        };
+      });
+    ours.sort((a, b) => b.at.localeCompare(a.at));
+    // A change made outside stands now, so it is the newest, whatever its (whole-second) time says.
+    const outside = current.audit.outside;
+    const entries: HistoryEntry[] = outside
+      ? [
+          {
+            at: outside.time ?? '',
+            by: outside.manager ?? 'someone outside the tools',
+            reason: null,
+            what: 'changed the maintenance keys outside the panel and plugin',
+            outside: true,
+          },
+          ...ours,
+        ]
+      : ours;
+    return entries.slice(0, HISTORY_LENGTH);
   }
 
   #translate(error: unknown): unknown {
@@ -111,7 +166,11 @@ function lastMaintenanceWriter(configMap: V1ConfigMap): { manager: string | null
     const data = (entry.fieldsV1 as { 'f:data'?: Record<string, unknown> } | undefined)?.['f:data'] ?? {};
     if (!keys.some((key) => `f:${key}` in data)) continue;
     const time = entry.time ? new Date(entry.time).toISOString() : null;
-    if (last === null || (time ?? '') > (last.time ?? '')) last = { manager: entry.manager ?? null, time };
+    // managedFields times have whole seconds: on a tie, a writer other than ours is the later one
+    // (ours records a fingerprint, and the data no longer matches it).
+    const later =
+      last === null || (time ?? '') > (last.time ?? '') || ((time ?? '') === (last.time ?? '') && !OUR_MANAGERS.has(entry.manager ?? ''));
+    if (later) last = { manager: entry.manager ?? null, time };
   }
   return last;
 }

@@ -2,7 +2,7 @@ import { readFile, readlink, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from './errno.ts';
 import { DATA_DIR_NAME, readVolume, writeVolumeAtomically } from './kubelet-volume.ts';
-import { parseConfig, type ConfigIssue, type RawConfig } from './parse.ts';
+import { CONFIG_KEYS, parseConfig, type ConfigIssue, type RawConfig } from './parse.ts';
 
 /** Who changed the config last, when and why; kept as annotations on the ConfigMap. */
 export interface Audit {
@@ -63,6 +63,35 @@ export class MalformedVersionError extends Error {
   override readonly name = 'MalformedVersionError';
 }
 
+/** One change in the history: who, when, why, and what it changed. */
+export interface HistoryEntry {
+  at: string;
+  by: string;
+  reason: string | null;
+  what: string;
+  /** Made outside the panel, the API and the plugin (kubectl edit, a GitOps tool): `by` is its field manager. */
+  outside: boolean;
+}
+
+/** How many changes the history keeps and shows. */
+export const HISTORY_LENGTH = 20;
+
+/** What a change sets, in words: "switch on, message, window 2030-01-01T22:00:00Z → 2030-01-01T23:00:00Z". */
+export function describeChange(data: Record<string, string | null>): string {
+  const parts: string[] = [];
+  const mode = data[CONFIG_KEYS.mode];
+  if (mode !== undefined) parts.push(`switch ${mode === 'true' ? 'on' : 'off'}`);
+  if (CONFIG_KEYS.message in data) parts.push(data[CONFIG_KEYS.message] === null ? 'message cleared' : 'message set');
+  if (CONFIG_KEYS.retryAfter in data)
+    parts.push(data[CONFIG_KEYS.retryAfter] === null ? 'Retry-After cleared' : `Retry-After ${data[CONFIG_KEYS.retryAfter]} s`);
+  if (CONFIG_KEYS.start in data || CONFIG_KEYS.end in data) {
+    const start = data[CONFIG_KEYS.start];
+    const end = data[CONFIG_KEYS.end];
+    parts.push(start === null && end === null ? 'window cleared' : `window ${start ?? 'open'} → ${end ?? 'open'}`);
+  }
+  return parts.join(', ');
+}
+
 /** Where the admin role writes: the ConfigMap through the API, or a local directory. */
 export interface ConfigWriter {
   /** A short description for logs and /status, such as "configmap sample-app/app-config". */
@@ -73,6 +102,8 @@ export interface ConfigWriter {
   write(change: ConfigWrite): Promise<StoredConfig>;
   /** Records something done about the config that is not a write (a bypass link issued): an Event, where there are Events. */
   audit?(entry: { action: string; reason: string; note: string }): Promise<void>;
+  /** The latest changes, newest first, at most HISTORY_LENGTH. */
+  history(): Promise<HistoryEntry[]>;
 }
 
 /** Internal retries of a change that named no version, when someone else wrote in between. */
@@ -123,11 +154,13 @@ export class DirectoryWriter implements ConfigWriter {
   readonly target: string;
   readonly #dir: string;
   readonly #auditFile: string;
+  readonly #historyFile: string;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(dir: string) {
     this.#dir = dir;
     this.#auditFile = `${dir.replace(/\/+$/, '')}.audit.json`;
+    this.#historyFile = `${dir.replace(/\/+$/, '')}.history.json`;
     this.target = `directory ${dir}`;
   }
 
@@ -154,10 +187,31 @@ export class DirectoryWriter implements ConfigWriter {
       const audit: Audit = { changedBy: change.actor, changedAt: new Date().toISOString(), reason: change.reason };
       await writeFile(`${this.#auditFile}.tmp`, `${JSON.stringify(audit, null, 2)}\n`);
       await rename(`${this.#auditFile}.tmp`, this.#auditFile);
+      const entry: HistoryEntry = {
+        at: audit.changedAt!,
+        by: change.actor,
+        reason: change.reason,
+        what: describeChange(change.data),
+        outside: false,
+      };
+      const history = [entry, ...(await this.history())].slice(0, HISTORY_LENGTH);
+      await writeFile(`${this.#historyFile}.tmp`, `${JSON.stringify(history, null, 2)}\n`);
+      await rename(`${this.#historyFile}.tmp`, this.#historyFile);
       return this.read();
     });
     this.#queue = result.catch(() => {});
     return result;
+  }
+
+  /** Local mode's history, kept beside the directory as the audit record is. */
+  async history(): Promise<HistoryEntry[]> {
+    try {
+      const parsed = JSON.parse(await readFile(this.#historyFile, 'utf8')) as unknown;
+      return Array.isArray(parsed) ? (parsed as HistoryEntry[]).slice(0, HISTORY_LENGTH) : [];
+    } catch (error) {
+      if (isErrno(error, 'ENOENT') || error instanceof SyntaxError) return [];
+      throw error;
+    }
   }
 
   async #version(): Promise<string> {

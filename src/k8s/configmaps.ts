@@ -1,4 +1,4 @@
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { EventsV1Event, V1ConfigMap } from '@kubernetes/client-node';
 import { KubernetesApiError, type Informer, type KubeClients } from './client.ts';
 
 export interface ConfigMapRef {
@@ -42,6 +42,8 @@ export interface ConfigMapEvent {
   note: string;
   /** The ConfigMap as it was written. */
   regarding: V1ConfigMap;
+  /** Structured facts beside the note, for the history (who, why, what). */
+  annotations?: Record<string, string>;
 }
 
 /** The API server refuses an Event whose note is longer than this many bytes (not characters). */
@@ -69,7 +71,7 @@ export async function recordConfigMapEvent(
     await events.createNamespacedEvent({
       namespace,
       body: {
-        metadata: { generateName: `${name}-`, namespace },
+        metadata: { generateName: `${name}-`, namespace, ...(event.annotations ? { annotations: event.annotations } : {}) },
         // MicroTime: the API server wants six fractional digits, which a plain Date lacks.
         eventTime: new lib.V1MicroTime(),
         reportingController: event.reportingController,
@@ -90,6 +92,16 @@ export async function recordConfigMapEvent(
     });
   } catch (error) {
     throw new KubernetesApiError(`recording an Event about ConfigMap ${namespace}/${name}`, error);
+  }
+}
+
+/** The Events about one ConfigMap (events.k8s.io/v1), which `list` on `events` in the namespace allows. */
+export async function listConfigMapEvents({ events }: KubeClients, { namespace, name }: ConfigMapRef): Promise<EventsV1Event[]> {
+  try {
+    const list = await events.listNamespacedEvent({ namespace, fieldSelector: `regarding.kind=ConfigMap,regarding.name=${name}` });
+    return list.items;
+  } catch (error) {
+    throw new KubernetesApiError(`listing the Events about ConfigMap ${namespace}/${name}`, error);
   }
 }
 

@@ -209,6 +209,15 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await expect.poll(() => page.textContent('#toast')).toBe('Window saved: 2031-03-01 22:00 UTC → 2031-03-02 01:30 UTC.');
     expect(await page.textContent('#state-window')).toBe('2031-03-01 22:00 UTC → 2031-03-02 01:30 UTC');
     expect(await page.textContent('#state-retry')).toBe('900 s');
+    // The history keeps both: the window's reason did not replace the toggle's.
+    await expect
+      .poll(async () => (await page.locator('#history-list li').allTextContents())[0])
+      .toMatch(
+        /UTC: panel-tester \(static token\) changed switch off, Retry-After 900 s, window 2031-03-01T22:00:00Z → 2031-03-02T01:30:00Z: planned upgrade$/,
+      );
+    expect(await page.locator('#history-list li').allTextContents()).toContainEqual(
+      expect.stringMatching(/panel-tester \(static token\) changed switch on, message set: browser test$/),
+    );
     expect(await page.textContent('#state-countdown')).toMatch(/^Maintenance starts in \d+ days \d+ h, at 2031-03-01 22:00 UTC/);
     await page.screenshot({ path: join(await makeTempDir('panel-'), 'panel-window.png'), fullPage: true });
 

@@ -162,6 +162,36 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
     expect(event.note).not.toContain('\uFFFD');
   });
 
+  it('lists the latest changes newest first, with who, why and what each set, and a hand edit as a change made outside', async () => {
+    const window = { start: '2031-01-01T00:00:00Z', end: '2031-01-01T01:00:00Z' };
+    expect((await put(operatorToken, { enabled: false, reason: 'history: a window', ...window })).status).toBe(200);
+    type History = { changes: { at: string; by: string; reason: string | null; what: string; outside: boolean }[] };
+    const history = async () =>
+      (await (await fetch(`${admin.url}/admin/api/history`, { headers: { Authorization: `Bearer ${viewerToken}` } })).json()) as History;
+    const withWindow = await waitFor('the window change in the history', async () => {
+      const { changes } = await history();
+      return changes[0]?.reason === 'history: a window' ? changes : undefined;
+    });
+    expect(withWindow[0]).toMatchObject({
+      by: 'system:serviceaccount:sample-app:operator',
+      what: 'switch off, window 2031-01-01T00:00:00Z → 2031-01-01T01:00:00Z',
+      outside: false,
+    });
+    // The toggles of the earlier tests are there too, newest first.
+    expect(withWindow.some((change) => change.what.startsWith('switch on') && change.reason === 'database upgrade OPS-42')).toBe(true);
+    expect([...withWindow].sort((a, b) => b.at.localeCompare(a.at))).toEqual(withWindow);
+    expect(withWindow.length).toBeLessThanOrEqual(20);
+
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MESSAGE: 'patched by hand' }));
+    const top = await waitFor('the hand edit in the history', async () => {
+      const [first] = (await history()).changes;
+      return first?.outside ? first : undefined;
+    });
+    expect(top).toMatchObject({ by: 'kubectl-patch', reason: null, what: 'changed the maintenance keys outside the panel and plugin' });
+    // Put the switch back as the later tests expect it.
+    expect((await put(operatorToken, { enabled: false, reason: 'history: clean up', start: null, end: null })).status).toBe(200);
+  });
+
   it('refuses bad input with 400 naming the field, and writes nothing', async () => {
     const before = (await configMap()).metadata.resourceVersion;
     const cases: [unknown, string][] = [

@@ -126,6 +126,12 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
       const current = (await (await fetch(`${admin.url}/status`)).json()) as { maintenance: boolean; config: { message: string } };
       return current.maintenance && current.config.message === 'Ünïcode \\ and "quotes"' ? true : undefined;
     });
+    // Each toggle is an Event too, so the history has them, newest first.
+    const history = await plugin(['history', '-n', NAMESPACE]);
+    expect(history.code).toBe(0);
+    const lines = history.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT\S+ {2}envtest-admin changed switch on, message set: again$/);
+    expect(lines.some((line) => / {2}envtest-admin changed switch off: release 42 "done"/.test(line))).toBe(true);
   });
 
   it('reports a conflict from the plugin instead of overwriting a newer change', async () => {

@@ -19,6 +19,8 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
       expect(await canI(ADMIN_SA, verb, 'configmaps/app-config'), verb).toBe(true);
     }
     expect(await canI(ADMIN_SA, 'create', 'events.events.k8s.io')).toBe(true);
+    // The history: the Events about app-config.
+    expect(await canI(ADMIN_SA, 'list', 'events.events.k8s.io')).toBe(true);
     // The fleet: read-only, EndpointSlices only.
     for (const verb of ['get', 'list', 'watch']) expect(await canI(ADMIN_SA, verb, 'endpointslices.discovery.k8s.io'), verb).toBe(true);
     for (const verb of ['create', 'update', 'patch', 'delete'])
@@ -37,6 +39,7 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
     expect(await canI(ADMIN_SA, 'list', 'endpointslices.discovery.k8s.io', ['-n', 'default'])).toBe(false);
     expect(await canI(ADMIN_SA, 'list', 'pods')).toBe(false);
     expect(await canI(ADMIN_SA, 'list', 'endpoints')).toBe(false);
+    for (const verb of ['update', 'patch', 'delete', 'watch']) expect(await canI(ADMIN_SA, verb, 'events.events.k8s.io'), verb).toBe(false);
   });
 
   it('gives the user service account no API access at all', async () => {

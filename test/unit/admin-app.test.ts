@@ -1,7 +1,13 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { VersionConflictError, type ConfigWrite, type ConfigWriter, type StoredConfig } from '../../src/config/writer.ts';
+import {
+  VersionConflictError,
+  type ConfigWrite,
+  type ConfigWriter,
+  type HistoryEntry,
+  type StoredConfig,
+} from '../../src/config/writer.ts';
 import { TrustedProxies } from '../../src/http/client-address.ts';
 import { createAdminApp, isLoopbackHost } from '../../src/http/admin/app.ts';
 import { verifyBypassToken } from '../../src/maintenance/bypass-token.ts';
@@ -24,6 +30,10 @@ class MemoryWriter implements ConfigWriter {
   /** Called between the read and the write of an update: someone else writing in between. */
   beforeWrite: (() => void) | null = null;
   isWellFormedVersion = (version: string) => /^\d+$/.test(version);
+  changes: HistoryEntry[] = [];
+  async history(): Promise<HistoryEntry[]> {
+    return this.changes;
+  }
   async read(): Promise<StoredConfig> {
     if (this.failWith) throw this.failWith;
     return { data: { ...this.data }, version: String(this.version), audit: { changedBy: null, changedAt: null, reason: null } };
@@ -135,6 +145,25 @@ describe('the admin API when the stored config is rejected', () => {
     expect(((await response.json()) as { rejected: unknown; shows: string }).rejected).toBeNull();
     expect(writer.data).toMatchObject({ MAINTENANCE_MODE: 'false' });
     expect(writer.data.MAINTENANCE_END).toBeUndefined();
+  });
+});
+
+describe('the history API', () => {
+  it('answers the writer history, newest first, to a caller who may read', async () => {
+    const writer = new MemoryWriter();
+    writer.changes = [
+      {
+        at: '2026-12-01T10:00:00.000Z',
+        by: 'kubectl-edit',
+        reason: null,
+        what: 'changed the maintenance keys outside the panel and plugin',
+        outside: true,
+      },
+      { at: '2026-12-01T09:00:00.000Z', by: 'ops', reason: 'db upgrade', what: 'switch on', outside: false },
+    ];
+    const response = await adminApp(writer).app.request('/api/history', { headers: { Host: 'localhost' } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ changes: writer.changes });
   });
 });
 

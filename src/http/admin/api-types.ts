@@ -1,3 +1,4 @@
+import type { HistoryEntry } from '../../config/writer.ts';
 import type { AdminAuthMode } from './auth.ts';
 import type { describeAll } from './routes/maintenance.ts';
 
@@ -35,4 +36,5 @@ export interface AdminApi {
   'POST /admin/session': SessionView;
   'DELETE /admin/session': null;
   'POST /admin/api/bypass-links': BypassLinkView;
+  'GET /admin/api/history': { changes: HistoryEntry[] };
 }

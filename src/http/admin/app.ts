@@ -15,6 +15,7 @@ import { RateLimiter } from './rate-limit.ts';
 import { SessionStore } from './sessions.ts';
 import type { BypassLinkSettings } from './bypass-links.ts';
 import { bypassLinkRoutes } from './routes/bypass-links.ts';
+import { historyRoutes } from './routes/history.ts';
 import { maintenanceRoutes } from './routes/maintenance.ts';
 import { panelRoutes } from './routes/panel.ts';
 import { sessionRoutes } from './routes/session.ts';
@@ -115,6 +116,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   app.route('/', panelRoutes());
   app.route('/session', sessionRoutes({ auth, sessions, guards, target: writer.target, log }));
   app.route('/api/maintenance', maintenanceRoutes({ writer, guards, log, view }));
+  app.route('/api/history', historyRoutes({ writer, guards }));
   app.route('/api/stream', stream.routes);
   app.route(
     '/api/bypass-links',

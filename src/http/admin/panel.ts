@@ -69,6 +69,11 @@ export function panelPage(): string {
     <p id="fleet-warning" class="warning" hidden></p>
   </section>
 
+  <section id="history" class="card" hidden>
+    <h2>History</h2>
+    <ol id="history-list"></ol>
+  </section>
+
   <section id="toggle" class="card" hidden>
     <h2 id="toggle-title">Change</h2>
     <form id="toggle-form">
