@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readVolume } from '../../src/config/kubelet-volume.ts';
+import { readVolume, writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
 import { loadEnv } from '../../src/env.ts';
 import { makeTempDir, startTestServer, type TestServer } from '../helpers/test-server.ts';
 
@@ -117,6 +117,38 @@ describe('the admin API with ADMIN_AUTH=token and the directory writer', () => {
       body: 'enabled=true',
     });
     expect(response.status).toBe(415);
+  });
+});
+
+describe('a bypass link as a whole URL', () => {
+  it('is built on the host a trusted proxy names, and is a bare path otherwise', async () => {
+    const root = await makeTempDir();
+    const tokenFile = join(root, 'tokens');
+    await writeFile(tokenFile, 'link-token,alice\n');
+    const keyDir = join(root, 'key');
+    await writeVolumeAtomically(keyDir, { key: 'a-bypass-key-of-at-least-thirty-two-bytes' });
+    const env = { ADMIN_AUTH: 'token', ADMIN_TOKEN_FILE: tokenFile, CONFIG_WRITER: 'directory', BYPASS_KEY_DIR: keyDir };
+    const link = async (server: TestServer, headers: Record<string, string>) =>
+      (await (
+        await server.get('/admin/api/bypass-links', {
+          method: 'POST',
+          headers: { Authorization: 'Bearer link-token', 'Content-Type': 'application/json', ...headers },
+          body: JSON.stringify({ reason: 'QA' }),
+        })
+      ).json()) as { path: string; url: string | null };
+    const forwarded = { 'X-Forwarded-Host': 'shop.example.com', 'X-Forwarded-Proto': 'https' };
+    const trusting = await startTestServer({ role: 'admin', env: { ...env, TRUSTED_PROXY_CIDRS: '127.0.0.1/32' } });
+    const untrusting = await startTestServer({ role: 'admin', env });
+    try {
+      const viaProxy = await link(trusting, forwarded);
+      expect(viaProxy.url).toBe(`https://shop.example.com${viaProxy.path}`);
+      expect((await link(trusting, {})).url).toBeNull();
+      expect((await link(trusting, { 'X-Forwarded-Host': 'evil.example/<x>' })).url).toBeNull();
+      // From a client that is no trusted proxy, the header is nobody's word.
+      expect((await link(untrusting, forwarded)).url).toBeNull();
+    } finally {
+      await Promise.all([trusting.close(), untrusting.close()]);
+    }
   });
 });
 

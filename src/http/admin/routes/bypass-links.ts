@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import type { ConfigWriter } from '../../../config/writer.ts';
 import { signBypassToken } from '../../../maintenance/bypass-token.ts';
@@ -44,8 +44,20 @@ export function bypassLinkRoutes(deps: {
       });
       log.info({ actor: identity.user, reason, linkId: id, expiresAt: expiresAt.toISOString() }, 'bypass link created');
       const path = `${BYPASS_PATH}?token=${token}`;
-      const url = settings?.publicUrl ? new URL(path, settings.publicUrl).href : null;
+      const url = settings?.publicUrl ? new URL(path, settings.publicUrl).href : behindProxy(c, guards, path);
       return c.json({ id, expiresAt: expiresAt.toISOString(), path, url, reason } satisfies BypassLinkView, 201);
     },
   );
+}
+
+/**
+ * The link on the host a trusted proxy says the request came to, or null. Only a trusted
+ * proxy's X-Forwarded-Host names where users reach the application; the admin's own Host does
+ * not (locally, the panel is on another port than the application).
+ */
+function behindProxy(c: Context, guards: Guards, path: string): string | null {
+  const host = guards.forwarded(c, 'X-Forwarded-Host');
+  if (host === undefined || !/^[a-z0-9.-]+(:\d+)?$/i.test(host)) return null;
+  const proto = guards.forwarded(c, 'X-Forwarded-Proto') === 'http' ? 'http' : 'https';
+  return new URL(path, `${proto}://${host}`).href;
 }
