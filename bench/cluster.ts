@@ -6,7 +6,7 @@
 // at 10 user replicas, and with the volume source at the kubelet's own sync.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runKubectl } from '../scripts/lib/control-plane.ts';
+import { runKubectl, patchConfigMapArgs } from '../scripts/lib/control-plane.ts';
 import { startNodeClusterFromEnvironment } from '../scripts/lib/node-cluster.ts';
 import { watchReadyEndpoints, type ReadyWatch } from '../scripts/lib/endpoint-watch.ts';
 
@@ -39,16 +39,7 @@ async function userEndpoints(): Promise<boolean[]> {
  */
 async function toggle(on: boolean, replicas: number, publicWatch: ReadyWatch): Promise<{ converged: number; empty: number }> {
   const start = Date.now();
-  await kubectl([
-    'patch',
-    'configmap',
-    'app-config',
-    '-n',
-    NAMESPACE,
-    '--type=merge',
-    '-p',
-    JSON.stringify({ data: { MAINTENANCE_MODE: String(on) } }),
-  ]);
+  await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: String(on) }));
   const deadline = start + 300_000;
   let converged = 0;
   for (;;) {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { runPlugin } from '../../scripts/lib/control-plane.ts';
+import { runPlugin, patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
 import {
@@ -96,16 +96,7 @@ describe.skipIf(skipReason !== null)('any app: Debian nginx with the gate sideca
 
   it("maintenance on: the gate's readiness takes each nginx pod out, and the public Service answers the 503 page", async () => {
     const start = Date.now();
-    await kubectl([
-      'patch',
-      'configmap',
-      'app-config',
-      '-n',
-      NAMESPACE,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ data: { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'nginx is resting' } }),
-    ]);
+    await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'nginx is resting' }));
     console.log(`[example-app] on: nginx pods out and the page tier in after ${await followFlip(false, start)}`);
     const apps = (await pods('user')) as SidecarPod[];
     for (const pod of apps) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
-import { runKubectl } from '../../scripts/lib/control-plane.ts';
+import { runKubectl, patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const NAMESPACE = 'sample-app';
@@ -74,16 +74,7 @@ export async function clusterIp(service: string): Promise<string> {
 }
 
 export async function setMode(mode: 'true' | 'false'): Promise<void> {
-  await kubectl([
-    'patch',
-    'configmap',
-    'app-config',
-    '-n',
-    NAMESPACE,
-    '--type=merge',
-    '-p',
-    JSON.stringify({ data: { MAINTENANCE_MODE: mode } }),
-  ]);
+  await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: mode }));
 }
 
 /** The host process of a pod's first container, found through containerd. */

@@ -277,32 +277,14 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
 
   it('escapes control characters in everything status prints from the cluster', async () => {
     const hostile = '\u001b[2K\rmaintenance: off\u0007\u009b31m';
-    await plane.kubectl([
-      'patch',
-      'configmap',
-      'app-config',
-      '-n',
-      NAMESPACE,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ data: { MAINTENANCE_MESSAGE: hostile, MAINTENANCE_MODE: 'true' } }),
-    ]);
+    await plane.kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MESSAGE: hostile, MAINTENANCE_MODE: 'true' }));
     const status = await plugin(['status', '-n', NAMESPACE]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^maintenance: on /);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly those characters
     expect(status.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
     expect(status.stdout).toContain('message:     \\x1b[2K\\x0dmaintenance: off\\x07\\x9b31m');
-    await plane.kubectl([
-      'patch',
-      'configmap',
-      'app-config',
-      '-n',
-      NAMESPACE,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ data: { MAINTENANCE_MESSAGE: 'ok', MAINTENANCE_MODE: 'false' } }),
-    ]);
+    await plane.kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MESSAGE: 'ok', MAINTENANCE_MODE: 'false' }));
   });
 
   it('says when the maintenance keys were changed outside the panel and plugin, naming the field manager and time', async () => {
