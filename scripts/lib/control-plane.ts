@@ -152,31 +152,63 @@ export async function openssl(args: string[]): Promise<void> {
   }
 }
 
-/** A CA for client certificates, and an admin client certificate signed by it. */
-async function mintClientCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
-  const ca = join(dir, 'client-ca.crt');
-  const caKey = join(dir, 'client-ca.key');
-  const key = join(dir, 'admin.key');
-  const csr = join(dir, 'admin.csr');
-  const cert = join(dir, 'admin.crt');
+/** A certificate authority in a directory: its certificate, key, and where it issues. */
+export interface Pki {
+  ca: string;
+  caKey: string;
+  dir: string;
+}
+
+/** A new CA, valid for two days, named NAME.crt and NAME.key in the directory. */
+export async function makeCa(dir: string, subject: string, name = 'ca'): Promise<Pki> {
+  await mkdir(dir, { recursive: true });
+  const ca = join(dir, `${name}.crt`);
+  const caKey = join(dir, `${name}.key`);
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', ca, '-days', '2', '-subj', subject]);
+  return { ca, caKey, dir };
+}
+
+/** A key and a certificate signed by the cluster's CA. */
+export async function issue(pki: Pki, name: string, subject: string, altNames?: string): Promise<{ cert: string; key: string }> {
+  const key = join(pki.dir, `${name}.key`);
+  const csr = join(pki.dir, `${name}.csr`);
+  const cert = join(pki.dir, `${name}.crt`);
   await openssl([
     'req',
-    '-x509',
     '-newkey',
     'rsa:2048',
     '-nodes',
     '-keyout',
-    caKey,
+    key,
     '-out',
-    ca,
+    csr,
+    '-subj',
+    subject,
+    ...(altNames ? ['-addext', `subjectAltName=${altNames}`] : []),
+  ]);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    pki.ca,
+    '-CAkey',
+    pki.caKey,
+    '-CAcreateserial',
+    '-out',
+    cert,
     '-days',
     '2',
-    '-subj',
-    '/CN=envtest-client-ca',
+    ...(altNames ? ['-copy_extensions', 'copy'] : []),
   ]);
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/O=system:masters/CN=envtest-admin']);
-  await openssl(['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '2']);
-  return { ca, cert, key };
+  return { cert, key };
+}
+
+/** A CA for client certificates, and an admin client certificate signed by it. */
+async function mintClientCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const pki = await makeCa(dir, '/CN=envtest-client-ca', 'client-ca');
+  return { ca: pki.ca, ...(await issue(pki, 'admin', '/O=system:masters/CN=envtest-admin')) };
 }
 
 export async function waitUntil(

@@ -8,7 +8,7 @@ import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmdirSync, 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { openssl, runKubectl, waitUntil, watchExit } from './control-plane.ts';
+import { issue, makeCa, runKubectl, waitUntil, watchExit, type Pki } from './control-plane.ts';
 
 const run = promisify(execFile);
 
@@ -248,71 +248,6 @@ export async function leftovers(settings: NodeClusterSettings): Promise<string[]
   if (existsSync(settings.dir)) problems.push(`directory ${settings.dir}`);
   if (existsSync('/var/lib/kubelet')) problems.push('/var/lib/kubelet');
   return problems;
-}
-
-interface Pki {
-  ca: string;
-  caKey: string;
-  dir: string;
-}
-
-async function makePki(dir: string): Promise<Pki> {
-  await mkdir(dir, { recursive: true });
-  const ca = join(dir, 'ca.crt');
-  const caKey = join(dir, 'ca.key');
-  await openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    caKey,
-    '-out',
-    ca,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=maintenance-switch-test-ca',
-  ]);
-  return { ca, caKey, dir };
-}
-
-/** A key and a certificate signed by the cluster's CA. */
-async function issue(pki: Pki, name: string, subject: string, altNames?: string): Promise<{ cert: string; key: string }> {
-  const key = join(pki.dir, `${name}.key`);
-  const csr = join(pki.dir, `${name}.csr`);
-  const cert = join(pki.dir, `${name}.crt`);
-  await openssl([
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    csr,
-    '-subj',
-    subject,
-    ...(altNames ? ['-addext', `subjectAltName=${altNames}`] : []),
-  ]);
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    pki.ca,
-    '-CAkey',
-    pki.caKey,
-    '-CAcreateserial',
-    '-out',
-    cert,
-    '-days',
-    '2',
-    ...(altNames ? ['-copy_extensions', 'copy'] : []),
-  ]);
-  return { cert, key };
 }
 
 const CONFIGS = new URL('./node-cluster/', import.meta.url);
@@ -583,7 +518,7 @@ export async function startNodeCluster(
     enableForwarding(settings);
     await addApiAddress(settings);
     // One CA for serving and clients; it is also kube-controller-manager's root CA for pods.
-    const pki = await makePki(join(dir, 'pki'));
+    const pki = await makeCa(join(dir, 'pki'), '/CN=maintenance-switch-test-ca');
     const serviceAccountKeys = await makeServiceAccountKeys(pki);
     const server = `https://${settings.apiAddress}:${settings.apiPort}`;
     const kubeconfig = await writeKubeconfig(
