@@ -13,7 +13,7 @@ import { Listener } from './http/listener.ts';
 import { createCore } from './roles/core.ts';
 import { Parts } from './roles/parts.ts';
 import type { RoleSetup } from './roles/role.ts';
-import { serverOptions } from './roles/server-options.ts';
+import { listenerSettings, serverOptions } from './roles/server-options.ts';
 import { user } from './roles/user.ts';
 import { admin } from './roles/admin.ts';
 import { page } from './roles/page.ts';
@@ -52,12 +52,7 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   });
 
   const serve = (fetch: Hono['fetch'], port: number) =>
-    new Listener(createAdaptorServer({ fetch, serverOptions: serverOptions(env) }) as Server, port, {
-      host: env.HOST,
-      maxConnections: env.MAX_CONNECTIONS,
-      maxConnectionsPerClient: env.MAX_CONNECTIONS_PER_CLIENT,
-      proxies: core.proxies,
-    });
+    new Listener(createAdaptorServer({ fetch, serverOptions: serverOptions(env) }) as Server, port, listenerSettings(env, core.proxies));
   const main = serve(core.metrics.instrument(app), env.PORT);
   // The kubelet's probes, /status and /metrics on a port of their own, which no Service sends
   // user traffic to: no client can crowd the probes out.

@@ -9,7 +9,7 @@ import { liveState, type LiveState } from '../http/admin/live.ts';
 import type { Admin, AdminSettings } from '../http/admin/setup.ts';
 import { fleetMetrics } from '../http/metrics.ts';
 import { fleetWatchFor, type Core } from './core.ts';
-import { part } from './parts.ts';
+import { onStop, part } from './parts.ts';
 import type { RoleSetup } from './role.ts';
 
 /**
@@ -28,13 +28,7 @@ export const admin: RoleSetup = async (core) => {
     core.metrics.registry,
   );
   return {
-    parts: [
-      ...(watch && tracker ? [tracker.follow, watch] : []),
-      part(
-        () => {},
-        () => panel.close(),
-      ),
-    ],
+    parts: [...(watch && tracker ? [tracker.follow, watch] : []), onStop(() => panel.close())],
     surface: adminSurface({ admin: panel }),
   };
 };

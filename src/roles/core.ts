@@ -17,7 +17,7 @@ import type { Lifecycle } from '../http/app.ts';
 import { Bypass } from '../http/bypass.ts';
 import { TrustedProxies } from '../http/client-address.ts';
 import { createMetrics, type Metrics } from '../http/metrics.ts';
-import { part, type Part } from './parts.ts';
+import { onStop, type Part } from './parts.ts';
 
 /** What every role runs: the switch from its source to its decision, metrics, and the bypass key. */
 export interface Core {
@@ -63,18 +63,7 @@ export async function createCore(env: Env, log: Logger, clock: Clock): Promise<C
     lifecycle: { shuttingDown: false },
     bypassKey,
     proxies: new TrustedProxies(env.TRUSTED_PROXY_CIDRS, env.TRUSTED_PROXY_HEADER),
-    parts: [
-      part(
-        () => {},
-        () => metrics.close(),
-      ),
-      part(
-        () => {},
-        () => state.close(),
-      ),
-      source,
-      bypassKey,
-    ],
+    parts: [onStop(() => metrics.close()), onStop(() => state.close()), source, bypassKey],
   };
 }
 

@@ -6,10 +6,10 @@ import { createGateListeners } from '../http/gate.ts';
 import { Listener } from '../http/listener.ts';
 import { noAdminHere, notReady, type Readiness, type Surface } from '../http/app.ts';
 import { bypassFor, type Core } from './core.ts';
-import { part } from './parts.ts';
+import { onStop } from './parts.ts';
 import type { RoleSetup } from './role.ts';
 import { followsTheSwitch } from './user.ts';
-import { serverOptions } from './server-options.ts';
+import { listenerSettings, serverOptions } from './server-options.ts';
 
 /**
  * The gate is a sidecar that puts any application in maintenance. Its readiness follows the
@@ -39,24 +39,9 @@ export const gate: RoleSetup = async (core) => {
   // when it stalls for HTTP_REQUEST_TIMEOUT_SECONDS instead.
   const proxyServer = createServer({ ...serverOptions(env), requestTimeout: 0 }, handlers.request);
   proxyServer.on('upgrade', handlers.upgrade);
-  const proxyPort = new Listener(proxyServer, env.PROXY_PORT, {
-    host: env.HOST,
-    maxConnections: env.MAX_CONNECTIONS,
-    maxConnectionsPerClient: env.MAX_CONNECTIONS_PER_CLIENT,
-    proxies: core.proxies,
-  });
+  const proxyPort = new Listener(proxyServer, env.PROXY_PORT, listenerSettings(env, core.proxies));
   return {
-    parts: [
-      part(
-        () => {},
-        () => proxy.close(),
-      ),
-      part(
-        () => {},
-        () => handlers.close(),
-      ),
-      ...(upstreamReadiness ? [upstreamReadiness] : []),
-    ],
+    parts: [onStop(() => proxy.close()), onStop(() => handlers.close()), ...(upstreamReadiness ? [upstreamReadiness] : [])],
     listeners: [proxyPort],
     surface: gateSurface(core, {
       proxyAccepting: () => proxyPort.server.listening && proxyPort.limit.total < env.MAX_CONNECTIONS,

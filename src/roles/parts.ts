@@ -9,6 +9,11 @@ export function part(start: () => void | Promise<void>, stop: () => void | Promi
   return { start, stop };
 }
 
+/** A part with nothing to start, only something to close when the role stops. */
+export function onStop(stop: () => void | Promise<void>): Part {
+  return part(() => {}, stop);
+}
+
 /**
  * Parts started in order and stopped in reverse, so nothing is stopped before what depends
  * on it, and no hand-kept list of stops can drift from the starts. A part that fails to
