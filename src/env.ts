@@ -94,11 +94,15 @@ export const envSchema = z.object({
     .default('x-forwarded-for'),
   UPSTREAM: upstreamUrl.optional(),
   PROXY_PORT: port.default(9900),
-  UPSTREAM_READY_PATH: z
-    .string()
-    .trim()
-    .regex(/^\/[^\s]*$/, 'must be a path starting with /')
-    .optional(),
+  // Empty means "not set", so a manifest can leave the path blank instead of dropping the variable.
+  UPSTREAM_READY_PATH: z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    z
+      .string()
+      .trim()
+      .regex(/^\/[^\s]*$/, 'must be a path starting with /')
+      .optional(),
+  ),
   UPSTREAM_READY_INTERVAL_SECONDS: secondsUpTo(300).pipe(z.number().min(0.1, 'must be at least 0.1 seconds')).default(2),
   UPSTREAM_CONNECT_TIMEOUT_SECONDS: secondsUpTo(300).pipe(z.number().min(0.1, 'must be at least 0.1 seconds')).default(5),
   UPSTREAM_RESPONSE_TIMEOUT_SECONDS: secondsUpTo(3600).pipe(z.number().min(0.1, 'must be at least 0.1 seconds')).default(60),
@@ -123,12 +127,13 @@ export const envSchema = z.object({
       return url;
     })
     .optional(),
-  FLEET_SERVICE: dnsName.default('sample-app-user'),
+  FLEET_SERVICE: dnsName.default('none'),
   FLEET_WARN_SECONDS: wholeNumber(1, 86_400).default(120),
   FLEET_STATUS_PORT: port.optional(),
   MAINTENANCE_READY_GRACE_SECONDS: secondsUpTo(60).default(0),
   CONFIG_SOURCE: z.enum(['auto', 'volume', 'api'], { error: 'must be "auto", "volume" or "api"' }).default('auto'),
   CONFIGMAP_NAME: dnsName.default('app-config'),
+  BYPASS_KEY_SECRET: dnsName.default('maintenance-bypass-key'),
   POD_NAMESPACE: dnsName.default(inClusterNamespace),
   ADMIN_AUTH: z.enum(['kubernetes', 'token', 'none'], { error: 'must be "kubernetes", "token" or "none"' }).optional(),
   ADMIN_TOKEN_FILE: z.string().trim().min(1).optional(),
@@ -194,6 +199,12 @@ const checkedSchema = (source: NodeJS.ProcessEnv) =>
           message: `must differ from PORT (${env.PORT}), where the gate's probes and metrics are served`,
         });
       }
+      if (env.ROLE === 'page' && env.FLEET_SERVICE === 'none' && source.KUBERNETES_SERVICE_HOST)
+        context.addIssue({
+          code: 'custom',
+          path: ['FLEET_SERVICE'],
+          message: "is required for ROLE=page: the name of your app's Service, whose endpoints say when to show the page",
+        });
       if (env.ROLE !== 'admin') return;
       if (env.ADMIN_AUTH === 'none' && !isLoopback(env.HOST)) {
         context.addIssue({

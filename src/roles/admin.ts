@@ -93,7 +93,7 @@ function adminSettings(env: Env, bypassKey: BypassKey, live: LiveState): AdminSe
       enable:
         env.CONFIG_WRITER === 'directory'
           ? `write a random key of ${BYPASS_MIN_KEY_BYTES} bytes or more to ${join(bypassKey.dir, BYPASS_KEY_NAME)}, such as: openssl rand -base64 32 > ${join(bypassKey.dir, BYPASS_KEY_NAME)}`
-          : `kubectl create secret generic maintenance-bypass-key -n ${env.POD_NAMESPACE} --from-literal=key="$(openssl rand -base64 32)"`,
+          : `kubectl create secret generic ${env.BYPASS_KEY_SECRET} -n ${env.POD_NAMESPACE} --from-literal=key="$(openssl rand -base64 32)"`,
       ...(env.PUBLIC_URL ? { publicUrl: env.PUBLIC_URL } : {}),
     },
     live,

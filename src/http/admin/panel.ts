@@ -107,7 +107,7 @@ export function panelPage(): string {
 
   <section id="bypass" class="card" hidden>
     <h2>Bypass link for testers</h2>
-    <p class="muted">Whoever opens it sees the application during maintenance, until it expires. Recorded with your name; rotating the Secret <code>maintenance-bypass-key</code> revokes every link.</p>
+    <p class="muted">Whoever opens it sees the application during maintenance, until it expires. Recorded with your name; rotating the bypass key Secret revokes every link.</p>
     <p id="bypass-off" class="muted" hidden></p>
     <form id="bypass-form">
       <label for="bypass-reason">Who it is for, and why (required)</label>
