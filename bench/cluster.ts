@@ -54,7 +54,7 @@ async function toggle(on: boolean, replicas: number, publicWatch: ReadyWatch): P
 }
 
 async function toggles(label: string, count: number, replicas: number) {
-  const publicWatch = watchReadyEndpoints(binaries.kubectl, cluster.kubeconfig, NAMESPACE, 'sample-app-public');
+  const publicWatch = watchReadyEndpoints(binaries.kubectl, cluster.kubeconfig, NAMESPACE, 'sample-app-maintenance-public');
   const on: number[] = [];
   const off: number[] = [];
   const empty: number[] = [];
@@ -86,7 +86,7 @@ async function deploy(overlay: string, replicas: number): Promise<void> {
     'wait',
     '--for=condition=Available',
     'deployment/sample-app-user',
-    'deployment/sample-app-admin',
+    'deployment/sample-app-maintenance-admin',
     '-n',
     NAMESPACE,
     '--timeout=300s',

@@ -16,7 +16,7 @@ parts_node_binaries() {
 
 # The image from the Dockerfile and the pause image (npm run image), and the example app's.
 parts_images() {
-  IMAGE_ARCHIVES="${IMAGE_ARCHIVES:-$(bash scripts/image/build.sh | tail -n 2 | paste -sd, -),$(bash scripts/image/build-example.sh | tail -n 1)}"
+  IMAGE_ARCHIVES="${IMAGE_ARCHIVES:-$(bash scripts/image/build.sh | tail -n 2 | paste -sd, -),$(bash scripts/image/build-example.sh | tail -n 2 | paste -sd, -)}"
   export IMAGE_ARCHIVES
 }
 

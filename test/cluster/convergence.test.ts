@@ -24,27 +24,25 @@ import {
 // No assertion is about time; the times are printed.
 const FLIP_WAIT = { timeoutMs: 120_000, intervalMs: 200 };
 
-describe.skipIf(skipReason !== null)('the page tier follows the fleet, on a real node (local-full: api-watch and maintenance-page)', () => {
+describe.skipIf(skipReason !== null)('the production overlay: the page tier follows the fleet, on a real node', () => {
   afterAll(async () => {
     if (skipReason === null) await resetNamespace();
   });
 
   it('answers every request during four flips with the app or the 503 page; the admin API shows each convergence', async () => {
-    const crds = process.env.GATEWAY_API_CRDS;
-    if (!crds) throw new Error('GATEWAY_API_CRDS is not set (bash scripts/envtest/gateway-api-crds.sh)');
     await resetNamespace();
-    await kubectl(['apply', '--server-side', '-f', crds]);
-    await kubectl(['wait', '--for=condition=Established', 'crd/httproutes.gateway.networking.k8s.io', '--timeout=60s']);
-    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-full')]);
-    for (const name of ['sample-app-user', 'sample-app-admin']) {
+    // The production overlay as it is (the HPA keeps two user pods), with the image built here.
+    await kubectl(['apply', '-k', join(ROOT, 'test/cluster/fixtures/production-local')]);
+    for (const name of ['sample-app-user', 'sample-app-maintenance-admin']) {
       await kubectl(['rollout', 'status', `deployment/${name}`, '-n', NAMESPACE, '--timeout=300s']);
     }
-    // The page pod is Ready only while no user pod serves, so it is waited for as running.
+    // The page pods are Ready only while no user pod serves, so they are waited for as running.
     await waitFor(
-      'the page pod running',
+      'the two page pods running, and the HPA at two user pods',
       async () => {
-        const page = await pods('page');
-        return page.length === 1 && (page[0]!.status as { phase?: string }).phase === 'Running' ? true : undefined;
+        const [page, users] = await Promise.all([pods('page'), pods('user')]);
+        const running = page.filter((pod) => (pod.status as { phase?: string }).phase === 'Running');
+        return running.length === 2 && users.length === 2 ? true : undefined;
       },
       FLIP_WAIT,
     );
@@ -70,7 +68,7 @@ describe.skipIf(skipReason !== null)('the page tier follows the fleet, on a real
       `--serviceaccount=${NAMESPACE}:watcher`,
     ]);
     const token = (await kubectl(['create', 'token', 'watcher', '-n', NAMESPACE])).trim();
-    const adminIp = await clusterIp('sample-app-admin');
+    const adminIp = await clusterIp('sample-app-maintenance-admin');
     const fleet = async () => {
       const response = await fetch(`http://${adminIp}:8080/admin/api/maintenance`, { headers: { Authorization: `Bearer ${token}` } });
       return (
@@ -78,12 +76,12 @@ describe.skipIf(skipReason !== null)('the page tier follows the fleet, on a real
       ).fleet;
     };
 
-    const publicIp = await clusterIp('sample-app-public');
-    const watch = watchReadyEndpoints(kubectlBinary(), kubeconfig(), NAMESPACE, 'sample-app-public');
+    const publicIp = await clusterIp('sample-app-maintenance-public');
+    const watch = watchReadyEndpoints(kubectlBinary(), kubeconfig(), NAMESPACE, 'sample-app-maintenance-public');
     await waitFor(
       'the public Service on the user pods',
       async () => {
-        const [slice, users] = await Promise.all([endpoints('sample-app-public'), pods('user')]);
+        const [slice, users] = await Promise.all([endpoints('sample-app-maintenance-public'), pods('user')]);
         const ready = [...slice].filter(([, isReady]) => isReady).map(([address]) => address);
         return ready.length === 2 && ready.every((address) => users.some((pod) => pod.status.podIP === address)) ? true : undefined;
       },
@@ -118,7 +116,7 @@ describe.skipIf(skipReason !== null)('the page tier follows the fleet, on a real
         await waitFor(
           `the flip to ${on ? 'on' : 'off'} to settle`,
           async () => {
-            const [slice, users, page] = await Promise.all([endpoints('sample-app-public'), pods('user'), pods('page')]);
+            const [slice, users, page] = await Promise.all([endpoints('sample-app-maintenance-public'), pods('user'), pods('page')]);
             const tier = on ? page : users;
             const ready = [...slice].filter(([, isReady]) => isReady).map(([address]) => address);
             const onlyTier = ready.length > 0 && ready.every((address) => tier.some((pod) => pod.status.podIP === address));
@@ -160,6 +158,6 @@ describe.skipIf(skipReason !== null)('the page tier follows the fleet, on a real
       '-l',
       'app.kubernetes.io/component=page',
     ]);
-    expect(page.items).toHaveLength(1);
+    expect(page.items).toHaveLength(2);
   });
 });

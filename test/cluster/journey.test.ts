@@ -26,15 +26,15 @@ import {
   type Pod,
 } from './node.ts';
 
-// One journey on one real node, in order: the base with the volume source at the kubelet's
-// own sync, then the same with components/api-watch and components/maintenance-page.
+// One journey on one real node, in order: the demo with the volume source at the kubelet's own
+// sync, then the same with components/demo-api-watch (the page tier follows the API throughout).
 // No assertion is about time; the times are printed.
 const VOLUME_WAIT = { timeoutMs: 240_000, intervalMs: 250 };
 const API_WAIT = { timeoutMs: 60_000, intervalMs: 100 };
 
 /** The user and admin tiers rolled out and Available; the page tier is ready only during maintenance, so its pods just run. */
 async function waitForAvailable(): Promise<void> {
-  for (const name of ['sample-app-user', 'sample-app-admin']) {
+  for (const name of ['sample-app-user', 'sample-app-maintenance-admin']) {
     await kubectl(['rollout', 'status', `deployment/${name}`, '-n', NAMESPACE, '--timeout=240s']);
     await kubectl(['wait', '--for=condition=Available', `deployment/${name}`, '-n', NAMESPACE, '--timeout=240s']);
   }
@@ -44,7 +44,7 @@ async function waitForAvailable(): Promise<void> {
       const deployments = (await getJson<{ items: { metadata: { name: string } }[] }>(['get', 'deployments', '-n', NAMESPACE])).items.map(
         (item) => item.metadata.name,
       );
-      if (!deployments.includes('sample-app-page')) return true;
+      if (!deployments.includes('sample-app-maintenance-page')) return true;
       const page = await getJson<{ items: { status: { phase: string } }[] }>([
         'get',
         'pods',
@@ -94,7 +94,8 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
       NAMESPACE,
     ]);
     const ready = Object.fromEntries(deployments.items.map((item) => [item.metadata.name, item.status.readyReplicas ?? 0]));
-    expect(ready).toEqual({ 'sample-app-user': 2, 'sample-app-admin': 1 });
+    // The page tier is Ready only during maintenance.
+    expect(ready).toEqual({ 'sample-app-user': 2, 'sample-app-maintenance-admin': 1, 'sample-app-maintenance-page': 0 });
   });
 
   it('the runtime enforces the hardening: UID 10001, a read-only root, and no token in user pods', async () => {
@@ -137,12 +138,8 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     expect((await pods('user')).map((pod) => pod.metadata.uid).sort()).toEqual(userUids);
   });
 
-  it('with components/api-watch and components/maintenance-page: user pods leave the EndpointSlice within seconds', async () => {
-    const crds = process.env.GATEWAY_API_CRDS;
-    if (!crds) throw new Error('GATEWAY_API_CRDS is not set (bash scripts/envtest/gateway-api-crds.sh)');
-    await kubectl(['apply', '--server-side', '-f', crds]);
-    await kubectl(['wait', '--for=condition=Established', 'crd/httproutes.gateway.networking.k8s.io', '--timeout=60s']);
-    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-full')]);
+  it('with components/demo-api-watch: user pods leave the EndpointSlice within seconds', async () => {
+    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-api-watch')]);
     await waitForAvailable();
     const times: string[] = [];
     for (let round = 0; round < 3; round++) {
@@ -193,7 +190,7 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
       `--serviceaccount=${NAMESPACE}:operator`,
     ]);
     const token = (await kubectl(['create', 'token', 'operator', '-n', NAMESPACE])).trim();
-    const admin = await clusterIp('sample-app-admin');
+    const admin = await clusterIp('sample-app-maintenance-admin');
     const put = (enabled: boolean) =>
       fetch(`http://${admin}:8080/admin/api/maintenance`, {
         method: 'PUT',
@@ -209,16 +206,15 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
   });
 
   it('maintenance-page: the public Service answers the 503 page from a page pod during maintenance, and the app after', async () => {
-    const publicIp = await clusterIp('sample-app-public');
+    const publicIp = await clusterIp('sample-app-maintenance-public');
     /**
-     * Waits until the public Service's ready endpoints are exactly the pods of one tier. The page
-     * tier follows the mounted volume, so it can lag the user pods by a kubelet sync.
+     * Waits until the public Service's ready endpoints are exactly the pods of one tier.
      */
     const onlyTier = (tier: 'page' | 'user') =>
       waitFor(
         `only ${tier} pods ready in the public Service`,
         async () => {
-          const [slice, members] = await Promise.all([endpoints('sample-app-public'), pods(tier)]);
+          const [slice, members] = await Promise.all([endpoints('sample-app-maintenance-public'), pods(tier)]);
           const readyAddresses = [...slice].filter(([, ready]) => ready).map(([address]) => address);
           return readyAddresses.length > 0 && readyAddresses.every((address) => members.some((pod) => pod.status.podIP === address))
             ? true

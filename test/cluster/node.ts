@@ -38,14 +38,18 @@ export interface Pod {
   };
 }
 
-export async function pods(component: string): Promise<Pod[]> {
+/** The pods of a tier of the demo, by their app.kubernetes.io/component label. */
+export const pods = (component: string, namespace = NAMESPACE) => podsMatching(`app.kubernetes.io/component=${component}`, namespace);
+
+/** The pods that match a label selector, less those being deleted. */
+export async function podsMatching(selector: string, namespace = NAMESPACE): Promise<Pod[]> {
   const list = await getJson<{ items: (Pod & { metadata: { deletionTimestamp?: string } })[] }>([
     'get',
     'pods',
     '-n',
-    NAMESPACE,
+    namespace,
     '-l',
-    `app.kubernetes.io/component=${component}`,
+    selector,
   ]);
   return list.items.filter((pod) => pod.metadata.deletionTimestamp === undefined);
 }
@@ -54,12 +58,12 @@ export const isReady = (pod: Pod) =>
   pod.status.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') === true;
 
 /** The endpoints of a Service as its EndpointSlices say: address → ready. */
-export async function endpoints(service: string): Promise<Map<string, boolean>> {
+export async function endpoints(service: string, namespace = NAMESPACE): Promise<Map<string, boolean>> {
   const slices = await getJson<{ items: { endpoints?: { addresses: string[]; conditions?: { ready?: boolean } }[] }[] }>([
     'get',
     'endpointslices',
     '-n',
-    NAMESPACE,
+    namespace,
     '-l',
     `kubernetes.io/service-name=${service}`,
   ]);
@@ -69,8 +73,8 @@ export async function endpoints(service: string): Promise<Map<string, boolean>> 
   return result;
 }
 
-export async function clusterIp(service: string): Promise<string> {
-  return (await kubectl(['get', 'service', service, '-n', NAMESPACE, '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+export async function clusterIp(service: string, namespace = NAMESPACE): Promise<string> {
+  return (await kubectl(['get', 'service', service, '-n', namespace, '-o', 'jsonpath={.spec.clusterIP}'])).trim();
 }
 
 export async function setMode(mode: 'true' | 'false'): Promise<void> {

@@ -63,7 +63,7 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
   };
 
   beforeAll(async () => {
-    await kubectl(['apply', '-k', join(ROOT, 'test/e2e/fixtures/api-watch')]);
+    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-api-watch')]);
     await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     await kubectl(['apply', '-f', '-'], { input: PEOPLE_RBAC });
     operatorToken = await tokenFor('operator');
@@ -75,7 +75,7 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
       ADMIN_AUTH: 'kubernetes',
       POD_NAMESPACE: NAMESPACE,
       POD_NAME: 'sample-app-admin-e2e',
-      KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-admin'), 'admin-sa'),
+      KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-maintenance-admin'), 'admin-sa'),
       LOG_LEVEL: 'info',
     });
     user = await spawnService({

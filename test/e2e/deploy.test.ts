@@ -48,7 +48,7 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     const tokenFile = join(plane.dir, 'admin-tokens');
     await writeFile(tokenFile, 'e2e-admin-token,release-manager\n');
     // The admin tier as deployed: its own service account, patching through the API.
-    const adminToken = (await plane.kubectl(['create', 'token', 'sample-app-admin', '-n', NAMESPACE])).trim();
+    const adminToken = (await plane.kubectl(['create', 'token', 'sample-app-maintenance-admin', '-n', NAMESPACE])).trim();
     const kubeconfig = await writeTokenKubeconfig(plane.kubeconfig, adminToken, 'admin-sa', NAMESPACE);
     admin = await spawnService({
       ROLE: 'admin',

@@ -106,7 +106,8 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
       ADMIN_AUTH: 'kubernetes',
       POD_NAMESPACE: NAMESPACE,
       POD_NAME: 'sample-app-admin-fleet',
-      KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-admin'), 'admin-sa-fleet'),
+      FLEET_SERVICE: 'sample-app-user',
+      KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-maintenance-admin'), 'admin-sa-fleet'),
       LOG_LEVEL: 'info',
     });
   });

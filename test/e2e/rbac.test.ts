@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACE, apiRequest, applyBase, canI, kubectl, skipReason, tokenFor } from './cluster.ts';
 
-const ADMIN_SA = `system:serviceaccount:${NAMESPACE}:sample-app-admin`;
+const ADMIN_SA = `system:serviceaccount:${NAMESPACE}:sample-app-maintenance-admin`;
 const USER_SA = `system:serviceaccount:${NAMESPACE}:sample-app-user`;
 
 describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API server', () => {
@@ -11,7 +11,7 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
     await applyBase();
     await kubectl(['create', 'configmap', 'other-config', '-n', NAMESPACE, '--from-literal=KEY=value']);
     await kubectl(['create', 'secret', 'generic', 'db-password', '-n', NAMESPACE, '--from-literal=password=hunter2']);
-    adminToken = await tokenFor('sample-app-admin');
+    adminToken = await tokenFor('sample-app-maintenance-admin');
   });
 
   it('lets the admin service account get, list, watch and patch app-config, and create events (kubectl auth can-i)', async () => {

@@ -15,7 +15,7 @@ const stages = instructions
   .map((stage) => `FROM ${stage}`);
 const finalStage = stages.at(-1)!;
 // Every Deployment takes its pod spec from this one file (the e2e walker checks the rendered ones).
-const manifests = ['kustomize/components/pod-defaults/pod.yaml'].map((path) => readFileSync(new URL(path, root), 'utf8'));
+const manifests = ['kustomize/base/pod-defaults.yaml'].map((path) => readFileSync(new URL(path, root), 'utf8'));
 
 describe('the Dockerfile', () => {
   it('builds with the full Node 24 image and runs on a slim Node 24 image', () => {
@@ -48,7 +48,7 @@ describe('the Dockerfile', () => {
     expect(finalStage).not.toMatch(/^ENTRYPOINT/m);
     const exposed = /^EXPOSE (\d+)$/m.exec(finalStage)![1];
     for (const manifest of manifests) expect(manifest).toContain(`containerPort: ${exposed}`);
-    expect(readFileSync(new URL('k8s/services.yaml', root), 'utf8')).toContain(`port: ${exposed}`);
+    expect(readFileSync(new URL('kustomize/base/admin.yaml', root), 'utf8')).toContain(`port: ${exposed}`);
   });
 
   it('ships what the runtime reads: dist, the panel assets and package.json (for "type": "module")', () => {

@@ -1,0 +1,53 @@
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const RECIPE = join(ROOT, 'examples/your-app');
+
+/** The inputs that examples/your-app/kustomization.yaml documents, and nothing else. */
+export interface RecipeInputs {
+  namespace: string;
+  app: string;
+  service?: string;
+  port?: string;
+  readinessPath?: string;
+  image?: { newName: string; newTag: string };
+  /** The user's own files, in place of the stand-in app.yaml. */
+  appYaml?: string;
+}
+
+function setLine(text: string, pattern: RegExp, line: string): string {
+  if (!pattern.test(text)) throw new Error(`examples/your-app/kustomization.yaml no longer has ${pattern}`);
+  return text.replace(pattern, line);
+}
+
+/**
+ * A copy of examples/your-app with only the documented inputs changed, as a user would make it.
+ * It sits two folders below the repository, like the original, so its paths to the install stay
+ * as they are.
+ */
+export function copyRecipe(id: string, inputs: RecipeInputs): string {
+  const dir = join(ROOT, '.recipes', id);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(ROOT, '.recipes'), { recursive: true });
+  cpSync(RECIPE, dir, { recursive: true });
+  const file = join(dir, 'kustomization.yaml');
+  let text = readFileSync(file, 'utf8');
+  text = setLine(text, /^namespace: .*$/m, `namespace: ${inputs.namespace}`);
+  text = setLine(text, /^( {6}- app=).*$/m, `$1${inputs.app}`);
+  if (inputs.service !== undefined) text = setLine(text, /^( {6}- service=).*$/m, `$1${inputs.service}`);
+  if (inputs.port !== undefined) text = setLine(text, /^( {6}- port=).*$/m, `$1${inputs.port}`);
+  if (inputs.readinessPath !== undefined) text = setLine(text, /^( {6}- readinessPath=).*$/m, `$1${inputs.readinessPath}`);
+  if (inputs.image) {
+    text = setLine(text, /^( {4}newName: ).*$/m, `$1${inputs.image.newName}`);
+    text = setLine(text, /^( {4}newTag: ).*$/m, `$1${inputs.image.newTag}`);
+  }
+  writeFileSync(file, text);
+  if (inputs.appYaml !== undefined) writeFileSync(join(dir, 'app.yaml'), inputs.appYaml);
+  return dir;
+}
+
+export function removeRecipes(): void {
+  rmSync(join(ROOT, '.recipes'), { recursive: true, force: true });
+}
