@@ -108,17 +108,14 @@ function summary(label: string, samples: number[]): string {
 const rows: string[] = [];
 const emptyRows: string[] = [];
 try {
-  const crds = process.env.GATEWAY_API_CRDS;
-  if (crds) await kubectl(['apply', '--server-side', '-f', crds]);
   for (const replicas of [2, 10]) {
-    await deploy(crds ? 'kustomize/overlays/local-full' : 'kustomize/overlays/local', replicas);
-    if (!crds) throw new Error('GATEWAY_API_CRDS is not set (bash scripts/envtest/gateway-api-crds.sh)');
+    await deploy('kustomize/overlays/local-api-watch', replicas);
     console.error(`api-watch: ${API_TOGGLES} toggles each way at ${replicas} user replicas ...`);
     await toggles(`api-watch, ${replicas} replicas`, API_TOGGLES, replicas);
   }
-  // The volume source: the base overlay with the page tier (without api-watch), at the kubelet's own sync.
-  await kubectl(['delete', '-k', join(ROOT, 'kustomize/overlays/local-full'), '--wait=true', '--ignore-not-found']);
-  await deploy('bench/overlays/volume-page', 2);
+  // The volume source: the local overlay (the page tier on the API watch, the demo's user pods on the volume), at the kubelet's own sync.
+  await kubectl(['delete', '-k', join(ROOT, 'kustomize/overlays/local-api-watch'), '--wait=true', '--ignore-not-found']);
+  await deploy('kustomize/overlays/local', 2);
   console.error(
     `volume: ${VOLUME_TOGGLES} toggles each way at 2 user replicas, kubelet syncFrequency ${settings.kubeletSyncFrequency} ...`,
   );

@@ -25,3 +25,13 @@ parts_gateway_api_crds() {
   GATEWAY_API_CRDS="${GATEWAY_API_CRDS:-$(bash scripts/envtest/gateway-api-crds.sh | tail -n 1)}"
   export GATEWAY_API_CRDS
 }
+
+# actionlint, from Go modules, to check .github/workflows (the workflows cannot run here).
+parts_actionlint() {
+  local version=v1.7.12
+  ACTIONLINT="${ACTIONLINT:-${XDG_CACHE_HOME:-$HOME/.cache}/maintenance-switch/tools/actionlint-$version/actionlint}"
+  if [[ ! -x "$ACTIONLINT" ]]; then
+    GOBIN="$(dirname "$ACTIONLINT")" go install "github.com/rhysd/actionlint/cmd/actionlint@$version" >&2
+  fi
+  export ACTIONLINT
+}

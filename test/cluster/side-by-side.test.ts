@@ -1,4 +1,4 @@
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../scripts/lib/control-plane.ts';
@@ -134,6 +134,7 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
   beforeAll(async () => {
     for (const archive of ['example-nginx', 'example-busybox'])
       if (!(process.env.IMAGE_ARCHIVES ?? '').includes(archive)) throw new Error(`IMAGE_ARCHIVES lacks ${archive} (npm run image:example)`);
+    mkdirSync(join(ROOT, '.recipes'), { recursive: true });
     for (const namespace of ['shop', 'blog']) {
       await kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=300s']);
       const file = join(ROOT, '.recipes', `kubeconfig-${namespace}`);

@@ -1,0 +1,98 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { envSchema } from '../../src/env.ts';
+
+// The README and docs/ must match the code: every file they name exists, every npm script and
+// every command of the plugin and the local CLI that they show is one that exists.
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).map((name) => `docs/${name}`)];
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+const texts = DOCS.map((path) => ({ path, text: read(path) }));
+
+/** Paths inside the repository, as the docs write them in backticks: `kustomize/base`, `src/env.ts`. */
+const REPO_PATH = /`((?:\.\/)?(?:src|test|scripts|bin|kustomize|k8s|examples|docs|bench|assets|\.ci|\.github)\/[^`\s]*)`/g;
+const PLUGIN_COMMANDS = ['on', 'off', 'schedule', 'status', 'history', 'bypass-link'];
+const LOCAL_COMMANDS = ['on', 'off', 'schedule', 'status'];
+/** Read outside src/env.ts: by the local mode, the CLI and the test harness. */
+const EXTRA_VARIABLES = ['LOCAL_CONFIG_DIR', 'LOCAL_USER_PORT', 'LOCAL_ADMIN_PORT', 'NODE_OPTIONS', 'KUBECONFIG'];
+
+const pluginHelp = read('bin/kubectl-maintenance');
+const localHelp = read('src/cli/maintenance.ts');
+const scripts = Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts);
+
+function* matches(pattern: RegExp) {
+  for (const { path, text } of texts) for (const match of text.matchAll(pattern)) yield { path, match };
+}
+
+describe('the README and docs/', () => {
+  it('name only files and folders that exist', () => {
+    const missing: string[] = [];
+    for (const { path, match } of matches(REPO_PATH)) {
+      const named = match[1]!.replace(/[.,:;)]+$/, '').replace(/:\d+(-\d+)?$/, '');
+      if (/[<>*{}]|\.\.\./.test(named)) continue; // a pattern, not a path
+      if (!existsSync(join(ROOT, named))) missing.push(`${path}: ${named}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('name only components and overlays that exist, when they shorten kustomize/', () => {
+    const missing = [...matches(/`((?:components|overlays)\/[a-z-]+)`/g)]
+      .map(({ path, match }) => [path, match[1]!] as const)
+      .filter(([, named]) => !existsSync(join(ROOT, 'kustomize', named)));
+    expect(missing).toEqual([]);
+  });
+
+  it('document every environment variable, and only those', () => {
+    const environment = read('docs/configuration.md').split('## ConfigMap keys')[0]!;
+    const table = [...environment.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((match) => match[1]!);
+    const known = Object.keys(envSchema.shape);
+    expect(known.filter((name) => !table.includes(name)), 'missing from docs/configuration.md').toEqual([]);
+    expect(table.filter((name) => !known.includes(name) && !EXTRA_VARIABLES.includes(name)), 'documented, but unknown').toEqual([]);
+  });
+
+  it('link only to files that exist', () => {
+    const missing: string[] = [];
+    for (const { path, match } of matches(/\]\(([^)\s]+)\)/g)) {
+      const target = match[1]!;
+      if (/^(https?:|mailto:|#)/.test(target)) continue;
+      const file = join(ROOT, dirname(path), target.split('#')[0]!);
+      if (!existsSync(file)) missing.push(`${path}: ${target} (${relative(ROOT, file)})`);
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('show only npm scripts that exist', () => {
+    const unknown = [...matches(/npm run ([a-z][\w:-]*)/g)]
+      .map(({ path, match }) => [path, match[1]!] as const)
+      .filter(([, script]) => !scripts.includes(script));
+    expect(unknown).toEqual([]);
+  });
+
+  it('show only commands and options of kubectl maintenance that it has', () => {
+    const wrong: string[] = [];
+    for (const { path, match } of matches(/kubectl maintenance ([a-z-]+)([^\n`|]*)/g)) {
+      const [, command, rest] = match;
+      if (!PLUGIN_COMMANDS.includes(command!)) wrong.push(`${path}: kubectl maintenance ${command}`);
+      for (const option of rest!.matchAll(/(?:^|\s)(--[a-z-]+)/g))
+        if (!new RegExp(`\\s${option[1]}[\\s=|)]`).test(pluginHelp)) wrong.push(`${path}: kubectl maintenance ${command} ${option[1]}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('show only commands and options of the local CLI that it has', () => {
+    const wrong: string[] = [];
+    for (const { path, match } of matches(/npm run maintenance -- ([a-z|-]+)([^\n`]*)/g)) {
+      for (const command of match[1]!.split('|'))
+        if (command !== '' && !LOCAL_COMMANDS.includes(command)) wrong.push(`${path}: npm run maintenance -- ${command}`);
+      for (const option of match[2]!.matchAll(/(?:^|\s)(--[a-z-]+)/g))
+        if (!localHelp.includes(`  ${option[1]} `)) wrong.push(`${path}: npm run maintenance -- ${option[1]}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('keep the README short', () => {
+    expect(read('README.md').length).toBeLessThan(14_000);
+  });
+});
