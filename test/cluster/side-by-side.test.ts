@@ -31,21 +31,26 @@ interface Install {
   label: string;
   namespace: string;
   app: string;
-  /** The user's Deployment and Service, both of this name, and their pods labelled app=<name>. */
+  /** The user's public Deployment and its Service, both of this name, their pods labelled app=<name>. */
   name: string;
+  /** Every pod that the switch covers. */
+  selector: string;
+  pods: number;
   greeting: string;
   appYaml?: string;
 }
 
 const INSTALLS: Install[] = [
-  { label: 'A', namespace: 'shop', app: 'shop', name: 'web', greeting: 'Hello from nginx' },
+  { label: 'A', namespace: 'shop', app: 'shop', name: 'web', selector: 'app=web', pods: 2, greeting: 'Hello from nginx' },
   {
     label: 'B',
     namespace: 'blog',
     app: 'blog',
     name: 'blog',
+    selector: 'app=blog',
+    pods: 2,
     greeting: 'Hello from BusyBox httpd',
-    appYaml: STAND_IN.replaceAll('web', 'blog').replace('example-nginx:dev', 'example-busybox:dev').replaceAll('10002', '10003'),
+    appYaml: STAND_IN.replaceAll('web', 'blog').replaceAll('example-nginx:dev', 'example-busybox:dev').replaceAll('10002', '10003'),
   },
   {
     label: 'C',
@@ -62,7 +67,7 @@ const contexts = new Map<string, string>();
 /** The plugin as kubectl finds it on PATH, with a kubeconfig whose context is in `namespace`. */
 const plugin = (namespace: string, args: string[]) => runPlugin(kubectlBinary(), contexts.get(namespace)!, args);
 
-const appPods = (install: Install) => podsMatching(`app=${install.name}`, install.namespace);
+const appPods = (install: Install) => podsMatching(install.selector, install.namespace);
 
 /** Everything that shows whether an install was touched: its switch, its Events, its pods' readiness. */
 async function footprint(install: Install) {
@@ -174,10 +179,19 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
       await kubectl(['apply', '-k', dir]);
     }
     for (const install of INSTALLS) {
-      for (const deployment of [install.name, `${install.app}-maintenance-admin`])
-        await kubectl(['rollout', 'status', `deployment/${deployment}`, '-n', install.namespace, '--timeout=300s']);
+      await kubectl([
+        'rollout',
+        'status',
+        'deployment',
+        '-l',
+        'maintenance-switch.dev/gate=true',
+        '-n',
+        install.namespace,
+        '--timeout=300s',
+      ]);
+      await kubectl(['rollout', 'status', `deployment/${install.app}-maintenance-admin`, '-n', install.namespace, '--timeout=300s']);
       const pods = await appPods(install);
-      expect(pods, install.label).toHaveLength(2);
+      expect(pods, install.label).toHaveLength(install.pods);
       expect(pods.every(isReady), install.label).toBe(true);
       await publicAnswer(install, 200, install.greeting);
     }
@@ -239,7 +253,9 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
         `${install.label}: every pod out of ${install.name}`,
         async () => {
           const [pods, slice] = await Promise.all([appPods(install), endpoints(install.name, install.namespace)]);
-          return pods.length === 2 && pods.every((pod) => !isReady(pod) && slice.get(pod.status.podIP ?? '') === false) ? true : undefined;
+          return pods.length === install.pods && pods.every((pod) => !isReady(pod) && slice.get(pod.status.podIP ?? '') !== true)
+            ? true
+            : undefined;
         },
         WAIT,
       );
@@ -269,7 +285,7 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
         `${install.label}: every pod back`,
         async () => {
           const pods = await appPods(install);
-          return pods.length === 2 && pods.every(isReady) ? true : undefined;
+          return pods.length === install.pods && pods.every(isReady) ? true : undefined;
         },
         WAIT,
       );

@@ -329,4 +329,138 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect((await plugin(['off', '-n', NAMESPACE, '--reason', 'done'])).code).toBe(0);
     expect((await state()).changedOutside).toBeNull();
   });
+
+  it('answers --help with exit 0, and an option without its value with one line and exit 2', async () => {
+    const help = await plugin(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage:/);
+    expect((await plugin(['on', '--help'])).code).toBe(0);
+    for (const args of [
+      ['on', '--reason'],
+      ['off', '--reason', 'x', '-n'],
+      ['schedule', '--reason', 'x', '--start'],
+      ['on', '--reason', '--message'],
+    ]) {
+      const run = await plugin(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(/^kubectl maintenance: --?[a-z]+ needs a value \(see --help\)\n$/);
+    }
+    const unknown = await plugin(['flip']);
+    expect([unknown.code, unknown.stderr]).toEqual([2, 'kubectl maintenance: unknown command: flip (see --help)\n']);
+  });
+
+  it('takes the namespace from the kubeconfig context, and -n overrides it', async () => {
+    const inContext = join(plane.dir, 'context.kubeconfig');
+    await writeFile(inContext, await readFile(plane.kubeconfig, 'utf8'));
+    await plane.kubectl(['config', 'set-context', '--current', `--namespace=${NAMESPACE}`, `--kubeconfig=${inContext}`]);
+    const fromContext = await runPlugin(binaries.kubectl, inContext, ['status']);
+    expect(fromContext.stderr).toBe('');
+    expect(fromContext.stdout).toMatch(new RegExp(`^maintenance: (on|off) {3}\\(configmap ${NAMESPACE}/app-config, `, 'm'));
+    const elsewhere = await runPlugin(binaries.kubectl, inContext, ['status', '-n', 'default']);
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr).toContain('no maintenance switch in namespace default');
+    // Without a namespace in the context, kubectl's own default: "default".
+    expect((await plugin(['status'])).stderr).toContain('no maintenance switch in namespace default');
+  });
+
+  it('asks which install where a namespace holds two switches, and finds one by --app', async () => {
+    await plane.kubectl(['create', 'namespace', 'two-apps']);
+    for (const app of ['shop', 'forum']) {
+      await plane.kubectl(['create', 'configmap', `${app}-maintenance`, '-n', 'two-apps']);
+      await plane.kubectl([
+        'label',
+        'configmap',
+        `${app}-maintenance`,
+        '-n',
+        'two-apps',
+        'maintenance-switch.dev/tier=switch',
+        `maintenance-switch.dev/app=${app}`,
+      ]);
+    }
+    const ambiguous = await plugin(['status', '-n', 'two-apps']);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toBe(
+      'kubectl maintenance: namespace two-apps holds 2 installs; name one with --app:\n' +
+        '  --app forum   (switch forum-maintenance)\n  --app shop   (switch shop-maintenance)\n',
+    );
+    const named = await plugin(['on', '-n', 'two-apps', '--app', 'forum', '--reason', 'only the forum']);
+    expect(named.stderr).toBe('');
+    expect(named.stdout).toContain('maintenance on in two-apps/forum-maintenance');
+    const data = (name: string) => plane.kubectl(['get', 'configmap', name, '-n', 'two-apps', '-o', 'jsonpath={.data}']);
+    expect(JSON.parse(await data('forum-maintenance'))).toEqual({ MAINTENANCE_MODE: 'true' });
+    expect(await data('shop-maintenance')).toBe('');
+    expect((await plugin(['status', '-n', 'two-apps', '--app', 'blog'])).stderr).toContain(
+      'no maintenance switch for app blog in namespace two-apps',
+    );
+  });
+
+  it('schedules a window with the rules and words of the admin API, and clears it', async () => {
+    const refused = async (args: string[], message: string) => {
+      const run = await plugin(['schedule', '-n', NAMESPACE, '--reason', 'window', ...args]);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toBe(`kubectl maintenance: ${message}\n`);
+    };
+    const before = (
+      await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])
+    ).trim();
+    await refused([], 'schedule needs --start and/or --end');
+    await refused(['--start', 'tomorrow'], '--start must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z');
+    await refused(['--end', '2026-12-24T22:00:00'], '--end must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z');
+    await refused(
+      ['--start', '2026-12-24T22:00:00Z', '--end', '2026-12-24T21:00:00Z'],
+      '--end must be after MAINTENANCE_START (2026-12-24T22:00:00Z)',
+    );
+    await refused(['--start', '2026-12-24T22:00:00Z', '--retry-after', '0'], '--retry-after must be at least 1');
+    await refused(['--start', '2026-12-24T22:00:00Z', '--retry-after', '604801'], '--retry-after must be at most 604800 (7 days)');
+    await refused(['--start', '2026-12-24T22:00:00Z', '--retry-after', '5m'], '--retry-after must be a whole number of seconds');
+    const onWindow = await plugin(['on', '-n', NAMESPACE, '--reason', 'x', '--start', '2026-12-24T22:00:00Z']);
+    expect([onWindow.code, onWindow.stderr]).toEqual([2, 'kubectl maintenance: --start and --end are for schedule; on is not a window\n']);
+    // Nothing was written by any of them.
+    expect(
+      (await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim(),
+    ).toBe(before);
+
+    const made = await plugin([
+      'schedule',
+      '-n',
+      NAMESPACE,
+      '--reason',
+      'holiday window',
+      '--start',
+      '2026-12-24T22:00:00Z',
+      '--end',
+      '2026-12-25T02:00:00+01:00',
+      '--retry-after',
+      '600',
+    ]);
+    expect(made.stderr).toBe('');
+    expect(made.stdout).toContain(
+      `maintenance scheduled in ${NAMESPACE}/app-config: 2026-12-24T22:00:00Z -> 2026-12-25T02:00:00+01:00, the switch off`,
+    );
+    const view = (await (
+      await fetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: 'Bearer e2e-admin-token' } })
+    ).json()) as {
+      changedOutside: unknown;
+    };
+    expect(view).toMatchObject({
+      enabled: false,
+      start: '2026-12-24T22:00:00.000Z',
+      end: '2026-12-25T01:00:00.000Z',
+      retryAfterSeconds: 600,
+    });
+    // The admin tier reads it as its own: no change outside.
+    expect(view.changedOutside).toBeNull();
+
+    const cleared = await plugin(['schedule', '-n', NAMESPACE, '--reason', 'no window', '--start', 'none', '--end', 'none']);
+    expect(cleared.stderr).toBe('');
+    const data = JSON.parse(await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data}'])) as Record<
+      string,
+      string
+    >;
+    expect(data.MAINTENANCE_START).toBeUndefined();
+    expect(data.MAINTENANCE_END).toBeUndefined();
+    expect((await plugin(['history', '-n', NAMESPACE])).stdout).toMatch(
+      / changed switch off, window 2026-12-24T22:00:00Z -> 2026-12-25T02:00:00\+01:00, Retry-After 600 s: holiday window$/m,
+    );
+  });
 });

@@ -48,8 +48,14 @@ describe('the README and docs/', () => {
     const environment = read('docs/configuration.md').split('## ConfigMap keys')[0]!;
     const table = [...environment.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((match) => match[1]!);
     const known = Object.keys(envSchema.shape);
-    expect(known.filter((name) => !table.includes(name)), 'missing from docs/configuration.md').toEqual([]);
-    expect(table.filter((name) => !known.includes(name) && !EXTRA_VARIABLES.includes(name)), 'documented, but unknown').toEqual([]);
+    expect(
+      known.filter((name) => !table.includes(name)),
+      'missing from docs/configuration.md',
+    ).toEqual([]);
+    expect(
+      table.filter((name) => !known.includes(name) && !EXTRA_VARIABLES.includes(name)),
+      'documented, but unknown',
+    ).toEqual([]);
   });
 
   it('link only to files that exist', () => {
