@@ -52,13 +52,16 @@ const INSTALLS: Install[] = [
     greeting: 'Hello from BusyBox httpd',
     appYaml: STAND_IN.replaceAll('web', 'blog').replaceAll('example-nginx:dev', 'example-busybox:dev').replaceAll('10002', '10003'),
   },
+  // One switch for two Deployments: the forum's frontend (public) and its API (gated only).
   {
     label: 'C',
     namespace: 'shop',
     app: 'forum',
     name: 'forum',
+    selector: 'app in (forum,forum-api)',
+    pods: 4,
     greeting: 'Hello from nginx',
-    appYaml: STAND_IN.replaceAll('web', 'forum'),
+    appYaml: `${STAND_IN.replaceAll('web', 'forum')}---\n${STAND_IN.replaceAll('web', 'forum-api').replace('        maintenance-switch.dev/public: "true"   # maintenance-switch: users reach these pods\n', '')}`,
   },
 ];
 const dirs = new Map<Install, string>();
