@@ -72,6 +72,20 @@ describe('HTTP server settings', () => {
   });
 });
 
+describe('the fleet', () => {
+  it('has no Service of its own by default: none is named for a demo', () => {
+    expect(loadEnv({ ROLE: 'admin', HOST: '127.0.0.1' }).FLEET_SERVICE).toBe('none');
+    expect(loadEnv({ ROLE: 'page' }).FLEET_SERVICE).toBe('none');
+  });
+
+  it("refuses a page tier in a cluster that is not told its app's Service", () => {
+    expect(() => loadEnv({ ROLE: 'page', KUBERNETES_SERVICE_HOST: '10.96.0.1' })).toThrow(
+      "invalid environment: FLEET_SERVICE is required for ROLE=page: the name of your app's Service, whose endpoints say when to show the page",
+    );
+    expect(loadEnv({ ROLE: 'page', KUBERNETES_SERVICE_HOST: '10.96.0.1', FLEET_SERVICE: 'web' }).FLEET_SERVICE).toBe('web');
+  });
+});
+
 describe('gate settings', () => {
   it('takes an upstream, its readiness path and timeouts for ROLE=gate', () => {
     const env = loadEnv({ ROLE: 'gate', PORT: '9901', UPSTREAM: 'http://127.0.0.1:8080', UPSTREAM_READY_PATH: '/healthz' });
@@ -82,6 +96,11 @@ describe('gate settings', () => {
       UPSTREAM_RESPONSE_TIMEOUT_SECONDS: 60,
     });
     expect(env.UPSTREAM?.host).toBe('127.0.0.1:8080');
+  });
+
+  it('reads an empty UPSTREAM_READY_PATH as none, as the install writes it when your app has no readiness path', () => {
+    const env = loadEnv({ ROLE: 'gate', PORT: '9901', UPSTREAM: 'http://127.0.0.1:8080', UPSTREAM_READY_PATH: ' ' });
+    expect(env.UPSTREAM_READY_PATH).toBeUndefined();
   });
 
   it.each([
