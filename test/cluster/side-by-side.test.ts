@@ -1,4 +1,5 @@
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../scripts/lib/control-plane.ts';
@@ -138,14 +139,15 @@ async function bypassLinks(install: Install, select: string[]) {
 
 describe.skipIf(skipReason !== null)('your app, your namespace: three installs side by side, on a real node', () => {
   const tokens = new Map<Install, string>();
+  let home = '';
 
   beforeAll(async () => {
     for (const archive of ['example-nginx', 'example-busybox'])
       if (!(process.env.IMAGE_ARCHIVES ?? '').includes(archive)) throw new Error(`IMAGE_ARCHIVES lacks ${archive} (npm run image:example)`);
-    mkdirSync(join(ROOT, '.recipes'), { recursive: true });
+    home = mkdtempSync(join(tmpdir(), 'side-by-side-'));
     for (const namespace of ['shop', 'blog']) {
       await kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=300s']);
-      const file = join(ROOT, '.recipes', `kubeconfig-${namespace}`);
+      const file = join(home, `kubeconfig-${namespace}`);
       copyFileSync(kubeconfig(), file);
       await kubectl(['config', 'set-context', '--current', `--namespace=${namespace}`, `--kubeconfig=${file}`]);
       contexts.set(namespace, file);
@@ -155,7 +157,8 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
     if (skipReason !== null) return;
     for (const namespace of ['shop', 'blog'])
       await kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=300s']);
-    removeRecipes();
+    removeRecipes('side-by-side-');
+    rmSync(home, { recursive: true, force: true });
   });
 
   it('kubectl apply -k of the recipe, its inputs changed and nothing else: every app and install becomes Ready', async () => {
@@ -205,7 +208,7 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
       const token = await operatorToken(install);
       tokens.set(install, token);
       const admin = `http://${await clusterIp(`${install.app}-maintenance-admin`, install.namespace)}:8080`;
-      const response = await fetch(`${admin}/admin/api/session`, {
+      const response = await fetch(`${admin}/admin/session`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Origin: admin },
         body: JSON.stringify({ token }),

@@ -92,7 +92,7 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
       rendered[id] = await render(recipes[id]);
     }
   });
-  afterAll(() => removeRecipes());
+  afterAll(() => removeRecipes('manifests-'));
 
   it.each([
     ...Object.entries(OVERLAYS).map(([name, target]) => [name, join(ROOT, target)]),

@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,6 +48,9 @@ export function copyRecipe(id: string, inputs: RecipeInputs): string {
   return dir;
 }
 
-export function removeRecipes(): void {
-  rmSync(join(ROOT, '.recipes'), { recursive: true, force: true });
+/** Removes the copies whose ids start with `prefix`: test files may run side by side. */
+export function removeRecipes(prefix: string): void {
+  const dir = join(ROOT, '.recipes');
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) if (name.startsWith(prefix)) rmSync(join(dir, name), { recursive: true, force: true });
 }
