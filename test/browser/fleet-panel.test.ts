@@ -48,6 +48,7 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
       ROLE: 'admin',
       CONFIG_SOURCE: 'api',
       POD_NAMESPACE: 'sample-app',
+      FLEET_SERVICE: 'sample-app-user',
       KUBECONFIG: plane.kubeconfig,
       ADMIN_AUTH: 'token',
       ADMIN_TOKEN_FILE: tokens,
