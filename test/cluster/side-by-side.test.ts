@@ -326,7 +326,7 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
       removed.join(', '),
     ).toBe(true);
     expect(before.cluster.filter((name) => !after.cluster.includes(name))).toEqual([
-      'clusterrolebinding.rbac.authorization.k8s.io/forum-maintenance-admin:shop',
+      'clusterrolebinding.rbac.authorization.k8s.io/forum-maintenance-admin.shop',
     ]);
     // Every object of the install is gone (the bypass key Secret is the user's own, and stays).
     expect(removed.length + 1).toBe(rendered);
