@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { getPath } from 'hono/utils/url';
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { labelledCounter } from './counters.ts';
 import type { FleetView } from '../fleet/tracker.ts';
 import type { ConfigStore } from '../config/store.ts';
@@ -106,4 +106,32 @@ export function fleetMetrics(registry: Registry, view: () => FleetView): (second
     registers: [registry],
   });
   return (seconds) => convergence.observe(seconds);
+}
+
+/** The nudge: pods nudged and retried, refusals, and whether the policy guards it (1) or not (0). */
+export function nudgeMetrics(registry: Registry, guarded: () => boolean) {
+  const nudges = new Counter({
+    name: 'maintenance_nudges_total',
+    help: 'Nudges of pods that mount the switch, by result (sent, failed)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: 'maintenance_nudge_retries_total',
+    help: 'Pods nudged again because they had not followed the switch yet',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'maintenance_nudge_guarded',
+    help: '1 while the nudge policy is seen to refuse any other pod change by the admin (so it nudges), else 0',
+    registers: [registry],
+    collect() {
+      this.set(guarded() ? 1 : 0);
+    },
+  });
+  return {
+    sent: () => nudges.inc({ result: 'sent' }),
+    failed: () => nudges.inc({ result: 'failed' }),
+    retried: (count: number) => retries.inc(count),
+  };
 }

@@ -1,16 +1,23 @@
 import type { Env } from '../env.ts';
 import { join } from 'node:path';
 import { BYPASS_KEY_NAME, BYPASS_MIN_KEY_BYTES, type BypassKey } from '../config/bypass-key.ts';
-import type { FleetWatch } from '../fleet/fleet-watch.ts';
+import { FleetWatch } from '../fleet/fleet-watch.ts';
+import { DEFAULT_RETRY_DELAYS_MS, Nudger } from '../fleet/nudge.ts';
+import { hasKubernetesCredentials, kubernetes } from '../k8s/client.ts';
+import { endpointSliceInformer } from '../k8s/endpointslices.ts';
+import { podPatcher } from '../k8s/pods.ts';
 import { FleetTracker } from '../fleet/tracker.ts';
 import type { Context } from 'hono';
 import { noAdminHere, notReady, READY, type Surface } from '../http/app.ts';
 import { liveState, type LiveState } from '../http/admin/live.ts';
 import type { Admin, AdminSettings } from '../http/admin/setup.ts';
-import { fleetMetrics } from '../http/metrics.ts';
+import { fleetMetrics, nudgeMetrics } from '../http/metrics.ts';
 import { fleetWatchFor, type Core } from './core.ts';
 import { onStop, part } from './parts.ts';
 import type { RoleSetup } from './role.ts';
+
+/** How often the admin checks again that the nudge policy refuses any other pod change. */
+const GUARD_INTERVAL_MS = 5 * 60_000;
 
 /**
  * The admin role serves the panel and its API at /admin, and stays Ready whatever the switch
@@ -20,6 +27,7 @@ import type { RoleSetup } from './role.ts';
 export const admin: RoleSetup = async (core) => {
   const watch = await fleetWatchFor(core);
   const tracker = watch ? fleetTracker(core, watch) : null;
+  const nudge = await nudgeFor(core, watch, tracker?.tracker ?? null);
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
   const { createAdmin } = await import('../http/admin/setup.ts');
   const panel = await createAdmin(
@@ -28,15 +36,73 @@ export const admin: RoleSetup = async (core) => {
     core.metrics.registry,
   );
   return {
-    parts: [...(watch && tracker ? [tracker.follow, watch] : []), onStop(() => panel.close())],
-    surface: adminSurface({ admin: panel }),
+    parts: [...(watch && tracker ? [tracker.follow, watch] : []), ...(nudge?.parts ?? []), onStop(() => panel.close())],
+    surface: adminSurface({ admin: panel, ...(nudge ? { nudger: nudge.nudger } : {}) }),
   };
 };
 
-export function adminSurface({ admin }: { admin?: Admin }): Surface {
+/**
+ * The nudge, in a cluster with NUDGE=on: the pods of NUDGE_SERVICE (every pod that mounts the
+ * switch; FLEET_SERVICE when unset), nudged after each change the admin's own watch applies.
+ */
+async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTracker | null) {
+  const { env } = core;
+  if (env.CONFIG_WRITER !== 'api' || !hasKubernetesCredentials()) return null;
+  const service = env.NUDGE_SERVICE === 'none' ? env.FLEET_SERVICE : env.NUDGE_SERVICE;
+  if (service === 'none') return null;
+  const clients = await kubernetes();
+  const pods =
+    service === env.FLEET_SERVICE && fleet
+      ? fleet
+      : new FleetWatch(
+          { service, clock: core.clock, informer: () => endpointSliceInformer(clients, env.POD_NAMESPACE, service) },
+          core.log,
+        );
+  let nudger: Nudger;
+  const events = nudgeMetrics(core.metrics.registry, () => nudger.status().guard.state === 'guarded');
+  nudger = new Nudger({
+    patcher: podPatcher(clients, env.POD_NAMESPACE),
+    targets: () =>
+      pods.endpoints
+        .filter((endpoint) => endpoint.servicePod && endpoint.state !== 'terminating' && endpoint.pod !== env.POD_NAME)
+        .map((endpoint) => endpoint.pod),
+    lagging: () => tracker?.view.lagging ?? null,
+    clock: core.clock,
+    log: core.log,
+    settings: {
+      enabled: env.NUDGE === 'on',
+      concurrency: env.NUDGE_CONCURRENCY,
+      qps: env.NUDGE_QPS,
+      retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+      guardIntervalMs: GUARD_INTERVAL_MS,
+    },
+    events,
+  });
+  let unsubscribe = () => {};
+  const follow = part(
+    async () => {
+      let first = true;
+      unsubscribe = core.store.subscribe((event) => {
+        if (event.type !== 'applied') return;
+        // The first config is the one every pod mounted at start.
+        if (first) first = false;
+        else void nudger.changed();
+      });
+      if (core.store.snapshot.config !== null) first = false;
+      await nudger.start();
+    },
+    () => {
+      unsubscribe();
+      nudger.stop();
+    },
+  );
+  return { nudger, parts: pods === fleet ? [follow] : [pods, follow] };
+}
+
+export function adminSurface({ admin, nudger }: { admin?: Admin; nudger?: Nudger }): Surface {
   return {
     readiness: () => (admin?.problem() ? notReady('admin_unavailable') : READY),
-    ...(admin ? { status: () => ({ adminProblem: admin.problem() }) } : {}),
+    ...(admin ? { status: () => ({ adminProblem: admin.problem(), ...(nudger ? { nudge: nudger.status() } : {}) }) } : {}),
     routes(app) {
       // The panel is the admin pod's only page: in an incident, whoever port-forwards to it and
       // opens / must land there, never on a page that says the application is serving.

@@ -54,6 +54,17 @@ export async function apiRequest(
   body?: unknown,
   contentType = 'application/merge-patch+json',
 ): Promise<number> {
+  return (await apiCall(token, method, path, body, contentType)).status;
+}
+
+/** The same, with the answer's body: the API server's words when it refuses. */
+export async function apiCall(
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/merge-patch+json',
+): Promise<{ status: number; body: string }> {
   const { server, kubeconfig } = plane();
   const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(await readFile(kubeconfig, 'utf8'))![1]!, 'base64').toString();
   return new Promise((resolve, reject) => {
@@ -61,8 +72,9 @@ export async function apiRequest(
       `${server}${path}`,
       { method, ca, headers: { Authorization: `Bearer ${token}`, 'Content-Type': contentType } },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
       },
     );
     req.on('error', reject);

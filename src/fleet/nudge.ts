@@ -1,0 +1,231 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { PodPatcher } from '../k8s/pods.ts';
+
+/** Whether the API server confines the admin's pod patches to the nudge annotation. */
+export type GuardState =
+  | { state: 'guarded'; checkedAt: string }
+  | { state: 'unguarded' | 'forbidden' | 'unknown'; problem: string; checkedAt: string | null }
+  | { state: 'off'; problem: string; checkedAt: null };
+
+export interface NudgeRound {
+  at: string;
+  pods: number;
+  nudged: number;
+  failed: number;
+  retried: number;
+}
+
+export interface NudgeStatus {
+  guard: GuardState;
+  lastRound: NudgeRound | null;
+  /** Pods that had not followed after every retry, and what usually causes that. */
+  unfollowed: { pods: string[]; likelyCauses: string } | null;
+}
+
+export interface NudgeSettings {
+  enabled: boolean;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** Requests per second, at most, after a burst of as many. */
+  qps: number;
+  /** After a change, when to nudge again the pods that have not followed yet. */
+  retryDelaysMs: readonly number[];
+  /** How often the guard is checked again. */
+  guardIntervalMs: number;
+}
+
+export const DEFAULT_RETRY_DELAYS_MS = [3_000, 8_000, 20_000] as const;
+const LIKELY_CAUSES =
+  'a kubelet with configMapAndSecretChangeDetectionStrategy: Cache (it ignores the nudge within its TTL), a subPath mount (it never updates), or a busy pod worker; the kubelet will still sync within its syncFrequency';
+
+export interface NudgeEvents {
+  sent?(): void;
+  failed?(): void;
+  retried?(count: number): void;
+}
+
+/**
+ * Makes the kubelet remount the switch at once: after every change of the switch, one
+ * annotation on every pod that mounts it (the kubelet syncs a pod whose object changed, and the
+ * sync refreshes its ConfigMap volumes). Pods that have not followed a few seconds later are
+ * nudged again, a bounded number of times. It nudges only while the API server is seen to
+ * refuse any other change the admin might make to a pod (the install's admission policy).
+ */
+export class Nudger {
+  readonly #patcher: PodPatcher;
+  readonly #targets: () => readonly string[];
+  readonly #lagging: () => readonly string[] | null;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #settings: NudgeSettings;
+  readonly #events: NudgeEvents;
+  #guard: GuardState;
+  #lastRound: NudgeRound | null = null;
+  #unfollowed: NudgeStatus['unfollowed'] = null;
+  #generation = 0;
+  #tokens: number;
+  #refilledAt: number;
+  readonly #cancels = new Set<() => void>();
+
+  constructor(deps: {
+    patcher: PodPatcher;
+    /** The pods that mount the switch, less those terminating. */
+    targets: () => readonly string[];
+    /** The pods that have not followed the switch yet, or null when that is not known. */
+    lagging: () => readonly string[] | null;
+    clock: Clock;
+    log: Logger;
+    settings: NudgeSettings;
+    events?: NudgeEvents;
+  }) {
+    this.#patcher = deps.patcher;
+    this.#targets = deps.targets;
+    this.#lagging = deps.lagging;
+    this.#clock = deps.clock;
+    this.#log = deps.log.child({ nudge: true });
+    this.#settings = deps.settings;
+    this.#events = deps.events ?? {};
+    this.#tokens = deps.settings.qps;
+    this.#refilledAt = deps.clock.now();
+    this.#guard = deps.settings.enabled
+      ? { state: 'unknown', problem: 'not checked yet', checkedAt: null }
+      : { state: 'off', problem: 'NUDGE=off: pods follow the switch at the kubelet’s own sync', checkedAt: null };
+  }
+
+  status(): NudgeStatus {
+    return { guard: this.#guard, lastRound: this.#lastRound, unfollowed: this.#unfollowed };
+  }
+
+  async start(): Promise<void> {
+    if (!this.#settings.enabled) return;
+    await this.checkGuard();
+    const again = () => {
+      const cancel = this.#clock.setTimer(() => {
+        this.#cancels.delete(cancel);
+        void this.checkGuard().finally(again);
+      }, this.#settings.guardIntervalMs);
+      this.#cancels.add(cancel);
+    };
+    again();
+  }
+
+  stop(): void {
+    for (const cancel of this.#cancels) cancel();
+    this.#cancels.clear();
+    this.#generation++;
+  }
+
+  /** A server-side dry run of a pod patch that the policy must refuse. */
+  async checkGuard(): Promise<GuardState> {
+    if (!this.#settings.enabled) return this.#guard;
+    const pod = this.#targets()[0];
+    const checkedAt = new Date(this.#clock.now()).toISOString();
+    if (pod === undefined) {
+      this.#setGuard({ state: 'unknown', problem: 'no pod to check the nudge policy on yet', checkedAt });
+      return this.#guard;
+    }
+    const result = await this.#patcher.probeGuard(pod);
+    if (result.accepted)
+      this.#setGuard({
+        state: 'unguarded',
+        problem:
+          'the API server accepted a dry-run label change on a pod: the nudge policy (ValidatingAdmissionPolicy and its binding) is missing, so the admin does not nudge; pods follow at the kubelet’s own sync',
+        checkedAt,
+      });
+    else if (result.status === 403 && /cannot patch resource "pods"/.test(result.message))
+      this.#setGuard({
+        state: 'forbidden',
+        problem: 'RBAC refuses the admin `patch` on pods, so it does not nudge; pods follow at the kubelet’s own sync',
+        checkedAt,
+      });
+    else if (/ValidatingAdmissionPolicy/.test(result.message)) this.#setGuard({ state: 'guarded', checkedAt });
+    else this.#setGuard({ state: 'unknown', problem: result.message, checkedAt });
+    return this.#guard;
+  }
+
+  /** The switch changed: nudge every pod now, and again those that lag. */
+  async changed(): Promise<void> {
+    if (!this.#settings.enabled) return;
+    const generation = ++this.#generation;
+    this.#unfollowed = null;
+    if (this.#guard.state !== 'guarded') await this.checkGuard();
+    if (this.#guard.state !== 'guarded' || generation !== this.#generation) return;
+    const pods = [...new Set(this.#targets())];
+    const round: NudgeRound = { at: new Date(this.#clock.now()).toISOString(), pods: pods.length, nudged: 0, failed: 0, retried: 0 };
+    this.#lastRound = round;
+    await this.#nudgeAll(pods, round, generation);
+    this.#log.info({ pods: round.pods, nudged: round.nudged, failed: round.failed }, 'nudged the pods that mount the switch');
+    this.#scheduleRetry(0, generation, round);
+  }
+
+  #scheduleRetry(index: number, generation: number, round: NudgeRound): void {
+    const delay = this.#settings.retryDelaysMs[index];
+    const lagging = () => {
+      const known = new Set(this.#targets());
+      return (this.#lagging() ?? []).filter((pod) => known.has(pod));
+    };
+    if (delay === undefined) {
+      const left = lagging();
+      if (left.length > 0) {
+        this.#unfollowed = { pods: left, likelyCauses: LIKELY_CAUSES };
+        this.#log.warn({ pods: left }, 'pods have not followed the switch after every nudge');
+      }
+      return;
+    }
+    const cancel = this.#clock.setTimer(() => {
+      this.#cancels.delete(cancel);
+      if (generation !== this.#generation) return;
+      const pods = lagging();
+      if (pods.length === 0) return;
+      round.retried += pods.length;
+      this.#events.retried?.(pods.length);
+      void this.#nudgeAll(pods, round, generation).then(() => this.#scheduleRetry(index + 1, generation, round));
+    }, delay);
+    this.#cancels.add(cancel);
+  }
+
+  async #nudgeAll(pods: readonly string[], round: NudgeRound, generation: number): Promise<void> {
+    const queue = [...pods];
+    const value = String(this.#clock.now());
+    const worker = async () => {
+      for (let pod = queue.shift(); pod !== undefined; pod = queue.shift()) {
+        if (generation !== this.#generation) return;
+        await this.#slot();
+        try {
+          await this.#patcher.nudge(pod, value);
+          round.nudged++;
+          this.#events.sent?.();
+        } catch (error) {
+          round.failed++;
+          this.#events.failed?.();
+          this.#log.warn({ pod, err: (error as Error).message }, 'could not nudge a pod');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.#settings.concurrency, queue.length)) }, worker));
+  }
+
+  /** A token bucket, as client-go's: a burst of `qps` requests at once, then `qps` a second. */
+  #slot(): Promise<void> {
+    const { qps } = this.#settings;
+    const now = this.#clock.now();
+    this.#tokens = Math.min(qps, this.#tokens + ((now - this.#refilledAt) * qps) / 1000);
+    this.#refilledAt = now;
+    this.#tokens -= 1;
+    if (this.#tokens >= 0) return Promise.resolve();
+    const wait = (-this.#tokens * 1000) / qps;
+    return new Promise((resolve) => {
+      this.#clock.setTimer(resolve, wait);
+    });
+  }
+
+  #setGuard(next: GuardState): void {
+    if (next.state !== this.#guard.state) {
+      const problem = 'problem' in next ? next.problem : undefined;
+      if (next.state === 'guarded') this.#log.info('the nudge policy guards the admin’s pod patches: nudging');
+      else this.#log.warn({ problem }, `nudging is off: ${next.state}`);
+    }
+    this.#guard = next;
+  }
+}

@@ -1,0 +1,192 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Nudger, type NudgeSettings } from '../../src/fleet/nudge.ts';
+import type { PodPatcher } from '../../src/k8s/pods.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
+
+const log = pino({ level: 'silent' });
+const POLICY_REFUSAL = {
+  accepted: false as const,
+  status: 403,
+  message:
+    "pods \"web-1\" is forbidden: ValidatingAdmissionPolicy 'shop-maintenance-nudge.shop' with binding 'shop-maintenance-nudge.shop' denied request",
+};
+
+/** A patcher that records each nudge with the fake time it was sent at. */
+function recordingPatcher(clock: FakeClock, probe: Awaited<ReturnType<PodPatcher['probeGuard']>> = POLICY_REFUSAL) {
+  const sent: { pod: string; value: string; at: number }[] = [];
+  const failing = new Set<string>();
+  const patcher: PodPatcher = {
+    async nudge(pod, value) {
+      if (failing.has(pod)) throw new Error(`nudging pod shop/${pod}: HTTP 404: not found`);
+      sent.push({ pod, value, at: clock.now() });
+    },
+    probeGuard: async () => probe,
+  };
+  return { patcher, sent, failing };
+}
+
+const settings = (overrides: Partial<NudgeSettings> = {}): NudgeSettings => ({
+  enabled: true,
+  concurrency: 4,
+  qps: 1000,
+  retryDelaysMs: [3_000, 8_000],
+  guardIntervalMs: 300_000,
+  ...overrides,
+});
+
+/** Lets the promise chains that the fake clock's timers started run to their end. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('Nudger', () => {
+  it('checks the guard at start, then nudges every target once with one numeric value', async () => {
+    const clock = new FakeClock('2026-12-01T10:00:00Z');
+    const { patcher, sent } = recordingPatcher(clock);
+    const nudger = new Nudger({ patcher, targets: () => ['web-1', 'web-2', 'web-1'], lagging: () => [], clock, log, settings: settings() });
+    await nudger.start();
+    expect(nudger.status().guard).toEqual({ state: 'guarded', checkedAt: '2026-12-01T10:00:00.000Z' });
+    await nudger.changed();
+    expect(sent).toEqual([
+      { pod: 'web-1', value: String(Date.parse('2026-12-01T10:00:00Z')), at: Date.parse('2026-12-01T10:00:00Z') },
+      { pod: 'web-2', value: String(Date.parse('2026-12-01T10:00:00Z')), at: Date.parse('2026-12-01T10:00:00Z') },
+    ]);
+    expect(nudger.status().lastRound).toMatchObject({ pods: 2, nudged: 2, failed: 0, retried: 0 });
+    nudger.stop();
+  });
+
+  it('keeps to its requests per second, after a burst of as many', async () => {
+    const clock = new FakeClock(0);
+    const { patcher, sent } = recordingPatcher(clock);
+    const pods = ['a', 'b', 'c', 'd'];
+    const nudger = new Nudger({
+      patcher,
+      targets: () => pods,
+      lagging: () => [],
+      clock,
+      log,
+      settings: settings({ qps: 2, concurrency: 2 }),
+    });
+    await nudger.start();
+    const round = nudger.changed();
+    for (let time = 0; time <= 2_000; time += 250) {
+      clock.advanceTo(time);
+      await settle();
+    }
+    await round;
+    expect(sent.map((entry) => entry.at)).toEqual([0, 0, 500, 1000]);
+    nudger.stop();
+  });
+
+  it('nudges again only the pods that lag, at each delay, then names those that never followed', async () => {
+    const clock = new FakeClock(0);
+    const { patcher, sent } = recordingPatcher(clock);
+    let lagging = ['web-2'];
+    const nudger = new Nudger({ patcher, targets: () => ['web-1', 'web-2'], lagging: () => lagging, clock, log, settings: settings() });
+    await nudger.start();
+    await nudger.changed();
+    clock.advanceTo(3_000);
+    await settle();
+    expect(sent.map((entry) => `${entry.pod}@${entry.at}`)).toEqual(['web-1@0', 'web-2@0', 'web-2@3000']);
+    lagging = ['web-2', 'not-a-target'];
+    clock.advanceTo(11_000);
+    await settle();
+    expect(sent.map((entry) => `${entry.pod}@${entry.at}`)).toEqual(['web-1@0', 'web-2@0', 'web-2@3000', 'web-2@11000']);
+    expect(nudger.status()).toMatchObject({
+      lastRound: { pods: 2, nudged: 4, retried: 2 },
+      unfollowed: { pods: ['web-2'], likelyCauses: expect.stringContaining('configMapAndSecretChangeDetectionStrategy: Cache') },
+    });
+    lagging = [];
+    await nudger.changed();
+    expect(nudger.status().unfollowed).toBeNull();
+    nudger.stop();
+  });
+
+  it('drops the retries of a change once a newer change comes', async () => {
+    const clock = new FakeClock(0);
+    const { patcher, sent } = recordingPatcher(clock);
+    const nudger = new Nudger({ patcher, targets: () => ['web-1'], lagging: () => ['web-1'], clock, log, settings: settings() });
+    await nudger.start();
+    await nudger.changed();
+    clock.advanceTo(1_000);
+    await nudger.changed();
+    clock.advanceTo(3_500);
+    await settle();
+    // One retry, 3 s after the second change; none 3 s after the first.
+    expect(sent.map((entry) => entry.at)).toEqual([0, 1000]);
+    clock.advanceTo(4_000);
+    await settle();
+    expect(sent.map((entry) => entry.at)).toEqual([0, 1000, 4000]);
+    nudger.stop();
+  });
+
+  it('counts a failed nudge and goes on with the others', async () => {
+    const clock = new FakeClock(0);
+    const { patcher, sent, failing } = recordingPatcher(clock);
+    failing.add('gone-1');
+    const nudger = new Nudger({ patcher, targets: () => ['gone-1', 'web-1'], lagging: () => [], clock, log, settings: settings() });
+    await nudger.start();
+    await nudger.changed();
+    expect(sent.map((entry) => entry.pod)).toEqual(['web-1']);
+    expect(nudger.status().lastRound).toMatchObject({ nudged: 1, failed: 1 });
+    nudger.stop();
+  });
+
+  it.each([
+    [{ accepted: true as const }, 'unguarded', 'the nudge policy (ValidatingAdmissionPolicy and its binding) is missing'],
+    [
+      {
+        accepted: false as const,
+        status: 403,
+        message:
+          'pods "web-1" is forbidden: User "system:serviceaccount:shop:shop-maintenance-admin" cannot patch resource "pods" in API group ""',
+      },
+      'forbidden',
+      'RBAC refuses the admin `patch` on pods',
+    ],
+    [{ accepted: false as const, status: 500, message: 'etcdserver: request timed out' }, 'unknown', 'etcdserver: request timed out'],
+  ])('does not nudge when the dry run says %j', async (probe, state, problem) => {
+    const clock = new FakeClock(0);
+    const { patcher, sent } = recordingPatcher(clock, probe);
+    const nudger = new Nudger({ patcher, targets: () => ['web-1'], lagging: () => [], clock, log, settings: settings() });
+    await nudger.start();
+    await nudger.changed();
+    expect(sent).toEqual([]);
+    expect(nudger.status().guard).toMatchObject({ state, problem: expect.stringContaining(problem) });
+    nudger.stop();
+  });
+
+  it('checks the guard again every interval, and before a change while it is not guarded', async () => {
+    const clock = new FakeClock(0);
+    let probe: Awaited<ReturnType<PodPatcher['probeGuard']>> = { accepted: true };
+    const sent: string[] = [];
+    const patcher: PodPatcher = { nudge: async (pod) => void sent.push(pod), probeGuard: async () => probe };
+    const nudger = new Nudger({ patcher, targets: () => ['web-1'], lagging: () => [], clock, log, settings: settings() });
+    await nudger.start();
+    expect(nudger.status().guard.state).toBe('unguarded');
+    probe = POLICY_REFUSAL;
+    clock.advanceTo(300_000);
+    await settle();
+    expect(nudger.status().guard.state).toBe('guarded');
+    probe = { accepted: true };
+    await nudger.changed();
+    // Guarded at the last check, so it nudges; the next check finds the policy gone.
+    expect(sent).toEqual(['web-1']);
+    clock.advanceTo(600_000);
+    await settle();
+    expect(nudger.status().guard.state).toBe('unguarded');
+    await nudger.changed();
+    expect(sent).toEqual(['web-1']);
+    nudger.stop();
+  });
+
+  it('does nothing with NUDGE=off, and says so', async () => {
+    const clock = new FakeClock(0);
+    const { patcher, sent } = recordingPatcher(clock);
+    const nudger = new Nudger({ patcher, targets: () => ['web-1'], lagging: () => [], clock, log, settings: settings({ enabled: false }) });
+    await nudger.start();
+    await nudger.changed();
+    expect(sent).toEqual([]);
+    expect(nudger.status().guard).toMatchObject({ state: 'off', problem: expect.stringContaining('NUDGE=off') });
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
