@@ -263,6 +263,7 @@ function renderFleet(state) {
       return item;
     }),
   );
+  renderNudge(state.nudge);
   const warning = $('fleet-warning');
   const late = !fleet.converged && fleet.synced && since !== null && since > fleet.warnAfterSeconds * 1000;
   const down = fleet.watch.connection !== 'watching' && fleet.watch.lastError !== null;
@@ -272,6 +273,22 @@ function renderFleet(state) {
 Likely causes: pods that follow the mounted volume wait for the kubelet's sync (about a minute, up to 90 s); a subPath mount never updates; or the pod's source is down (its /status says volume.watch or api.connection).`;
   } else if (down) {
     warning.textContent = `The EndpointSlice watch is down (${fleet.watch.lastError ?? 'no detail'}): the pods above may be out of date.`;
+  }
+}
+
+/** Whether the admin nudges the pods after a change, and the pods that did not follow. @param {MaintenanceView['nudge']} nudge */
+function renderNudge(nudge) {
+  const line = $('fleet-nudge');
+  line.hidden = !nudge;
+  if (!nudge) return;
+  const guarded = nudge.guard.state === 'guarded';
+  line.className = guarded && !nudge.unfollowed ? 'muted' : 'warning';
+  if (nudge.unfollowed) {
+    line.textContent = `Nudged, and still not following: ${nudge.unfollowed.pods.join(', ')}. Likely causes: ${nudge.unfollowed.likelyCauses}.`;
+  } else if (guarded) {
+    line.textContent = 'Pods are nudged after each change, so they follow it within seconds.';
+  } else {
+    line.textContent = `Pods are not nudged, and follow at the kubelet's own sync (up to about 90 s): ${'problem' in nudge.guard ? nudge.guard.problem : ''}`;
   }
 }
 

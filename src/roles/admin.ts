@@ -31,7 +31,11 @@ export const admin: RoleSetup = async (core) => {
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
   const { createAdmin } = await import('../http/admin/setup.ts');
   const panel = await createAdmin(
-    adminSettings(core.env, core.bypassKey, liveState(core.state, tracker?.tracker ?? null, core.store)),
+    adminSettings(
+      core.env,
+      core.bypassKey,
+      liveState(core.state, tracker?.tracker ?? null, core.store, () => nudge?.nudger.status() ?? null),
+    ),
     core.log,
     core.metrics.registry,
   );

@@ -135,7 +135,8 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
     const events = JSON.parse(await kubectl(['get', 'events.events.k8s.io', '-n', NAMESPACE, '-o', 'json'])) as {
       items: { reason: string; note: string; regarding: { kind: string; name: string }; reportingInstance: string }[];
     };
-    const event = events.items.find((item) => item.reason === 'MaintenanceEnabled');
+    // Other test files share this API server and namespace: find this toggle's Event by its reason.
+    const event = events.items.find((item) => item.reason === 'MaintenanceEnabled' && item.note.includes('database upgrade OPS-42'));
     expect(event).toMatchObject({ regarding: { kind: 'ConfigMap', name: 'app-config' }, reportingInstance: 'sample-app-admin-e2e' });
     expect(event?.note).toContain('database upgrade OPS-42');
 

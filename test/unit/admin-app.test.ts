@@ -103,6 +103,7 @@ describe('the admin API when the stored config is rejected', () => {
     effective: () => ({ active: config?.enabled ?? false, cause: config?.enabled ? 'switch' : null, nextChangeAt: null }),
     applied: () => config,
     fleet: () => null,
+    nudge: () => null,
     onChange: () => () => {},
   });
   const get = async (writer: MemoryWriter, config: MaintenanceConfig | null) =>

@@ -1,3 +1,4 @@
+import type { NudgeStatus } from '../../fleet/nudge.ts';
 import type { MaintenanceConfig } from '../../config/parse.ts';
 import type { ConfigStore } from '../../config/store.ts';
 import type { MaintenanceState } from '../../maintenance/state.ts';
@@ -18,6 +19,8 @@ export interface LiveState {
   /** The config this pod applies now: the last good one, which the user pods keep too when the stored one is rejected. */
   applied(): MaintenanceConfig | null;
   fleet(): FleetView | null;
+  /** Whether pods are nudged after a change, and those that did not follow; null where nothing nudges. */
+  nudge(): NudgeStatus | null;
   /** Called whenever either changes, saying which: the stored config need only be read again for `state`. */
   onChange(listener: (what: 'state' | 'fleet') => void): () => void;
 }
@@ -26,7 +29,12 @@ export interface LiveState {
  * The live view from this pod's own state, fleet tracker and store: the store's rejections are
  * news too, since the stored config the panel shows changed although the state did not.
  */
-export function liveState(state: MaintenanceState, tracker: FleetTracker | null, store?: ConfigStore): LiveState {
+export function liveState(
+  state: MaintenanceState,
+  tracker: FleetTracker | null,
+  store?: ConfigStore,
+  nudge: () => NudgeStatus | null = () => null,
+): LiveState {
   return {
     effective: () => {
       const view = state.current;
@@ -38,6 +46,7 @@ export function liveState(state: MaintenanceState, tracker: FleetTracker | null,
     },
     applied: () => state.current.config,
     fleet: () => tracker?.view ?? null,
+    nudge,
     onChange: (listener) => {
       const unsubscribeState = state.onChange(() => listener('state'));
       const unsubscribeStore = store?.subscribe((event) => {

@@ -18,6 +18,7 @@ export function describeAll(stored: StoredConfig, { live, bypassLinks }: ViewSou
     ...describeStored(stored, live?.applied() ?? null),
     effective: live?.effective() ?? null,
     fleet: live?.fleet() ?? null,
+    nudge: live?.nudge() ?? null,
     bypassLinks: bypassLinksView(bypassLinks),
   };
 }
