@@ -309,7 +309,12 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
       return {
         shop: await names(['get', namespaced, '-n', 'shop']),
         blog: await names(['get', namespaced, '-n', 'blog']),
-        cluster: await names(['get', 'clusterrolebindings', '-l', 'app.kubernetes.io/name=maintenance-switch']),
+        cluster: await names([
+          'get',
+          'clusterrolebindings,validatingadmissionpolicies,validatingadmissionpolicybindings',
+          '-l',
+          'app.kubernetes.io/name=maintenance-switch',
+        ]),
       };
     };
     const forum = INSTALLS.find((install) => install.label === 'C')!;
@@ -322,14 +327,17 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
     const removed = before.shop.filter((name) => !after.shop.includes(name));
     expect(after.shop.filter((name) => !before.shop.includes(name))).toEqual([]);
     expect(
-      removed.every((name) => /\/forum(-api|-maintenance(-admin|-page|-public|-preview)?)?$/.test(name)),
+      removed.every((name) => /\/forum(-api|-maintenance(-admin|-page|-public|-preview|-pods)?)?$/.test(name)),
       removed.join(', '),
     ).toBe(true);
-    expect(before.cluster.filter((name) => !after.cluster.includes(name))).toEqual([
+    const removedCluster = before.cluster.filter((name) => !after.cluster.includes(name));
+    expect(removedCluster.sort()).toEqual([
       'clusterrolebinding.rbac.authorization.k8s.io/forum-maintenance-admin.shop',
+      'validatingadmissionpolicy.admissionregistration.k8s.io/forum-maintenance-nudge.shop',
+      'validatingadmissionpolicybinding.admissionregistration.k8s.io/forum-maintenance-nudge.shop',
     ]);
     // Every object of the install is gone (the bypass key Secret is the user's own, and stays).
-    expect(removed.length + 1).toBe(rendered);
+    expect(removed.length + removedCluster.length).toBe(rendered);
     expect(after.shop).toContain('secret/forum-maintenance-bypass-key');
     // The namespace, app A and its install stay, and keep serving.
     expect((await kubectl(['get', 'namespace', 'shop', '-o', 'name'])).trim()).toBe('namespace/shop');

@@ -274,7 +274,8 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
   });
 
   it('needs nothing but built-in kinds, except in the overlay whose name says it needs the Gateway API', () => {
-    const builtIn = /^(v1|apps\/v1|rbac\.authorization\.k8s\.io\/v1|networking\.k8s\.io\/v1|policy\/v1|autoscaling\/v2|admissionregistration\.k8s\.io\/v1)$/;
+    const builtIn =
+      /^(v1|apps\/v1|rbac\.authorization\.k8s\.io\/v1|networking\.k8s\.io\/v1|policy\/v1|autoscaling\/v2|admissionregistration\.k8s\.io\/v1)$/;
     for (const [name, objects] of Object.entries(rendered)) {
       const foreign = objects.filter((object) => !builtIn.test((object as unknown as { apiVersion: string }).apiVersion));
       const kinds = foreign.map((object) => object.kind);
