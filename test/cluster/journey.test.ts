@@ -26,8 +26,9 @@ import {
   type Pod,
 } from './node.ts';
 
-// One journey on one real node, in order: the demo with the volume source at the kubelet's own
-// sync, then the same with components/demo-api-watch (the page tier follows the API throughout).
+// One journey on one real node, in order: the demo with the volume source (the admin nudges the
+// pods after each change, so the kubelet remounts the switch at once), then the same with
+// components/demo-api-watch (the page tier follows the API throughout).
 // No assertion is about time; the times are printed.
 const VOLUME_WAIT = { timeoutMs: 240_000, intervalMs: 250 };
 const API_WAIT = { timeoutMs: 60_000, intervalMs: 100 };
@@ -116,7 +117,7 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     }
   });
 
-  it(`volume path at the kubelet's own sync: every user pod and endpoint goes not ready, the admin stays Ready, and back`, async () => {
+  it(`volume path, nudged by the admin after each change: every user pod and endpoint goes not ready, the admin stays Ready, and back`, async () => {
     console.log(`[volume] kubelet syncFrequency ${syncFrequency()}`);
     userUids = (await pods('user')).map((pod) => pod.metadata.uid).sort();
     const on = Date.now();
