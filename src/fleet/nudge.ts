@@ -41,6 +41,8 @@ const LIKELY_CAUSES =
 
 export interface NudgeEvents {
   sent?(): void;
+  /** The API server refused it (403 or 422): RBAC or the policy. */
+  refused?(): void;
   failed?(): void;
   retried?(count: number): void;
 }
@@ -198,8 +200,10 @@ export class Nudger {
           this.#events.sent?.();
         } catch (error) {
           round.failed++;
-          this.#events.failed?.();
-          this.#log.warn({ pod, err: (error as Error).message }, 'could not nudge a pod');
+          const status = (error as { status?: number }).status;
+          if (status === 403 || status === 422) this.#events.refused?.();
+          else this.#events.failed?.();
+          this.#log.warn({ pod, status, err: (error as Error).message }, 'could not nudge a pod');
         }
       }
     };

@@ -112,7 +112,7 @@ export function fleetMetrics(registry: Registry, view: () => FleetView): (second
 export function nudgeMetrics(registry: Registry, guarded: () => boolean) {
   const nudges = new Counter({
     name: 'maintenance_nudges_total',
-    help: 'Nudges of pods that mount the switch, by result (sent, failed)',
+    help: 'Nudges of pods that mount the switch, by result (sent; refused by the API server; failed otherwise)',
     labelNames: ['result'] as const,
     registers: [registry],
   });
@@ -131,6 +131,7 @@ export function nudgeMetrics(registry: Registry, guarded: () => boolean) {
   });
   return {
     sent: () => nudges.inc({ result: 'sent' }),
+    refused: () => nudges.inc({ result: 'refused' }),
     failed: () => nudges.inc({ result: 'failed' }),
     retried: (count: number) => retries.inc(count),
   };

@@ -15,15 +15,13 @@ const POLICY_REFUSAL = {
 /** A patcher that records each nudge with the fake time it was sent at. */
 function recordingPatcher(clock: FakeClock, probe: Awaited<ReturnType<PodPatcher['probeGuard']>> = POLICY_REFUSAL) {
   const sent: { pod: string; value: string; at: number }[] = [];
-  const failing = new Set<string>();
   const patcher: PodPatcher = {
     async nudge(pod, value) {
-      if (failing.has(pod)) throw new Error(`nudging pod shop/${pod}: HTTP 404: not found`);
       sent.push({ pod, value, at: clock.now() });
     },
     probeGuard: async () => probe,
   };
-  return { patcher, sent, failing };
+  return { patcher, sent };
 }
 
 const settings = (overrides: Partial<NudgeSettings> = {}): NudgeSettings => ({
@@ -119,15 +117,32 @@ describe('Nudger', () => {
     nudger.stop();
   });
 
-  it('counts a failed nudge and goes on with the others', async () => {
+  it('counts a failed nudge, and one the API server refused, and goes on with the others', async () => {
     const clock = new FakeClock(0);
-    const { patcher, sent, failing } = recordingPatcher(clock);
-    failing.add('gone-1');
-    const nudger = new Nudger({ patcher, targets: () => ['gone-1', 'web-1'], lagging: () => [], clock, log, settings: settings() });
+    const sent: string[] = [];
+    const counted: string[] = [];
+    const patcher: PodPatcher = {
+      async nudge(pod) {
+        if (pod === 'gone-1') throw Object.assign(new Error('nudging pod shop/gone-1: HTTP 404: not found'), { status: 404 });
+        if (pod === 'refused-1') throw Object.assign(new Error('nudging pod shop/refused-1: HTTP 403: denied request'), { status: 403 });
+        sent.push(pod);
+      },
+      probeGuard: async () => POLICY_REFUSAL,
+    };
+    const nudger = new Nudger({
+      patcher,
+      targets: () => ['gone-1', 'refused-1', 'web-1'],
+      lagging: () => [],
+      clock,
+      log,
+      settings: settings(),
+      events: { sent: () => counted.push('sent'), refused: () => counted.push('refused'), failed: () => counted.push('failed') },
+    });
     await nudger.start();
     await nudger.changed();
-    expect(sent.map((entry) => entry.pod)).toEqual(['web-1']);
-    expect(nudger.status().lastRound).toMatchObject({ nudged: 1, failed: 1 });
+    expect(sent).toEqual(['web-1']);
+    expect(counted.sort()).toEqual(['failed', 'refused', 'sent']);
+    expect(nudger.status().lastRound).toMatchObject({ nudged: 1, failed: 2 });
     nudger.stop();
   });
 
