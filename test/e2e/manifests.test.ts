@@ -180,6 +180,31 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     }
   });
 
+  it('lets the admin patch pods only beside the policy that confines it: components/nudge', async () => {
+    const podRules = (objects: K8sObject[]) =>
+      objects
+        .filter((object) => object.kind === 'Role')
+        .flatMap((role) => (role as unknown as { rules: { resources: string[]; verbs: string[] }[] }).rules)
+        .filter((rule) => rule.resources.includes('pods'));
+    const withNudge = rendered[installId(INSTALLS[0])]!;
+    expect(podRules(withNudge)).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['patch'] }]);
+    expect(
+      withNudge
+        .filter((object) => object.kind.startsWith('ValidatingAdmissionPolicy'))
+        .map((object) => object.kind)
+        .sort(),
+    ).toEqual(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    const dir = copyRecipe('manifests-no-nudge', INSTALLS[0]);
+    const file = join(dir, 'kustomization.yaml');
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text.replace(/^ {2}- \.\.\/\.\.\/kustomize\/components\/nudge\n/m, ''));
+    expect(readFileSync(file, 'utf8')).not.toBe(text);
+    const without = await render(dir);
+    expect(podRules(without)).toEqual([]);
+    expect(without.some((object) => object.kind.startsWith('ValidatingAdmissionPolicy'))).toBe(false);
+    expect(without.some((object) => object.kind === 'Deployment' && object.metadata.name === 'shop-maintenance-admin')).toBe(true);
+  });
+
   it('renders the same whatever the order of the components', async () => {
     const dir = copyRecipe('manifests-reordered', { ...INSTALLS[0], appYaml: userFiles + FOREIGN_DEPLOYMENT });
     const file = join(dir, 'kustomization.yaml');
