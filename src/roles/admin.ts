@@ -82,21 +82,29 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
     },
     events,
   });
-  let unsubscribe = () => {};
+  const unsubscribe: (() => void)[] = [];
   const follow = part(
     async () => {
       let first = true;
-      unsubscribe = core.store.subscribe((event) => {
-        if (event.type !== 'applied') return;
-        // The first config is the one every pod mounted at start.
-        if (first) first = false;
-        else void nudger.changed();
-      });
+      // The admin may start before any pod of the app: check the guard once there is one.
+      unsubscribe.push(
+        pods.onChange(() => {
+          if (nudger.status().guard.state === 'unknown') void nudger.checkGuard();
+        }),
+      );
+      unsubscribe.push(
+        core.store.subscribe((event) => {
+          if (event.type !== 'applied') return;
+          // The first config is the one every pod mounted at start.
+          if (first) first = false;
+          else void nudger.changed();
+        }),
+      );
       if (core.store.snapshot.config !== null) first = false;
       await nudger.start();
     },
     () => {
-      unsubscribe();
+      for (const done of unsubscribe.splice(0)) done();
       nudger.stop();
     },
   );
