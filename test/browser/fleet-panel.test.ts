@@ -91,6 +91,11 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
       expect.stringMatching(/^sample-app-user-2out of service since /),
     ]);
     expect(await page.isHidden('#fleet-warning')).toBe(true);
+    // No such pods exist (no kubelet here), so the admin cannot check its nudge policy, and says so.
+    expect(await page.textContent('#fleet-nudge')).toMatch(
+      /^Pods are not nudged, and follow at the kubelet's own sync \(up to about 90 s\): /,
+    );
+    expect(await page.getAttribute('#fleet-nudge', 'class')).toBe('warning');
     const shot = join(await makeTempDir('fleet-panel-'), 'panel-fleet.png');
     await page.screenshot({ path: shot, fullPage: true });
     console.log(`[browser] the panel with its fleet: ${shot}`);
