@@ -327,7 +327,7 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
     const removed = before.shop.filter((name) => !after.shop.includes(name));
     expect(after.shop.filter((name) => !before.shop.includes(name))).toEqual([]);
     expect(
-      removed.every((name) => /\/forum(-api|-maintenance(-admin|-page|-public|-preview|-pods)?)?$/.test(name)),
+      removed.every((name) => /\/forum(-api|-maintenance(-admin|-page|-public|-preview|-pods|-nudge)?)?$/.test(name)),
       removed.join(', '),
     ).toBe(true);
     const removedCluster = before.cluster.filter((name) => !after.cluster.includes(name));
