@@ -55,19 +55,22 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
   const service = env.NUDGE_SERVICE === 'none' ? env.FLEET_SERVICE : env.NUDGE_SERVICE;
   if (service === 'none') return null;
   const clients = await kubernetes();
+  // With NUDGE=off nothing is nudged, so no pods need watching; the nudger only says "off".
   const pods =
-    service === env.FLEET_SERVICE && fleet
-      ? fleet
-      : new FleetWatch(
-          { service, clock: core.clock, informer: () => endpointSliceInformer(clients, env.POD_NAMESPACE, service) },
-          core.log,
-        );
+    env.NUDGE === 'off'
+      ? null
+      : service === env.FLEET_SERVICE && fleet
+        ? fleet
+        : new FleetWatch(
+            { service, clock: core.clock, informer: () => endpointSliceInformer(clients, env.POD_NAMESPACE, service) },
+            core.log,
+          );
   let nudger: Nudger;
   const events = nudgeMetrics(core.metrics.registry, () => nudger.status().guard.state === 'guarded');
   nudger = new Nudger({
     patcher: podPatcher(clients, env.POD_NAMESPACE),
     targets: () =>
-      pods.endpoints
+      (pods?.endpoints ?? [])
         .filter((endpoint) => endpoint.servicePod && endpoint.state !== 'terminating' && endpoint.pod !== env.POD_NAME)
         .map((endpoint) => endpoint.pod),
     lagging: () => tracker?.view.lagging ?? null,
@@ -87,11 +90,12 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
     async () => {
       let first = true;
       // The admin may start before any pod of the app: check the guard once there is one.
-      unsubscribe.push(
-        pods.onChange(() => {
-          if (nudger.status().guard.state === 'unknown') void nudger.checkGuard();
-        }),
-      );
+      if (pods)
+        unsubscribe.push(
+          pods.onChange(() => {
+            if (nudger.status().guard.state === 'unknown') void nudger.checkGuard();
+          }),
+        );
       unsubscribe.push(
         core.store.subscribe((event) => {
           if (event.type !== 'applied') return;
@@ -108,7 +112,7 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
       nudger.stop();
     },
   );
-  return { nudger, parts: pods === fleet ? [follow] : [pods, follow] };
+  return { nudger, parts: pods === null || pods === fleet ? [follow] : [pods, follow] };
 }
 
 export function adminSurface({ admin, nudger }: { admin?: Admin; nudger?: Nudger }): Surface {
