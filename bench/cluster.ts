@@ -1,29 +1,92 @@
 // npm run bench:cluster: fleet convergence on a real single-node cluster. Not a test: it
-// prints numbers. For each toggle, the time from the ConfigMap patch to the moment the user
-// Service's EndpointSlices agree with it: no user endpoint ready for "on", every one ready for
-// "off"; and, watching the public Service's EndpointSlices, how long it had no ready endpoint
-// at all around the flip (the page tier's job is that this is 0). With the API watch and with
-// the nudged volume at 2 and at 10 user replicas, and with the volume at the kubelet's own sync
-// (NUDGE=off); and, for the nudge, how often a pod needed a second nudge (the race between the
-// pod event and the kubelet's own ConfigMap watch) and how long those flips took.
+// prints numbers. Each flip goes through one of the three ways people toggle (the admin API with
+// an operator's token, the plugin, a real `kubectl edit`), in turn, and measures from the write:
+// - each pod's own time to follow, from its /status (`lastLoadedAt`): every user pod and every
+//   page pod, so p99 is over pods, not flips;
+// - the user Service's EndpointSlices agreeing with it (no user endpoint ready for "on", every
+//   one ready for "off");
+// - how long the public Service had no ready endpoint at all (watched, every change timestamped;
+//   the page tier's job is that this is 0);
+// - for the nudge, the race: pods the admin had to nudge again because they had not applied the
+//   change 1.5 s after the first nudge (the pod's sync ran before the kubelet's own ConfigMap
+//   watch had the new data), and how long those pods took.
+// Paths: the API watch and the nudged volume at 2 and at 10 user replicas, then the volume at
+// the kubelet's own sync (NUDGE=off).
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runKubectl, patchConfigMapArgs } from '../scripts/lib/control-plane.ts';
+import { runKubectl, runPlugin } from '../scripts/lib/control-plane.ts';
 import { startNodeClusterFromEnvironment } from '../scripts/lib/node-cluster.ts';
 import { watchReadyEndpoints, type ReadyWatch } from '../scripts/lib/endpoint-watch.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const API_TOGGLES = Number(process.env.BENCH_CLUSTER_API_TOGGLES ?? 10);
+const NUDGE_TOGGLES = Number(process.env.BENCH_CLUSTER_NUDGE_TOGGLES ?? 20);
 const VOLUME_TOGGLES = Number(process.env.BENCH_CLUSTER_VOLUME_TOGGLES ?? 5);
 const NAMESPACE = 'sample-app';
 /** The page tier's replicas in the base: the public Service's ready endpoints during maintenance. */
 const PAGE_REPLICAS = 2;
+/** Where every pod of the install answers /status. */
+const STATUS_PORT = 9901;
 
 const { cluster, binaries } = await startNodeClusterFromEnvironment();
 const { settings } = cluster;
-const kubectl = (args: string[]) => runKubectl(binaries.kubectl, cluster.kubeconfig, args);
+const kubectl = (args: string[], options: { env?: NodeJS.ProcessEnv } = {}) =>
+  runKubectl(binaries.kubectl, cluster.kubeconfig, args, options);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void cluster.stop().finally(() => process.exit(130)));
+}
+
+type Method = 'admin API' | 'plugin' | 'kubectl edit';
+const METHODS: Method[] = ['admin API', 'plugin', 'kubectl edit'];
+
+/** A token of an operator allowed to change the switch (the documented Role), for the admin API. */
+async function operatorToken(): Promise<string> {
+  await runKubectl(binaries.kubectl, cluster.kubeconfig, ['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'bench-operator', namespace: NAMESPACE } },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'Role',
+          metadata: { name: 'bench-operator', namespace: NAMESPACE },
+          rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['app-config'], verbs: ['get', 'patch'] }],
+        },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: 'bench-operator', namespace: NAMESPACE },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bench-operator' },
+          subjects: [{ kind: 'ServiceAccount', name: 'bench-operator', namespace: NAMESPACE }],
+        },
+      ],
+    }),
+  });
+  return (await kubectl(['create', 'token', 'bench-operator', '-n', NAMESPACE])).trim();
+}
+
+async function serviceAddress(name: string): Promise<string> {
+  return (await kubectl(['get', 'service', name, '-n', NAMESPACE, '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+}
+
+/** Turns maintenance on or off one way; resolves once the write was acknowledged. */
+async function write(on: boolean, method: Method, token: string): Promise<void> {
+  if (method === 'admin API') {
+    const response = await fetch(`http://${await serviceAddress('sample-app-maintenance-admin')}:8080/admin/api/maintenance`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ enabled: on, reason: 'bench:cluster' }),
+    });
+    if (response.status !== 200) throw new Error(`PUT /admin/api/maintenance: ${response.status} ${await response.text()}`);
+  } else if (method === 'plugin') {
+    const result = await runPlugin(binaries.kubectl, cluster.kubeconfig, [on ? 'on' : 'off', '--reason', 'bench:cluster', '-n', NAMESPACE]);
+    if (result.code !== 0) throw new Error(`kubectl maintenance ${on ? 'on' : 'off'}: ${result.stderr}`);
+  } else {
+    await kubectl(['edit', 'configmap', 'app-config', '-n', NAMESPACE], {
+      env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MODE: "${!on}"/MAINTENANCE_MODE: "${on}"/'` },
+    });
+  }
 }
 
 async function userEndpoints(): Promise<boolean[]> {
@@ -37,65 +100,133 @@ async function userEndpoints(): Promise<boolean[]> {
   );
 }
 
-/**
- * Patches the switch; returns the milliseconds until the user EndpointSlices agree, and how long
- * the public Service had no ready endpoint until it settled (one tier ready: page for on, users for off).
- */
-async function toggle(on: boolean, replicas: number, publicWatch: ReadyWatch): Promise<{ converged: number; empty: number }> {
-  const start = Date.now();
-  await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: String(on) }));
-  const deadline = start + 300_000;
-  let converged = 0;
-  for (;;) {
-    const ready = await userEndpoints();
-    if (converged === 0 && ready.length === replicas && ready.every((value) => value === !on)) converged = Date.now() - start;
-    // Settled: for on, the page pod is in; for off, all user pods are, and the page pod has left.
-    if (converged > 0 && publicWatch.ready === (on ? PAGE_REPLICAS : replicas)) return { converged, empty: publicWatch.emptyMs(start) };
-    if (Date.now() > deadline)
-      throw new Error(`no convergence within 300 s (endpoints: ${JSON.stringify(ready)}, public ready ${publicWatch.ready})`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+/** The running pods of a tier: name → IP. */
+async function podAddresses(component: string): Promise<Map<string, string>> {
+  const list = JSON.parse(
+    await kubectl(['get', 'pods', '-n', NAMESPACE, '-l', `app.kubernetes.io/component=${component}`, '-o', 'json']),
+  ) as { items: { metadata: { name: string; deletionTimestamp?: string }; status: { podIP?: string } }[] };
+  return new Map(
+    list.items
+      .filter((pod) => pod.metadata.deletionTimestamp === undefined && pod.status.podIP)
+      .map((pod) => [pod.metadata.name, pod.status.podIP!]),
+  );
+}
+
+/** A pod's /status: whether it is in maintenance, and when it loaded the config it applies. */
+async function podStatus(address: string): Promise<{ maintenance: boolean; loadedAt: number } | null> {
+  try {
+    const response = await fetch(`http://${address}:${STATUS_PORT}/status`, { signal: AbortSignal.timeout(1_000) });
+    const status = (await response.json()) as { maintenance?: boolean; lastLoadedAt?: string | null };
+    return typeof status.maintenance === 'boolean' && status.lastLoadedAt
+      ? { maintenance: status.maintenance, loadedAt: Date.parse(status.lastLoadedAt) }
+      : null;
+  } catch {
+    return null;
   }
 }
 
-/** The admin's nudge status: how many pods the last change had to nudge again. */
-async function lastRetried(): Promise<number | null> {
-  const address = (
-    await kubectl(['get', 'service', 'sample-app-maintenance-admin', '-n', NAMESPACE, '-o', 'jsonpath={.spec.clusterIP}'])
-  ).trim();
-  const status = (await (await fetch(`http://${address}:8080/status`)).json()) as { nudge?: { lastRound: { retried: number } | null } };
-  return status.nudge?.lastRound?.retried ?? null;
+interface FlipResult {
+  /** The user Service's EndpointSlices agreeing with the write, ms after it. */
+  converged: number;
+  /** The public Service with no ready endpoint, ms. */
+  empty: number;
+  /** Each user pod's and page pod's time to follow, ms after the write. */
+  users: Map<string, number>;
+  pages: Map<string, number>;
 }
 
-async function toggles(label: string, count: number, replicas: number, race = false) {
+/** Writes the switch; returns when every user and page pod follows and both Services settled. */
+async function flip(on: boolean, replicas: number, method: Method, token: string, publicWatch: ReadyWatch): Promise<FlipResult> {
+  const [userPods, pagePods] = await Promise.all([podAddresses('user'), podAddresses('page')]);
+  if (userPods.size !== replicas) throw new Error(`${userPods.size} user pods running, not ${replicas}`);
+  const start = Date.now();
+  await write(on, method, token);
+  const deadline = start + 300_000;
+  const users = new Map<string, number>();
+  const pages = new Map<string, number>();
+  const follow = async (pods: Map<string, string>, into: Map<string, number>) =>
+    Promise.all(
+      [...pods]
+        .filter(([name]) => !into.has(name))
+        .map(async ([name, address]) => {
+          const status = await podStatus(address);
+          if (status?.maintenance === on) into.set(name, Math.max(0, status.loadedAt - start));
+        }),
+    );
+  let converged = 0;
+  for (;;) {
+    const [ready] = await Promise.all([userEndpoints(), follow(userPods, users), follow(pagePods, pages)]);
+    if (converged === 0 && ready.length === replicas && ready.every((value) => value === !on)) converged = Date.now() - start;
+    // Settled: for on, the page pods are in; for off, all user pods are, and the page pods have left.
+    const settled = converged > 0 && publicWatch.ready === (on ? PAGE_REPLICAS : replicas);
+    if (settled && users.size === userPods.size && pages.size === pagePods.size)
+      return { converged, empty: publicWatch.emptyMs(start), users, pages };
+    if (Date.now() > deadline)
+      throw new Error(
+        `no convergence within 300 s (endpoints: ${JSON.stringify(ready)}, public ready ${publicWatch.ready}, pods followed ${users.size}/${userPods.size} and ${pages.size}/${pagePods.size})`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The admin's last nudge round: how many pods it had to nudge again. */
+async function lastRetried(): Promise<number> {
+  const response = await fetch(`http://${await serviceAddress('sample-app-maintenance-admin')}:8080/status`);
+  const status = (await response.json()) as { nudge?: { lastRound: { retried: number } | null } | null };
+  return status.nudge?.lastRound?.retried ?? 0;
+}
+
+const rows = { pods: [] as string[], pages: [] as string[], endpoints: [] as string[], empty: [] as string[], race: [] as string[] };
+
+async function toggles(label: string, count: number, replicas: number, options: { race?: boolean } = {}) {
+  const token = await operatorToken();
   const publicWatch = watchReadyEndpoints(binaries.kubectl, cluster.kubeconfig, NAMESPACE, 'sample-app-maintenance-public');
-  const on: number[] = [];
-  const off: number[] = [];
+  const samples = { on: newSamples(), off: newSamples() };
   const empty: number[] = [];
-  const renudged: number[] = [];
+  let raced = 0;
+  const racedFollow: number[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      for (const direction of [true, false]) {
-        const result = await toggle(direction, replicas, publicWatch);
-        (direction ? on : off).push(result.converged);
+      for (const on of [true, false]) {
+        // Both directions through each method in turn: admin API, plugin, kubectl edit.
+        const method = METHODS[(i * 2 + (on ? 0 : 1)) % METHODS.length]!;
+        const result = await flip(on, replicas, method, token, publicWatch);
+        console.error(
+          `  ${label}, ${on ? 'on' : 'off'} by ${method}: pods ${seconds(Math.max(...result.users.values()))}, endpoints ${seconds(result.converged)}`,
+        );
+        const into = samples[on ? 'on' : 'off'];
+        into.pods.push(...result.users.values());
+        into.pages.push(...result.pages.values());
+        into.endpoints.push(result.converged);
         empty.push(result.empty);
-        // "Off" has no readiness grace: a pod nudged again there had remounted the old data.
-        if (race && !direction && ((await lastRetried()) ?? 0) > 0) renudged.push(result.converged);
+        if (options.race) {
+          const retried = await lastRetried();
+          raced += retried;
+          // The pods nudged again are the slowest of the flip.
+          racedFollow.push(...[...result.users.values(), ...result.pages.values()].sort((a, b) => b - a).slice(0, retried));
+        }
       }
     }
   } finally {
     publicWatch.stop();
   }
-  if (race)
-    raceRows.push(
-      `| ${label} | ${off.length} | ${renudged.length} | ${renudged.length ? (Math.max(...renudged) / 1000).toFixed(2) : '-'} |`,
-    );
   if (publicWatch.changes < count * 2)
     throw new Error(`the public Service watch saw only ${publicWatch.changes} changes in ${count * 2} flips`);
-  rows.push(summary(`${label}, on`, on), summary(`${label}, off`, off));
-  emptyRows.push(
-    `| ${label} | ${empty.length} | ${(empty.reduce((sum, ms) => sum + ms, 0) / 1000).toFixed(2)} | ${(Math.max(...empty) / 1000).toFixed(2)} |`,
-  );
+  for (const direction of ['on', 'off'] as const) {
+    rows.pods.push(summary(`${label}, ${direction}`, samples[direction].pods));
+    rows.pages.push(summary(`${label}, ${direction}`, samples[direction].pages));
+    rows.endpoints.push(summary(`${label}, ${direction}`, samples[direction].endpoints));
+  }
+  rows.empty.push(`| ${label} | ${empty.length} | ${seconds(empty.reduce((sum, ms) => sum + ms, 0))} | ${seconds(Math.max(...empty))} |`);
+  if (options.race) {
+    const podFlips = samples.on.pods.length + samples.off.pods.length + samples.on.pages.length + samples.off.pages.length;
+    rows.race.push(
+      `| ${label} | ${count * 2} | ${podFlips} | ${raced} | ${racedFollow.length ? seconds(Math.max(...racedFollow)) : '-'} |`,
+    );
+  }
 }
+
+const newSamples = () => ({ pods: [] as number[], pages: [] as number[], endpoints: [] as number[] });
 
 async function deploy(overlay: string, replicas: number): Promise<void> {
   await kubectl(['apply', '-k', join(ROOT, overlay)]);
@@ -113,21 +244,19 @@ async function deploy(overlay: string, replicas: number): Promise<void> {
   ]);
   for (;;) {
     const ready = await userEndpoints();
-    if (ready.length === replicas && ready.every(Boolean)) return;
+    if (ready.length === replicas && ready.every(Boolean) && (await podAddresses('user')).size === replicas) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
+const seconds = (ms: number) => (ms / 1000).toFixed(2);
+
 function summary(label: string, samples: number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-  const s = (ms: number) => (ms / 1000).toFixed(2);
-  return `| ${label} | ${samples.length} | ${s(at(0.5))} | ${s(at(0.95))} | ${s(sorted.at(-1)!)} |`;
+  return `| ${label} | ${samples.length} | ${seconds(at(0.5))} | ${seconds(at(0.99))} | ${seconds(sorted.at(-1)!)} |`;
 }
 
-const rows: string[] = [];
-const emptyRows: string[] = [];
-const raceRows: string[] = [];
 try {
   for (const replicas of [2, 10]) {
     await deploy('kustomize/overlays/local-api-watch', replicas);
@@ -138,13 +267,15 @@ try {
   await kubectl(['delete', '-k', join(ROOT, 'kustomize/overlays/local-api-watch'), '--wait=true', '--ignore-not-found']);
   for (const replicas of [2, 10]) {
     await deploy('kustomize/overlays/local', replicas);
-    console.error(`nudge: ${API_TOGGLES} toggles each way at ${replicas} user replicas ...`);
-    await toggles(`volume, nudged, ${replicas} replicas`, API_TOGGLES, replicas, true);
+    console.error(`nudge: ${NUDGE_TOGGLES} toggles each way at ${replicas} user replicas ...`);
+    await toggles(`volume, nudged, ${replicas} replicas`, NUDGE_TOGGLES, replicas, { race: true });
   }
-  // Then the same without the nudge, at the kubelet's own sync.
+  // Then the same without the nudge, at the kubelet's own sync, once no admin that nudges is left.
   await deploy('kustomize/overlays/local', 2);
+  const nudging = [...(await podAddresses('admin')).keys()];
   await kubectl(['set', 'env', 'deployment/sample-app-maintenance-admin', '-n', NAMESPACE, 'NUDGE=off']);
   await kubectl(['rollout', 'status', 'deployment/sample-app-maintenance-admin', '-n', NAMESPACE, '--timeout=300s']);
+  await kubectl(['wait', '--for=delete', '-n', NAMESPACE, '--timeout=120s', ...nudging.map((name) => `pod/${name}`)]);
   console.error(
     `volume: ${VOLUME_TOGGLES} toggles each way at 2 user replicas, NUDGE=off, kubelet syncFrequency ${settings.kubeletSyncFrequency} ...`,
   );
@@ -153,26 +284,41 @@ try {
   await cluster.stop();
 }
 
-const cpu = (await import('node:os')).cpus()[0]?.model.trim() ?? 'unknown CPU';
+const { cpus } = await import('node:os');
 console.log(`
-Machine: ${cpu}, ${(await import('node:os')).cpus().length} cores, Node ${process.version}, kubelet v1.37.2 on containerd 1.6, ${new Date().toISOString().slice(0, 10)}
-Fleet convergence: from the ConfigMap patch to the user Service's EndpointSlices agreeing with it (seconds).
+Machine: ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}, kubelet v1.37.2 on containerd 1.6, ${new Date().toISOString().slice(0, 10)}
+Flips through the admin API, the plugin and kubectl edit in turn. Seconds from the write.
 
-| source, replicas, direction | toggles | p50 | p95 | max |
+Each user pod following, from its own /status (lastLoadedAt); samples are pods × flips:
+
+| source, replicas, direction | samples | p50 | p99 | max |
 |---|---:|---:|---:|---:|
-${rows.join('\n')}
+${rows.pods.join('\n')}
+
+Each page pod following (the page tier watches the API on every path):
+
+| source, replicas, direction | samples | p50 | p99 | max |
+|---|---:|---:|---:|---:|
+${rows.pages.join('\n')}
+
+The user Service's EndpointSlices agreeing with the write (no ready user endpoint for "on", all
+ready for "off"; "on" includes the pods' 6 s readiness grace):
+
+| source, replicas, direction | flips | p50 | p99 | max |
+|---|---:|---:|---:|---:|
+${rows.endpoints.join('\n')}
 
 The public Service (user pods and the page tier) with no ready endpoint at all, watched through its
-EndpointSlices from each patch until the flip settled (seconds):
+EndpointSlices from each write until the flip settled:
 
 | source, replicas | flips | total | longest |
 |---|---:|---:|---:|
-${emptyRows.join('\n')}
+${rows.empty.join('\n')}
 
-The nudge's race: "off" flips in which the admin had to nudge a pod again (it had remounted the
-old data), and the longest of those flips (seconds):
+The nudge's race: pods the admin nudged again because they had not applied the change 1.5 s
+after the first nudge, and the longest time to follow among them:
 
-| source, replicas | off flips | nudged again | longest |
-|---|---:|---:|---:|
-${raceRows.join('\n')}
+| source, replicas | flips | pod flips | nudged again | longest |
+|---|---:|---:|---:|---:|
+${rows.race.join('\n')}
 `);

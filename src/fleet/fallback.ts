@@ -1,12 +1,9 @@
-import { get } from 'node:http';
 import { type Clock, repeatEvery } from '../clock.ts';
 import type { FleetEndpoint } from './fleet.ts';
+import { readPodStatus } from './pod-status.ts';
 
 /** How often the serving user pods are asked whether they are in maintenance. */
 export const FALLBACK_POLL_MS = 1_000;
-/** The whole exchange with one pod, connect to last byte: a pod that trickles bytes is cut too. */
-export const STATUS_DEADLINE_MS = 800;
-const MAX_STATUS_BYTES = 64 * 1024;
 
 export interface FallbackView {
   /** The user Service's endpoints that serve, and of those, how many serve the application. */
@@ -18,35 +15,10 @@ export interface FallbackView {
 /** Asks one user pod's `/status` whether it is in maintenance; null when it does not say. */
 export type StatusProbe = (address: string, port: number) => Promise<boolean | null>;
 
-export const httpStatusProbe: StatusProbe = (address, port) =>
-  new Promise((resolve) => {
-    const host = address.includes(':') ? `[${address}]` : address;
-    let responded = false;
-    const request = get(`http://${host}:${port}/status`, { agent: false }, (response) => {
-      responded = true;
-      let body = '';
-      response.setEncoding('utf8').on('data', (chunk: string) => {
-        body += chunk;
-        if (body.length > MAX_STATUS_BYTES) request.destroy();
-      });
-      response.on('end', () => {
-        try {
-          const status = JSON.parse(body) as { maintenance?: unknown };
-          resolve(typeof status.maintenance === 'boolean' ? status.maintenance : null);
-        } catch {
-          resolve(null);
-        }
-      });
-      // Cut at the deadline or past the size bound: no answer. After 'end' this changes nothing.
-      response.on('close', () => resolve(null));
-    });
-    const deadline = setTimeout(() => request.destroy(), STATUS_DEADLINE_MS);
-    request.on('close', () => {
-      clearTimeout(deadline);
-      if (!responded) resolve(null);
-    });
-    request.on('error', () => resolve(null));
-  });
+export const httpStatusProbe: StatusProbe = async (address, port) => {
+  const maintenance = (await readPodStatus(address, port))?.maintenance;
+  return typeof maintenance === 'boolean' ? maintenance : null;
+};
 
 /**
  * The page tier's readiness: ready exactly while no endpoint of the user Service serves the

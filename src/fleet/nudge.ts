@@ -35,7 +35,8 @@ export interface NudgeSettings {
   guardIntervalMs: number;
 }
 
-export const DEFAULT_RETRY_DELAYS_MS = [3_000, 8_000, 20_000] as const;
+/** The kubelet remounts within about a second of a nudge; these leave it that, then back off. */
+export const DEFAULT_RETRY_DELAYS_MS = [1_500, 3_000, 10_000, 30_000] as const;
 const LIKELY_CAUSES =
   'a kubelet with configMapAndSecretChangeDetectionStrategy: Cache (it ignores the nudge within its TTL), a subPath mount (it never updates), or a busy pod worker; the kubelet will still sync within its syncFrequency';
 
@@ -57,7 +58,7 @@ export interface NudgeEvents {
 export class Nudger {
   readonly #patcher: PodPatcher;
   readonly #targets: () => readonly string[];
-  readonly #lagging: () => readonly string[] | null;
+  readonly #lagging: (pods: readonly string[]) => Promise<readonly string[]>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #settings: NudgeSettings;
@@ -74,8 +75,8 @@ export class Nudger {
     patcher: PodPatcher;
     /** The pods that mount the switch, less those terminating. */
     targets: () => readonly string[];
-    /** The pods that have not followed the switch yet, or null when that is not known. */
-    lagging: () => readonly string[] | null;
+    /** Of these pods, those that have not followed the switch yet (as each says, or as its endpoint shows). */
+    lagging: (pods: readonly string[]) => Promise<readonly string[]>;
     clock: Clock;
     log: Logger;
     settings: NudgeSettings;
@@ -163,26 +164,22 @@ export class Nudger {
 
   #scheduleRetry(index: number, generation: number, round: NudgeRound): void {
     const delay = this.#settings.retryDelaysMs[index];
-    const lagging = () => {
-      const known = new Set(this.#targets());
-      return (this.#lagging() ?? []).filter((pod) => known.has(pod));
-    };
-    if (delay === undefined) {
-      const left = lagging();
-      if (left.length > 0) {
-        this.#unfollowed = { pods: left, likelyCauses: LIKELY_CAUSES };
-        this.#log.warn({ pods: left }, 'pods have not followed the switch after every nudge');
-      }
-      return;
-    }
-    const cancel = this.#clock.setTimer(() => {
+    if (delay === undefined) return;
+    const cancel = this.#clock.setTimer(async () => {
       this.#cancels.delete(cancel);
       if (generation !== this.#generation) return;
-      const pods = lagging();
-      if (pods.length === 0) return;
+      const pods = await this.#lagging([...new Set(this.#targets())]);
+      if (pods.length === 0 || generation !== this.#generation) return;
+      // The last delay only looks: the pods still behind are named, not nudged again.
+      if (index === this.#settings.retryDelaysMs.length - 1) {
+        this.#unfollowed = { pods: [...pods], likelyCauses: LIKELY_CAUSES };
+        this.#log.warn({ pods }, 'pods have not followed the switch after every nudge');
+        return;
+      }
       round.retried += pods.length;
       this.#events.retried?.(pods.length);
-      void this.#nudgeAll(pods, round, generation).then(() => this.#scheduleRetry(index + 1, generation, round));
+      await this.#nudgeAll(pods, round, generation);
+      this.#scheduleRetry(index + 1, generation, round);
     }, delay);
     this.#cancels.add(cancel);
   }

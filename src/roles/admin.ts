@@ -6,6 +6,7 @@ import { DEFAULT_RETRY_DELAYS_MS, Nudger } from '../fleet/nudge.ts';
 import { hasKubernetesCredentials, kubernetes } from '../k8s/client.ts';
 import { endpointSliceInformer } from '../k8s/endpointslices.ts';
 import { podPatcher } from '../k8s/pods.ts';
+import { podsBehind } from '../fleet/pod-status.ts';
 import { FleetTracker } from '../fleet/tracker.ts';
 import type { Context } from 'hono';
 import { noAdminHere, notReady, READY, type Surface } from '../http/app.ts';
@@ -73,7 +74,8 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
       (pods?.endpoints ?? [])
         .filter((endpoint) => endpoint.servicePod && endpoint.state !== 'terminating' && endpoint.pod !== env.POD_NAME)
         .map((endpoint) => endpoint.pod),
-    lagging: () => tracker?.view.lagging ?? null,
+    lagging: (names) =>
+      podsBehind(names, { expected: core.store.config, endpoints: pods?.endpoints ?? [], lagging: tracker?.view.lagging ?? [] }),
     clock: core.clock,
     log: core.log,
     settings: {

@@ -61,7 +61,7 @@ async function waitForAvailable(): Promise<void> {
 }
 
 /** Waits until every user pod and its endpoint say `ready`, while the admin pod stays Ready; returns the times. */
-async function followFlip(ready: boolean, wait: { timeoutMs: number; intervalMs: number }, start: number) {
+async function followFlip(ready: boolean, wait: { timeoutMs: number; intervalMs: number }, start: number, replicas = 2) {
   const times: Record<string, string> = {};
   await waitFor(
     `user pods ready=${ready}`,
@@ -72,13 +72,45 @@ async function followFlip(ready: boolean, wait: { timeoutMs: number; intervalMs:
         if (isReady(pod) === ready) times[`${pod.metadata.name} Ready=${ready}`] ??= since(start);
         if (slice.get(pod.status.podIP ?? '') === ready) times[`${pod.metadata.name} endpoint ready=${ready}`] ??= since(start);
       }
-      return users.length === 2 && users.every((pod) => isReady(pod) === ready && slice.get(pod.status.podIP ?? '') === ready)
+      return users.length === replicas && users.every((pod) => isReady(pod) === ready && slice.get(pod.status.podIP ?? '') === ready)
         ? true
         : undefined;
     },
     wait,
   );
   return times;
+}
+
+const NUDGE_ANNOTATION = 'maintenance-switch.dev/nudge';
+
+/** Each user pod's nudge annotation, by pod name. */
+async function nudgeValues(): Promise<Map<string, string | undefined>> {
+  return new Map((await pods('user')).map((pod) => [pod.metadata.name, pod.metadata.annotations?.[NUDGE_ANNOTATION]]));
+}
+
+/**
+ * Proof that a change reached the pods through the nudge, not the kubelet's own sync: the admin
+ * says it is guarded and nudged every pod of the install since `start` with no failure, and every
+ * user pod carries a nudge value it did not carry before.
+ */
+async function expectNudged(before: Map<string, string | undefined>, start: number, replicas: number): Promise<void> {
+  const admin = await clusterIp('sample-app-maintenance-admin');
+  const status = JSON.parse((await get(`http://${admin}:8080/status`)).body) as {
+    nudge: { guard: { state: string }; lastRound: { at: string; pods: number; nudged: number; failed: number } | null };
+  };
+  expect(status.nudge.guard.state).toBe('guarded');
+  const round = status.nudge.lastRound!;
+  expect(Date.parse(round.at)).toBeGreaterThanOrEqual(start - 1_000);
+  // The user pods and the two page pods: every pod that mounts the switch but the admin itself.
+  expect(round.pods).toBe(replicas + 2);
+  expect(round.failed).toBe(0);
+  expect(round.nudged).toBeGreaterThanOrEqual(round.pods);
+  const after = await nudgeValues();
+  expect(after.size).toBe(replicas);
+  for (const [pod, value] of after) {
+    expect(value, pod).toMatch(/^\d+$/);
+    expect(value, pod).not.toBe(before.get(pod));
+  }
 }
 
 describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet, containerd, kube-proxy)', () => {
@@ -120,9 +152,11 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
   it(`volume path, nudged by the admin after each change: every user pod and endpoint goes not ready, the admin stays Ready, and back`, async () => {
     console.log(`[volume] kubelet syncFrequency ${syncFrequency()}`);
     userUids = (await pods('user')).map((pod) => pod.metadata.uid).sort();
+    const beforeOn = await nudgeValues();
     const on = Date.now();
     await setMode('true');
     console.log('[volume] on:', await followFlip(false, VOLUME_WAIT, on));
+    await expectNudged(beforeOn, on, 2);
 
     // Re-applying the overlay, client-side and server-side, keeps maintenance on and restarts nothing.
     await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local')]);
@@ -133,41 +167,38 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     expect(after.map((pod) => pod.metadata.uid).sort()).toEqual(userUids);
     expect(after.every((pod) => !isReady(pod))).toBe(true);
 
+    const beforeOff = await nudgeValues();
     const off = Date.now();
     await setMode('false');
     console.log('[volume] off:', await followFlip(true, VOLUME_WAIT, off));
+    await expectNudged(beforeOff, off, 2);
     expect((await pods('user')).map((pod) => pod.metadata.uid).sort()).toEqual(userUids);
   });
 
-  it('with components/demo-api-watch: user pods leave the EndpointSlice within seconds', async () => {
-    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-api-watch')]);
-    await waitForAvailable();
-    const times: string[] = [];
-    for (let round = 0; round < 3; round++) {
-      const on = Date.now();
-      await setMode('true');
-      await followFlip(false, API_WAIT, on);
-      times.push(since(on));
-      await setMode('false');
-      await followFlip(true, API_WAIT, Date.now());
-    }
-    console.log(`[api-watch] patch to the last user endpoint ready=false: ${times.join(', ')}`);
-  });
+  it('at 10 user replicas, toggles three ways, each nudged to every pod: kubectl edit, the plugin, and the admin API through its Service', async () => {
+    await kubectl(['scale', 'deployment/sample-app-user', '-n', NAMESPACE, '--replicas=10']);
+    await kubectl(['rollout', 'status', 'deployment/sample-app-user', '-n', NAMESPACE, '--timeout=240s']);
+    await followFlip(true, VOLUME_WAIT, Date.now(), 10);
 
-  it('toggles three ways, each followed by the pods: kubectl edit, the plugin, and the admin API through its Service', async () => {
     // kubectl edit, with a real editor run through KUBE_EDITOR.
+    let before = await nudgeValues();
+    let start = Date.now();
     await kubectl(['edit', 'configmap', 'app-config', '-n', NAMESPACE], {
       env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MODE: "false"/MAINTENANCE_MODE: "true"/'` },
     });
-    await followFlip(false, API_WAIT, Date.now());
+    console.log('[10 replicas] on by kubectl edit:', await followFlip(false, VOLUME_WAIT, start, 10));
+    await expectNudged(before, start, 10);
 
     // The plugin, found on PATH as kubectl finds it.
+    before = await nudgeValues();
+    start = Date.now();
     const plugin = spawn(join(ROOT, 'bin/kubectl-maintenance'), ['off', '--reason', 'cluster journey', '-n', NAMESPACE], {
       env: { ...process.env, KUBECONFIG: kubeconfig(), PATH: `${join(ROOT, 'bin')}:${dirname(kubectlBinary())}:${process.env.PATH}` },
       stdio: 'inherit',
     });
     expect((await once(plugin, 'exit'))[0]).toBe(0);
-    await followFlip(true, API_WAIT, Date.now());
+    console.log('[10 replicas] off by the plugin:', await followFlip(true, VOLUME_WAIT, start, 10));
+    await expectNudged(before, start, 10);
 
     // The admin API, reached through the admin Service, with a real token of an operator given the documented Role.
     await kubectl(['create', 'serviceaccount', 'operator', '-n', NAMESPACE]);
@@ -198,12 +229,21 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
         headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({ enabled, reason: 'cluster journey', message: 'Back soon, from the node test' }),
       });
+    before = await nudgeValues();
     const started = Date.now();
     const on = await put(true);
     expect(on.status).toBe(200);
     expect(await on.json()).toMatchObject({ enabled: true, changedBy: `system:serviceaccount:${NAMESPACE}:operator` });
     console.log(`[admin API] PUT answered in ${since(started)}`);
-    await followFlip(false, API_WAIT, started);
+    console.log('[10 replicas] on by the admin API:', await followFlip(false, VOLUME_WAIT, started, 10));
+    await expectNudged(before, started, 10);
+
+    // Back to two pods, still in maintenance, for what follows.
+    await kubectl(['scale', 'deployment/sample-app-user', '-n', NAMESPACE, '--replicas=2']);
+    await waitFor('two user pods left', async () => ((await pods('user')).length === 2 ? true : undefined), {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+    });
   });
 
   it('maintenance-page: the public Service answers the 503 page from a page pod during maintenance, and the app after', async () => {
@@ -247,6 +287,21 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     expect(after.body).toContain('Hello from the sample app');
+  });
+
+  it('with components/demo-api-watch: user pods leave the EndpointSlice within seconds', async () => {
+    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-api-watch')]);
+    await waitForAvailable();
+    const times: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const on = Date.now();
+      await setMode('true');
+      await followFlip(false, API_WAIT, on);
+      times.push(since(on));
+      await setMode('false');
+      await followFlip(true, API_WAIT, Date.now());
+    }
+    console.log(`[api-watch] patch to the last user endpoint ready=false: ${times.join(', ')}`);
   });
 
   it('a rolling restart under a bounded request loop through the user Service fails no request', async () => {

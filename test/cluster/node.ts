@@ -29,7 +29,7 @@ export async function getJson<T>(args: string[]): Promise<T> {
 }
 
 export interface Pod {
-  metadata: { name: string; uid: string; labels: Record<string, string> };
+  metadata: { name: string; uid: string; labels: Record<string, string>; annotations?: Record<string, string> };
   spec: { automountServiceAccountToken?: boolean; volumes?: { name: string; projected?: unknown }[] };
   status: {
     podIP?: string;
