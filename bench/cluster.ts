@@ -242,9 +242,17 @@ async function deploy(overlay: string, replicas: number): Promise<void> {
     NAMESPACE,
     '--timeout=300s',
   ]);
+  const admin = await serviceAddress('sample-app-maintenance-admin');
+  const deadline = Date.now() + 300_000;
   for (;;) {
     const ready = await userEndpoints();
-    if (ready.length === replicas && ready.every(Boolean) && (await podAddresses('user')).size === replicas) return;
+    // The admin answers through its Service: kube-proxy has its endpoint.
+    const answers = await fetch(`http://${admin}:8080/status`, { signal: AbortSignal.timeout(1_000) }).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (answers && ready.length === replicas && ready.every(Boolean) && (await podAddresses('user')).size === replicas) return;
+    if (Date.now() > deadline) throw new Error(`${overlay} at ${replicas} replicas not ready within 300 s`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

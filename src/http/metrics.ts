@@ -1,3 +1,4 @@
+import type { HoldStatus } from '../fleet/hold.ts';
 import type { Hono } from 'hono';
 import { getPath } from 'hono/utils/url';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -135,4 +136,24 @@ export function nudgeMetrics(registry: Registry, guarded: () => boolean) {
     failed: () => nudges.inc({ result: 'failed' }),
     retried: (count: number) => retries.inc(count),
   };
+}
+
+/** The autoscaling hold: how many of the app's autoscalers are held now, and the holds put back after a re-apply. */
+export function holdMetrics(registry: Registry, status: () => HoldStatus) {
+  new Gauge({
+    name: 'maintenance_autoscaling_held',
+    help: "The app's autoscalers (HPAs, KEDA ScaledObjects) held at their replicas while maintenance is on",
+    registers: [registry],
+    collect() {
+      this.set(status().held.length);
+    },
+  });
+  new Gauge({
+    name: 'maintenance_autoscaling_hold_problems',
+    help: 'Autoscalers the hold could not hold or release at its last look (1 for a listing that failed)',
+    registers: [registry],
+    collect() {
+      this.set(status().problems.length);
+    },
+  });
 }

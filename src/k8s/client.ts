@@ -2,7 +2,10 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type {
+  AppsV1Api,
+  AutoscalingV2Api,
   CoreV1Api,
+  CustomObjectsApi,
   DiscoveryV1Api,
   EventsV1Api,
   AuthenticationV1Api,
@@ -35,6 +38,9 @@ export interface Informer<T> {
 export interface KubeClients {
   config: KubeConfig;
   core: CoreV1Api;
+  apps: AppsV1Api;
+  autoscaling: AutoscalingV2Api;
+  custom: CustomObjectsApi;
   discovery: DiscoveryV1Api;
   events: EventsV1Api;
   authentication: AuthenticationV1Api;
@@ -77,6 +83,9 @@ export function clientsFor(config: KubeConfig, lib: typeof import('@kubernetes/c
   return {
     config,
     core: config.makeApiClient(lib.CoreV1Api),
+    apps: config.makeApiClient(lib.AppsV1Api),
+    autoscaling: config.makeApiClient(lib.AutoscalingV2Api),
+    custom: config.makeApiClient(lib.CustomObjectsApi),
     discovery: config.makeApiClient(lib.DiscoveryV1Api),
     events: config.makeApiClient(lib.EventsV1Api),
     authentication: config.makeApiClient(lib.AuthenticationV1Api),

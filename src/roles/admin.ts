@@ -7,6 +7,8 @@ import { hasKubernetesCredentials, kubernetes } from '../k8s/client.ts';
 import { endpointSliceInformer } from '../k8s/endpointslices.ts';
 import { podPatcher } from '../k8s/pods.ts';
 import { podsBehind } from '../fleet/pod-status.ts';
+import type { AutoscalingHold } from '../fleet/hold.ts';
+import { autoscalingHoldFor } from './hold.ts';
 import { FleetTracker } from '../fleet/tracker.ts';
 import type { Context } from 'hono';
 import { noAdminHere, notReady, READY, type Surface } from '../http/app.ts';
@@ -29,20 +31,29 @@ export const admin: RoleSetup = async (core) => {
   const watch = await fleetWatchFor(core);
   const tracker = watch ? fleetTracker(core, watch) : null;
   const nudge = await nudgeFor(core, watch, tracker?.tracker ?? null);
+  const hold = await autoscalingHoldFor(core);
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
   const { createAdmin } = await import('../http/admin/setup.ts');
   const panel = await createAdmin(
     adminSettings(
       core.env,
       core.bypassKey,
-      liveState(core.state, tracker?.tracker ?? null, core.store, () => nudge?.nudger.status() ?? null),
+      liveState(core.state, tracker?.tracker ?? null, core.store, {
+        nudge: () => nudge?.nudger.status() ?? null,
+        autoscaling: hold ? { status: () => hold.hold.status(), onChange: (listener) => hold.hold.onChange(listener) } : null,
+      }),
     ),
     core.log,
     core.metrics.registry,
   );
   return {
-    parts: [...(watch && tracker ? [tracker.follow, watch] : []), ...(nudge?.parts ?? []), onStop(() => panel.close())],
-    surface: adminSurface({ admin: panel, ...(nudge ? { nudger: nudge.nudger } : {}) }),
+    parts: [
+      ...(watch && tracker ? [tracker.follow, watch] : []),
+      ...(nudge?.parts ?? []),
+      ...(hold?.parts ?? []),
+      onStop(() => panel.close()),
+    ],
+    surface: adminSurface({ admin: panel, ...(nudge ? { nudger: nudge.nudger } : {}), ...(hold ? { hold: hold.hold } : {}) }),
   };
 };
 
@@ -117,10 +128,18 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
   return { nudger, parts: pods === null || pods === fleet ? [follow] : [pods, follow] };
 }
 
-export function adminSurface({ admin, nudger }: { admin?: Admin; nudger?: Nudger }): Surface {
+export function adminSurface({ admin, nudger, hold }: { admin?: Admin; nudger?: Nudger; hold?: AutoscalingHold }): Surface {
   return {
     readiness: () => (admin?.problem() ? notReady('admin_unavailable') : READY),
-    ...(admin ? { status: () => ({ adminProblem: admin.problem(), ...(nudger ? { nudge: nudger.status() } : {}) }) } : {}),
+    ...(admin
+      ? {
+          status: () => ({
+            adminProblem: admin.problem(),
+            ...(nudger ? { nudge: nudger.status() } : {}),
+            ...(hold ? { autoscaling: hold.status() } : {}),
+          }),
+        }
+      : {}),
     routes(app) {
       // The panel is the admin pod's only page: in an incident, whoever port-forwards to it and
       // opens / must land there, never on a page that says the application is serving.

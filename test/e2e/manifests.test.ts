@@ -49,6 +49,7 @@ interface K8sObject {
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: any;
   subjects?: { kind: string; name: string; namespace?: string }[];
+  rules?: { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[];
 }
 
 const CLUSTER_SCOPED = ['Namespace', 'ClusterRoleBinding', 'ClusterRole', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'];
@@ -337,6 +338,29 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     expect(user.spec.template.spec.containers[0].env).toContainEqual({ name: 'CONFIG_SOURCE', value: 'api' });
     const admin = find(objects, 'Deployment', 'sample-app-maintenance-admin');
     expect(admin.spec.template.spec.containers[0].env).toContainEqual({ name: 'ADMIN_AUTH', value: 'kubernetes' });
+  });
+
+  it('holds autoscalers in every install (APP_NAME set, AUTOSCALING_HOLD left on), and patches only the HPA the production overlay ships', () => {
+    for (const [name, objects] of Object.entries(rendered)) {
+      for (const admin of objects.filter(
+        (object) => object.kind === 'Deployment' && object.metadata.labels?.['maintenance-switch.dev/tier'] === 'admin',
+      )) {
+        const env = admin.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+        expect(env.find((entry) => entry.name === 'APP_NAME')?.value, name).toBe(admin.metadata.labels?.['maintenance-switch.dev/app']);
+        expect(
+          env.find((entry) => entry.name === 'AUTOSCALING_HOLD'),
+          name,
+        ).toBeUndefined();
+      }
+    }
+    const role = find(rendered.production!, 'Role', 'sample-app-maintenance-admin');
+    const hpaRules = (role.rules ?? []).filter((rule) => rule.resources.includes('horizontalpodautoscalers'));
+    expect(hpaRules).toEqual([
+      { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], resourceNames: ['sample-app-user'], verbs: ['patch'] },
+    ]);
+    const hpa = rendered.production!.find((object) => object.kind === 'HorizontalPodAutoscaler')!;
+    expect(hpaRules[1]?.resourceNames).toEqual([hpa.metadata.name]);
   });
 
   it('names the released image everywhere but in the local overlays, and never needs a pull policy', () => {

@@ -42,6 +42,22 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
     for (const verb of ['update', 'patch', 'delete', 'watch']) expect(await canI(ADMIN_SA, verb, 'events.events.k8s.io'), verb).toBe(false);
   });
 
+  it('lets the admin hold autoscalers (get, list, watch, patch HPAs; get, list, patch ScaledObjects) and read Deployments, and nothing more', async () => {
+    for (const verb of ['get', 'list', 'watch', 'patch'])
+      expect(await canI(ADMIN_SA, verb, 'horizontalpodautoscalers.autoscaling'), verb).toBe(true);
+    for (const verb of ['create', 'update', 'delete', 'deletecollection'])
+      expect(await canI(ADMIN_SA, verb, 'horizontalpodautoscalers.autoscaling'), verb).toBe(false);
+    expect(await canI(ADMIN_SA, 'patch', 'horizontalpodautoscalers.autoscaling', ['--subresource=status'])).toBe(false);
+    for (const verb of ['get', 'list', 'patch']) expect(await canI(ADMIN_SA, verb, 'scaledobjects.keda.sh'), verb).toBe(true);
+    for (const verb of ['create', 'update', 'delete']) expect(await canI(ADMIN_SA, verb, 'scaledobjects.keda.sh'), verb).toBe(false);
+    expect(await canI(ADMIN_SA, 'get', 'deployments.apps')).toBe(true);
+    for (const verb of ['list', 'watch', 'create', 'update', 'patch', 'delete'])
+      expect(await canI(ADMIN_SA, verb, 'deployments.apps'), verb).toBe(false);
+    expect(await canI(ADMIN_SA, 'patch', 'deployments.apps', ['--subresource=scale'])).toBe(false);
+    for (const other of ['replicasets.apps', 'statefulsets.apps']) expect(await canI(ADMIN_SA, 'patch', other), other).toBe(false);
+    expect(await canI(ADMIN_SA, 'patch', 'horizontalpodautoscalers.autoscaling', ['-n', 'default'])).toBe(false);
+  });
+
   it('gives the user service account no API access at all', async () => {
     expect(await canI(USER_SA, 'get', 'configmaps/app-config')).toBe(false);
     expect(await canI(USER_SA, 'list', 'pods')).toBe(false);

@@ -104,6 +104,7 @@ describe('the admin API when the stored config is rejected', () => {
     applied: () => config,
     fleet: () => null,
     nudge: () => null,
+    autoscaling: () => null,
     onChange: () => () => {},
   });
   const get = async (writer: MemoryWriter, config: MaintenanceConfig | null) =>

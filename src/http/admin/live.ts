@@ -1,3 +1,4 @@
+import type { HoldStatus } from '../../fleet/hold.ts';
 import type { NudgeStatus } from '../../fleet/nudge.ts';
 import type { MaintenanceConfig } from '../../config/parse.ts';
 import type { ConfigStore } from '../../config/store.ts';
@@ -21,6 +22,8 @@ export interface LiveState {
   fleet(): FleetView | null;
   /** Whether pods are nudged after a change, and those that did not follow; null where nothing nudges. */
   nudge(): NudgeStatus | null;
+  /** Whether the app's autoscalers are held while maintenance is on; null where nothing holds them. */
+  autoscaling(): HoldStatus | null;
   /** Called whenever either changes, saying which: the stored config need only be read again for `state`. */
   onChange(listener: (what: 'state' | 'fleet') => void): () => void;
 }
@@ -33,7 +36,10 @@ export function liveState(
   state: MaintenanceState,
   tracker: FleetTracker | null,
   store?: ConfigStore,
-  nudge: () => NudgeStatus | null = () => null,
+  extras: {
+    nudge?: () => NudgeStatus | null;
+    autoscaling?: { status: () => HoldStatus; onChange: (listener: () => void) => () => void } | null;
+  } = {},
 ): LiveState {
   return {
     effective: () => {
@@ -46,17 +52,20 @@ export function liveState(
     },
     applied: () => state.current.config,
     fleet: () => tracker?.view ?? null,
-    nudge,
+    nudge: extras.nudge ?? (() => null),
+    autoscaling: () => extras.autoscaling?.status() ?? null,
     onChange: (listener) => {
       const unsubscribeState = state.onChange(() => listener('state'));
       const unsubscribeStore = store?.subscribe((event) => {
         if (event.type !== 'applied') listener('state');
       });
       const unsubscribeFleet = tracker?.onChange(() => listener('fleet'));
+      const unsubscribeHold = extras.autoscaling?.onChange(() => listener('fleet'));
       return () => {
         unsubscribeState();
         unsubscribeStore?.();
         unsubscribeFleet?.();
+        unsubscribeHold?.();
       };
     },
   };

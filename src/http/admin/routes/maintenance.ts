@@ -19,6 +19,7 @@ export function describeAll(stored: StoredConfig, { live, bypassLinks }: ViewSou
     effective: live?.effective() ?? null,
     fleet: live?.fleet() ?? null,
     nudge: live?.nudge() ?? null,
+    autoscaling: live?.autoscaling() ?? null,
     bypassLinks: bypassLinksView(bypassLinks),
   };
 }

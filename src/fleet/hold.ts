@@ -1,0 +1,212 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import { HOLD_ANNOTATION, PAUSED_REPLICAS_ANNOTATION, type Autoscaler, type AutoscalerClient } from '../k8s/autoscalers.ts';
+
+/** The label every pod of an install carries, with the app's name. */
+const APP_LABEL = 'maintenance-switch.dev/app';
+const TIER_LABEL = 'maintenance-switch.dev/tier';
+/** The install's own tiers: their autoscalers, if anyone made one, are not the app's. */
+const OWN_TIERS = new Set(['admin', 'page']);
+
+/** What the hold changed on one autoscaler, recorded on it in HOLD_ANNOTATION. */
+export interface HoldRecord {
+  since: string;
+  /** The Deployment's replicas when the hold began. */
+  replicas: number;
+  /** An HPA's `spec.behavior` before the hold; null when it had none. */
+  behavior?: object | null;
+  /** A ScaledObject's paused-replicas annotation before the hold; null when it had none. */
+  pausedReplicas?: string | null;
+}
+
+export interface HeldAutoscaler {
+  kind: Autoscaler['kind'];
+  name: string;
+  deployment: string;
+  replicas: number;
+  since: string;
+}
+
+export interface HoldStatus {
+  /** off: AUTOSCALING_HOLD=off; released: maintenance is off and nothing is held; held: it is on. */
+  state: 'off' | 'released' | 'held';
+  held: HeldAutoscaler[];
+  /** Autoscalers the hold could not hold or release, and why; a listing that failed has no name. */
+  problems: { kind?: Autoscaler['kind']; name?: string; problem: string }[];
+  /** Holds found removed (a re-apply of the autoscaler) and put back, since start. */
+  reasserted: number;
+  keda: boolean;
+  checkedAt: string | null;
+}
+
+export function parseHoldRecord(value: string | undefined): HoldRecord | null {
+  if (value === undefined) return null;
+  try {
+    const record = JSON.parse(value) as Partial<HoldRecord>;
+    return typeof record.since === 'string' && typeof record.replicas === 'number' ? (record as HoldRecord) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the autoscaler is held as `record` says: scale-down disabled, or KEDA paused at the count. */
+function isHeld(autoscaler: Autoscaler, record: HoldRecord): boolean {
+  if (autoscaler.kind === 'ScaledObject') return autoscaler.annotations[PAUSED_REPLICAS_ANNOTATION] === String(record.replicas);
+  const scaleDown = (autoscaler.behavior as { scaleDown?: { selectPolicy?: string } } | null)?.scaleDown;
+  return scaleDown?.selectPolicy === 'Disabled';
+}
+
+function holdPatch(autoscaler: Autoscaler, record: HoldRecord) {
+  const annotations = { [HOLD_ANNOTATION]: JSON.stringify(record) };
+  if (autoscaler.kind === 'ScaledObject')
+    return { metadata: { annotations: { ...annotations, [PAUSED_REPLICAS_ANNOTATION]: String(record.replicas) } } };
+  // Scale-up stays as it was: a burst during maintenance may still add pods.
+  return { metadata: { annotations }, spec: { behavior: { scaleDown: { selectPolicy: 'Disabled' } } } };
+}
+
+/** Puts back exactly what the record says was there: the behavior (or none), the pause (or none). */
+function releasePatch(autoscaler: Autoscaler, record: HoldRecord) {
+  const annotations: Record<string, string | null> = { [HOLD_ANNOTATION]: null };
+  if (autoscaler.kind === 'ScaledObject')
+    return { metadata: { annotations: { ...annotations, [PAUSED_REPLICAS_ANNOTATION]: record.pausedReplicas ?? null } } };
+  // A merge patch merges objects: the old behavior is written whole over the held one, whose
+  // only change was scaleDown.selectPolicy; no behavior at all is null.
+  return { metadata: { annotations }, spec: { behavior: record.behavior ?? null } };
+}
+
+/**
+ * Keeps the app's autoscalers from shrinking an idle fleet while maintenance is on: each HPA
+ * that scales a Deployment of this install's app gets scale-down disabled (scale-up untouched),
+ * each KEDA ScaledObject is paused at the current replicas, and what was there before is
+ * recorded on the object. When maintenance ends (or at start, after it ended while no admin
+ * ran), the record is put back exactly and removed. Level-triggered: every look compares what
+ * is with what should be, so a re-apply that dropped the hold during maintenance is undone.
+ */
+export class AutoscalingHold {
+  readonly #client: AutoscalerClient;
+  readonly #app: string;
+  readonly #enabled: boolean;
+  readonly #active: () => boolean | null;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #listeners = new Set<() => void>();
+  #status: HoldStatus;
+  #running: Promise<void> | null = null;
+  #again = false;
+
+  constructor(deps: {
+    client: AutoscalerClient;
+    /** The app's name: Deployments whose pods carry maintenance-switch.dev/app with it are the app's. */
+    app: string;
+    enabled: boolean;
+    /** Whether maintenance is in effect now (switch or window); null until the switch was read. */
+    active: () => boolean | null;
+    clock: Clock;
+    log: Logger;
+  }) {
+    this.#client = deps.client;
+    this.#app = deps.app;
+    this.#enabled = deps.enabled;
+    this.#active = deps.active;
+    this.#clock = deps.clock;
+    this.#log = deps.log.child({ hold: true });
+    this.#status = { state: deps.enabled ? 'released' : 'off', held: [], problems: [], reasserted: 0, keda: false, checkedAt: null };
+  }
+
+  status(): HoldStatus {
+    return this.#status;
+  }
+
+  /** Called after each look that changed what the status says. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Looks once, holding or releasing what needs it; a call during a look makes one more look after it. */
+  reconcile(): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#look();
+        } while (this.#again);
+      } finally {
+        this.#running = null;
+      }
+    })();
+    return this.#running;
+  }
+
+  async #look(): Promise<void> {
+    const active = this.#active();
+    // Before the switch is known, releasing could drop the hold of a maintenance still on.
+    if (active === null) return;
+    const hold = this.#enabled && active;
+    const checkedAt = new Date(this.#clock.now()).toISOString();
+    const held: HeldAutoscaler[] = [];
+    const problems: HoldStatus['problems'] = [];
+    let { reasserted } = this.#status;
+    let listing: Awaited<ReturnType<AutoscalerClient['list']>>;
+    try {
+      listing = await this.#client.list();
+    } catch (error) {
+      this.#publish({ ...this.#status, problems: [{ problem: (error as Error).message }], checkedAt });
+      return;
+    }
+    const deployments = new Map<string, Awaited<ReturnType<AutoscalerClient['deployment']>>>();
+    for (const autoscaler of listing.autoscalers) {
+      if (autoscaler.madeByKeda || autoscaler.deployment === null) continue;
+      const { kind, name, deployment } = autoscaler;
+      try {
+        if (!deployments.has(deployment)) deployments.set(deployment, await this.#client.deployment(deployment));
+        const target = deployments.get(deployment);
+        const labels = target?.templateLabels ?? {};
+        if (!target || labels[APP_LABEL] !== this.#app || OWN_TIERS.has(labels[TIER_LABEL] ?? '')) continue;
+        const record = parseHoldRecord(autoscaler.annotations[HOLD_ANNOTATION]);
+        if (hold) {
+          const next = record ?? this.#newRecord(autoscaler, target.replicas);
+          if (record === null || !isHeld(autoscaler, record)) {
+            await this.#client.patch(autoscaler, holdPatch(autoscaler, next));
+            if (record !== null) {
+              reasserted++;
+              this.#log.warn({ kind, name }, 'the autoscaler lost its hold during maintenance (a re-apply?): held again');
+            } else this.#log.info({ kind, name, replicas: next.replicas }, 'holding the autoscaler: no scale-down during maintenance');
+          }
+          held.push({ kind, name, deployment, replicas: next.replicas, since: next.since });
+        } else if (record !== null) {
+          await this.#client.patch(autoscaler, releasePatch(autoscaler, record));
+          this.#log.info({ kind, name }, 'released the autoscaler: it is as it was before maintenance');
+        }
+      } catch (error) {
+        problems.push({ kind, name, problem: (error as Error).message });
+      }
+    }
+    if (problems.length > 0) this.#log.warn({ problems }, 'the autoscaling hold could not do all it should');
+    this.#publish({
+      state: this.#enabled ? (hold ? 'held' : 'released') : 'off',
+      held,
+      problems,
+      reasserted,
+      keda: listing.keda,
+      checkedAt,
+    });
+  }
+
+  #newRecord(autoscaler: Autoscaler, replicas: number): HoldRecord {
+    const since = new Date(this.#clock.now()).toISOString();
+    return autoscaler.kind === 'ScaledObject'
+      ? { since, replicas, pausedReplicas: autoscaler.annotations[PAUSED_REPLICAS_ANNOTATION] ?? null }
+      : { since, replicas, behavior: autoscaler.behavior };
+  }
+
+  #publish(status: HoldStatus): void {
+    const changed = JSON.stringify({ ...status, checkedAt: null }) !== JSON.stringify({ ...this.#status, checkedAt: null });
+    this.#status = status;
+    if (changed) for (const listener of this.#listeners) listener();
+  }
+}

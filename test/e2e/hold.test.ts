@@ -1,0 +1,216 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
+import { spawnService, type ServiceProcess } from '../helpers/process.ts';
+import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
+
+// The autoscaling hold, by the admin, through its own client and its ServiceAccount's real
+// token, against a real API server with KEDA's ScaledObject CRD (no KEDA controller, and no
+// HPA controller: what is checked is what the admin writes). The install is the recipe's, for
+// app "shop", whose Deployment "web" is gated; "blog" is another app's Deployment.
+const NS = 'hold-e2e';
+const HOLD = 'maintenance-switch.dev/autoscaling-hold';
+const PAUSED = 'autoscaling.keda.sh/paused-replicas';
+
+const hpa = (name: string, target: string, behavior?: object) => ({
+  apiVersion: 'autoscaling/v2',
+  kind: 'HorizontalPodAutoscaler',
+  metadata: { name, namespace: NS },
+  spec: {
+    scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target },
+    minReplicas: 2,
+    maxReplicas: 10,
+    metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } }],
+    ...(behavior ? { behavior } : {}),
+  },
+});
+const USER_BEHAVIOR = {
+  scaleDown: { stabilizationWindowSeconds: 60, selectPolicy: 'Min', policies: [{ type: 'Pods', value: 1, periodSeconds: 30 }] },
+};
+const scaledObject = {
+  apiVersion: 'keda.sh/v1alpha1',
+  kind: 'ScaledObject',
+  metadata: { name: 'web-queue', namespace: NS, annotations: { 'team.example/owner': 'shop' } },
+  spec: {
+    scaleTargetRef: { name: 'web' },
+    triggers: [{ type: 'cpu', metricType: 'Utilization', metadata: { value: '70' } }],
+  },
+};
+const blog = {
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'blog', namespace: NS },
+  spec: {
+    replicas: 3,
+    selector: { matchLabels: { app: 'blog' } },
+    template: { metadata: { labels: { app: 'blog' } }, spec: { containers: [{ name: 'blog', image: 'example-busybox:dev' }] } },
+  },
+};
+
+interface Held {
+  metadata: { annotations?: Record<string, string>; managedFields?: { manager: string }[] };
+  spec: Record<string, unknown>;
+}
+interface HoldView {
+  state: string;
+  held: { kind: string; name: string; replicas: number; since: string }[];
+  problems: { name?: string; problem: string }[];
+  reasserted: number;
+  keda: boolean;
+}
+
+const get = async (kind: string, name: string): Promise<Held> =>
+  JSON.parse(await kubectl(['get', kind, name, '-n', NS, '--show-managed-fields', '-o', 'json'])) as Held;
+const apply = (object: object) => kubectl(['apply', '-f', '-'], { input: JSON.stringify(object) });
+const setMode = (on: boolean) => kubectl(patchConfigMapArgs(NS, { MAINTENANCE_MODE: String(on) }, 'shop-maintenance'));
+const isHeld = (object: Held) =>
+  (object.spec.behavior as { scaleDown?: { selectPolicy?: string } } | undefined)?.scaleDown?.selectPolicy === 'Disabled';
+/** What the user wrote and the hold must give back: the spec, and the annotations but kubectl's own record. */
+const withoutManagedFields = ({ metadata, spec }: Held) => {
+  const { 'kubectl.kubernetes.io/last-applied-configuration': _, ...annotations } = metadata.annotations ?? {};
+  return { annotations, spec };
+};
+
+describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a real API server', () => {
+  let admin: ServiceProcess | undefined;
+  /** The objects as the user applied them, before any hold. */
+  const applied: Record<string, ReturnType<typeof withoutManagedFields>> = {};
+
+  const startAdmin = async (env: Record<string, string> = {}) => {
+    admin = await spawnService({
+      ROLE: 'admin',
+      CONFIG_SOURCE: 'api',
+      ADMIN_AUTH: 'none',
+      POD_NAMESPACE: NS,
+      POD_NAME: 'shop-maintenance-admin-e2e',
+      CONFIGMAP_NAME: 'shop-maintenance',
+      NUDGE: 'off',
+      APP_NAME: 'shop',
+      KUBECONFIG: await kubeconfigForToken(await tokenFor('shop-maintenance-admin', NS), 'hold-admin'),
+      ...env,
+    });
+  };
+  const stopAdmin = async () => {
+    admin?.child.kill('SIGTERM');
+    await admin?.exited;
+    admin = undefined;
+  };
+  const status = async () => (await (await fetch(`${admin!.url}/status`)).json()) as { maintenance: boolean; autoscaling: HoldView };
+
+  beforeAll(async () => {
+    await kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
+    await kubectl(['create', 'namespace', NS]);
+    await kubectl(['apply', '-k', copyRecipe('hold-e2e', { namespace: NS, app: 'shop' })]);
+    await apply(blog);
+    await apply(hpa('web', 'web'));
+    await apply(hpa('web-tuned', 'web', USER_BEHAVIOR));
+    await apply(hpa('blog', 'blog'));
+    for (const name of ['web', 'web-tuned', 'blog']) applied[name] = withoutManagedFields(await get('hpa', name));
+  });
+  afterAll(async () => {
+    if (skipReason !== null) return;
+    await stopAdmin();
+    removeRecipes('hold-e2e');
+    await kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=false']);
+  });
+
+  it('without the ScaledObject CRD, holds nothing while maintenance is off and says KEDA is absent', async () => {
+    await startAdmin();
+    const view = await waitFor('the first look', async () => ((await status()).autoscaling.state === 'released' ? status() : undefined));
+    expect(view.autoscaling).toMatchObject({ held: [], problems: [], keda: false });
+    for (const name of ['web', 'web-tuned', 'blog']) expect(withoutManagedFields(await get('hpa', name))).toEqual(applied[name]);
+  });
+
+  it("holds the app's HPAs (scale-down only) and its ScaledObject (paused at the replicas), and not another app's", async () => {
+    const { stdout } = await promisify(execFile)('bash', [fileURLToPath(new URL('../../scripts/envtest/keda-crds.sh', import.meta.url))]);
+    await kubectl(['apply', '--server-side', '-f', stdout.trim().split('\n').at(-1)!]);
+    await kubectl(['wait', '--for=condition=Established', 'crd/scaledobjects.keda.sh', '--timeout=60s']);
+    await waitFor('the ScaledObject kind to be served', async () => ((await apply(scaledObject).catch(() => '')) ? true : undefined));
+    applied['web-queue'] = withoutManagedFields(await get('scaledobject', 'web-queue'));
+
+    await setMode(true);
+    const view = await waitFor('three autoscalers held', async () => {
+      const current = (await status()).autoscaling;
+      return current.state === 'held' && current.held.length === 3 ? current : undefined;
+    });
+    expect(view).toMatchObject({ problems: [], keda: true });
+    expect(view.held.map((held) => `${held.kind}/${held.name}@${held.replicas}`).sort()).toEqual([
+      'HorizontalPodAutoscaler/web-tuned@2',
+      'HorizontalPodAutoscaler/web@2',
+      'ScaledObject/web-queue@2',
+    ]);
+
+    const web = await get('hpa', 'web');
+    expect(isHeld(web)).toBe(true);
+    expect(JSON.parse(web.metadata.annotations![HOLD]!)).toMatchObject({ replicas: 2, behavior: null });
+    // Scale-up is the API server's default, as before: only scale-down changed.
+    expect((web.spec.behavior as { scaleUp?: { selectPolicy?: string } }).scaleUp?.selectPolicy).toBe('Max');
+    expect(web.metadata.managedFields!.map((field) => field.manager)).toContain('maintenance-switch-hold');
+    const tuned = await get('hpa', 'web-tuned');
+    expect(tuned.spec.behavior).toMatchObject({ scaleDown: { ...USER_BEHAVIOR.scaleDown, selectPolicy: 'Disabled' } });
+    expect(JSON.parse(tuned.metadata.annotations![HOLD]!).behavior).toEqual(applied['web-tuned']!.spec.behavior);
+    const queue = await get('scaledobject', 'web-queue');
+    expect(queue.metadata.annotations).toMatchObject({ [PAUSED]: '2', 'team.example/owner': 'shop' });
+    expect(withoutManagedFields(await get('hpa', 'blog'))).toEqual(applied.blog);
+
+    const metrics = await (await fetch(`${admin!.url}/metrics`)).text();
+    expect(metrics).toMatch(/^maintenance_autoscaling_held 3$/m);
+  });
+
+  it('holds again an HPA that a replace during maintenance took back to what the user wrote', async () => {
+    const before = JSON.parse((await get('hpa', 'web')).metadata.annotations![HOLD]!) as { since: string };
+    await kubectl(['replace', '-f', '-'], { input: JSON.stringify(hpa('web', 'web')) });
+    // The replace took the record too: the hold that comes back is a new one.
+    await waitFor('web held again', async () => {
+      const web = await get('hpa', 'web');
+      const record = web.metadata.annotations?.[HOLD];
+      return isHeld(web) && record && (JSON.parse(record) as { since: string }).since !== before.since ? true : undefined;
+    });
+    applied.web = { ...applied.web!, annotations: {} };
+    // A re-apply that keeps the record but resets the policy counts as put back.
+    await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=gitops', '-f', '-'], {
+      input: JSON.stringify(hpa('web-tuned', 'web', USER_BEHAVIOR)),
+    });
+    await waitFor('web-tuned held again', async () => (isHeld(await get('hpa', 'web-tuned')) ? true : undefined));
+    expect((await status()).autoscaling.reasserted).toBeGreaterThanOrEqual(1);
+  });
+
+  it('restores every object byte for byte when maintenance ends', async () => {
+    await setMode(false);
+    await waitFor('every hold released', async () => ((await status()).autoscaling.state === 'released' ? true : undefined));
+    for (const [kind, name] of [
+      ['hpa', 'web'],
+      ['hpa', 'web-tuned'],
+      ['hpa', 'blog'],
+      ['scaledobject', 'web-queue'],
+    ] as const)
+      expect(withoutManagedFields(await get(kind, name)), name).toEqual(applied[name]);
+    expect((await status()).autoscaling.held).toEqual([]);
+  });
+
+  it('when maintenance ended while no admin ran, the restarted admin puts the hold back', async () => {
+    await setMode(true);
+    await waitFor('held', async () => ((await status()).autoscaling.held.length === 3 ? true : undefined));
+    await stopAdmin();
+    await setMode(false);
+    expect(isHeld(await get('hpa', 'web'))).toBe(true);
+    await startAdmin();
+    await waitFor('released by the new admin', async () => ((await status()).autoscaling.state === 'released' ? true : undefined));
+    for (const name of ['web', 'web-tuned']) expect(withoutManagedFields(await get('hpa', name)), name).toEqual(applied[name]);
+    expect(withoutManagedFields(await get('scaledobject', 'web-queue'))).toEqual(applied['web-queue']);
+  });
+
+  it('with AUTOSCALING_HOLD=off holds nothing', async () => {
+    await stopAdmin();
+    await startAdmin({ AUTOSCALING_HOLD: 'off' });
+    await setMode(true);
+    await waitFor('the admin in maintenance', async () => ((await status()).maintenance ? true : undefined));
+    expect((await status()).autoscaling).toMatchObject({ state: 'off', held: [] });
+    expect(withoutManagedFields(await get('hpa', 'web'))).toEqual(applied.web);
+    await setMode(false);
+  });
+});

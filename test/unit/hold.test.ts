@@ -1,0 +1,210 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { AutoscalingHold, parseHoldRecord } from '../../src/fleet/hold.ts';
+import { HOLD_ANNOTATION, PAUSED_REPLICAS_ANNOTATION, type Autoscaler, type AutoscalerClient } from '../../src/k8s/autoscalers.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
+
+const log = pino({ level: 'silent' });
+const NOW = '2026-12-01T09:00:00.000Z';
+
+const hpa = (name: string, deployment: string, extra: Partial<Autoscaler> = {}): Autoscaler => ({
+  kind: 'HorizontalPodAutoscaler',
+  name,
+  resourceVersion: '7',
+  annotations: {},
+  deployment,
+  behavior: null,
+  madeByKeda: false,
+  ...extra,
+});
+const scaledObject = (name: string, deployment: string, annotations: Record<string, string> = {}): Autoscaler => ({
+  ...hpa(name, deployment),
+  kind: 'ScaledObject',
+  annotations,
+});
+
+/** Deployments by name: shop's web and api, blog's (another install) and shop's own admin tier. */
+const DEPLOYMENTS: Record<string, { templateLabels: Record<string, string>; replicas: number }> = {
+  web: { templateLabels: { app: 'web', 'maintenance-switch.dev/app': 'shop' }, replicas: 6 },
+  api: { templateLabels: { 'maintenance-switch.dev/app': 'shop' }, replicas: 3 },
+  blog: { templateLabels: { 'maintenance-switch.dev/app': 'blog' }, replicas: 2 },
+  admin: { templateLabels: { 'maintenance-switch.dev/app': 'shop', 'maintenance-switch.dev/tier': 'admin' }, replicas: 1 },
+};
+
+function fakeClient(autoscalers: Autoscaler[], options: { failPatch?: string; failList?: boolean; keda?: boolean } = {}) {
+  const patches: { kind: string; name: string; resourceVersion: string; body: unknown }[] = [];
+  const client: AutoscalerClient = {
+    async list() {
+      if (options.failList) throw new Error('listing the HorizontalPodAutoscalers in shop: HTTP 403: forbidden');
+      return { autoscalers, keda: options.keda ?? true };
+    },
+    deployment: async (name) => DEPLOYMENTS[name] ?? null,
+    async patch(autoscaler, body) {
+      if (autoscaler.name === options.failPatch)
+        throw new Error(`patching ${autoscaler.kind} shop/${autoscaler.name}: HTTP 403: forbidden`);
+      patches.push({ kind: autoscaler.kind, name: autoscaler.name, resourceVersion: autoscaler.resourceVersion, body });
+    },
+  };
+  return { client, patches };
+}
+
+function holdOf(client: AutoscalerClient, active: boolean | null, enabled = true) {
+  return new AutoscalingHold({ client, app: 'shop', enabled, active: () => active, clock: new FakeClock(NOW), log });
+}
+
+describe('AutoscalingHold', () => {
+  it("holds, during maintenance, the app's HPAs (scale-down only) and ScaledObjects (paused at the replicas), recording what was there", async () => {
+    const behavior = { scaleUp: { selectPolicy: 'Max' }, scaleDown: { selectPolicy: 'Min', stabilizationWindowSeconds: 60 } };
+    const { client, patches } = fakeClient([
+      hpa('web', 'web'),
+      hpa('api', 'api', { behavior }),
+      hpa('blog', 'blog'),
+      hpa('admin', 'admin'),
+      hpa('keda-hpa-worker', 'web', { madeByKeda: true }),
+      hpa('gone', 'not-there'),
+      scaledObject('worker', 'web', { [PAUSED_REPLICAS_ANNOTATION]: '4' }),
+    ]);
+    const hold = holdOf(client, true);
+    await hold.reconcile();
+    expect(patches).toEqual([
+      {
+        kind: 'HorizontalPodAutoscaler',
+        name: 'web',
+        resourceVersion: '7',
+        body: {
+          metadata: { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ since: NOW, replicas: 6, behavior: null }) } },
+          spec: { behavior: { scaleDown: { selectPolicy: 'Disabled' } } },
+        },
+      },
+      {
+        kind: 'HorizontalPodAutoscaler',
+        name: 'api',
+        resourceVersion: '7',
+        body: {
+          metadata: { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ since: NOW, replicas: 3, behavior }) } },
+          spec: { behavior: { scaleDown: { selectPolicy: 'Disabled' } } },
+        },
+      },
+      {
+        kind: 'ScaledObject',
+        name: 'worker',
+        resourceVersion: '7',
+        body: {
+          metadata: {
+            annotations: {
+              [HOLD_ANNOTATION]: JSON.stringify({ since: NOW, replicas: 6, pausedReplicas: '4' }),
+              [PAUSED_REPLICAS_ANNOTATION]: '6',
+            },
+          },
+        },
+      },
+    ]);
+    expect(hold.status()).toMatchObject({
+      state: 'held',
+      held: [
+        { kind: 'HorizontalPodAutoscaler', name: 'web', deployment: 'web', replicas: 6, since: NOW },
+        { kind: 'HorizontalPodAutoscaler', name: 'api', deployment: 'api', replicas: 3, since: NOW },
+        { kind: 'ScaledObject', name: 'worker', deployment: 'web', replicas: 6, since: NOW },
+      ],
+      problems: [],
+      keda: true,
+    });
+  });
+
+  it('puts back exactly what it recorded once maintenance is off, and removes the record', async () => {
+    const behavior = { scaleDown: { selectPolicy: 'Min' } };
+    const record = (extra: object) => JSON.stringify({ since: NOW, replicas: 6, ...extra });
+    const { client, patches } = fakeClient([
+      hpa('web', 'web', {
+        annotations: { [HOLD_ANNOTATION]: record({ behavior: null }) },
+        behavior: { scaleDown: { selectPolicy: 'Disabled' } },
+      }),
+      hpa('api', 'api', {
+        annotations: { [HOLD_ANNOTATION]: record({ behavior }) },
+        behavior: { scaleDown: { selectPolicy: 'Disabled' } },
+      }),
+      scaledObject('worker', 'web', { [HOLD_ANNOTATION]: record({ pausedReplicas: null }), [PAUSED_REPLICAS_ANNOTATION]: '6' }),
+      hpa('untouched', 'web'),
+    ]);
+    const hold = holdOf(client, false);
+    await hold.reconcile();
+    expect(patches.map((patch) => [patch.name, patch.body])).toEqual([
+      ['web', { metadata: { annotations: { [HOLD_ANNOTATION]: null } }, spec: { behavior: null } }],
+      ['api', { metadata: { annotations: { [HOLD_ANNOTATION]: null } }, spec: { behavior } }],
+      ['worker', { metadata: { annotations: { [HOLD_ANNOTATION]: null, [PAUSED_REPLICAS_ANNOTATION]: null } } }],
+    ]);
+    expect(hold.status()).toMatchObject({ state: 'released', held: [], problems: [] });
+  });
+
+  it('holds again an HPA whose hold a re-apply dropped, keeping the first record, and leaves one still held alone', async () => {
+    const first = JSON.stringify({ since: '2026-12-01T08:00:00.000Z', replicas: 8, behavior: null });
+    const { client, patches } = fakeClient([
+      hpa('web', 'web', { annotations: { [HOLD_ANNOTATION]: first }, behavior: { scaleDown: { selectPolicy: 'Max' } } }),
+      hpa('api', 'api', { annotations: { [HOLD_ANNOTATION]: first }, behavior: { scaleDown: { selectPolicy: 'Disabled' } } }),
+    ]);
+    const hold = holdOf(client, true);
+    await hold.reconcile();
+    expect(patches.map((patch) => patch.name)).toEqual(['web']);
+    expect(patches[0]!.body).toMatchObject({ metadata: { annotations: { [HOLD_ANNOTATION]: first } } });
+    expect(hold.status()).toMatchObject({
+      reasserted: 1,
+      held: [{ name: 'web', replicas: 8, since: '2026-12-01T08:00:00.000Z' }, { name: 'api' }],
+    });
+  });
+
+  it('does nothing before the switch is known, so a restart never drops the hold of a maintenance still on', async () => {
+    const { client, patches } = fakeClient([
+      hpa('web', 'web', { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ since: NOW, replicas: 6 }) } }),
+    ]);
+    await holdOf(client, null).reconcile();
+    expect(patches).toEqual([]);
+  });
+
+  it('with AUTOSCALING_HOLD=off holds nothing, and releases a hold left from before', async () => {
+    const { client, patches } = fakeClient([
+      hpa('web', 'web', { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ since: NOW, replicas: 6, behavior: null }) } }),
+      hpa('api', 'api'),
+    ]);
+    const hold = holdOf(client, true, false);
+    await hold.reconcile();
+    expect(patches.map((patch) => patch.name)).toEqual(['web']);
+    expect(hold.status()).toMatchObject({ state: 'off', held: [] });
+  });
+
+  it('names each autoscaler it could not patch, and a listing that failed, and goes on with the others', async () => {
+    const { client, patches } = fakeClient([hpa('web', 'web'), hpa('api', 'api')], { failPatch: 'web' });
+    const hold = holdOf(client, true);
+    await hold.reconcile();
+    expect(patches.map((patch) => patch.name)).toEqual(['api']);
+    expect(hold.status().problems).toEqual([
+      { kind: 'HorizontalPodAutoscaler', name: 'web', problem: 'patching HorizontalPodAutoscaler shop/web: HTTP 403: forbidden' },
+    ]);
+    expect(hold.status().held.map((held) => held.name)).toEqual(['api']);
+
+    const failing = holdOf(fakeClient([], { failList: true }).client, true);
+    await failing.reconcile();
+    expect(failing.status().problems).toEqual([{ problem: 'listing the HorizontalPodAutoscalers in shop: HTTP 403: forbidden' }]);
+  });
+
+  it('runs one look at a time, and one more for calls made during it', async () => {
+    let lists = 0;
+    const { client } = fakeClient([]);
+    const counting: AutoscalerClient = { ...client, list: async () => (lists++, client.list()) };
+    const hold = holdOf(counting, true);
+    await Promise.all([hold.reconcile(), hold.reconcile(), hold.reconcile()]);
+    expect(lists).toBe(2);
+  });
+});
+
+describe('parseHoldRecord', () => {
+  it('reads a record, and nothing else', () => {
+    expect(parseHoldRecord(JSON.stringify({ since: NOW, replicas: 2, behavior: null }))).toEqual({
+      since: NOW,
+      replicas: 2,
+      behavior: null,
+    });
+    expect(parseHoldRecord(undefined)).toBeNull();
+    expect(parseHoldRecord('not json')).toBeNull();
+    expect(parseHoldRecord('{"since":1}')).toBeNull();
+  });
+});
