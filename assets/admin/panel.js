@@ -264,6 +264,7 @@ function renderFleet(state) {
     }),
   );
   renderNudge(state.nudge);
+  renderAutoscaling(state.autoscaling, active);
   const warning = $('fleet-warning');
   const late = !fleet.converged && fleet.synced && since !== null && since > fleet.warnAfterSeconds * 1000;
   const down = fleet.watch.connection !== 'watching' && fleet.watch.lastError !== null;
@@ -274,6 +275,33 @@ Likely causes: pods that follow the mounted volume wait for the kubelet's sync (
   } else if (down) {
     warning.textContent = `The EndpointSlice watch is down (${fleet.watch.lastError ?? 'no detail'}): the pods above may be out of date.`;
   }
+}
+
+/**
+ * Whether the app's autoscalers are held while maintenance is on, and what the hold could not do.
+ * @param {MaintenanceView['autoscaling']} hold
+ * @param {boolean} active
+ */
+function renderAutoscaling(hold, active) {
+  const line = $('fleet-autoscaling');
+  const problems = hold?.problems ?? [];
+  line.hidden = !hold || (!active && problems.length === 0 && hold.held.length === 0);
+  if (!hold || line.hidden) return;
+  line.className = problems.length > 0 || (active && hold.state === 'off') ? 'warning' : 'muted';
+  const held = hold.held.map((entry) => `at ${entry.replicas} pods since ${utc(entry.since)} (${entry.kind} ${entry.name})`);
+  const failed = problems.map((problem) => (problem.name ? `${problem.kind} ${problem.name}: ${problem.problem}` : problem.problem));
+  line.textContent = [
+    hold.state === 'off'
+      ? 'Autoscaling is not held (AUTOSCALING_HOLD=off): an autoscaler may shrink the idle fleet during maintenance.'
+      : held.length > 0
+        ? `Autoscaling held ${held.join('; ')}.`
+        : active
+          ? 'No autoscaler of this app to hold.'
+          : '',
+    failed.length > 0 ? `The hold failed for ${failed.join('; ')}.` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** Whether the admin nudges the pods after a change, and the pods that did not follow. @param {MaintenanceView['nudge']} nudge */

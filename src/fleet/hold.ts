@@ -10,6 +10,8 @@ const OWN_TIERS = new Set(['admin', 'page']);
 
 /** What the hold changed on one autoscaler, recorded on it in HOLD_ANNOTATION. */
 export interface HoldRecord {
+  /** The install's app, so `kubectl maintenance status` shows each install its own holds. */
+  app?: string;
   since: string;
   /** The Deployment's replicas when the hold began. */
   replicas: number;
@@ -199,9 +201,10 @@ export class AutoscalingHold {
 
   #newRecord(autoscaler: Autoscaler, replicas: number): HoldRecord {
     const since = new Date(this.#clock.now()).toISOString();
+    const app = this.#app;
     return autoscaler.kind === 'ScaledObject'
-      ? { since, replicas, pausedReplicas: autoscaler.annotations[PAUSED_REPLICAS_ANNOTATION] ?? null }
-      : { since, replicas, behavior: autoscaler.behavior };
+      ? { app, since, replicas, pausedReplicas: autoscaler.annotations[PAUSED_REPLICAS_ANNOTATION] ?? null }
+      : { app, since, replicas, behavior: autoscaler.behavior };
   }
 
   #publish(status: HoldStatus): void {

@@ -42,6 +42,8 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
     plane = await startControlPlane(binaries as Exclude<typeof binaries, string>);
     await plane.kubectl(['apply', '-k', join(ROOT, 'k8s')]);
     await plane.kubectl(['apply', '-f', '-'], { input: slice({ 'sample-app-user-1': true, 'sample-app-user-2': true }) });
+    // The production overlay's HPA, on the demo's user Deployment (2 replicas): held during maintenance.
+    await plane.kubectl(['apply', '-n', 'sample-app', '-f', join(ROOT, 'kustomize/overlays/production/hpa.yaml')]);
     const tokens = join(await makeTempDir('fleet-panel-'), 'tokens');
     await writeFile(tokens, `${TOKEN},release-manager\n`);
     admin = await spawnService({
@@ -49,6 +51,7 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
       CONFIG_SOURCE: 'api',
       POD_NAMESPACE: 'sample-app',
       FLEET_SERVICE: 'sample-app-user',
+      APP_NAME: 'sample-app',
       KUBECONFIG: plane.kubeconfig,
       ADMIN_AUTH: 'token',
       ADMIN_TOKEN_FILE: tokens,
@@ -79,6 +82,7 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
       expect.stringMatching(/^sample-app-user-2serving since /),
     ]);
 
+    expect(await page.isHidden('#fleet-autoscaling')).toBe(true);
     await page.fill('#reason', 'fleet in the browser');
     await page.click('#toggle-button');
     await expect.poll(() => page.textContent('#fleet-summary')).toMatch(/^0 of 2 user pods out of service · converging for \d+ s$/);
@@ -96,6 +100,10 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
       /^Pods are not nudged, and follow at the kubelet's own sync \(up to about 90 s\): /,
     );
     expect(await page.getAttribute('#fleet-nudge', 'class')).toBe('warning');
+    await expect
+      .poll(() => page.textContent('#fleet-autoscaling'))
+      .toMatch(/^Autoscaling held at 2 pods since \d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC \(HorizontalPodAutoscaler sample-app-user\)\.$/);
+    expect(await page.getAttribute('#fleet-autoscaling', 'class')).toBe('muted');
     const shot = join(await makeTempDir('fleet-panel-'), 'panel-fleet.png');
     await page.screenshot({ path: shot, fullPage: true });
     console.log(`[browser] the panel with its fleet: ${shot}`);

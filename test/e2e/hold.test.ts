@@ -6,7 +6,7 @@ import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
+import { kubeconfigForToken, kubectl, plugin, skipReason, tokenFor } from './cluster.ts';
 
 // The autoscaling hold, by the admin, through its own client and its ServiceAccount's real
 // token, against a real API server with KEDA's ScaledObject CRD (no KEDA controller, and no
@@ -159,6 +159,16 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
 
     const metrics = await (await fetch(`${admin!.url}/metrics`)).text();
     expect(metrics).toMatch(/^maintenance_autoscaling_held 3$/m);
+
+    // kubectl maintenance status shows the same, from the records on the objects themselves.
+    const shown = await plugin(['status', '-n', NS]);
+    expect(shown.code).toBe(0);
+    const lines = shown.stdout.split('\n').filter((line) => /held at/.test(line));
+    expect(lines.map((line) => line.replace(/since \S+/, 'since T').trim()).sort()).toEqual([
+      'autoscaling: held at 2 pods since T (HorizontalPodAutoscaler web)',
+      'held at 2 pods since T (HorizontalPodAutoscaler web-tuned)',
+      'held at 2 pods since T (ScaledObject web-queue)',
+    ]);
   });
 
   it('holds again an HPA that a replace during maintenance took back to what the user wrote', async () => {

@@ -72,7 +72,7 @@ describe('AutoscalingHold', () => {
         name: 'web',
         resourceVersion: '7',
         body: {
-          metadata: { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ since: NOW, replicas: 6, behavior: null }) } },
+          metadata: { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ app: 'shop', since: NOW, replicas: 6, behavior: null }) } },
           spec: { behavior: { scaleDown: { selectPolicy: 'Disabled' } } },
         },
       },
@@ -81,7 +81,7 @@ describe('AutoscalingHold', () => {
         name: 'api',
         resourceVersion: '7',
         body: {
-          metadata: { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ since: NOW, replicas: 3, behavior }) } },
+          metadata: { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ app: 'shop', since: NOW, replicas: 3, behavior }) } },
           spec: { behavior: { scaleDown: { selectPolicy: 'Disabled' } } },
         },
       },
@@ -92,7 +92,7 @@ describe('AutoscalingHold', () => {
         body: {
           metadata: {
             annotations: {
-              [HOLD_ANNOTATION]: JSON.stringify({ since: NOW, replicas: 6, pausedReplicas: '4' }),
+              [HOLD_ANNOTATION]: JSON.stringify({ app: 'shop', since: NOW, replicas: 6, pausedReplicas: '4' }),
               [PAUSED_REPLICAS_ANNOTATION]: '6',
             },
           },

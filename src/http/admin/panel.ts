@@ -67,6 +67,7 @@ export function panelPage(): string {
     <p id="fleet-summary" class="fleet-summary"></p>
     <ul id="fleet-pods"></ul>
     <p id="fleet-nudge" class="muted" hidden></p>
+    <p id="fleet-autoscaling" class="muted" hidden></p>
     <p id="fleet-warning" class="warning" hidden></p>
   </section>
 
