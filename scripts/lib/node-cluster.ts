@@ -26,6 +26,8 @@ export interface NodeClusterSettings {
   kubeletHealthzPort: number;
   kubeProxyHealthzPort: number;
   kubeProxyMetricsPort: number;
+  /** metrics-server's port on the API address, behind the aggregation layer's APIService. */
+  metricsServerPort: number;
   /** The kubelet's periodic sync, which bounds how late a ConfigMap volume is updated. */
   kubeletSyncFrequency: string;
   nodeName: string;
@@ -49,6 +51,7 @@ export function nodeClusterSettings(env: NodeJS.ProcessEnv = process.env): NodeC
     kubeletHealthzPort: port('CLUSTER_KUBELET_HEALTHZ_PORT', 10248),
     kubeProxyHealthzPort: port('CLUSTER_KUBE_PROXY_HEALTHZ_PORT', 10256),
     kubeProxyMetricsPort: port('CLUSTER_KUBE_PROXY_METRICS_PORT', 10249),
+    metricsServerPort: port('CLUSTER_METRICS_SERVER_PORT', 4443),
     kubeletSyncFrequency: env.CLUSTER_KUBELET_SYNC_FREQUENCY ?? '1m',
     nodeName: env.CLUSTER_NODE_NAME ?? 'ms-node',
   };
@@ -62,6 +65,7 @@ export interface NodeClusterBinaries {
   kubeControllerManager: string;
   kubeScheduler: string;
   kubeProxy: string;
+  metricsServer: string;
 }
 
 export interface NodeClusterImages {
@@ -327,6 +331,10 @@ async function startApiServer(node: Node, serviceAccountKeys: { key: string; pub
     `IP:${settings.apiAddress},IP:${settings.kubernetesServiceIp},IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local`,
   );
   const toKubelet = await issue(pki, 'apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client');
+  // The aggregation layer (metrics-server behind an APIService): the API server proves the
+  // caller to it with a front-proxy certificate from a CA of its own, as kubeadm sets it up.
+  const frontProxy = await makeCa(join(pki.dir, 'front-proxy'), '/CN=front-proxy-ca');
+  const proxyClient = await issue(frontProxy, 'front-proxy-client', '/CN=front-proxy-client');
   const exited = spawnLogged('kube-apiserver', binaries.kubeApiserver, [
     `--etcd-servers=http://127.0.0.1:${settings.etcdPort}`,
     `--bind-address=${settings.apiAddress}`,
@@ -346,6 +354,15 @@ async function startApiServer(node: Node, serviceAccountKeys: { key: string; pub
     '--allow-privileged=true',
     // Logs and exec reach the kubelet by its InternalIP, never by a name to look up.
     '--kubelet-preferred-address-types=InternalIP',
+    `--requestheader-client-ca-file=${frontProxy.ca}`,
+    '--requestheader-allowed-names=front-proxy-client',
+    '--requestheader-username-headers=X-Remote-User',
+    '--requestheader-group-headers=X-Remote-Group',
+    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+    `--proxy-client-cert-file=${proxyClient.cert}`,
+    `--proxy-client-key-file=${proxyClient.key}`,
+    // To the APIService's endpoint address itself, not through its ClusterIP.
+    '--enable-aggregator-routing=true',
     '--v=0',
   ]);
   await waitUntil('kube-apiserver', async () => (await kubectl(['get', '--raw', '/readyz'])).trim() === 'ok', exited);
@@ -365,6 +382,105 @@ async function startControllerManager(node: Node, serviceAccountKey: string): Pr
     '--leader-elect=false',
     '--bind-address=127.0.0.1',
     '--secure-port=0',
+    // The HPA sets aside the CPU of an unready pod for its first 5 minutes by default; the
+    // tests' pods are a few minutes old when maintenance starts, as a long-running fleet is not.
+    '--horizontal-pod-autoscaler-cpu-initialization-period=20s',
+    '--v=0',
+  ]);
+}
+
+/**
+ * metrics-server, as a process on the node like the other parts, registered with the
+ * aggregation layer (APIService v1beta1.metrics.k8s.io, through a Service without a selector
+ * whose endpoint is this address), with the RBAC of its own manifests: the HPA controller reads
+ * pod CPU from it. It scrapes each kubelet's /metrics/resource, trusting the kubelet's
+ * certificate from the cluster's CA. Not waited for: its first scrape takes a resolution.
+ */
+async function startMetricsServer(node: Node): Promise<() => string | null> {
+  const { settings, pki, dir, server, kubectl } = node;
+  const rbac = {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name: 'system:metrics-server' },
+        rules: [
+          { apiGroups: [''], resources: ['nodes/metrics'], verbs: ['get'] },
+          { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+        ],
+      },
+      ...[
+        ['system:metrics-server', 'system:metrics-server'],
+        ['metrics-server:system:auth-delegator', 'system:auth-delegator'],
+      ].map(([name, role]) => ({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'system:metrics-server' }],
+      })),
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'metrics-server-auth-reader', namespace: 'kube-system' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'extension-apiserver-authentication-reader' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'system:metrics-server' }],
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'metrics-server', namespace: 'kube-system' },
+        spec: { ports: [{ name: 'https', port: 443, targetPort: settings.metricsServerPort, protocol: 'TCP' }] },
+      },
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: {
+          name: 'metrics-server-node',
+          namespace: 'kube-system',
+          labels: { 'kubernetes.io/service-name': 'metrics-server', 'endpointslice.kubernetes.io/managed-by': 'maintenance-switch-test' },
+        },
+        addressType: 'IPv4',
+        ports: [{ name: 'https', port: settings.metricsServerPort, protocol: 'TCP' }],
+        endpoints: [{ addresses: [settings.apiAddress], conditions: { ready: true } }],
+      },
+      {
+        apiVersion: 'apiregistration.k8s.io/v1',
+        kind: 'APIService',
+        metadata: { name: 'v1beta1.metrics.k8s.io' },
+        spec: {
+          service: { name: 'metrics-server', namespace: 'kube-system', port: 443 },
+          group: 'metrics.k8s.io',
+          version: 'v1beta1',
+          caBundle: readFileSync(pki.ca).toString('base64'),
+          groupPriorityMinimum: 100,
+          versionPriority: 100,
+        },
+      },
+    ],
+  };
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(rbac) });
+  const client = await issue(pki, 'metrics-server-client', '/CN=system:metrics-server');
+  const serving = await issue(
+    pki,
+    'metrics-server',
+    '/CN=metrics-server',
+    `IP:${settings.apiAddress},DNS:metrics-server.kube-system.svc,DNS:metrics-server.kube-system.svc.cluster.local`,
+  );
+  const kubeconfig = await writeKubeconfig(join(dir, 'metrics-server.kubeconfig'), server, pki.ca, client);
+  return node.spawnLogged('metrics-server', node.binaries.metricsServer, [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    `--bind-address=${settings.apiAddress}`,
+    `--secure-port=${settings.metricsServerPort}`,
+    `--tls-cert-file=${serving.cert}`,
+    `--tls-private-key-file=${serving.key}`,
+    `--kubelet-certificate-authority=${pki.ca}`,
+    '--kubelet-preferred-address-types=InternalIP',
+    '--metric-resolution=15s',
     '--v=0',
   ]);
 }
@@ -430,6 +546,9 @@ async function startKubelet(node: Node, containerdSocket: string): Promise<() =>
       containerdSocket,
       syncFrequency: settings.kubeletSyncFrequency,
       resolvConf: join(kubeletDir, 'resolv.conf'),
+      ...(await issue(pki, 'kubelet-serving', `/CN=${settings.nodeName}`, `IP:${settings.apiAddress},DNS:${settings.nodeName}`).then(
+        ({ cert, key }) => ({ tlsCert: cert, tlsKey: key }),
+      )),
     }),
   );
   const client = await issue(pki, 'kubelet', `/O=system:nodes/CN=system:node:${settings.nodeName}`);
@@ -538,6 +657,7 @@ export async function startNodeCluster(
     const kubelet = await startKubelet(node, containerd.socket);
     const kubeProxy = await startKubeProxy(node);
     await waitForNode(node, () => controllerManager() ?? scheduler() ?? kubelet() ?? kubeProxy() ?? apiServer() ?? containerd.exited());
+    await startMetricsServer(node);
     log(`node ${settings.nodeName} is Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     return { settings, kubeconfig, server, binaries, kubectl, containerdSocket: containerd.socket, stop };
@@ -577,15 +697,17 @@ export function findNodeClusterParts(
     kubeControllerManager: join(node ?? '', 'kube-controller-manager'),
     kubeScheduler: join(node ?? '', 'kube-scheduler'),
     kubeProxy: join(node ?? '', 'kube-proxy'),
+    metricsServer: env.METRICS_SERVER ?? '',
   };
   const archives = (env.IMAGE_ARCHIVES ?? '').split(',').filter((path) => path !== '');
   const missing = [
     ...(assets ? [] : ['KUBEBUILDER_ASSETS is not set (npm run envtest:assets)']),
     ...(node ? [] : ['CLUSTER_BINARIES is not set (bash scripts/cluster/build-binaries.sh)']),
+    ...(env.METRICS_SERVER ? [] : ['METRICS_SERVER is not set (bash scripts/cluster/build-metrics-server.sh)']),
     ...(archives.length >= 2
       ? []
       : ['IMAGE_ARCHIVES must name the pause image and the image (npm run image prints both), then any other (npm run image:example)']),
-    ...Object.values(binaries).filter((path) => (assets && node ? !existsSync(path) : false)),
+    ...Object.values(binaries).filter((path) => (assets && node && env.METRICS_SERVER ? !existsSync(path) : false)),
     ...archives.filter((path) => !existsSync(path)),
     ...[
       '/usr/bin/containerd',

@@ -14,6 +14,18 @@ parts_node_binaries() {
   export CLUSTER_BINARIES
 }
 
+# metrics-server, for the HPA controller on the node.
+parts_metrics_server() {
+  METRICS_SERVER="${METRICS_SERVER:-$(bash scripts/cluster/build-metrics-server.sh | tail -n 1)}"
+  export METRICS_SERVER
+}
+
+# KEDA's ScaledObject CRD, for the autoscaling hold's e2e test.
+parts_keda_crds() {
+  KEDA_CRDS="${KEDA_CRDS:-$(bash scripts/envtest/keda-crds.sh | tail -n 1)}"
+  export KEDA_CRDS
+}
+
 # The image from the Dockerfile and the pause image (npm run image), and the example app's.
 parts_images() {
   IMAGE_ARCHIVES="${IMAGE_ARCHIVES:-$(bash scripts/image/build.sh | tail -n 2 | paste -sd, -),$(bash scripts/image/build-example.sh | tail -n 2 | paste -sd, -)}"

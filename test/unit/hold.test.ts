@@ -189,7 +189,13 @@ describe('AutoscalingHold', () => {
   it('runs one look at a time, and one more for calls made during it', async () => {
     let lists = 0;
     const { client } = fakeClient([]);
-    const counting: AutoscalerClient = { ...client, list: async () => (lists++, client.list()) };
+    const counting: AutoscalerClient = {
+      ...client,
+      list: async () => {
+        lists++;
+        return client.list();
+      },
+    };
     const hold = holdOf(counting, true);
     await Promise.all([hold.reconcile(), hold.reconcile(), hold.reconcile()]);
     expect(lists).toBe(2);
