@@ -14,6 +14,15 @@ import { statusBlock } from './proxy.ts';
 
 const HTML = 'text/html; charset=UTF-8';
 
+/**
+ * When the 503 page reloads itself (the Refresh header, which browsers follow as they do the
+ * meta tag): never before Retry-After, and spread over a fifth of it more, so the browsers of
+ * users who all met the page at once do not all come back in the same second.
+ */
+export function reloadAfterSeconds(retryAfter: number, random: () => number = Math.random): number {
+  return retryAfter + Math.floor(random() * Math.max(1, Math.ceil(retryAfter / 5)));
+}
+
 function maintenanceJson(config: MaintenanceConfig | null, retryAfter: number): string {
   return JSON.stringify({ status: 'maintenance', message: config?.message ?? '', retryAfterSeconds: retryAfter });
 }
@@ -47,7 +56,13 @@ export function maintenanceResponse(c: Context, config: MaintenanceConfig, now: 
   const until = cause === 'window' && config.windowEnd !== null ? formatUntil(config.windowEnd, now) : null;
   return new Response(maintenancePage({ message: config.message, retryAfterSeconds: retryAfter, until }), {
     status: 503,
-    headers: { 'Content-Type': HTML, 'Retry-After': String(retryAfter), 'Cache-Control': 'no-store', ...MAINTENANCE_PAGE_HEADERS },
+    headers: {
+      'Content-Type': HTML,
+      'Retry-After': String(retryAfter),
+      Refresh: String(reloadAfterSeconds(retryAfter)),
+      'Cache-Control': 'no-store',
+      ...MAINTENANCE_PAGE_HEADERS,
+    },
   });
 }
 

@@ -81,10 +81,14 @@ describe('createApp: the user role', () => {
     const html = await get('/', 'text/html');
     expect(html.headers.get('content-type')).toMatch(/^text\/html/);
     expect(html.headers.get('retry-after')).toBe('90');
+    // The page reloads itself, at Retry-After or up to a fifth of it later.
+    expect(Number(html.headers.get('refresh'))).toBeGreaterThanOrEqual(90);
+    expect(Number(html.headers.get('refresh'))).toBeLessThan(108);
     expect(html.headers.get('x-robots-tag')).toBe('noindex');
     expect(await html.text()).toContain('Back soon');
     const data = await get('/', 'application/json');
     expect(data.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(data.headers.get('refresh')).toBeNull();
     expect(await json(data)).toEqual({ status: 503, body: { status: 'maintenance', message: 'Back soon', retryAfterSeconds: 90 } });
   });
 
