@@ -12,6 +12,7 @@
 //   watch had the new data), and how long those pods took.
 // Paths: the API watch and the nudged volume at 2 and at 10 user replicas, then the volume at
 // the kubelet's own sync (NUDGE=off).
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runKubectl, runPlugin } from '../scripts/lib/control-plane.ts';
@@ -22,6 +23,8 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const API_TOGGLES = Number(process.env.BENCH_CLUSTER_API_TOGGLES ?? 10);
 const NUDGE_TOGGLES = Number(process.env.BENCH_CLUSTER_NUDGE_TOGGLES ?? 20);
 const VOLUME_TOGGLES = Number(process.env.BENCH_CLUSTER_VOLUME_TOGGLES ?? 5);
+/** Which parts to run, comma-separated: api, nudge, off, herd (all by default). */
+const LEGS = new Set((process.env.BENCH_CLUSTER_LEGS ?? 'api,nudge,off,herd').split(','));
 const NAMESPACE = 'sample-app';
 /** The page tier's replicas in the base: the public Service's ready endpoints during maintenance. */
 const PAGE_REPLICAS = 2;
@@ -176,7 +179,14 @@ async function lastRetried(): Promise<number> {
   return status.nudge?.lastRound?.retried ?? 0;
 }
 
-const rows = { pods: [] as string[], pages: [] as string[], endpoints: [] as string[], empty: [] as string[], race: [] as string[] };
+const rows = {
+  pods: [] as string[],
+  pages: [] as string[],
+  endpoints: [] as string[],
+  empty: [] as string[],
+  race: [] as string[],
+  herd: [] as string[],
+};
 
 async function toggles(label: string, count: number, replicas: number, options: { race?: boolean } = {}) {
   const token = await operatorToken();
@@ -265,29 +275,101 @@ function summary(label: string, samples: number[]): string {
   return `| ${label} | ${samples.length} | ${seconds(at(0.5))} | ${seconds(at(0.99))} | ${seconds(sorted.at(-1)!)} |`;
 }
 
-try {
-  for (const replicas of [2, 10]) {
-    await deploy('kustomize/overlays/local-api-watch', replicas);
-    console.error(`api-watch: ${API_TOGGLES} toggles each way at ${replicas} user replicas ...`);
-    await toggles(`api-watch, ${replicas} replicas`, API_TOGGLES, replicas);
+/**
+ * The crowd that comes back when maintenance ends: HERD_CLIENTS clients, each on a fresh
+ * connection after the other, through the public Service from the moment of "off" for
+ * HERD_SECONDS, against a fleet of `replicas` (2: what an HPA leaves after maintenance without
+ * the hold; 4: what the hold keeps). Counts the app's answers, the 503 page (before the pods are
+ * back) and failures, with the latency of the app's answers.
+ */
+/** One GET on a connection of its own (so kube-proxy picks an endpoint each time): its status. */
+function freshGet(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false, timeout: 5_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const HERD_CLIENTS = Number(process.env.BENCH_CLUSTER_HERD_CLIENTS ?? 64);
+const HERD_SECONDS = Number(process.env.BENCH_CLUSTER_HERD_SECONDS ?? 10);
+async function herd(replicas: number): Promise<void> {
+  await deploy('kustomize/overlays/local', replicas);
+  const token = await operatorToken();
+  const publicWatch = watchReadyEndpoints(binaries.kubectl, cluster.kubeconfig, NAMESPACE, 'sample-app-maintenance-public');
+  try {
+    await flip(true, replicas, 'admin API', token, publicWatch);
+    const address = await serviceAddress('sample-app-maintenance-public');
+    const counts = { app: 0, page: 0, failed: 0 };
+    const latencies: number[] = [];
+    const start = Date.now();
+    let firstApp = 0;
+    const until = start + HERD_SECONDS * 1000;
+    const clients = Array.from({ length: HERD_CLIENTS }, async () => {
+      for (let sent = 0; Date.now() < until && sent < 100_000; sent++) {
+        const began = performance.now();
+        try {
+          const status = await freshGet(`http://${address}:8080/`);
+          if (status === 200) {
+            counts.app++;
+            latencies.push(performance.now() - began);
+            firstApp ||= Date.now() - start;
+          } else if (status === 503) counts.page++;
+          else counts.failed++;
+        } catch {
+          counts.failed++;
+        }
+      }
+    });
+    await write(false, 'admin API', token);
+    await Promise.all(clients);
+    const sorted = latencies.sort((a, b) => a - b);
+    const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!.toFixed(1) : '-');
+    rows.herd.push(
+      `| ${replicas} | ${HERD_CLIENTS} | ${counts.app + counts.page + counts.failed} | ${counts.app} | ${counts.page} | ${counts.failed} | ${seconds(firstApp)} | ${at(0.5)} | ${at(0.99)} | ${sorted.length ? sorted.at(-1)!.toFixed(1) : '-'} |`,
+    );
+  } finally {
+    publicWatch.stop();
   }
+}
+
+try {
+  if (LEGS.has('api'))
+    for (const replicas of [2, 10]) {
+      await deploy('kustomize/overlays/local-api-watch', replicas);
+      console.error(`api-watch: ${API_TOGGLES} toggles each way at ${replicas} user replicas ...`);
+      await toggles(`api-watch, ${replicas} replicas`, API_TOGGLES, replicas);
+    }
   // The volume source: the local overlay (the page tier on the API watch, the demo's user pods on the volume), nudged.
   await kubectl(['delete', '-k', join(ROOT, 'kustomize/overlays/local-api-watch'), '--wait=true', '--ignore-not-found']);
-  for (const replicas of [2, 10]) {
-    await deploy('kustomize/overlays/local', replicas);
-    console.error(`nudge: ${NUDGE_TOGGLES} toggles each way at ${replicas} user replicas ...`);
-    await toggles(`volume, nudged, ${replicas} replicas`, NUDGE_TOGGLES, replicas, { race: true });
+  if (LEGS.has('nudge'))
+    for (const replicas of [2, 10]) {
+      await deploy('kustomize/overlays/local', replicas);
+      console.error(`nudge: ${NUDGE_TOGGLES} toggles each way at ${replicas} user replicas ...`);
+      await toggles(`volume, nudged, ${replicas} replicas`, NUDGE_TOGGLES, replicas, { race: true });
+    }
+  if (LEGS.has('herd'))
+    for (const replicas of [2, 4]) {
+      console.error(`herd: ${HERD_CLIENTS} clients for ${HERD_SECONDS} s from "off", at ${replicas} user replicas ...`);
+      await herd(replicas);
+    }
+  if (LEGS.has('off')) {
+    // Then the same without the nudge, at the kubelet's own sync, once no admin that nudges is left.
+    await deploy('kustomize/overlays/local', 2);
+    const nudging = [...(await podAddresses('admin')).keys()];
+    await kubectl(['set', 'env', 'deployment/sample-app-maintenance-admin', '-n', NAMESPACE, 'NUDGE=off']);
+    await kubectl(['rollout', 'status', 'deployment/sample-app-maintenance-admin', '-n', NAMESPACE, '--timeout=300s']);
+    await kubectl(['wait', '--for=delete', '-n', NAMESPACE, '--timeout=120s', ...nudging.map((name) => `pod/${name}`)]);
+    console.error(
+      `volume: ${VOLUME_TOGGLES} toggles each way at 2 user replicas, NUDGE=off, kubelet syncFrequency ${settings.kubeletSyncFrequency} ...`,
+    );
+    await toggles(`volume, NUDGE=off (syncFrequency ${settings.kubeletSyncFrequency}), 2 replicas`, VOLUME_TOGGLES, 2);
   }
-  // Then the same without the nudge, at the kubelet's own sync, once no admin that nudges is left.
-  await deploy('kustomize/overlays/local', 2);
-  const nudging = [...(await podAddresses('admin')).keys()];
-  await kubectl(['set', 'env', 'deployment/sample-app-maintenance-admin', '-n', NAMESPACE, 'NUDGE=off']);
-  await kubectl(['rollout', 'status', 'deployment/sample-app-maintenance-admin', '-n', NAMESPACE, '--timeout=300s']);
-  await kubectl(['wait', '--for=delete', '-n', NAMESPACE, '--timeout=120s', ...nudging.map((name) => `pod/${name}`)]);
-  console.error(
-    `volume: ${VOLUME_TOGGLES} toggles each way at 2 user replicas, NUDGE=off, kubelet syncFrequency ${settings.kubeletSyncFrequency} ...`,
-  );
-  await toggles(`volume, NUDGE=off (syncFrequency ${settings.kubeletSyncFrequency}), 2 replicas`, VOLUME_TOGGLES, 2);
 } finally {
   await cluster.stop();
 }
@@ -329,4 +411,14 @@ after the first nudge, and the longest time to follow among them:
 | source, replicas | flips | pod flips | nudged again | longest |
 |---|---:|---:|---:|---:|
 ${rows.race.join('\n')}
+
+The crowd when maintenance ends: ${HERD_CLIENTS} clients, one request after another on fresh
+connections, through the public Service for ${HERD_SECONDS} s from the "off" write, at the fleet an
+HPA leaves without the hold (2) and the one the hold keeps (4). "Page" is the 503 page while the
+pods come back; "failed" is anything else (a refused or reset connection, a timeout, a 5xx).
+Latency of the app's answers, in milliseconds:
+
+| user pods | clients | requests | app | page | failed | first app answer (s) | p50 | p99 | max |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${rows.herd.join('\n')}
 `);
