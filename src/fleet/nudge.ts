@@ -14,6 +14,8 @@ export interface NudgeRound {
   nudged: number;
   failed: number;
   retried: number;
+  /** Pods nudged again once they followed, so the kubelet probes their readiness at once. */
+  reprobed: number;
 }
 
 export interface NudgeStatus {
@@ -31,12 +33,21 @@ export interface NudgeSettings {
   qps: number;
   /** After a change, when to nudge again the pods that have not followed yet. */
   retryDelaysMs: readonly number[];
+  /** After a change, when to nudge again the pods that followed and are ready, but whose endpoint is not yet. */
+  reprobeDelaysMs: readonly number[];
   /** How often the guard is checked again. */
   guardIntervalMs: number;
 }
 
 /** The kubelet remounts within about a second of a nudge; these leave it that, then back off. */
 export const DEFAULT_RETRY_DELAYS_MS = [1_500, 3_000, 10_000, 30_000] as const;
+/**
+ * The kubelet syncs a nudged pod at once, and that sync probes the readiness of a container that
+ * is not ready, then waits a whole period for the next probe: it probed before the remount, so a
+ * pod back from maintenance would wait for its next period (2 s). A second nudge once the pod
+ * says it is ready makes the kubelet probe it again at once.
+ */
+export const DEFAULT_REPROBE_DELAYS_MS = [400, 800, 1_200] as const;
 const LIKELY_CAUSES =
   'a kubelet with configMapAndSecretChangeDetectionStrategy: Cache (it ignores the nudge within its TTL), a subPath mount (it never updates), or a busy pod worker; the kubelet will still sync within its syncFrequency';
 
@@ -59,6 +70,7 @@ export class Nudger {
   readonly #patcher: PodPatcher;
   readonly #targets: () => readonly string[];
   readonly #lagging: (pods: readonly string[]) => Promise<readonly string[]>;
+  readonly #unprobed: (pods: readonly string[]) => Promise<readonly string[]>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #settings: NudgeSettings;
@@ -77,6 +89,8 @@ export class Nudger {
     targets: () => readonly string[];
     /** Of these pods, those that have not followed the switch yet (as each says, or as its endpoint shows). */
     lagging: (pods: readonly string[]) => Promise<readonly string[]>;
+    /** Of these pods, those that say they are ready while their endpoint is not: the kubelet has not probed them since. */
+    unprobed?: (pods: readonly string[]) => Promise<readonly string[]>;
     clock: Clock;
     log: Logger;
     settings: NudgeSettings;
@@ -85,6 +99,7 @@ export class Nudger {
     this.#patcher = deps.patcher;
     this.#targets = deps.targets;
     this.#lagging = deps.lagging;
+    this.#unprobed = deps.unprobed ?? (async () => []);
     this.#clock = deps.clock;
     this.#log = deps.log.child({ nudge: true });
     this.#settings = deps.settings;
@@ -155,11 +170,31 @@ export class Nudger {
     if (this.#guard.state !== 'guarded') await this.checkGuard();
     if (this.#guard.state !== 'guarded' || generation !== this.#generation) return;
     const pods = [...new Set(this.#targets())];
-    const round: NudgeRound = { at: new Date(this.#clock.now()).toISOString(), pods: pods.length, nudged: 0, failed: 0, retried: 0 };
+    const round: NudgeRound = {
+      at: new Date(this.#clock.now()).toISOString(),
+      pods: pods.length,
+      nudged: 0,
+      failed: 0,
+      retried: 0,
+      reprobed: 0,
+    };
     this.#lastRound = round;
     await this.#nudgeAll(pods, round, generation);
     this.#log.info({ pods: round.pods, nudged: round.nudged, failed: round.failed }, 'nudged the pods that mount the switch');
     this.#scheduleRetry(0, generation, round);
+    for (const delay of this.#settings.reprobeDelaysMs) this.#scheduleReprobe(delay, generation, round);
+  }
+
+  #scheduleReprobe(delay: number, generation: number, round: NudgeRound): void {
+    const cancel = this.#clock.setTimer(async () => {
+      this.#cancels.delete(cancel);
+      if (generation !== this.#generation) return;
+      const pods = await this.#unprobed([...new Set(this.#targets())]);
+      if (pods.length === 0 || generation !== this.#generation) return;
+      round.reprobed += pods.length;
+      await this.#nudgeAll(pods, round, generation);
+    }, delay);
+    this.#cancels.add(cancel);
   }
 
   #scheduleRetry(index: number, generation: number, round: NudgeRound): void {

@@ -77,3 +77,32 @@ export async function podsBehind(
   );
   return pods.filter((_, index) => behind[index]);
 }
+
+/**
+ * Of these pods, those that apply `expected` and say they are ready while their endpoint is not
+ * serving (`notServing`, from the app Service's EndpointSlices): the kubelet probed them before
+ * the switch reached them, and will not again for a period.
+ */
+export async function podsUnprobed(
+  pods: readonly string[],
+  view: {
+    expected: MaintenanceConfig | null;
+    endpoints: readonly FleetEndpoint[];
+    notServing: readonly string[];
+    read?: PodStatusReader;
+  },
+): Promise<string[]> {
+  const { expected } = view;
+  if (expected === null) return [];
+  const read = view.read ?? readPodStatus;
+  const byPod = new Map(view.endpoints.map((endpoint) => [endpoint.pod, endpoint]));
+  const candidates = pods.filter((pod) => view.notServing.includes(pod) && byPod.get(pod)?.port != null);
+  const unprobed = await Promise.all(
+    candidates.map(async (pod) => {
+      const endpoint = byPod.get(pod)!;
+      const status = await read(endpoint.address, endpoint.port!);
+      return appliesConfig(status, expected) === true && status?.ready === true;
+    }),
+  );
+  return candidates.filter((_, index) => unprobed[index]);
+}

@@ -2,11 +2,11 @@ import type { Env } from '../env.ts';
 import { join } from 'node:path';
 import { BYPASS_KEY_NAME, BYPASS_MIN_KEY_BYTES, type BypassKey } from '../config/bypass-key.ts';
 import { FleetWatch } from '../fleet/fleet-watch.ts';
-import { DEFAULT_RETRY_DELAYS_MS, Nudger } from '../fleet/nudge.ts';
+import { DEFAULT_REPROBE_DELAYS_MS, DEFAULT_RETRY_DELAYS_MS, Nudger } from '../fleet/nudge.ts';
 import { hasKubernetesCredentials, kubernetes } from '../k8s/client.ts';
 import { endpointSliceInformer } from '../k8s/endpointslices.ts';
 import { podPatcher } from '../k8s/pods.ts';
-import { podsBehind } from '../fleet/pod-status.ts';
+import { podsBehind, podsUnprobed } from '../fleet/pod-status.ts';
 import type { AutoscalingHold } from '../fleet/hold.ts';
 import { autoscalingHoldFor } from './hold.ts';
 import { FleetTracker } from '../fleet/tracker.ts';
@@ -87,6 +87,12 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
         .map((endpoint) => endpoint.pod),
     lagging: (names) =>
       podsBehind(names, { expected: core.store.config, endpoints: pods?.endpoints ?? [], lagging: tracker?.view.lagging ?? [] }),
+    unprobed: (names) =>
+      podsUnprobed(names, {
+        expected: core.store.config,
+        endpoints: pods?.endpoints ?? [],
+        notServing: (tracker?.view.pods ?? []).filter((pod) => pod.state === 'not_serving').map((pod) => pod.name),
+      }),
     clock: core.clock,
     log: core.log,
     settings: {
@@ -94,6 +100,7 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
       concurrency: env.NUDGE_CONCURRENCY,
       qps: env.NUDGE_QPS,
       retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+      reprobeDelaysMs: DEFAULT_REPROBE_DELAYS_MS,
       guardIntervalMs: GUARD_INTERVAL_MS,
     },
     events,

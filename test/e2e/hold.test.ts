@@ -219,6 +219,46 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
     expect(withoutManagedFields(await get('scaledobject', 'web-queue'))).toEqual(applied['web-queue']);
   });
 
+  it("names each HPA it may not patch, with the API server's refusal, in /status and the metric", async () => {
+    const rules = JSON.parse(await kubectl(['get', 'role', 'shop-maintenance-admin', '-n', NS, '-o', 'jsonpath={.rules}'])) as {
+      resources: string[];
+      verbs: string[];
+    }[];
+    const index = rules.findIndex((rule) => rule.resources.includes('horizontalpodautoscalers'));
+    const setVerbs = (verbs: string[]) =>
+      kubectl([
+        'patch',
+        'role',
+        'shop-maintenance-admin',
+        '-n',
+        NS,
+        '--type=json',
+        '-p',
+        JSON.stringify([{ op: 'replace', path: `/rules/${index}/verbs`, value: verbs }]),
+      ]);
+    await setVerbs(['get', 'list', 'watch']);
+    try {
+      await setMode(true);
+      const view = await waitFor('the refusals reported', async () => {
+        const current = (await status()).autoscaling;
+        return current.problems.length === 2 ? current : undefined;
+      });
+      expect(view.problems.map((problem) => problem.name).sort()).toEqual(['web', 'web-tuned']);
+      for (const problem of view.problems)
+        expect(problem.problem).toMatch(/^patching HorizontalPodAutoscaler hold-e2e\/web(-tuned)?: HTTP 403: /);
+      expect(view.held.map((held) => held.name)).toEqual(['web-queue']);
+      expect(await (await fetch(`${admin!.url}/metrics`)).text()).toMatch(/^maintenance_autoscaling_hold_problems 2$/m);
+    } finally {
+      await setVerbs(['get', 'list', 'watch', 'patch']);
+    }
+    await waitFor('held once allowed', async () => ((await status()).autoscaling.held.length === 3 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    await setMode(false);
+    await waitFor('released', async () => ((await status()).autoscaling.state === 'released' ? true : undefined));
+  });
+
   it('with AUTOSCALING_HOLD=off holds nothing', async () => {
     await stopAdmin();
     await startAdmin({ AUTOSCALING_HOLD: 'off' });

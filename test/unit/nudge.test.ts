@@ -29,6 +29,7 @@ const settings = (overrides: Partial<NudgeSettings> = {}): NudgeSettings => ({
   concurrency: 4,
   qps: 1000,
   retryDelaysMs: [3_000, 8_000],
+  reprobeDelaysMs: [],
   guardIntervalMs: 300_000,
   ...overrides,
 });
@@ -111,6 +112,31 @@ describe('Nudger', () => {
     lagging = [];
     await nudger.changed();
     expect(nudger.status().unfollowed).toBeNull();
+    nudger.stop();
+  });
+
+  it('nudges again, at each reprobe delay, the pods that followed and are ready while their endpoint is not', async () => {
+    const clock = new FakeClock(0);
+    const { patcher, sent } = recordingPatcher(clock);
+    let unprobed = ['web-2'];
+    const nudger = new Nudger({
+      patcher,
+      targets: () => ['web-1', 'web-2'],
+      lagging: async () => [],
+      unprobed: async (pods) => pods.filter((pod) => unprobed.includes(pod)),
+      clock,
+      log,
+      settings: settings({ reprobeDelaysMs: [400, 800] }),
+    });
+    await nudger.start();
+    await nudger.changed();
+    clock.advanceTo(400);
+    await settle();
+    unprobed = [];
+    clock.advanceTo(800);
+    await settle();
+    expect(sent.map((entry) => `${entry.pod}@${entry.at}`)).toEqual(['web-1@0', 'web-2@0', 'web-2@400']);
+    expect(nudger.status().lastRound).toMatchObject({ pods: 2, nudged: 3, retried: 0, reprobed: 1 });
     nudger.stop();
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type MaintenanceConfig } from '../../src/config/parse.ts';
 import type { FleetEndpoint } from '../../src/fleet/fleet.ts';
-import { appliesConfig, podsBehind } from '../../src/fleet/pod-status.ts';
+import { appliesConfig, podsBehind, podsUnprobed } from '../../src/fleet/pod-status.ts';
 
 function config(data: Record<string, string>): MaintenanceConfig {
   const result = parseConfig(data);
@@ -77,5 +77,38 @@ describe('podsBehind', () => {
 
   it('finds nobody behind before the admin has a config', async () => {
     expect(await podsBehind(['web-1'], { expected: null, endpoints: [endpoint('web-1')], lagging: ['web-1'] })).toEqual([]);
+  });
+});
+
+describe('podsUnprobed', () => {
+  const endpoint = (pod: string): FleetEndpoint => ({
+    pod,
+    address: `10.0.0.${pod.length}`,
+    port: 9901,
+    state: 'serving',
+    servicePod: true,
+  });
+
+  it('names the pods that apply the config and say they are ready while their endpoint is not serving', async () => {
+    const answers: Record<string, Record<string, unknown>> = {
+      'web-1': { ...statusOf(off), ready: true },
+      'web-22': { ...statusOf(off), ready: false },
+      'web-333': { ...statusOf(on), ready: true },
+      'web-4444': { ...statusOf(off), ready: true },
+    };
+    const byAddress = new Map(Object.keys(answers).map((pod) => [`10.0.0.${pod.length}`, pod]));
+    const asked: string[] = [];
+    const unprobed = await podsUnprobed(Object.keys(answers), {
+      expected: off,
+      endpoints: Object.keys(answers).map(endpoint),
+      // web-4444's endpoint already serves: nothing to probe.
+      notServing: ['web-1', 'web-22', 'web-333'],
+      read: async (address) => {
+        asked.push(byAddress.get(address)!);
+        return answers[byAddress.get(address)!] ?? null;
+      },
+    });
+    expect(unprobed).toEqual(['web-1']);
+    expect(asked.sort()).toEqual(['web-1', 'web-22', 'web-333']);
   });
 });
