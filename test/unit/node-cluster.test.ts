@@ -15,6 +15,8 @@ describe('the node cluster configuration files', () => {
       containerdSocket: '/run/c.sock',
       syncFrequency: '1m',
       resolvConf: '/k/resolv.conf',
+      tlsCert: '/pki/kubelet-serving.crt',
+      tlsKey: '/pki/kubelet-serving.key',
     });
     expect(loadYaml(kubelet)).toMatchObject({
       kind: 'KubeletConfiguration',
@@ -24,6 +26,8 @@ describe('the node cluster configuration files', () => {
       containerRuntimeEndpoint: 'unix:///run/c.sock',
       syncFrequency: '1m',
       resolvConf: '/k/resolv.conf',
+      tlsCertFile: '/pki/kubelet-serving.crt',
+      tlsPrivateKeyFile: '/pki/kubelet-serving.key',
     });
     const kubeconfig = fillConfig('kubeconfig.yaml', {
       server: 'https://10.200.0.1:6443',
