@@ -185,7 +185,9 @@ export class AutoscalingHold {
           this.#log.info({ kind, name }, 'released the autoscaler: it is as it was before maintenance');
         }
       } catch (error) {
-        problems.push({ kind, name, problem: (error as Error).message });
+        // Changed since the listing (a re-apply, another admin replica): look again, not a problem.
+        if ((error as { status?: number }).status === 409) this.#again = true;
+        else problems.push({ kind, name, problem: (error as Error).message });
       }
     }
     if (problems.length > 0) this.#log.warn({ problems }, 'the autoscaling hold could not do all it should');

@@ -186,6 +186,27 @@ describe('AutoscalingHold', () => {
     expect(failing.status().problems).toEqual([{ problem: 'listing the HorizontalPodAutoscalers in shop: HTTP 403: forbidden' }]);
   });
 
+  it('looks again when an autoscaler changed since its listing (409), without calling it a problem', async () => {
+    let version = 7;
+    const autoscaler = () => hpa('web', 'web', { resourceVersion: String(version) });
+    const patched: string[] = [];
+    const client: AutoscalerClient = {
+      list: async () => ({ autoscalers: [autoscaler()], keda: false }),
+      deployment: async (name) => DEPLOYMENTS[name] ?? null,
+      async patch(target) {
+        if (target.resourceVersion === '7') {
+          version = 8;
+          throw Object.assign(new Error('patching HorizontalPodAutoscaler shop/web: HTTP 409: conflict'), { status: 409 });
+        }
+        patched.push(target.resourceVersion);
+      },
+    };
+    const hold = holdOf(client, true);
+    await hold.reconcile();
+    expect(patched).toEqual(['8']);
+    expect(hold.status()).toMatchObject({ problems: [], held: [{ name: 'web' }] });
+  });
+
   it('runs one look at a time, and one more for calls made during it', async () => {
     let lists = 0;
     const { client } = fakeClient([]);
