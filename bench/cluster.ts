@@ -311,7 +311,8 @@ async function herd(replicas: number): Promise<void> {
     let firstApp = 0;
     const until = start + HERD_SECONDS * 1000;
     const clients = Array.from({ length: HERD_CLIENTS }, async () => {
-      for (let sent = 0; Date.now() < until && sent < 100_000; sent++) {
+      // Bounded per client too: every request takes an ephemeral port for a minute (TIME_WAIT).
+      for (let sent = 0; Date.now() < until && sent < 200; sent++) {
         const began = performance.now();
         try {
           const status = await freshGet(`http://${address}:8080/`);
@@ -357,6 +358,8 @@ try {
     for (const replicas of [2, 4]) {
       console.error(`herd: ${HERD_CLIENTS} clients for ${HERD_SECONDS} s from "off", at ${replicas} user replicas ...`);
       await herd(replicas);
+      // The last run's ports out of TIME_WAIT before the next.
+      await new Promise((resolve) => setTimeout(resolve, 60_000));
     }
   if (LEGS.has('off')) {
     // Then the same without the nudge, at the kubelet's own sync, once no admin that nudges is left.
