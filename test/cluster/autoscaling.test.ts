@@ -34,17 +34,30 @@ const userReplicas = async () =>
 const scaleAdmin = (replicas: number) =>
   kubectl(['scale', 'deployment/sample-app-maintenance-admin', '-n', NAMESPACE, `--replicas=${replicas}`]);
 
-/** Replica counts over time, as `[seconds] count` pairs, for the printed record. */
+/** Replica counts over time (each change, the events marked, and the last sample), for the printed record. */
 class Timeline {
   readonly #start = Date.now();
-  readonly samples: { at: number; replicas: number }[] = [];
+  readonly #entries: string[] = [];
+  #last: { at: number; replicas: number } | null = null;
+  #lastWritten: number | null = null;
   async sample(): Promise<number> {
     const replicas = await userReplicas();
-    if (this.samples.at(-1)?.replicas !== replicas) this.samples.push({ at: Math.round((Date.now() - this.#start) / 1000), replicas });
+    this.#last = { at: this.#seconds(), replicas };
+    if (this.#lastWritten !== replicas) {
+      this.#entries.push(`${this.#last.at}s ${replicas}`);
+      this.#lastWritten = replicas;
+    }
     return replicas;
   }
+  mark(event: string): void {
+    this.#entries.push(`${this.#seconds()}s [${event}]`);
+  }
   toString(): string {
-    return this.samples.map((sample) => `${sample.at}s:${sample.replicas}`).join(' ');
+    const last = this.#last ? `${this.#last.at}s ${this.#last.replicas}` : '';
+    return [...this.#entries, ...(this.#entries.at(-1) === last ? [] : [last])].join(', ');
+  }
+  #seconds(): number {
+    return Math.round((Date.now() - this.#start) / 1000);
   }
 }
 
@@ -133,6 +146,7 @@ describe.skipIf(skipReason !== null)('the autoscaling hold on a real node, with 
   it(`held: at ${AT_LEAST}+ pods when maintenance starts, the fleet keeps them past the stabilisation and two syncs, and the HPA is given back as applied`, async () => {
     const timeline = new Timeline();
     const scaled = await loadUntil(AT_LEAST, timeline);
+    timeline.mark('load stopped, maintenance on');
     await setMode('true');
     const held = await waitFor('the admin to hold the HPA', async () => {
       const view = await hpa();
@@ -142,18 +156,22 @@ describe.skipIf(skipReason !== null)('the autoscaling hold on a real node, with 
     const record = JSON.parse(held.metadata.annotations![HOLD]!) as { app: string; replicas: number };
     expect(record.app).toBe('sample-app');
     expect(record.replicas).toBeGreaterThanOrEqual(scaled);
+    timeline.mark(`held at ${record.replicas}`);
     const lowest = await watchReplicas(WATCH_MS, timeline);
-    console.log(`[autoscaling] held: replicas over time ${timeline} (scaled to ${scaled}; held at ${record.replicas})`);
     expect(lowest).toBeGreaterThanOrEqual(record.replicas);
 
     // Maintenance ends with the fleet it started with; from then on the HPA decides again.
-    expect(await userReplicas()).toBeGreaterThanOrEqual(record.replicas);
+    expect(await timeline.sample()).toBeGreaterThanOrEqual(record.replicas);
+    timeline.mark('maintenance off');
     await setMode('false');
     const released = await waitFor('the hold released', async () => {
       const view = await hpa();
       return view.metadata.annotations?.[HOLD] === undefined ? view : undefined;
     });
     expect(JSON.stringify(released.spec)).toBe(applied);
+    await timeline.sample();
+    timeline.mark('released');
+    console.log(`[autoscaling] held: replicas over time: ${timeline}`);
   });
 
   it('not held (AUTOSCALING_HOLD=off): the same sequence shrinks the fleet to minReplicas', async () => {
