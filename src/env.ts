@@ -135,6 +135,7 @@ export const envSchema = z.object({
   NUDGE_QPS: wholeNumber(1, 10_000).default(400),
   APP_NAME: dnsName.default('none'),
   AUTOSCALING_HOLD: z.enum(['on', 'off'], { error: 'must be "on" or "off"' }).default('on'),
+  AUTOSCALING_HOLD_AFTER_SECONDS: wholeNumber(0, 3600).optional(),
   FLEET_STATUS_PORT: port.optional(),
   MAINTENANCE_READY_GRACE_SECONDS: secondsUpTo(60).default(0),
   CONFIG_SOURCE: z.enum(['auto', 'volume', 'api'], { error: 'must be "auto", "volume" or "api"' }).default('auto'),

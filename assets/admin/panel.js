@@ -288,7 +288,10 @@ function renderAutoscaling(hold, active) {
   line.hidden = !hold || (!active && problems.length === 0 && hold.held.length === 0);
   if (!hold || line.hidden) return;
   line.className = problems.length > 0 || (active && hold.state === 'off') ? 'warning' : 'muted';
-  const held = hold.held.map((entry) => `at ${entry.replicas} pods since ${utc(entry.since)} (${entry.kind} ${entry.name})`);
+  const held = hold.held.map(
+    (entry) =>
+      `at ${entry.replicas} pods since ${utc(entry.since)} (${entry.kind} ${entry.name}${entry.releasesAt ? `, until ${utc(entry.releasesAt)} while users come back` : ''})`,
+  );
   const failed = problems.map((problem) => (problem.name ? `${problem.kind} ${problem.name}: ${problem.problem}` : problem.problem));
   line.textContent = [
     hold.state === 'off'

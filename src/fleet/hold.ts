@@ -19,6 +19,8 @@ export interface HoldRecord {
   behavior?: object | null;
   /** A ScaledObject's paused-replicas annotation before the hold; null when it had none. */
   pausedReplicas?: string | null;
+  /** When maintenance ended: the hold stays until the autoscaler has seen live traffic for its window. */
+  endedAt?: string;
 }
 
 export interface HeldAutoscaler {
@@ -27,10 +29,12 @@ export interface HeldAutoscaler {
   deployment: string;
   replicas: number;
   since: string;
+  /** After maintenance ended: when the hold is released. */
+  releasesAt: string | null;
 }
 
 export interface HoldStatus {
-  /** off: AUTOSCALING_HOLD=off; released: maintenance is off and nothing is held; held: it is on. */
+  /** off: AUTOSCALING_HOLD=off; held: something is held (during maintenance, or just after it); released: nothing is. */
   state: 'off' | 'released' | 'held';
   held: HeldAutoscaler[];
   /** Autoscalers the hold could not hold or release, and why; a listing that failed has no name. */
@@ -77,6 +81,20 @@ function releasePatch(autoscaler: Autoscaler, record: HoldRecord) {
 }
 
 /**
+ * How long an HPA stays held after maintenance ends: its scale-down stabilisation window, 300 s
+ * when it sets none (kube-controller-manager's default). Released at once, an HPA would scale
+ * down on the spot, since every recommendation in its window dates from the idle maintenance;
+ * held that long, the window holds only recommendations from the traffic that came back.
+ * KEDA takes its ScaledObjects out of pause afresh, so they are released at once.
+ */
+export function holdAfterMs(autoscaler: Autoscaler, record: HoldRecord): number {
+  if (autoscaler.kind === 'ScaledObject') return 0;
+  const window = (record.behavior as { scaleDown?: { stabilizationWindowSeconds?: number } } | null | undefined)?.scaleDown
+    ?.stabilizationWindowSeconds;
+  return (window ?? 300) * 1000;
+}
+
+/**
  * Keeps the app's autoscalers from shrinking an idle fleet while maintenance is on: each HPA
  * that scales a Deployment of this install's app gets scale-down disabled (scale-up untouched),
  * each KEDA ScaledObject is paused at the current replicas, and what was there before is
@@ -92,7 +110,9 @@ export class AutoscalingHold {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #listeners = new Set<() => void>();
+  readonly #holdAfterMs: ((autoscaler: Autoscaler, record: HoldRecord) => number) | null;
   #status: HoldStatus;
+  #cancelNextLook: (() => void) | null = null;
   #running: Promise<void> | null = null;
   #again = false;
 
@@ -101,6 +121,8 @@ export class AutoscalingHold {
     /** The app's name: Deployments whose pods carry maintenance-switch.dev/app with it are the app's. */
     app: string;
     enabled: boolean;
+    /** How long after maintenance an autoscaler stays held (AUTOSCALING_HOLD_AFTER_SECONDS); unset: holdAfterMs. */
+    holdAfterMs?: number;
     /** Whether maintenance is in effect now (switch or window); null until the switch was read. */
     active: () => boolean | null;
     clock: Clock;
@@ -109,6 +131,8 @@ export class AutoscalingHold {
     this.#client = deps.client;
     this.#app = deps.app;
     this.#enabled = deps.enabled;
+    const after = deps.holdAfterMs;
+    this.#holdAfterMs = after === undefined ? null : () => after;
     this.#active = deps.active;
     this.#clock = deps.clock;
     this.#log = deps.log.child({ hold: true });
@@ -117,6 +141,11 @@ export class AutoscalingHold {
 
   status(): HoldStatus {
     return this.#status;
+  }
+
+  stop(): void {
+    this.#cancelNextLook?.();
+    this.#cancelNextLook = null;
   }
 
   /** Called after each look that changed what the status says. */
@@ -157,10 +186,14 @@ export class AutoscalingHold {
     try {
       listing = await this.#client.list();
     } catch (error) {
-      this.#publish({ ...this.#status, problems: [{ problem: (error as Error).message }], checkedAt });
+      // With the hold off, its RBAC may be gone too: nothing to report.
+      if (!this.#enabled) this.#log.info({ err: (error as Error).message }, 'AUTOSCALING_HOLD=off: no autoscaler to release');
+      else this.#publish({ ...this.#status, problems: [{ problem: (error as Error).message }], checkedAt });
       return;
     }
     const deployments = new Map<string, Awaited<ReturnType<AutoscalerClient['deployment']>>>();
+    const now = this.#clock.now();
+    let nextRelease: number | null = null;
     for (const autoscaler of listing.autoscalers) {
       if (autoscaler.madeByKeda || autoscaler.deployment === null) continue;
       const { kind, name, deployment } = autoscaler;
@@ -171,18 +204,40 @@ export class AutoscalingHold {
         if (!target || labels[APP_LABEL] !== this.#app || OWN_TIERS.has(labels[TIER_LABEL] ?? '')) continue;
         const record = parseHoldRecord(autoscaler.annotations[HOLD_ANNOTATION]);
         if (hold) {
-          const next = record ?? this.#newRecord(autoscaler, target.replicas);
-          if (record === null || !isHeld(autoscaler, record)) {
+          // Maintenance back on before the release: held again as it was, with no end.
+          const { endedAt: _, ...kept } = record ?? {};
+          const next = record ? (kept as HoldRecord) : this.#newRecord(autoscaler, target.replicas);
+          if (record === null || record.endedAt !== undefined || !isHeld(autoscaler, record)) {
             await this.#client.patch(autoscaler, holdPatch(autoscaler, next));
             if (record !== null) {
               reasserted++;
               this.#log.warn({ kind, name }, 'the autoscaler lost its hold during maintenance (a re-apply?): held again');
             } else this.#log.info({ kind, name, replicas: next.replicas }, 'holding the autoscaler: no scale-down during maintenance');
           }
-          held.push({ kind, name, deployment, replicas: next.replicas, since: next.since });
+          held.push({ kind, name, deployment, replicas: next.replicas, since: next.since, releasesAt: null });
         } else if (record !== null) {
-          await this.#client.patch(autoscaler, releasePatch(autoscaler, record));
-          this.#log.info({ kind, name }, 'released the autoscaler: it is as it was before maintenance');
+          const afterMs = this.#enabled ? (this.#holdAfterMs ?? holdAfterMs)(autoscaler, record) : 0;
+          const endedAt = record.endedAt === undefined ? now : Date.parse(record.endedAt);
+          const releaseAt = endedAt + afterMs;
+          if (now >= releaseAt) {
+            await this.#client.patch(autoscaler, releasePatch(autoscaler, record));
+            this.#log.info({ kind, name }, 'released the autoscaler: it is as it was before maintenance');
+          } else {
+            // The end is recorded on the object, so a restarted admin keeps the same release time.
+            if (record.endedAt === undefined)
+              await this.#client.patch(autoscaler, {
+                metadata: { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ ...record, endedAt: new Date(now).toISOString() }) } },
+              });
+            held.push({
+              kind,
+              name,
+              deployment,
+              replicas: record.replicas,
+              since: record.since,
+              releasesAt: new Date(releaseAt).toISOString(),
+            });
+            nextRelease = Math.min(nextRelease ?? releaseAt, releaseAt);
+          }
         }
       } catch (error) {
         // Changed since the listing (a re-apply, another admin replica): look again, not a problem.
@@ -191,8 +246,19 @@ export class AutoscalingHold {
       }
     }
     if (problems.length > 0) this.#log.warn({ problems }, 'the autoscaling hold could not do all it should');
+    this.#cancelNextLook?.();
+    this.#cancelNextLook =
+      nextRelease === null
+        ? null
+        : this.#clock.setTimer(
+            () => {
+              this.#cancelNextLook = null;
+              void this.reconcile();
+            },
+            Math.max(0, nextRelease - now),
+          );
     this.#publish({
-      state: this.#enabled ? (hold ? 'held' : 'released') : 'off',
+      state: this.#enabled ? (held.length > 0 ? 'held' : 'released') : 'off',
       held,
       problems,
       reasserted,

@@ -23,12 +23,23 @@ export async function autoscalingHoldFor(core: Core) {
     client: autoscalerClient(clients, env.POD_NAMESPACE),
     app: env.APP_NAME,
     enabled: env.AUTOSCALING_HOLD === 'on',
+    ...(env.AUTOSCALING_HOLD_AFTER_SECONDS !== undefined ? { holdAfterMs: env.AUTOSCALING_HOLD_AFTER_SECONDS * 1000 } : {}),
     active: () => (core.state.current.config === null ? null : core.state.current.active),
     clock: core.clock,
     log: core.log,
   });
   holdMetrics(core.metrics.registry, () => hold.status());
-  if (env.AUTOSCALING_HOLD === 'off') return { hold, parts: [] };
+  // Off: one look at start, to release what an earlier admin held; nothing is held.
+  if (env.AUTOSCALING_HOLD === 'off')
+    return {
+      hold,
+      parts: [
+        part(
+          () => void hold.reconcile(),
+          () => hold.stop(),
+        ),
+      ],
+    };
   const look = () => void hold.reconcile();
   const watch = new SupervisedWatch(
     {
@@ -48,6 +59,7 @@ export async function autoscalingHoldFor(core: Core) {
     },
     () => {
       for (const stop of stops.splice(0)) stop();
+      hold.stop();
     },
   );
   return {

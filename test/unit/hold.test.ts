@@ -4,6 +4,9 @@ import { AutoscalingHold, parseHoldRecord } from '../../src/fleet/hold.ts';
 import { HOLD_ANNOTATION, PAUSED_REPLICAS_ANNOTATION, type Autoscaler, type AutoscalerClient } from '../../src/k8s/autoscalers.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
+/** Lets the promise chains that the fake clock's timers started run to their end. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
 const log = pino({ level: 'silent' });
 const NOW = '2026-12-01T09:00:00.000Z';
 
@@ -48,8 +51,16 @@ function fakeClient(autoscalers: Autoscaler[], options: { failPatch?: string; fa
   return { client, patches };
 }
 
-function holdOf(client: AutoscalerClient, active: boolean | null, enabled = true) {
-  return new AutoscalingHold({ client, app: 'shop', enabled, active: () => active, clock: new FakeClock(NOW), log });
+function holdOf(client: AutoscalerClient, active: boolean | null, enabled = true, holdAfterMs: number | undefined = 0) {
+  return new AutoscalingHold({
+    client,
+    app: 'shop',
+    enabled,
+    active: () => active,
+    clock: new FakeClock(NOW),
+    log,
+    ...(holdAfterMs === undefined ? {} : { holdAfterMs }),
+  });
 }
 
 describe('AutoscalingHold', () => {
@@ -134,6 +145,84 @@ describe('AutoscalingHold', () => {
       ['worker', { metadata: { annotations: { [HOLD_ANNOTATION]: null, [PAUSED_REPLICAS_ANNOTATION]: null } } }],
     ]);
     expect(hold.status()).toMatchObject({ state: 'released', held: [], problems: [] });
+  });
+
+  it('after maintenance, keeps an HPA held for its scale-down window, recorded on it, and a ScaledObject not at all', async () => {
+    const clock = new FakeClock(NOW);
+    const record = (extra: object) => JSON.stringify({ app: 'shop', since: NOW, replicas: 6, ...extra });
+    const objects = [
+      hpa('web', 'web', { annotations: { [HOLD_ANNOTATION]: record({ behavior: null }) } }),
+      hpa('api', 'api', {
+        annotations: { [HOLD_ANNOTATION]: record({ behavior: { scaleDown: { stabilizationWindowSeconds: 60, selectPolicy: 'Min' } } }) },
+      }),
+      scaledObject('worker', 'web', { [HOLD_ANNOTATION]: record({ pausedReplicas: null }), [PAUSED_REPLICAS_ANNOTATION]: '6' }),
+    ];
+    const { client, patches } = fakeClient(objects);
+    // The fake applies annotation patches, as the API server would.
+    const applying: AutoscalerClient = {
+      ...client,
+      async patch(target, body) {
+        await client.patch(target, body);
+        const object = objects.find((candidate) => candidate.name === target.name)!;
+        const annotations: Record<string, string> = { ...object.annotations };
+        for (const [key, value] of Object.entries(body.metadata?.annotations ?? {}))
+          if (value === null) delete annotations[key];
+          else annotations[key] = value;
+        object.annotations = annotations;
+      },
+    };
+    let active = false;
+    const hold = new AutoscalingHold({ client: applying, app: 'shop', enabled: true, active: () => active, clock, log });
+    await hold.reconcile();
+    const ended = NOW;
+    expect(patches.map((patch) => [patch.name, patch.body])).toEqual([
+      ['web', { metadata: { annotations: { [HOLD_ANNOTATION]: record({ behavior: null, endedAt: ended }) } } }],
+      [
+        'api',
+        {
+          metadata: {
+            annotations: {
+              [HOLD_ANNOTATION]: record({
+                behavior: { scaleDown: { stabilizationWindowSeconds: 60, selectPolicy: 'Min' } },
+                endedAt: ended,
+              }),
+            },
+          },
+        },
+      ],
+      ['worker', { metadata: { annotations: { [HOLD_ANNOTATION]: null, [PAUSED_REPLICAS_ANNOTATION]: null } } }],
+    ]);
+    expect(hold.status()).toMatchObject({
+      state: 'held',
+      held: [
+        { name: 'web', releasesAt: '2026-12-01T09:05:00.000Z' },
+        { name: 'api', releasesAt: '2026-12-01T09:01:00.000Z' },
+      ],
+    });
+    // Its own timer looks again when the first window ends: api goes, web stays.
+    clock.advanceTo(Date.parse('2026-12-01T09:01:00.000Z'));
+    await settle();
+    expect(patches.slice(3).map((patch) => [patch.name, patch.body])).toEqual([
+      [
+        'api',
+        {
+          metadata: { annotations: { [HOLD_ANNOTATION]: null } },
+          spec: { behavior: { scaleDown: { stabilizationWindowSeconds: 60, selectPolicy: 'Min' } } },
+        },
+      ],
+    ]);
+    // Maintenance on again before web's release: held as before, its end forgotten.
+    active = true;
+    await hold.reconcile();
+    expect(patches.slice(4).find((patch) => patch.name === 'web')).toMatchObject({
+      name: 'web',
+      body: {
+        metadata: { annotations: { [HOLD_ANNOTATION]: record({ behavior: null }) } },
+        spec: { behavior: { scaleDown: { selectPolicy: 'Disabled' } } },
+      },
+    });
+    expect(hold.status().held).toContainEqual(expect.objectContaining({ name: 'web', releasesAt: null }));
+    hold.stop();
   });
 
   it('holds again an HPA whose hold a re-apply dropped, keeping the first record, and leaves one still held alone', async () => {
