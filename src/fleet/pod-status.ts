@@ -50,6 +50,17 @@ export function appliesConfig(status: Record<string, unknown> | null, expected: 
   return Object.entries(describeConfig(expected)).every(([key, value]) => JSON.stringify(shown[key]) === JSON.stringify(value));
 }
 
+/** Each pod's `/status`, asked on its endpoint; null for one that does not answer or has no port to ask. */
+function readStatuses(pods: readonly string[], endpoints: readonly FleetEndpoint[], read: PodStatusReader) {
+  const byPod = new Map(endpoints.map((endpoint) => [endpoint.pod, endpoint]));
+  return Promise.all(
+    pods.map((pod) => {
+      const endpoint = byPod.get(pod);
+      return endpoint?.port == null ? null : read(endpoint.address, endpoint.port);
+    }),
+  );
+}
+
 /**
  * Of these pods, those that do not apply `expected` yet. Each is asked its `/status`; one that
  * does not answer (a NetworkPolicy, an older image) counts as behind only while the fleet view
@@ -66,16 +77,8 @@ export async function podsBehind(
 ): Promise<string[]> {
   const { expected } = view;
   if (expected === null) return [];
-  const read = view.read ?? readPodStatus;
-  const byPod = new Map(view.endpoints.map((endpoint) => [endpoint.pod, endpoint]));
-  const behind = await Promise.all(
-    pods.map(async (pod) => {
-      const endpoint = byPod.get(pod);
-      const status = endpoint?.port == null ? null : await read(endpoint.address, endpoint.port);
-      return !(appliesConfig(status, expected) ?? !view.lagging.includes(pod));
-    }),
-  );
-  return pods.filter((_, index) => behind[index]);
+  const statuses = await readStatuses(pods, view.endpoints, view.read ?? readPodStatus);
+  return pods.filter((pod, index) => !(appliesConfig(statuses[index] ?? null, expected) ?? !view.lagging.includes(pod)));
 }
 
 /**
@@ -94,15 +97,10 @@ export async function podsUnprobed(
 ): Promise<string[]> {
   const { expected } = view;
   if (expected === null) return [];
-  const read = view.read ?? readPodStatus;
-  const byPod = new Map(view.endpoints.map((endpoint) => [endpoint.pod, endpoint]));
-  const candidates = pods.filter((pod) => view.notServing.includes(pod) && byPod.get(pod)?.port != null);
-  const unprobed = await Promise.all(
-    candidates.map(async (pod) => {
-      const endpoint = byPod.get(pod)!;
-      const status = await read(endpoint.address, endpoint.port!);
-      return appliesConfig(status, expected) === true && status?.ready === true;
-    }),
-  );
-  return candidates.filter((_, index) => unprobed[index]);
+  const candidates = pods.filter((pod) => view.notServing.includes(pod));
+  const statuses = await readStatuses(candidates, view.endpoints, view.read ?? readPodStatus);
+  return candidates.filter((_, index) => {
+    const status = statuses[index] ?? null;
+    return appliesConfig(status, expected) === true && status?.ready === true;
+  });
 }
