@@ -120,14 +120,27 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     await resetNamespace();
     await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local')]);
     await waitForAvailable();
-    const deployments = await getJson<{ items: { metadata: { name: string }; status: { readyReplicas?: number } }[] }>([
-      'get',
-      'deployments',
-      '-n',
-      NAMESPACE,
-    ]);
-    const ready = Object.fromEntries(deployments.items.map((item) => [item.metadata.name, item.status.readyReplicas ?? 0]));
-    // The page tier is Ready only during maintenance.
+    const readyReplicas = async () =>
+      Object.fromEntries(
+        (
+          await getJson<{ items: { metadata: { name: string }; status: { readyReplicas?: number } }[] }>([
+            'get',
+            'deployments',
+            '-n',
+            NAMESPACE,
+          ])
+        ).items.map((item) => [item.metadata.name, item.status.readyReplicas ?? 0]),
+      );
+    // The page tier is Ready only while no user pod serves: at start, until the user pods do,
+    // then it leaves (its poll and two failed probes later).
+    const ready = await waitFor(
+      'the page tier to leave once the user pods serve',
+      async () => {
+        const now = await readyReplicas();
+        return now['sample-app-maintenance-page'] === 0 ? now : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     expect(ready).toEqual({ 'sample-app-user': 2, 'sample-app-maintenance-admin': 1, 'sample-app-maintenance-page': 0 });
   });
 
