@@ -3,7 +3,7 @@ import { describeConfig, type MaintenanceConfig } from '../config/parse.ts';
 import type { FleetEndpoint } from './fleet.ts';
 
 /** The whole exchange with one pod, connect to last byte: a pod that trickles bytes is cut too. */
-export const STATUS_DEADLINE_MS = 800;
+const STATUS_DEADLINE_MS = 800;
 const MAX_STATUS_BYTES = 64 * 1024;
 
 /** A pod's `/status` as JSON; null when it does not answer one within the deadline and size bound. */

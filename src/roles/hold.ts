@@ -8,7 +8,7 @@ import type { Core } from './core.ts';
 import { part } from './parts.ts';
 
 /** A look even with no event: a ScaledObject has no watch here, and a missed event must not last. */
-export const HOLD_RESYNC_MS = 30_000;
+const HOLD_RESYNC_MS = 30_000;
 
 /**
  * The autoscaling hold, in a cluster with APP_NAME set: it looks at start (once the switch is
