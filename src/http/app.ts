@@ -8,8 +8,9 @@ import { admit, isPathAllowed, retryAfterSeconds } from '../maintenance/policy.t
 import type { Metrics } from './metrics.ts';
 import type { Role } from '../role-names.ts';
 import { demoPage } from './pages.ts';
-import { bypassVisit, maintenanceResponse } from './maintenance-answer.ts';
+import { bypassMethodNotAllowed, bypassVisit, maintenanceResponse } from './maintenance-answer.ts';
 import { BYPASS_CACHE_CONTROL, BYPASS_PATH, type Bypass } from './bypass.ts';
+import { isCacheDirective } from './forwarded-head.ts';
 import type { BypassKeyStatus } from '../config/bypass-key.ts';
 
 export interface Lifecycle {
@@ -156,6 +157,7 @@ export function demoApplication(app: Hono, options: { podName: string; role: Rol
 /** The bypass link's landing path, on the roles that verify bypass links. */
 export function bypassLanding(app: Hono, bypass: Bypass): void {
   app.get(BYPASS_PATH, (c) => bypassVisit(c, bypass));
+  app.all(BYPASS_PATH, bypassMethodNotAllowed);
 }
 
 /** The page role's answer on every path: it only ever receives traffic as the fallback. */
@@ -182,6 +184,7 @@ function bypassRequest(c: Context, bypass: Bypass) {
 
 async function privately(response: Response | Promise<Response>): Promise<Response> {
   const resolved = await response;
+  for (const name of [...resolved.headers.keys()]) if (isCacheDirective(name)) resolved.headers.delete(name);
   resolved.headers.set('Cache-Control', BYPASS_CACHE_CONTROL);
   return resolved;
 }

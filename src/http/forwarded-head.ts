@@ -36,6 +36,29 @@ const ROUTING_OVERRIDES = new Set([
 /** The forwarding headers the gate writes itself; believed (and extended) only from a trusted proxy. */
 export const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
 
+/**
+ * Headers through which proxies tell an application who the client is, how it connected and
+ * under which URL base (nginx `real_ip_header`, Rails, Werkzeug's ProxyFix and others believe
+ * them). From a client they are a lie about its address or scheme: kept only from a trusted proxy.
+ */
+const CLIENT_CLAIMS = new Set([
+  'x-real-ip',
+  'client-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'x-forwarded-protocol',
+  'x-forwarded-server',
+  'x-url-scheme',
+  'front-end-https',
+]);
+
 /** Names that no `Connection` header may list: removing them would change what the request is. */
 const NEVER_HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'host']);
 
@@ -52,6 +75,8 @@ export interface ForwardedHead {
   forwardedProto: string | undefined;
   forwardedHost: string | undefined;
   forwarded: string | undefined;
+  /** What the client claims about itself (CLIENT_CLAIMS), as written, for the caller to pass on only from a trusted proxy. */
+  claims: string[];
 }
 
 export type HeadVerdict = { ok: true; head: ForwardedHead } | { ok: false; problem: string };
@@ -72,6 +97,9 @@ function joinValue(previous: string | undefined, value: string): string {
  * switch, bytes belong to the tunnel, so a framing header there is refused as ambiguous.
  */
 export function readRequestHead(rawHeaders: readonly string[], httpVersion: string, upgrade = false): HeadVerdict {
+  // Node's parser also reads an HTTP/0.9 line (`GET /`, no headers) and any HTTP/x.y; forwarded
+  // as HTTP/1.1, either would be a different request from the one the client sent.
+  if (httpVersion !== '1.1' && httpVersion !== '1.0') return refuse(`HTTP/${httpVersion} is not HTTP/1.0 or HTTP/1.1`);
   const listed: string[] = [];
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!;
@@ -93,6 +121,7 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
   let forwardedProto: string | undefined;
   let forwardedHost: string | undefined;
   let forwarded: string | undefined;
+  const claims: string[] = [];
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!;
     const value = rawHeaders[index + 1]!;
@@ -115,6 +144,10 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
       continue;
     }
     if (HOP_BY_HOP.has(lower) || ROUTING_OVERRIDES.has(lower) || listed.includes(lower)) continue;
+    if (CLIENT_CLAIMS.has(lower)) {
+      claims.push(name, value);
+      continue;
+    }
     if (lower === 'host') {
       hosts++;
       host = value;
@@ -140,11 +173,20 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
   }
   if (upgrade && framing.kind !== 'none' && !(framing.kind === 'length' && framing.length === '0'))
     return refuse('an Upgrade request with a body');
-  return { ok: true, head: { headers, framing, host, accept, forwardedFor, forwardedProto, forwardedHost, forwarded } };
+  return { ok: true, head: { headers, framing, host, accept, forwardedFor, forwardedProto, forwardedHost, forwarded, claims } };
 }
 
-/** A response's end-to-end headers: hop-by-hop ones, those its Connection header lists, and `skip`, left out. */
-export function responseHeaders(rawHeaders: readonly string[], skip: ReadonlySet<string> | null): string[] {
+/**
+ * Whether a response header tells a cache how long to keep the response: `Cache-Control`, the
+ * targeted fields of RFC 9213 that CDNs obey instead of it (`CDN-Cache-Control`,
+ * `Cloudflare-CDN-Cache-Control`, any `*-Cache-Control`), `Surrogate-Control` and `Expires`.
+ */
+export function isCacheDirective(lowerName: string): boolean {
+  return lowerName.endsWith('cache-control') || lowerName === 'surrogate-control' || lowerName === 'expires';
+}
+
+/** A response's end-to-end headers: hop-by-hop ones, those its Connection header lists, and those `skip` names, left out. */
+export function responseHeaders(rawHeaders: readonly string[], skip: ((lowerName: string) => boolean) | null): string[] {
   const listed: string[] = [];
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!;
@@ -154,7 +196,7 @@ export function responseHeaders(rawHeaders: readonly string[], skip: ReadonlySet
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!;
     const lower = name.toLowerCase();
-    if (lower === 'transfer-encoding' || HOP_BY_HOP.has(lower) || skip?.has(lower)) continue;
+    if (lower === 'transfer-encoding' || HOP_BY_HOP.has(lower) || skip?.(lower)) continue;
     if (lower !== 'content-length' && listed.includes(lower)) continue;
     kept.push(name, rawHeaders[index + 1]!);
   }

@@ -5,7 +5,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { MaintenanceState } from '../maintenance/state.ts';
 import { admit, isCanonicalPath, isPathAllowed, type Admission } from '../maintenance/policy.ts';
 import { BYPASS_PATH, type Bypass } from './bypass.ts';
-import { bypassVisit, maintenanceResponse, upgradeRefusal } from './maintenance-answer.ts';
+import { bypassMethodNotAllowed, bypassVisit, maintenanceResponse, upgradeRefusal } from './maintenance-answer.ts';
 import type { UpstreamProxy } from './proxy.ts';
 
 export interface GateDeps {
@@ -32,6 +32,7 @@ export const TUNNEL_RECHECK_MS = 2_000;
 export function createGateListeners({ state, bypass, proxy }: GateDeps): GateListeners {
   const answers = new Hono();
   answers.get(BYPASS_PATH, (c) => bypassVisit(c, bypass));
+  answers.all(BYPASS_PATH, bypassMethodNotAllowed);
   answers.all('*', (c) => {
     const view = state.current;
     if (view.config === null) return c.text('Service Unavailable', 503);
@@ -87,21 +88,25 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
 
   return {
     request(req, res) {
+      const head = proxy.admit(req, res);
+      if (head === null) return;
       if (isBypassVisit(req.url)) {
         void answer(req, res);
         return;
       }
       const decision = route(req);
       if (decision === 'hold') void answer(req, res);
-      else proxy.forward(req, res, decision === 'private');
+      else proxy.forward(req, res, head, decision === 'private');
     },
     upgrade(req, socket, head) {
+      const forwardedHead = proxy.admitUpgrade(req, socket);
+      if (forwardedHead === null) return;
       const decision = route(req);
       if (decision !== 'hold') {
         tunnels.set(socket, req);
         socket.once('close', () => tunnels.delete(socket));
         if (cancelRecheck === null) scheduleRecheck();
-        proxy.upgrade(req, socket, head);
+        proxy.upgrade(req, socket, head, forwardedHead);
         return;
       }
       socket.end(upgradeRefusal(state.current.config, state.clock.now()));

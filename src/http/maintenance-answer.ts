@@ -35,6 +35,14 @@ export function bypassVisit(c: Context, bypass: Bypass): Response {
   return new Response(null, { status: 302, headers });
 }
 
+/** A bypass link is only ever visited (GET or HEAD); any other method there is a mistake, whatever the state. */
+export function bypassMethodNotAllowed(): Response {
+  return new Response('Method Not Allowed: a bypass link is visited with GET\n', {
+    status: 405,
+    headers: { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=UTF-8', 'Cache-Control': 'no-store' },
+  });
+}
+
 /**
  * The 503 answer. Built as a Response with a plain header object, which @hono/node-server
  * writes out directly; Hono's c.header() or secureHeaders() go through a Headers object and

@@ -6,8 +6,9 @@ import { labelledCounter } from './counters.ts';
 import type { Logger } from 'pino';
 import { normalize } from '../cidr.ts';
 import type { TrustedProxies } from './client-address.ts';
-import { readRequestHead, responseHeaders, type ForwardedHead } from './forwarded-head.ts';
+import { isCacheDirective, readRequestHead, responseHeaders, type ForwardedHead } from './forwarded-head.ts';
 import { UPSTREAM_ERROR_PAGE } from './pages.ts';
+import { BYPASS_CACHE_CONTROL } from './bypass.ts';
 
 export interface ProxySettings {
   /** `UPSTREAM`: the application in the same pod, `http://127.0.0.1:PORT`. */
@@ -30,8 +31,6 @@ class UpstreamTimeoutError extends Error {
 class UpstreamResponseError extends Error {
   override readonly name = 'UpstreamResponseError';
 }
-
-const CACHE_CONTROL = new Set(['cache-control']);
 
 function wantsJson(accept: string | undefined): boolean {
   return accept?.includes('application/json') === true && !accept.includes('text/html');
@@ -95,20 +94,45 @@ export class UpstreamProxy {
     });
   }
 
-  /** Forwards one request. `privateResponse` marks a response that got past maintenance: no cache may keep it. */
-  forward(req: IncomingMessage, res: ServerResponse, privateResponse = false): void {
+  /**
+   * The request's head as it will be forwarded, or null when the request was refused (400,
+   * and the connection closes) because another parser could frame it differently. Called for
+   * every request on the proxy port, before anything else, even one the gate answers itself:
+   * Node keeps a connection open after such an answer and reads what is pipelined behind it.
+   */
+  admit(req: IncomingMessage, res: ServerResponse): ForwardedHead | null {
     // Node has already parsed (and emits) requests pipelined behind a refused one; the
-    // refusal closes the connection, and none of them may reach the application.
+    // refusal closes the connection, and none of them may be answered or forwarded.
     if (this.#refusedConnections.has(req.socket)) {
       res.destroy();
-      return;
+      return null;
     }
     const verdict = readRequestHead(req.rawHeaders, req.httpVersion);
-    if (!verdict.ok) {
-      this.#refuse(req, res, 400, verdict.problem);
-      return;
-    }
-    const { head } = verdict;
+    if (verdict.ok) return verdict.head;
+    this.#refuse(req, res, 400, verdict.problem);
+    return null;
+  }
+
+  /** The same check for an Upgrade request, answered on its raw socket; null when refused. */
+  admitUpgrade(req: IncomingMessage, socket: Duplex): ForwardedHead | null {
+    const verdict = readRequestHead(req.rawHeaders, req.httpVersion, true);
+    if (verdict.ok) return verdict.head;
+    this.#refused.inc();
+    socket.end(
+      statusBlock(400, 'Bad Request', [
+        'Content-Type',
+        'text/plain',
+        'Content-Length',
+        String(Buffer.byteLength(verdict.problem)),
+        'Connection',
+        'close',
+      ]) + verdict.problem,
+    );
+    return null;
+  }
+
+  /** Forwards one admitted request. `privateResponse` marks a response that got past maintenance: no cache may keep it. */
+  forward(req: IncomingMessage, res: ServerResponse, head: ForwardedHead, privateResponse = false): void {
     const headers = this.#withForwarding(head, req.socket.remoteAddress);
     if (head.framing.kind === 'chunked') headers.push('Transfer-Encoding', 'chunked');
     else if (head.framing.kind === 'length') headers.push('Content-Length', head.framing.length);
@@ -122,8 +146,9 @@ export class UpstreamProxy {
       this.#upstreamFailed(error, req, res, head.accept);
     };
     upstreamRequest.on('response', (upstreamResponse) => {
-      const kept = responseHeaders(upstreamResponse.rawHeaders, privateResponse ? CACHE_CONTROL : null);
-      if (privateResponse) kept.push('Cache-Control', 'private, no-store');
+      // A response that got past maintenance is one person's: no cache directive of the application's survives.
+      const kept = responseHeaders(upstreamResponse.rawHeaders, privateResponse ? isCacheDirective : null);
+      if (privateResponse) kept.push('Cache-Control', BYPASS_CACHE_CONTROL);
       try {
         res.writeHead(upstreamResponse.statusCode ?? 0, upstreamResponse.statusMessage, kept);
       } catch (error) {
@@ -158,23 +183,8 @@ export class UpstreamProxy {
   }
 
   /** Passes an Upgrade request (WebSocket and the like) through, then pipes bytes both ways. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const verdict = readRequestHead(req.rawHeaders, req.httpVersion, true);
-    if (!verdict.ok) {
-      this.#refused.inc();
-      socket.end(
-        statusBlock(400, 'Bad Request', [
-          'Content-Type',
-          'text/plain',
-          'Content-Length',
-          String(Buffer.byteLength(verdict.problem)),
-          'Connection',
-          'close',
-        ]) + verdict.problem,
-      );
-      return;
-    }
-    const headers = this.#withForwarding(verdict.head, req.socket.remoteAddress);
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, forwardedHead: ForwardedHead): void {
+    const headers = this.#withForwarding(forwardedHead, req.socket.remoteAddress);
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
     // agent: false, since an upgraded connection never goes back to a pool.
     const upstreamRequest = this.#open(req, headers, false);
@@ -301,6 +311,7 @@ export class UpstreamProxy {
       headers.push('X-Forwarded-Proto', firstValue(head.forwardedProto) ?? 'http');
       headers.push('X-Forwarded-Host', firstValue(head.forwardedHost) ?? head.host ?? '');
       if (head.forwarded !== undefined) headers.push('Forwarded', head.forwarded);
+      headers.push(...head.claims);
     } else {
       headers.push('X-Forwarded-For', client, 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', head.host ?? '');
     }

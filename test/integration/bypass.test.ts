@@ -50,6 +50,14 @@ describe('bypass links on the user and page roles', () => {
     }
   });
 
+  it('answers 405 to any method but GET on the bypass path, never the maintenance page', async () => {
+    for (const method of ['POST', 'PUT', 'DELETE']) {
+      const response = await user.get('/__maintenance/bypass', { method });
+      expect([method, response.status, response.headers.get('allow')]).toEqual([method, 405, 'GET, HEAD']);
+      await response.text();
+    }
+  });
+
   it('the page tier sets the cookie too, so a route that matches on it can send the tester to the application', async () => {
     const token = signBypassToken(Buffer.from(KEY), Date.now() + 600_000);
     const visit = await page.get(`/__maintenance/bypass?token=${token}`, { redirect: 'manual' });

@@ -88,8 +88,8 @@ function finalStatuses(answer: string): number[] {
 }
 
 const chunked = (body: string) => `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
-const head = (method: string, lines: string[]) =>
-  `${method} ${ALLOWED} HTTP/1.1\r\nHost: shop\r\n${lines.map((line) => `${line}\r\n`).join('')}\r\n`;
+const headAt = (path: string) => (method: string, lines: string[]) =>
+  `${method} ${path} HTTP/1.1\r\nHost: shop\r\n${lines.map((line) => `${line}\r\n`).join('')}\r\n`;
 
 type Expectation = { forwarded: { method: string; body: string }[] } | 'refused';
 interface Case {
@@ -100,147 +100,160 @@ interface Case {
 
 const METHODS = ['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'POST', 'PUT'];
 
-const CORPUS: Case[] = [
-  ...METHODS.flatMap((method): Case[] => [
+/** The corpus, every request of it for `path`. */
+function corpusAt(path: string): Case[] {
+  const head = headAt(path);
+  return [
+    ...METHODS.flatMap((method): Case[] => [
+      {
+        name: `${method} with a chunked body`,
+        raw: head(method, ['Transfer-Encoding: chunked']) + chunked(SMUGGLED),
+        expect: { forwarded: [{ method, body: SMUGGLED }] },
+      },
+      {
+        name: `${method} with a sized body`,
+        raw: head(method, [`Content-Length: ${SMUGGLED.length}`]) + SMUGGLED,
+        expect: { forwarded: [{ method, body: SMUGGLED }] },
+      },
+      {
+        name: `${method}, chunked, Connection: transfer-encoding`,
+        raw: head(method, ['Connection: transfer-encoding', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED),
+        expect: 'refused',
+      },
+      {
+        name: `${method}, sized, Connection: content-length`,
+        raw: head(method, ['Connection: keep-alive, Content-Length', `Content-Length: ${SMUGGLED.length}`]) + SMUGGLED,
+        expect: 'refused',
+      },
+    ]),
+    { name: 'Connection: host', raw: head('GET', ['Connection: host']), expect: 'refused' },
     {
-      name: `${method} with a chunked body`,
-      raw: head(method, ['Transfer-Encoding: chunked']) + chunked(SMUGGLED),
-      expect: { forwarded: [{ method, body: SMUGGLED }] },
-    },
-    {
-      name: `${method} with a sized body`,
-      raw: head(method, [`Content-Length: ${SMUGGLED.length}`]) + SMUGGLED,
-      expect: { forwarded: [{ method, body: SMUGGLED }] },
-    },
-    {
-      name: `${method}, chunked, Connection: transfer-encoding`,
-      raw: head(method, ['Connection: transfer-encoding', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED),
+      name: 'duplicate Content-Length, same value',
+      raw: `${head('POST', ['Content-Length: 5', 'Content-Length: 5'])}hello`,
       expect: 'refused',
     },
     {
-      name: `${method}, sized, Connection: content-length`,
-      raw: head(method, ['Connection: keep-alive, Content-Length', `Content-Length: ${SMUGGLED.length}`]) + SMUGGLED,
+      name: 'conflicting Content-Length',
+      raw: `${head('POST', ['Content-Length: 5', 'Content-Length: 70'])}hello${SMUGGLED}`,
       expect: 'refused',
     },
-  ]),
-  { name: 'Connection: host', raw: head('GET', ['Connection: host']), expect: 'refused' },
-  {
-    name: 'duplicate Content-Length, same value',
-    raw: `${head('POST', ['Content-Length: 5', 'Content-Length: 5'])}hello`,
-    expect: 'refused',
-  },
-  {
-    name: 'conflicting Content-Length',
-    raw: `${head('POST', ['Content-Length: 5', 'Content-Length: 70'])}hello${SMUGGLED}`,
-    expect: 'refused',
-  },
-  { name: 'Content-Length as a list', raw: `${head('POST', ['Content-Length: 5, 5'])}hello`, expect: 'refused' },
-  { name: 'Content-Length with a sign', raw: `${head('POST', ['Content-Length: +5'])}hello`, expect: 'refused' },
-  {
-    name: 'Content-Length and Transfer-Encoding',
-    raw: head('POST', ['Content-Length: 4', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED),
-    expect: 'refused',
-  },
-  {
-    name: 'Transfer-Encoding in mixed case',
-    raw: head('POST', ['Transfer-Encoding: ChUnKeD']) + chunked('hello'),
-    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
-  },
-  {
-    name: 'Transfer-Encoding after a tab',
-    raw: head('POST', ['Transfer-Encoding:\tchunked']) + chunked('hello'),
-    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
-  },
-  {
-    name: 'Transfer-Encoding with trailing spaces',
-    raw: head('POST', ['Transfer-Encoding: chunked  ']) + chunked('hello'),
-    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
-  },
-  { name: 'a space before the colon', raw: head('POST', ['Transfer-Encoding : chunked']) + chunked(SMUGGLED), expect: 'refused' },
-  {
-    name: 'Transfer-Encoding: chunked, identity',
-    raw: head('POST', ['Transfer-Encoding: chunked, identity']) + chunked(SMUGGLED),
-    expect: 'refused',
-  },
-  {
-    name: 'Transfer-Encoding: identity, chunked',
-    raw: head('POST', ['Transfer-Encoding: identity, chunked']) + chunked(SMUGGLED),
-    expect: 'refused',
-  },
-  {
-    name: 'Transfer-Encoding: gzip, chunked',
-    raw: head('POST', ['Transfer-Encoding: gzip, chunked']) + chunked(SMUGGLED),
-    expect: 'refused',
-  },
-  { name: 'Transfer-Encoding: xchunked', raw: head('POST', ['Transfer-Encoding: xchunked']) + chunked(SMUGGLED), expect: 'refused' },
-  {
-    name: 'two Transfer-Encoding headers',
-    raw: head('POST', ['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED),
-    expect: 'refused',
-  },
-  {
-    name: 'Transfer-Encoding in HTTP/1.0',
-    raw: `POST ${ALLOWED} HTTP/1.0\r\nHost: shop\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED)}`,
-    expect: 'refused',
-  },
-  {
-    name: 'obs-fold of Transfer-Encoding',
-    raw: head('POST', ['X-A: 1', ' Transfer-Encoding: chunked', `Content-Length: ${SMUGGLED.length}`]) + SMUGGLED,
-    expect: 'refused',
-  },
-  {
-    name: 'obs-fold inside Transfer-Encoding',
-    raw: head('POST', ['Transfer-Encoding:', ' chunked']) + chunked(SMUGGLED),
-    expect: 'refused',
-  },
-  {
-    name: 'bare LF line ends',
-    raw: `POST ${ALLOWED} HTTP/1.1\nHost: shop\nContent-Length: ${SMUGGLED.length}\n\n${SMUGGLED}`,
-    expect: 'refused',
-  },
-  {
-    name: 'bare LF in chunks',
-    raw: `${head('POST', ['Transfer-Encoding: chunked'])}${SMUGGLED.length.toString(16)}\n${SMUGGLED}\n0\n\n`,
-    expect: 'refused',
-  },
-  {
-    name: 'chunk extensions',
-    raw: `${head('POST', ['Transfer-Encoding: chunked'])}5;name=value\r\nhello\r\n0;last\r\n\r\n`,
-    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
-  },
-  {
-    name: 'a trailer after the last chunk',
-    raw: `${head('POST', ['Transfer-Encoding: chunked'])}5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n`,
-    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
-  },
-  { name: 'two Host headers', raw: head('GET', ['Host: admin.internal']), expect: 'refused' },
-  {
-    name: 'Expect: 100-continue',
-    raw: `${head('POST', ['Expect: 100-continue', 'Content-Length: 5'])}hello`,
-    expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
-  },
-  {
-    name: 'pipelined requests',
-    raw:
-      head('GET', []) +
-      head('POST', [`Content-Length: ${SMUGGLED.length}`]) +
-      SMUGGLED +
-      head('DELETE', ['Transfer-Encoding: chunked']) +
-      chunked(SMUGGLED),
-    expect: {
-      forwarded: [
-        { method: 'GET', body: '' },
-        { method: 'POST', body: SMUGGLED },
-        { method: 'DELETE', body: SMUGGLED },
-      ],
+    { name: 'Content-Length as a list', raw: `${head('POST', ['Content-Length: 5, 5'])}hello`, expect: 'refused' },
+    { name: 'Content-Length with a sign', raw: `${head('POST', ['Content-Length: +5'])}hello`, expect: 'refused' },
+    {
+      name: 'Content-Length and Transfer-Encoding',
+      raw: head('POST', ['Content-Length: 4', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED),
+      expect: 'refused',
     },
-  },
-  {
-    name: 'a refused request with another pipelined behind it',
-    raw: head('GET', ['Connection: content-length', `Content-Length: ${SMUGGLED.length}`]) + SMUGGLED + head('GET', []),
-    expect: 'refused',
-  },
-];
+    {
+      name: 'Transfer-Encoding in mixed case',
+      raw: head('POST', ['Transfer-Encoding: ChUnKeD']) + chunked('hello'),
+      expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+    },
+    {
+      name: 'Transfer-Encoding after a tab',
+      raw: head('POST', ['Transfer-Encoding:\tchunked']) + chunked('hello'),
+      expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+    },
+    {
+      name: 'Transfer-Encoding with trailing spaces',
+      raw: head('POST', ['Transfer-Encoding: chunked  ']) + chunked('hello'),
+      expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+    },
+    { name: 'a space before the colon', raw: head('POST', ['Transfer-Encoding : chunked']) + chunked(SMUGGLED), expect: 'refused' },
+    {
+      name: 'Transfer-Encoding: chunked, identity',
+      raw: head('POST', ['Transfer-Encoding: chunked, identity']) + chunked(SMUGGLED),
+      expect: 'refused',
+    },
+    {
+      name: 'Transfer-Encoding: identity, chunked',
+      raw: head('POST', ['Transfer-Encoding: identity, chunked']) + chunked(SMUGGLED),
+      expect: 'refused',
+    },
+    {
+      name: 'Transfer-Encoding: gzip, chunked',
+      raw: head('POST', ['Transfer-Encoding: gzip, chunked']) + chunked(SMUGGLED),
+      expect: 'refused',
+    },
+    { name: 'Transfer-Encoding: xchunked', raw: head('POST', ['Transfer-Encoding: xchunked']) + chunked(SMUGGLED), expect: 'refused' },
+    {
+      name: 'two Transfer-Encoding headers',
+      raw: head('POST', ['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked']) + chunked(SMUGGLED),
+      expect: 'refused',
+    },
+    {
+      name: 'Transfer-Encoding in HTTP/1.0',
+      raw: `POST ${ALLOWED} HTTP/1.0\r\nHost: shop\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED)}`,
+      expect: 'refused',
+    },
+    {
+      name: 'obs-fold of Transfer-Encoding',
+      raw: head('POST', ['X-A: 1', ' Transfer-Encoding: chunked', `Content-Length: ${SMUGGLED.length}`]) + SMUGGLED,
+      expect: 'refused',
+    },
+    {
+      name: 'obs-fold inside Transfer-Encoding',
+      raw: head('POST', ['Transfer-Encoding:', ' chunked']) + chunked(SMUGGLED),
+      expect: 'refused',
+    },
+    {
+      name: 'bare LF line ends',
+      raw: `POST ${ALLOWED} HTTP/1.1\nHost: shop\nContent-Length: ${SMUGGLED.length}\n\n${SMUGGLED}`,
+      expect: 'refused',
+    },
+    {
+      name: 'bare LF in chunks',
+      raw: `${head('POST', ['Transfer-Encoding: chunked'])}${SMUGGLED.length.toString(16)}\n${SMUGGLED}\n0\n\n`,
+      expect: 'refused',
+    },
+    {
+      name: 'chunk extensions',
+      raw: `${head('POST', ['Transfer-Encoding: chunked'])}5;name=value\r\nhello\r\n0;last\r\n\r\n`,
+      expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+    },
+    {
+      name: 'a trailer after the last chunk',
+      raw: `${head('POST', ['Transfer-Encoding: chunked'])}5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n`,
+      expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+    },
+    { name: 'two Host headers', raw: head('GET', ['Host: admin.internal']), expect: 'refused' },
+    {
+      name: 'Expect: 100-continue',
+      raw: `${head('POST', ['Expect: 100-continue', 'Content-Length: 5'])}hello`,
+      expect: { forwarded: [{ method: 'POST', body: 'hello' }] },
+    },
+    {
+      name: 'pipelined requests',
+      raw:
+        head('GET', []) +
+        head('POST', [`Content-Length: ${SMUGGLED.length}`]) +
+        SMUGGLED +
+        head('DELETE', ['Transfer-Encoding: chunked']) +
+        chunked(SMUGGLED),
+      expect: {
+        forwarded: [
+          { method: 'GET', body: '' },
+          { method: 'POST', body: SMUGGLED },
+          { method: 'DELETE', body: SMUGGLED },
+        ],
+      },
+    },
+    {
+      name: 'a refused request with another pipelined behind it',
+      raw: head('GET', ['Connection: content-length', `Content-Length: ${SMUGGLED.length}`]) + SMUGGLED + head('GET', []),
+      expect: 'refused',
+    },
+    { name: 'an HTTP/0.9 request line', raw: `GET ${path}\r\n\r\n`, expect: 'refused' },
+    { name: 'an HTTP/2.0 request line', raw: `GET ${path} HTTP/2.0\r\nHost: shop\r\n\r\n`, expect: 'refused' },
+    {
+      name: 'HTTP/1.0 keep-alive with Transfer-Encoding',
+      raw: `POST ${path} HTTP/1.0\r\nHost: shop\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED)}`,
+      expect: 'refused',
+    },
+  ];
+}
+
+const CORPUS = corpusAt(ALLOWED);
 
 describe('the gate frames every request exactly as its own parser read it (desync corpus)', () => {
   let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
@@ -317,6 +330,63 @@ describe('the gate frames every request exactly as its own parser read it (desyn
     expect(victimAnswers.filter(({ asked, got }) => asked !== got)).toEqual([]);
     expect(upstream.requests.filter((request) => request.url.startsWith('/orders'))).toEqual([]);
     expect(upstream.parseErrors()).toBe(0);
+  });
+});
+
+/**
+ * The same corpus at paths the gate answers itself: a held path during maintenance (the 503
+ * page), and the bypass link's path in either state. Node keeps a connection open after an
+ * answer and reads what is pipelined behind it, so an ambiguous request answered here would
+ * let the sentinel behind it reach the application as a request of its own.
+ */
+describe.each([
+  { where: 'a held path during maintenance', path: '/held', mode: 'true', answered: 503 },
+  { where: 'the bypass path during maintenance', path: '/__maintenance/bypass', mode: 'true', answered: 302 },
+  { where: 'the bypass path with maintenance off', path: '/__maintenance/bypass', mode: 'false', answered: 302 },
+])('the gate refuses ambiguous framing on $where too', ({ path, mode, answered }) => {
+  let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
+  let gate: TestServer;
+  let port: number;
+
+  beforeAll(async () => {
+    upstream = await startRecordingUpstream();
+    gate = await startTestServer({
+      role: 'gate',
+      initial: { MAINTENANCE_MODE: mode, MAINTENANCE_ALLOW_PATHS: ALLOWED },
+      env: { UPSTREAM: upstream.url, PROXY_PORT: '0' },
+    });
+    await waitFor('the switch read', () => (gate.state.current.active === (mode === 'true') ? true : undefined));
+    port = Number(new URL(gate.proxyUrl!).port);
+  });
+  afterAll(async () => {
+    await gate?.close();
+    await upstream?.close();
+  });
+
+  const BODY_FLAWS = new Set(['bare LF in chunks']);
+  const cases = corpusAt(path).filter((testCase) => testCase.expect === 'refused');
+
+  it.each(cases.map((testCase) => [testCase.name, testCase] as const))('%s', async (name, testCase) => {
+    const answer = await exchange(port, testCase.raw);
+    const statuses = finalStatuses(answer);
+    // A flaw in the body alone may show only once the gate's answer is out: Node then closes the connection.
+    if (BODY_FLAWS.has(name)) expect(statuses.length === 1 && statuses[0] !== 200, answer).toBe(true);
+    else expect(statuses, answer).toEqual([400]);
+    expect(upstream.requests).toEqual([]);
+    expect(upstream.parseErrors()).toBe(0);
+  });
+
+  it('answers a well-framed request itself and forwards the allowed one behind it', async () => {
+    const before = upstream.requests.length;
+    const answer = await exchange(port, `${headAt(path)('GET', ['Content-Length: 5'])}hello`);
+    expect(finalStatuses(answer), answer).toEqual([answered, 200]);
+    expect(upstream.requests.slice(before).map((request) => request.url)).toEqual([SENTINEL_PATH]);
+  });
+
+  it.runIf(path.startsWith('/__maintenance'))('answers 405 to any method but GET on the bypass path', async () => {
+    const response = await fetch(`${gate.proxyUrl!}${path}`, { method: 'POST', body: 'x' });
+    expect([response.status, response.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+    expect(await response.text()).toContain('GET');
   });
 });
 
