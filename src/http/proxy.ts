@@ -146,6 +146,13 @@ export class UpstreamProxy {
       this.#upstreamFailed(error, req, res, head.accept);
     };
     upstreamRequest.on('response', (upstreamResponse) => {
+      // A 101 without Upgrade, to a request that asked for none: whatever the connection carries
+      // now is not HTTP, so it is closed rather than pooled, and the client gets a 502.
+      if (upstreamResponse.statusCode === 101) {
+        fail(new UpstreamResponseError('the application switched protocols on a request that asked for no upgrade'));
+        upstreamRequest.destroy();
+        return;
+      }
       // A response that got past maintenance is one person's: no cache directive of the application's survives.
       const kept = responseHeaders(upstreamResponse.rawHeaders, privateResponse ? isCacheDirective : null);
       if (privateResponse) kept.push('Cache-Control', BYPASS_CACHE_CONTROL);

@@ -394,7 +394,10 @@ describe.each([
 async function startRawUpstream(answers: Record<string, string>): Promise<{ url: string; server: Server }> {
   const server = createServer((socket) => {
     let received = '';
+    let switched = false;
     socket.on('data', (chunk: Buffer) => {
+      // After a bare 101 the connection speaks something else: an HTTP request sent on it is never answered.
+      if (switched) return;
       received += chunk.toString('latin1');
       const end = received.indexOf('\r\n\r\n');
       if (end === -1) return;
@@ -402,6 +405,11 @@ async function startRawUpstream(answers: Record<string, string>): Promise<{ url:
       received = received.slice(end + 4);
       const answer = answers[path];
       if (answer === undefined) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine');
+      // A bare 101 leaves the connection open, as an application that switched would.
+      else if (path === '/bare-101') {
+        switched = true;
+        socket.write(Buffer.from(answer, 'latin1'));
+      }
       else socket.end(Buffer.from(answer, 'latin1'));
     });
     socket.on('error', () => socket.destroy());
@@ -418,6 +426,8 @@ describe('one malformed answer from the application is a 502 for that request al
     '/status-099': 'HTTP/1.1 099 Low\r\nContent-Length: 2\r\n\r\nok',
     '/status-001': 'HTTP/1.1 001 Low\r\nContent-Length: 2\r\n\r\nok',
     '/switching': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    // No Upgrade header: Node's client reads it as an informational answer and waits for another.
+    '/bare-101': 'HTTP/1.1 101 Switching Protocols\r\n\r\n',
   };
   let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
   let gate: TestServer;
@@ -440,7 +450,7 @@ describe('one malformed answer from the application is a 502 for that request al
     await response.text();
     // The gate is still up on both ports, and the next request is served.
     expect((await gate.get('/livez')).status).toBe(200);
-    const next = await fetch(`${gate.proxyUrl!}/fine`);
+    const next = await fetch(`${gate.proxyUrl!}/fine`, { signal: AbortSignal.timeout(10_000) });
     expect([next.status, await next.text()]).toEqual([200, 'fine']);
   });
 
