@@ -33,3 +33,21 @@ export class CidrList {
     return family !== 0 && this.#list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
   }
 }
+
+/**
+ * What one client is counted as: an IPv4 address itself, an IPv6 address its /64, since one
+ * host is commonly given a whole /64 and can speak from any address in it.
+ */
+export function clientKey(address: string): string {
+  const plain = normalize(address);
+  if (isIP(plain) !== 6) return plain;
+  const [head = '', tail] = plain.split('%')[0]!.split('::');
+  const groupsOf = (part: string) => (part === '' ? [] : part.split(':').flatMap((group) => (group.includes('.') ? ['0', '0'] : [group])));
+  const left = groupsOf(head);
+  const right = tail === undefined ? [] : groupsOf(tail);
+  const groups = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(':')}::/64`;
+}

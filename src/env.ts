@@ -85,6 +85,7 @@ export const envSchema = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: secondsUpTo(3600).default(65),
   HTTP_HEADERS_TIMEOUT_SECONDS: secondsUpTo(3600).default(66),
   HTTP_REQUEST_TIMEOUT_SECONDS: secondsUpTo(3600).default(120),
+  HTTP_FIRST_REQUEST_TIMEOUT_SECONDS: secondsUpTo(3600).default(10),
   MAX_CONNECTIONS: wholeNumber(1, 1_000_000).default(1000),
   MAX_CONNECTIONS_PER_CLIENT: wholeNumber(1, 1_000_000).default(100),
   PROBE_PORT: port.optional(),

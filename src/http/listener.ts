@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { ConnectionLimit } from './connection-limit.ts';
-import { ConnectionDrain } from './drain.ts';
+import { Connections } from './connections.ts';
 import type { TrustedProxies } from './client-address.ts';
 
 /** The port is taken: a one-line reason, without a stack, is all the operator needs. */
@@ -20,26 +19,26 @@ export interface ListenerSettings {
   /** In all (MAX_CONNECTIONS) and per client (MAX_CONNECTIONS_PER_CLIENT). */
   maxConnections: number;
   maxConnectionsPerClient: number;
+  /** HTTP_FIRST_REQUEST_TIMEOUT_SECONDS, in ms. */
+  firstRequestTimeoutMs: number;
   proxies: TrustedProxies;
 }
 
 /**
- * One serving port, capped in all and per client. Started, it listens; stopped, it drains:
- * idle connections end between requests, and what still runs after the drain timeout is cut.
+ * One serving port, capped in all and per client (idle connections make room for new ones).
+ * Started, it listens; stopped, it drains: idle connections end between requests, and what
+ * still runs after the drain timeout is cut.
  */
 export class Listener {
   readonly server: Server;
-  readonly limit: ConnectionLimit;
-  readonly #drain: ConnectionDrain;
+  readonly connections: Connections;
   readonly #requestedPort: number;
   readonly #host: string;
   #port: number | null = null;
 
   constructor(server: Server, port: number, settings: ListenerSettings) {
-    server.maxConnections = settings.maxConnections;
     this.server = server;
-    this.limit = new ConnectionLimit(server, settings.maxConnectionsPerClient, settings.proxies);
-    this.#drain = new ConnectionDrain(server);
+    this.connections = new Connections(server, settings);
     this.#requestedPort = port;
     this.#host = settings.host;
   }
@@ -69,11 +68,11 @@ export class Listener {
 
   /** From now on every response tells its client to close the connection. */
   markDraining(): void {
-    this.#drain.markDraining();
+    this.connections.markDraining();
   }
 
   async stop(): Promise<void> {
     if (this.#port === null) this.server.close();
-    else await this.#drain.drain(DRAIN_TIMEOUT_MS);
+    else await this.connections.drain(DRAIN_TIMEOUT_MS);
   }
 }

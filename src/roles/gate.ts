@@ -44,14 +44,14 @@ export const gate: RoleSetup = async (core) => {
     parts: [onStop(() => proxy.close()), onStop(() => handlers.close()), ...(upstreamReadiness ? [upstreamReadiness] : [])],
     listeners: [proxyPort],
     surface: gateSurface(core, {
-      proxyAccepting: () => proxyPort.server.listening && proxyPort.limit.total < env.MAX_CONNECTIONS,
+      proxyAccepting: () => proxyPort.server.listening && !proxyPort.connections.full,
       ...(upstreamReadiness ? { upstreamHealth: () => upstreamReadiness.health } : {}),
     }),
   };
 };
 
 interface GateChecks {
-  /** Whether the proxy port can take one more connection; when it cannot, the gate is not ready. */
+  /** Whether the proxy port can take one more connection (every slot busy with a request: it cannot); when it cannot, the gate is not ready. */
   proxyAccepting?: () => boolean;
   /** The application's own readiness, when UPSTREAM_READY_PATH is set. */
   upstreamHealth?: () => UpstreamHealth;

@@ -20,6 +20,7 @@ export function listenerSettings(env: Env, proxies: TrustedProxies): ListenerSet
     host: env.HOST,
     maxConnections: env.MAX_CONNECTIONS,
     maxConnectionsPerClient: env.MAX_CONNECTIONS_PER_CLIENT,
+    firstRequestTimeoutMs: env.HTTP_FIRST_REQUEST_TIMEOUT_SECONDS * 1000,
     proxies,
   };
 }

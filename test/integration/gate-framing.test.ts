@@ -409,8 +409,7 @@ async function startRawUpstream(answers: Record<string, string>): Promise<{ url:
       else if (path === '/bare-101') {
         switched = true;
         socket.write(Buffer.from(answer, 'latin1'));
-      }
-      else socket.end(Buffer.from(answer, 'latin1'));
+      } else socket.end(Buffer.from(answer, 'latin1'));
     });
     socket.on('error', () => socket.destroy());
   });
