@@ -53,38 +53,46 @@ async function readVolumeOnce(dir: string): Promise<VolumeRead> {
   return Object.keys(data).length === 0 ? { kind: 'empty' } : { kind: 'snapshot', data, layout: 'plain' };
 }
 
-/** A ConfigMap holds at most 1 MiB in all; a larger key file is not one the kubelet wrote. */
-const MAX_KEY_BYTES = 1024 * 1024;
+/**
+ * A ConfigMap holds at most 1 MiB in all, keys and values: a volume holding more is not one the
+ * kubelet wrote, and is refused before it is read whole.
+ */
+const MAX_VOLUME_BYTES = 1024 * 1024;
 
 export class VolumeContentError extends Error {
   override readonly name = 'VolumeContentError';
 }
 
+/** Every key, one after the other, within MAX_VOLUME_BYTES in all. */
 async function readKeyFiles(dir: string): Promise<Record<string, string>> {
-  const names = (await readdir(dir)).filter((name) => !name.startsWith('.'));
-  const values = await Promise.all(names.map((name) => readKeyFile(dir, name)));
-  return Object.fromEntries(names.map((name, index) => [name, values[index]!] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-/**
- * Reads one key, which must be a regular file (through its symlink). It is opened
- * non-blocking and checked on the open handle, so a FIFO or a device can never stall the
- * reader, and nothing can be swapped in between the check and the read.
- */
-async function readKeyFile(dir: string, name: string): Promise<string> {
-  return (await readKeyBytes(dir, name)).toString('utf8');
+  const names = (await readdir(dir)).filter((name) => !name.startsWith('.')).sort();
+  const data: Record<string, string> = {};
+  let left = MAX_VOLUME_BYTES;
+  for (const name of names) {
+    left -= Buffer.byteLength(name);
+    const value = await readKeyBytes(dir, name, Math.max(0, left));
+    left -= value.length;
+    data[name] = value.toString('utf8');
+  }
+  return data;
 }
 
 /**
  * One key's bytes exactly as the kubelet wrote them (a Secret's key may be binary), through
- * its visible symlink; the file is one write of the kubelet, so it is never half-swapped.
+ * its visible symlink; the file is one write of the kubelet, so it is never half-swapped. It
+ * must be a regular file of at most `maxBytes`: it is opened non-blocking and checked on the
+ * open handle, so a FIFO or a device can never stall the reader, and nothing can be swapped
+ * in between the check and the read.
  */
-export async function readKeyBytes(dir: string, name: string): Promise<Buffer> {
+export async function readKeyBytes(dir: string, name: string, maxBytes = MAX_VOLUME_BYTES): Promise<Buffer> {
   const handle = await open(join(dir, name), constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new VolumeContentError(`key ${name} is not a regular file (${describeKind(info)})`);
-    if (info.size > MAX_KEY_BYTES) throw new VolumeContentError(`key ${name} is larger than 1 MiB (${info.size} bytes)`);
+    if (info.size > maxBytes)
+      throw new VolumeContentError(
+        `the keys add up to more than 1 MiB at key ${name} (${info.size} bytes), more than a ConfigMap can hold`,
+      );
     return await handle.readFile();
   } finally {
     await handle.close();
@@ -121,10 +129,14 @@ export async function writeVolumeAtomically(dir: string, payload: RawConfig, opt
   const afterStep = options.afterStep ?? (() => {});
   await mkdir(dir, { recursive: true });
 
-  const current = await readVolume(dir);
-  const oldPayload = current.kind === 'snapshot' && current.layout === 'kubelet' ? current.data : {};
-  const oldDataTarget = current.kind === 'snapshot' && current.layout === 'kubelet' ? await readlink(join(dir, DATA_DIR_NAME)) : null;
-  if (oldDataTarget !== null && sameConfig(oldPayload, payload)) return false;
+  // Content that cannot be read (a volume no kubelet would write) is replaced all the same.
+  const current = await readVolume(dir).catch((error: unknown) => {
+    if (error instanceof VolumeContentError) return null;
+    throw error;
+  });
+  const oldDataTarget = (await readdir(dir)).includes(DATA_DIR_NAME) ? await readlink(join(dir, DATA_DIR_NAME)) : null;
+  const oldKeys = oldDataTarget === null ? [] : (await readdir(join(dir, oldDataTarget))).filter((name) => !name.startsWith('.'));
+  if (current?.kind === 'snapshot' && current.layout === 'kubelet' && sameConfig(current.data, payload)) return false;
 
   const timestampedName = await makeTimestampedDir(dir, (options.now ?? (() => new Date()))());
   await afterStep('create-timestamped-dir');
@@ -144,9 +156,9 @@ export async function writeVolumeAtomically(dir: string, payload: RawConfig, opt
   await afterStep('rename-data');
 
   for (const key of keys) {
-    if (!(key in oldPayload)) await symlinkIfMissing(join(DATA_DIR_NAME, key), join(dir, key));
+    if (!oldKeys.includes(key)) await symlinkIfMissing(join(DATA_DIR_NAME, key), join(dir, key));
   }
-  for (const key of Object.keys(oldPayload)) {
+  for (const key of oldKeys) {
     if (!(key in payload)) await unlink(join(dir, key));
   }
   await afterStep('update-visible-symlinks');

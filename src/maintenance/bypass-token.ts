@@ -5,7 +5,10 @@ export const BYPASS_DEFAULT_SECONDS = 8 * 3600;
 export const BYPASS_MAX_SECONDS = 7 * 86_400;
 
 const VERSION = 'b1';
-const TOKEN = /^b1\.(\d{1,12})\.([A-Za-z0-9_-]{11})\.([A-Za-z0-9_-]{43})$/;
+// One spelling per token: no leading zero in the expiry, and the signature as base64url writes
+// it (its last character's two unused bits zero, checked after decoding). The id is signed as
+// written, so another spelling of it never verifies.
+const TOKEN = /^b1\.([1-9]\d{0,11})\.([A-Za-z0-9_-]{11})\.([A-Za-z0-9_-]{43})$/;
 
 export interface BypassGrant {
   /** A short random id, safe to log and to name in Events; the signature never is. */
@@ -42,6 +45,7 @@ export function verifyBypassToken(key: Buffer | null, token: string, now: number
   const seconds = Number(match[1]);
   const id = match[2]!;
   const given = Buffer.from(match[3]!, 'base64url');
+  if (given.toString('base64url') !== match[3]) return { ok: false, reason: 'malformed' };
   const expected = signature(key, seconds, id);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad_signature' };
   const expiresAt = seconds * 1000;

@@ -271,6 +271,24 @@ describe('keys that are not regular files', () => {
     expect((await s.status()).lastError).toBeNull();
   });
 
+  it('refuses a swap whose keys add up to more than a ConfigMap holds, keeping the last good state, without reading it whole', async () => {
+    const s = await server({ initial: { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'good' } });
+    await s.waitForReady(503);
+    // 40 keys of 512 KiB: 20 MiB that no kubelet writes for a ConfigMap.
+    const huge: Record<string, string> = { MAINTENANCE_MODE: 'false' };
+    for (let index = 0; index < 40; index++) huge[`PADDING_${String(index).padStart(2, '0')}`] = 'x'.repeat(512 * 1024);
+    await s.write(huge);
+    const status = await waitFor('the oversized swap to be reported', async () => {
+      const current = await s.status();
+      return current.lastError !== null ? current : undefined;
+    });
+    expect(status.lastError).toContain('more than 1 MiB');
+    expect(status).toMatchObject({ maintenance: true, config: { enabled: true, message: 'good' } });
+    await s.write({ MAINTENANCE_MODE: 'false' });
+    await s.waitForReady(200);
+    expect((await s.status()).lastError).toBeNull();
+  });
+
   it('rejects a MAINTENANCE_MODE that is a directory instead of reading it as off', async () => {
     const root = await makeTempDir();
     const dir = join(root, 'plain');

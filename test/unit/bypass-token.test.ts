@@ -44,6 +44,21 @@ describe('bypass tokens', () => {
     expect(verifyBypassToken(key, token, NOW)).toEqual({ ok: false, reason: 'malformed' });
   });
 
+  it('accepts only the one spelling it issues: no leading zero in the expiry, no set unused bits in the signature', () => {
+    const token = signBypassToken(key, NOW + HOUR, 'abcdefghijk');
+    const [version, expiry, id, signature] = token.split('.') as [string, string, string, string];
+    expect(verifyBypassToken(key, token, NOW)).toMatchObject({ ok: true });
+    expect(verifyBypassToken(key, [version, `0${expiry}`, id, signature].join('.'), NOW)).toEqual({ ok: false, reason: 'malformed' });
+    // The last of 43 characters carries 4 bits of the signature and 2 unused bits: the same bytes, spelled otherwise.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(signature.at(-1)!);
+    for (const unused of [1, 2, 3]) {
+      const respelled = signature.slice(0, -1) + alphabet[last + unused];
+      expect(Buffer.from(respelled, 'base64url').equals(Buffer.from(signature, 'base64url'))).toBe(true);
+      expect(verifyBypassToken(key, [version, expiry, id, respelled].join('.'), NOW)).toEqual({ ok: false, reason: 'malformed' });
+    }
+  });
+
   it('refuses a validly signed token that would outlast the longest link this service issues', () => {
     const token = signBypassToken(key, NOW + BYPASS_MAX_SECONDS * 1000 + 2 * HOUR);
     expect(verifyBypassToken(key, token, NOW)).toEqual({ ok: false, reason: 'beyond_max' });
