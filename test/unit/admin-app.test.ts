@@ -64,12 +64,12 @@ function adminApp(
   writer: ConfigWriter,
   auth: AdminAuth = noAuth(),
   bypassKey: Buffer | null = null,
-  extra: { maxStreamsPerIdentity?: number; live?: LiveState } = {},
+  extra: { maxStreamsPerIdentity?: number; live?: LiveState; heartbeatMs?: number; now?: () => number } = {},
 ) {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   const app = createAdminApp({
-    auth: new CachedAuth(auth),
+    auth: new CachedAuth(auth, extra.now),
     writer,
     log,
     registry: new Registry(),
@@ -92,6 +92,29 @@ function adminApp(
     });
   return { app, put, lines };
 }
+
+describe('panel sign-ins', () => {
+  it('are limited per identity: a loop of sign-ins gets 429 with Retry-After, and another identity still signs in', async () => {
+    const { app } = adminApp(new MemoryWriter(), tokenIsIdentity);
+    const signIn = (token: string) =>
+      app.request('/session', {
+        method: 'POST',
+        headers: { Host: 'admin.test', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ token }),
+      });
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let index = 0; index < 25; index++) {
+      const response = await signIn('reader');
+      statuses.push(response.status);
+      if (response.status === 429) retryAfter ??= response.headers.get('retry-after');
+    }
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(200));
+    expect(statuses.slice(-10)).toEqual(Array(10).fill(429));
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+    expect((await signIn('operator')).status).toBe(200);
+  });
+});
 
 describe('the admin API when the stored config is rejected', () => {
   const applied = (raw: Record<string, string>) => {
@@ -262,6 +285,35 @@ describe('the event stream under one greedy caller', () => {
     })();
     expect(again?.status).toBe(200);
     for (const response of [second, other, again]) await response?.body?.cancel();
+  });
+});
+
+describe('the event stream after a revocation', () => {
+  it('ends at the next heartbeat once the caller may no longer read the switch, though its token is still good', async () => {
+    let now = 1_000_000;
+    let mayRead = true;
+    const auth: AdminAuth = { ...tokenIsIdentity, authorize: async () => mayRead };
+    const { app } = adminApp(new MemoryWriter(), auth, null, { heartbeatMs: 20, now: () => now });
+    const response = await app.request('/api/stream', { headers: { Host: 'localhost', Authorization: 'Bearer viewer' } });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let seen = '';
+    const readUntil = async (pattern: RegExp) => {
+      while (!pattern.test(seen)) {
+        const { value, done } = await reader.read();
+        if (done) return 'ended';
+        seen += decoder.decode(value);
+      }
+      return 'seen';
+    };
+    expect(await readUntil(/event: heartbeat/)).toBe('seen');
+    // The RoleBinding is deleted; past the auth cache, the next heartbeat asks again.
+    mayRead = false;
+    now += 11_000;
+    seen = '';
+    const tooLong = new Promise((resolve) => setTimeout(() => resolve('still open after 10 s'), 10_000).unref());
+    expect(await Promise.race([readUntil(/event: state/), tooLong])).toBe('ended');
   });
 });
 

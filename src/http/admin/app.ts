@@ -24,6 +24,9 @@ import { streamRoutes } from './routes/stream.ts';
 export type { AdminEnv } from './guards.ts';
 export { MAX_STREAMS, MAX_STREAMS_PER_IDENTITY } from './routes/stream.ts';
 
+/** Sign-ins one identity may make a minute (and at once): a person signs in a few times a day. */
+const SIGN_INS_PER_MINUTE = 10;
+
 export interface AdminApp extends Hono<AdminEnv> {
   /** Ends every open event stream (shutdown). */
   closeStreams(): void;
@@ -62,10 +65,11 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   const now = deps.now ?? Date.now;
   const sessions = new SessionStore(now);
   const attempts = new RateLimiter({ perMinute: deps.authAttemptsPerMinute, burst: deps.authAttemptsPerMinute, now });
+  const signIns = new RateLimiter({ perMinute: SIGN_INS_PER_MINUTE, burst: SIGN_INS_PER_MINUTE, now });
   const guards = createGuards({ auth, sessions, attempts, trustedProxies: deps.trustedProxies, target: writer.target });
   const rateLimited = labelledCounter(deps.registry, {
     name: 'admin_auth_rate_limited_total',
-    help: 'Admin authentication attempts refused with 429: per client address (client) or for the whole pod (reviews)',
+    help: 'Admin authentication attempts refused with 429: per client address (client), per identity signing in (sign_ins) or for the whole pod (reviews)',
     label: 'scope',
     values: [],
   });
@@ -114,7 +118,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   }
 
   app.route('/', panelRoutes());
-  app.route('/session', sessionRoutes({ auth, sessions, guards, target: writer.target, log }));
+  app.route('/session', sessionRoutes({ auth, sessions, signIns, guards, target: writer.target, log }));
   app.route('/api/maintenance', maintenanceRoutes({ writer, guards, log, view }));
   app.route('/api/history', historyRoutes({ writer, guards }));
   app.route('/api/stream', stream.routes);

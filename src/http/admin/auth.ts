@@ -10,10 +10,16 @@ export type Access = 'get' | 'patch';
 
 export type AdminAuthMode = 'kubernetes' | 'token' | 'none';
 
+/**
+ * Whether a token was accepted before (a session's, a returning caller's): checking it again
+ * spends its own budget, which tokens never seen before cannot empty.
+ */
+export type Standing = 'known' | 'stranger';
+
 export interface AdminAuth {
   readonly mode: AdminAuthMode;
   /** Who this bearer token belongs to, or null if it is not accepted. */
-  authenticate(token: string): Promise<Identity | null>;
+  authenticate(token: string, standing?: Standing): Promise<Identity | null>;
   /** May this identity read (get) or change (patch) the maintenance config? */
   authorize(identity: Identity, access: Access): Promise<boolean>;
   /** Why nobody can be authenticated right now (for readiness), or null. */
@@ -66,6 +72,10 @@ class TtlCache<T> {
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
+/** How long a token that was accepted stays known (its checks then spend the known budget): a session's life, and more. */
+const KNOWN_TOKEN_MS = 60 * 60 * 1000;
+const MAX_KNOWN_TOKENS = 10_000;
+
 /**
  * Answers about tokens and permissions, good and bad alike, are cached for AUTH_CACHE_MS, so a
  * busy panel, or a flood of garbage tokens repeated, costs the API server nothing more.
@@ -74,8 +84,12 @@ export class CachedAuth implements AdminAuth {
   readonly #identities: TtlCache<Identity | null>;
   readonly #decisions: TtlCache<boolean>;
   readonly #inner: AdminAuth;
+  /** Digests of the tokens accepted lately, and until when they count as known. */
+  readonly #known = new Map<string, number>();
+  readonly #now: () => number;
   constructor(inner: AdminAuth, now: () => number = Date.now) {
     this.#inner = inner;
+    this.#now = now;
     this.#identities = new TtlCache(now);
     this.#decisions = new TtlCache(now);
   }
@@ -90,7 +104,16 @@ export class CachedAuth implements AdminAuth {
   }
 
   authenticate(token: string) {
-    return this.#identities.get(digest(token).toString('hex'), () => this.#inner.authenticate(token));
+    const key = digest(token).toString('hex');
+    return this.#identities.get(key, async () => {
+      const identity = await this.#inner.authenticate(token, (this.#known.get(key) ?? 0) > this.#now() ? 'known' : 'stranger');
+      if (identity !== null) {
+        this.#known.delete(key);
+        this.#known.set(key, this.#now() + KNOWN_TOKEN_MS);
+        if (this.#known.size > MAX_KNOWN_TOKENS) this.#known.delete(this.#known.keys().next().value!);
+      } else this.#known.delete(key);
+      return identity;
+    });
   }
 
   authorize(identity: Identity, access: Access) {
@@ -106,7 +129,11 @@ export class CachedAuth implements AdminAuth {
   }
 }
 
-/** At most this many TokenReviews a second leave one admin pod, whatever callers send. */
+/**
+ * At most this many TokenReviews a second leave one admin pod, whatever callers send: as many
+ * again for known tokens (sessions, returning callers) as for strangers, each budget apart, so
+ * a flood of garbage tokens never locks out the people already signed in.
+ */
 const REVIEWS_PER_SECOND = 5;
 const REVIEW_BURST = 20;
 
@@ -118,8 +145,8 @@ export function kubernetesAuth(clients: KubeClients, namespace: string, name: st
   const reviews = new RateLimiter({ perMinute: REVIEWS_PER_SECOND * 60, burst: REVIEW_BURST, now });
   return {
     mode: 'kubernetes',
-    authenticate: (token) => {
-      const allowed = reviews.take('reviews');
+    authenticate: (token, standing = 'stranger') => {
+      const allowed = reviews.take(standing);
       if (!allowed.ok) throw new RateLimitedError('reviews', allowed.retryAfterSeconds);
       return reviewToken(clients, token);
     },

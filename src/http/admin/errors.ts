@@ -9,10 +9,16 @@ import { configErrorToApiError, type ApiError } from './requests.ts';
 /** Too many authentication attempts: 429 with Retry-After. */
 export class RateLimitedError extends Error {
   override readonly name = 'RateLimitedError';
-  readonly scope: 'client' | 'reviews';
+  readonly scope: 'client' | 'reviews' | 'sign_ins';
   readonly retryAfterSeconds: number;
-  constructor(scope: 'client' | 'reviews', retryAfterSeconds: number) {
-    super(scope === 'client' ? 'too many sign-in attempts from this address' : 'too many token reviews from this admin pod');
+  constructor(scope: 'client' | 'reviews' | 'sign_ins', retryAfterSeconds: number) {
+    super(
+      scope === 'client'
+        ? 'too many sign-in attempts from this address'
+        : scope === 'sign_ins'
+          ? 'too many sign-ins by this identity'
+          : 'too many token reviews from this admin pod',
+    );
     this.scope = scope;
     this.retryAfterSeconds = retryAfterSeconds;
   }

@@ -4,6 +4,7 @@ import { getCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
 import { validator } from 'hono/validator';
 import type { z } from 'zod';
+import { clientKey } from '../../cidr.ts';
 import type { TrustedProxies } from '../client-address.ts';
 import type { Access, CachedAuth, Identity } from './auth.ts';
 import { fail, RateLimitedError } from './errors.ts';
@@ -38,12 +39,12 @@ export function createGuards({ auth, sessions, attempts, trustedProxies, target 
 
   /**
    * Checks a bearer token. Attempts whose answer is not cached cost a TokenReview (or a file
-   * read), so they are rate-limited per client address.
+   * read), so they are rate-limited per client (an IPv6 client by its /64).
    */
   const authenticate = async (c: Context, token: string): Promise<Identity | null> => {
     if (!auth.knows(token)) {
       const client = trustedProxies.clientAddress(peer(c), c.req.header(trustedProxies.header));
-      const allowed = attempts.take(client);
+      const allowed = attempts.take(clientKey(client));
       if (!allowed.ok) throw new RateLimitedError('client', allowed.retryAfterSeconds);
     }
     return auth.authenticate(token);

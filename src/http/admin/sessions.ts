@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Identity } from './auth.ts';
 
 export const SESSION_SECONDS = 15 * 60;
+/** Panel sessions one identity may hold; its next sign-in ends its own oldest, never another's. */
+export const MAX_SESSIONS_PER_IDENTITY = 10;
 
 export interface Session {
   id: string;
@@ -20,15 +22,21 @@ export class SessionStore {
   readonly #sessions = new Map<string, Session>();
   readonly #now: () => number;
   readonly #maxSessions: number;
-  constructor(now: () => number = Date.now, maxSessions = 1_000) {
+  readonly #maxPerIdentity: number;
+  constructor(now: () => number = Date.now, maxSessions = 1_000, maxPerIdentity = MAX_SESSIONS_PER_IDENTITY) {
     this.#now = now;
     this.#maxSessions = maxSessions;
+    this.#maxPerIdentity = maxPerIdentity;
   }
 
   open(token: string, identity: Identity): Session {
+    const own: string[] = [];
     for (const [id, session] of this.#sessions) {
       if (session.expiresAt <= this.#now()) this.#sessions.delete(id);
+      else if (session.identity.user === identity.user) own.push(id);
     }
+    // Oldest first, in the map's order: an identity at its share makes room from its own.
+    for (const id of own.slice(0, Math.max(0, own.length - this.#maxPerIdentity + 1))) this.#sessions.delete(id);
     if (this.#sessions.size >= this.#maxSessions) this.#sessions.delete(this.#sessions.keys().next().value!);
     const session: Session = {
       id: randomBytes(32).toString('base64url'),

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { SessionView } from '../api-types.ts';
 import type { CachedAuth } from '../auth.ts';
-import { fail } from '../errors.ts';
+import { fail, RateLimitedError } from '../errors.ts';
+import type { RateLimiter } from '../rate-limit.ts';
 import { SESSION_COOKIE, type AdminEnv, type Guards } from '../guards.ts';
 import { SESSION_SECONDS, type SessionStore } from '../sessions.ts';
 
@@ -16,11 +17,13 @@ const signIn = z.strictObject({
 export function sessionRoutes(deps: {
   auth: CachedAuth;
   sessions: SessionStore;
+  /** Sign-ins per identity: each opens a session, and a loop of them would churn the store. */
+  signIns: RateLimiter;
   guards: Guards;
   target: string;
   log: Logger;
 }): Hono<AdminEnv> {
-  const { auth, sessions, guards, log } = deps;
+  const { auth, sessions, signIns, guards, log } = deps;
   return new Hono<AdminEnv>()
     .get('/', async (c) => {
       const session = sessions.find(getCookie(c, SESSION_COOKIE));
@@ -35,6 +38,8 @@ export function sessionRoutes(deps: {
       if (!(await auth.authorize(identity, 'get'))) {
         return fail(c, 403, { error: 'forbidden', message: `${identity.user} may not read ${deps.target}` });
       }
+      const allowed = signIns.take(identity.user);
+      if (!allowed.ok) throw new RateLimitedError('sign_ins', allowed.retryAfterSeconds);
       const session = sessions.open(token, identity);
       setCookie(c, SESSION_COOKIE, session.id, {
         path: '/admin',

@@ -82,11 +82,12 @@ export function streamRoutes(deps: StreamDeps): { routes: Hono<AdminEnv>; close(
             stored ??= await writer.read();
             await stream.writeSSE({ event: 'state', id: String(++id), data: JSON.stringify(describeAll(stored, view)) });
           } else {
-            // A heartbeat, and the same revocation check as any request: a revoked token or an
-            // ended session ends the stream within the auth cache's bound.
+            // A heartbeat, and the same checks as any request: a revoked token, an ended session or
+            // a permission taken away (a RoleBinding deleted) ends the stream within the auth cache's bound.
             const token = bearer ?? session?.token ?? null;
             const still = token === null ? identity : await auth.authenticate(token);
             if (still === null || (session !== null && !sessions.find(session.id))) break;
+            if (!(await auth.authorize(still, 'get'))) break;
             await stream.writeSSE({ event: 'heartbeat', data: new Date(now()).toISOString() });
           }
           if (!changed && !stream.aborted) {
