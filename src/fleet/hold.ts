@@ -1,6 +1,12 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import { HOLD_ANNOTATION, PAUSED_REPLICAS_ANNOTATION, type Autoscaler, type AutoscalerClient } from '../k8s/autoscalers.ts';
+import {
+  HOLD_ANNOTATION,
+  PAUSED_REPLICAS_ANNOTATION,
+  type Autoscaler,
+  type AutoscalerClient,
+  type HoldLedger,
+} from '../k8s/autoscalers.ts';
 
 /** The label every pod of an install carries, with the app's name. */
 const APP_LABEL = 'maintenance-switch.dev/app';
@@ -8,7 +14,7 @@ const TIER_LABEL = 'maintenance-switch.dev/tier';
 /** The install's own tiers: their autoscalers, if anyone made one, are not the app's. */
 const OWN_TIERS = new Set(['admin', 'page']);
 
-/** What the hold changed on one autoscaler, recorded on it in HOLD_ANNOTATION. */
+/** What the hold changed on one autoscaler: kept in the HoldLedger, and shown on it in HOLD_ANNOTATION. */
 export interface HoldRecord {
   /** The install's app, so `kubectl maintenance status` shows each install its own holds. */
   app?: string;
@@ -94,16 +100,22 @@ export function holdAfterMs(autoscaler: Autoscaler, record: HoldRecord): number 
   return (window ?? 300) * 1000;
 }
 
+/** Where the ledger keeps one autoscaler's record. */
+const ledgerKey = (autoscaler: Autoscaler) => `${autoscaler.kind}.${autoscaler.name}`;
+
 /**
  * Keeps the app's autoscalers from shrinking an idle fleet while maintenance is on: each HPA
  * that scales a Deployment of this install's app gets scale-down disabled (scale-up untouched),
  * each KEDA ScaledObject is paused at the current replicas, and what was there before is
- * recorded on the object. When maintenance ends (or at start, after it ended while no admin
- * ran), the record is put back exactly and removed. Level-triggered: every look compares what
- * is with what should be, so a re-apply that dropped the hold during maintenance is undone.
+ * recorded in the ledger (and shown on the object). When maintenance ends (or at start, after
+ * it ended while no admin ran), the ledger's record is put back exactly and removed. A record
+ * found only on an object, which anyone who may edit it could have written, is reported and
+ * never acted on. Level-triggered: every look compares what is with what should be, so a
+ * re-apply that dropped the hold during maintenance is undone.
  */
 export class AutoscalingHold {
   readonly #client: AutoscalerClient;
+  readonly #ledger: HoldLedger;
   readonly #app: string;
   readonly #enabled: boolean;
   readonly #active: () => boolean | null;
@@ -118,6 +130,7 @@ export class AutoscalingHold {
 
   constructor(deps: {
     client: AutoscalerClient;
+    ledger: HoldLedger;
     /** The app's name: Deployments whose pods carry maintenance-switch.dev/app with it are the app's. */
     app: string;
     enabled: boolean;
@@ -129,6 +142,7 @@ export class AutoscalingHold {
     log: Logger;
   }) {
     this.#client = deps.client;
+    this.#ledger = deps.ledger;
     this.#app = deps.app;
     this.#enabled = deps.enabled;
     const after = deps.holdAfterMs;
@@ -183,8 +197,10 @@ export class AutoscalingHold {
     const problems: HoldStatus['problems'] = [];
     let { reasserted } = this.#status;
     let listing: Awaited<ReturnType<AutoscalerClient['list']>>;
+    let ledger: Awaited<ReturnType<HoldLedger['read']>>;
     try {
       listing = await this.#client.list();
+      ledger = await this.#ledger.read();
     } catch (error) {
       // With the hold off, its RBAC may be gone too: nothing to report.
       if (!this.#enabled) this.#log.info({ err: (error as Error).message }, 'AUTOSCALING_HOLD=off: no autoscaler to release');
@@ -194,6 +210,15 @@ export class AutoscalingHold {
     const deployments = new Map<string, Awaited<ReturnType<AutoscalerClient['deployment']>>>();
     const now = this.#clock.now();
     let nextRelease: number | null = null;
+    // The record first, then the object: a record may outlive its change (and is put back as a
+    // no-op), but no change of the hold's is ever left without its record.
+    const writeRecord = async (key: string, value: HoldRecord | null) => {
+      const text = value === null ? null : JSON.stringify(value);
+      if ((ledger.records[key] ?? null) === text) return;
+      ledger.version = await this.#ledger.write({ [key]: text }, ledger.version);
+      if (text === null) delete ledger.records[key];
+      else ledger.records[key] = text;
+    };
     for (const autoscaler of listing.autoscalers) {
       if (autoscaler.madeByKeda || autoscaler.deployment === null) continue;
       const { kind, name, deployment } = autoscaler;
@@ -202,47 +227,67 @@ export class AutoscalingHold {
         const target = deployments.get(deployment);
         const labels = target?.templateLabels ?? {};
         if (!target || labels[APP_LABEL] !== this.#app || OWN_TIERS.has(labels[TIER_LABEL] ?? '')) continue;
-        const record = parseHoldRecord(autoscaler.annotations[HOLD_ANNOTATION]);
+        const trusted = parseHoldRecord(ledger.records[ledgerKey(autoscaler)]);
+        const shown = autoscaler.annotations[HOLD_ANNOTATION];
         if (hold) {
           // Maintenance back on before the release: held again as it was, with no end.
-          const { endedAt: _, ...kept } = record ?? {};
-          const next = record ? (kept as HoldRecord) : this.#newRecord(autoscaler, target.replicas);
-          if (record === null || record.endedAt !== undefined || !isHeld(autoscaler, record)) {
+          const { endedAt: _, ...kept } = trusted ?? {};
+          const next = trusted ? (kept as HoldRecord) : this.#newRecord(autoscaler, target.replicas);
+          if (trusted === null || trusted.endedAt !== undefined || !isHeld(autoscaler, trusted) || shown !== JSON.stringify(next)) {
+            await writeRecord(ledgerKey(autoscaler), next);
             await this.#client.patch(autoscaler, holdPatch(autoscaler, next));
-            if (record !== null) {
+            if (trusted !== null) {
               reasserted++;
               this.#log.warn({ kind, name }, 'the autoscaler lost its hold during maintenance (a re-apply?): held again');
             } else this.#log.info({ kind, name, replicas: next.replicas }, 'holding the autoscaler: no scale-down during maintenance');
           }
           held.push({ kind, name, deployment, replicas: next.replicas, since: next.since, releasesAt: null });
-        } else if (record !== null) {
-          const afterMs = this.#enabled ? (this.#holdAfterMs ?? holdAfterMs)(autoscaler, record) : 0;
-          const endedAt = record.endedAt === undefined ? now : Date.parse(record.endedAt);
+        } else if (trusted !== null) {
+          const afterMs = this.#enabled ? (this.#holdAfterMs ?? holdAfterMs)(autoscaler, trusted) : 0;
+          const endedAt = trusted.endedAt === undefined ? now : Date.parse(trusted.endedAt);
           const releaseAt = endedAt + afterMs;
           if (now >= releaseAt) {
-            await this.#client.patch(autoscaler, releasePatch(autoscaler, record));
+            await this.#client.patch(autoscaler, releasePatch(autoscaler, trusted));
+            await writeRecord(ledgerKey(autoscaler), null);
             this.#log.info({ kind, name }, 'released the autoscaler: it is as it was before maintenance');
           } else {
-            // The end is recorded on the object, so a restarted admin keeps the same release time.
-            if (record.endedAt === undefined)
-              await this.#client.patch(autoscaler, {
-                metadata: { annotations: { [HOLD_ANNOTATION]: JSON.stringify({ ...record, endedAt: new Date(now).toISOString() }) } },
-              });
+            // The end is recorded, so a restarted admin keeps the same release time.
+            if (trusted.endedAt === undefined) {
+              const ended = { ...trusted, endedAt: new Date(now).toISOString() };
+              await writeRecord(ledgerKey(autoscaler), ended);
+              await this.#client.patch(autoscaler, { metadata: { annotations: { [HOLD_ANNOTATION]: JSON.stringify(ended) } } });
+            }
             held.push({
               kind,
               name,
               deployment,
-              replicas: record.replicas,
-              since: record.since,
+              replicas: trusted.replicas,
+              since: trusted.since,
               releasesAt: new Date(releaseAt).toISOString(),
             });
             nextRelease = Math.min(nextRelease ?? releaseAt, releaseAt);
           }
+        } else if (shown !== undefined) {
+          problems.push({
+            kind,
+            name,
+            problem: `it carries a hold record (${HOLD_ANNOTATION}) that is not in ${this.#ledger.target}, where this admin keeps what it changed: not acted on; if nothing holds it, remove the annotation`,
+          });
         }
       } catch (error) {
         // Changed since the listing (a re-apply, another admin replica): look again, not a problem.
         if ((error as { status?: number }).status === 409) this.#again = true;
         else problems.push({ kind, name, problem: (error as Error).message });
+      }
+    }
+    // The record of an autoscaler deleted since: nothing is left to put back.
+    const listed = new Set(listing.autoscalers.map(ledgerKey));
+    for (const key of Object.keys(ledger.records).filter((key) => !listed.has(key))) {
+      try {
+        await writeRecord(key, null);
+      } catch (error) {
+        if ((error as { status?: number }).status === 409) this.#again = true;
+        else problems.push({ problem: (error as Error).message });
       }
     }
     if (problems.length > 0) this.#log.warn({ problems }, 'the autoscaling hold could not do all it should');

@@ -1,7 +1,8 @@
 import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import { apiStatus, KubernetesApiError, type Informer, type KubeClients } from './client.ts';
+import { mergePatchConfigMap, readConfigMap, type ConfigMapRef } from './configmaps.ts';
 
-/** Where the hold records what it changed, on the autoscaler itself, so any admin can undo it. */
+/** The hold's record shown on the autoscaler itself, for people and `kubectl maintenance status`; never read back to act on. */
 export const HOLD_ANNOTATION = 'maintenance-switch.dev/autoscaling-hold';
 /** KEDA's own pause: it keeps the target at this many replicas while the annotation is there. */
 export const PAUSED_REPLICAS_ANNOTATION = 'autoscaling.keda.sh/paused-replicas';
@@ -34,6 +35,36 @@ export interface AutoscalerClient {
    * Throws a KubernetesApiError that names the object.
    */
   patch(autoscaler: Autoscaler, body: { metadata?: { annotations?: Record<string, string | null> }; spec?: object }): Promise<void>;
+}
+
+/**
+ * The hold's own records: what it changed on each autoscaler, and so what it will put back.
+ * They live in a ConfigMap of the install (`<app>-maintenance-hold`) that only its admin (and
+ * who may already change the install) may write, never on the autoscaler alone, where anyone
+ * who may edit an HPA could plant what the admin would later write into it.
+ */
+export interface HoldLedger {
+  /** Where the records are, for messages: "ConfigMap shop/shop-maintenance-hold". */
+  readonly target: string;
+  /** The records by autoscaler (`HorizontalPodAutoscaler.web`), and the version they were read at. */
+  read(): Promise<{ records: Record<string, string>; version: string }>;
+  /** Sets (a string) or removes (null) records, only if still at `version` (409 otherwise); the new version. */
+  write(changes: Record<string, string | null>, version: string): Promise<string>;
+}
+
+/** `get` and `patch` on one ConfigMap. */
+export function holdLedgerClient(clients: KubeClients, ref: ConfigMapRef): HoldLedger {
+  return {
+    target: `ConfigMap ${ref.namespace}/${ref.name}`,
+    async read() {
+      const configMap = await readConfigMap(clients, ref);
+      return { records: configMap.data ?? {}, version: configMap.metadata?.resourceVersion ?? '' };
+    },
+    async write(changes, version) {
+      const patched = await mergePatchConfigMap(clients, ref, { metadata: { resourceVersion: version }, data: changes }, FIELD_MANAGER);
+      return patched.metadata?.resourceVersion ?? '';
+    },
+  };
 }
 
 interface ScaledObjectLike {

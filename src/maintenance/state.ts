@@ -3,9 +3,6 @@ import type { ConfigStore } from '../config/store.ts';
 import type { MaintenanceConfig } from '../config/parse.ts';
 import { decide, type Decision } from './policy.ts';
 
-// setTimeout fires at once for delays above 2^31-1 ms; longer waits are taken in steps.
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
-
 export interface MaintenanceView extends Decision {
   config: MaintenanceConfig | null;
 }
@@ -70,7 +67,7 @@ export class MaintenanceState {
     this.#cancelTimer?.();
     this.#cancelTimer = null;
     if (at === null) return;
-    const delay = Math.min(Math.max(0, at - this.clock.now()), MAX_TIMER_DELAY_MS);
-    this.#cancelTimer = this.clock.setTimer(() => this.#evaluate(config), delay);
+    // The clock cuts a delay past 24.8 days to that: longer waits are taken in steps.
+    this.#cancelTimer = this.clock.setTimer(() => this.#evaluate(config), at - this.clock.now());
   }
 }

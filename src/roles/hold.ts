@@ -1,6 +1,6 @@
 import { repeatEvery } from '../clock.ts';
 import { AutoscalingHold } from '../fleet/hold.ts';
-import { autoscalerClient, autoscalerInformer } from '../k8s/autoscalers.ts';
+import { autoscalerClient, autoscalerInformer, holdLedgerClient } from '../k8s/autoscalers.ts';
 import { hasKubernetesCredentials, kubernetes } from '../k8s/client.ts';
 import { SupervisedWatch } from '../k8s/supervised-watch.ts';
 import { holdMetrics } from '../http/metrics.ts';
@@ -21,6 +21,8 @@ export async function autoscalingHoldFor(core: Core) {
   const clients = await kubernetes();
   const hold = new AutoscalingHold({
     client: autoscalerClient(clients, env.POD_NAMESPACE),
+    // The install names it after the app, as every object of its own.
+    ledger: holdLedgerClient(clients, { namespace: env.POD_NAMESPACE, name: `${env.APP_NAME}-maintenance-hold` }),
     app: env.APP_NAME,
     enabled: env.AUTOSCALING_HOLD === 'on',
     ...(env.AUTOSCALING_HOLD_AFTER_SECONDS !== undefined ? { holdAfterMs: env.AUTOSCALING_HOLD_AFTER_SECONDS * 1000 } : {}),

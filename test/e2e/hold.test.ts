@@ -57,6 +57,7 @@ interface Held {
 }
 interface HoldView {
   state: string;
+  checkedAt: string | null;
   held: { kind: string; name: string; replicas: number; since: string }[];
   problems: { name?: string; problem: string }[];
   reasserted: number;
@@ -166,6 +167,17 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
 
     const metrics = await (await fetch(`${admin!.url}/metrics`)).text();
     expect(metrics).toMatch(/^maintenance_autoscaling_held 3$/m);
+    // What it will put back is in its own ConfigMap, the same record the objects show.
+    const ledger = JSON.parse(await kubectl(['get', 'configmap', 'shop-maintenance-hold', '-n', NS, '-o', 'jsonpath={.data}'])) as Record<
+      string,
+      string
+    >;
+    expect(Object.keys(ledger).sort()).toEqual([
+      'HorizontalPodAutoscaler.web',
+      'HorizontalPodAutoscaler.web-tuned',
+      'ScaledObject.web-queue',
+    ]);
+    expect(ledger['HorizontalPodAutoscaler.web-tuned']).toBe(tuned.metadata.annotations![HOLD]);
 
     // kubectl maintenance status shows the same, from the records on the objects themselves.
     const shown = await plugin(['status', '-n', NS]);
@@ -181,11 +193,11 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
   it('holds again an HPA that a replace during maintenance took back to what the user wrote', async () => {
     const before = JSON.parse((await get('hpa', 'web')).metadata.annotations![HOLD]!) as { since: string };
     await kubectl(['replace', '-f', '-'], { input: JSON.stringify(hpa('web', 'web')) });
-    // The replace took the record too: the hold that comes back is a new one.
+    // The replace took the record shown on the object too; the hold's own is in its ConfigMap, and comes back whole.
     await waitFor('web held again', async () => {
       const web = await get('hpa', 'web');
       const record = web.metadata.annotations?.[HOLD];
-      return isHeld(web) && record && (JSON.parse(record) as { since: string }).since !== before.since ? true : undefined;
+      return isHeld(web) && record && (JSON.parse(record) as { since: string }).since === before.since ? true : undefined;
     });
     applied.web = { ...applied.web!, annotations: {} };
     // A re-apply that keeps the record but resets the policy counts as put back.
@@ -207,6 +219,38 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
     ] as const)
       expect(withoutManagedFields(await get(kind, name)), name).toEqual(applied[name]);
     expect((await status()).autoscaling.held).toEqual([]);
+  });
+
+  it('never acts on a record planted on an HPA by someone who may edit it: reported, not written, no busy loop', async () => {
+    // Released in 30 days (past what a timer reaches) into a behavior that would stop scale-up.
+    const planted = JSON.stringify({
+      app: 'shop',
+      since: new Date().toISOString(),
+      replicas: 1,
+      behavior: { scaleUp: { selectPolicy: 'Disabled' } },
+      endedAt: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    });
+    await kubectl(['annotate', 'hpa', 'web', '-n', NS, `${HOLD}=${planted}`]);
+    const view = await waitFor('the plant reported', async () => {
+      const current = (await status()).autoscaling;
+      return current.problems.some((problem) => problem.name === 'web') ? current : undefined;
+    });
+    expect(view.problems).toEqual([
+      { kind: 'HorizontalPodAutoscaler', name: 'web', problem: expect.stringContaining(`not in ConfigMap ${NS}/shop-maintenance-hold`) },
+    ]);
+    expect(view.held).toEqual([]);
+    const before = await get('hpa', 'web');
+    // Two more looks of its own (an HPA event each), and the object is as the plant left it.
+    for (const round of [1, 2]) await kubectl(['annotate', 'hpa', 'blog', '-n', NS, '--overwrite', `round=${round}`]);
+    await waitFor('looked again', async () => ((await status()).autoscaling.checkedAt !== view.checkedAt ? true : undefined));
+    const after = await get('hpa', 'web');
+    expect(after.spec).toEqual(before.spec);
+    expect(after.metadata.managedFields!.filter((field) => field.manager === 'maintenance-switch-hold')).toEqual(
+      before.metadata.managedFields!.filter((field) => field.manager === 'maintenance-switch-hold'),
+    );
+    await kubectl(['annotate', 'hpa', 'web', '-n', NS, `${HOLD}-`]);
+    await kubectl(['annotate', 'hpa', 'blog', '-n', NS, 'round-']);
+    await waitFor('the problem gone', async () => ((await status()).autoscaling.problems.length === 0 ? true : undefined));
   });
 
   it('when maintenance ended while no admin ran, the restarted admin puts the hold back', async () => {

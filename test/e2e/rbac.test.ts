@@ -56,6 +56,9 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
     expect(await canI(ADMIN_SA, 'patch', 'deployments.apps', ['--subresource=scale'])).toBe(false);
     for (const other of ['replicasets.apps', 'statefulsets.apps']) expect(await canI(ADMIN_SA, 'patch', other), other).toBe(false);
     expect(await canI(ADMIN_SA, 'patch', 'horizontalpodautoscalers.autoscaling', ['-n', 'default'])).toBe(false);
+    // Its records: get and patch on its own ConfigMap alone.
+    for (const verb of ['get', 'patch']) expect(await canI(ADMIN_SA, verb, 'configmaps/sample-app-maintenance-hold'), verb).toBe(true);
+    for (const verb of ['update', 'delete']) expect(await canI(ADMIN_SA, verb, 'configmaps/sample-app-maintenance-hold'), verb).toBe(false);
   });
 
   it('gives the user service account no API access at all', async () => {

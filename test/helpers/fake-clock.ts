@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/clock.ts';
+import { MAX_TIMER_DELAY_MS, type Clock } from '../../src/clock.ts';
 
 /** A clock whose time only moves when the test says so; timers fire as time passes them. */
 export class FakeClock implements Clock {
@@ -15,8 +15,10 @@ export class FakeClock implements Clock {
     return this.#now;
   }
 
-  setTimer(callback: () => void, delayMs: number): () => void {
+  setTimer(callback: () => void, requestedMs: number): () => void {
     const id = this.#nextId++;
+    // As the system clock: a delay past what Node's timers take is cut to it.
+    const delayMs = Math.min(Math.max(0, requestedMs), MAX_TIMER_DELAY_MS);
     this.requestedDelays.push(delayMs);
     this.#timers.push({ at: this.#now + delayMs, callback, id });
     return () => {

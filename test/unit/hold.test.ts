@@ -1,7 +1,13 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AutoscalingHold, parseHoldRecord } from '../../src/fleet/hold.ts';
-import { HOLD_ANNOTATION, PAUSED_REPLICAS_ANNOTATION, type Autoscaler, type AutoscalerClient } from '../../src/k8s/autoscalers.ts';
+import {
+  HOLD_ANNOTATION,
+  PAUSED_REPLICAS_ANNOTATION,
+  type Autoscaler,
+  type AutoscalerClient,
+  type HoldLedger,
+} from '../../src/k8s/autoscalers.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
 /** Lets the promise chains that the fake clock's timers started run to their end. */
@@ -34,7 +40,39 @@ const DEPLOYMENTS: Record<string, { templateLabels: Record<string, string>; repl
   admin: { templateLabels: { 'maintenance-switch.dev/app': 'shop', 'maintenance-switch.dev/tier': 'admin' }, replicas: 1 },
 };
 
-function fakeClient(autoscalers: Autoscaler[], options: { failPatch?: string; failList?: boolean; keda?: boolean } = {}) {
+/**
+ * The hold's ledger in memory. By default it holds every record the fixtures show on their
+ * objects, as if this admin had written them; `trusted: false` leaves it empty.
+ */
+function fakeLedger(autoscalers: Autoscaler[], trusted = true) {
+  const records: Record<string, string> = {};
+  if (trusted)
+    for (const autoscaler of autoscalers) {
+      const shown = autoscaler.annotations[HOLD_ANNOTATION];
+      if (shown !== undefined) records[`${autoscaler.kind}.${autoscaler.name}`] = shown;
+    }
+  let version = 1;
+  const ledger: HoldLedger = {
+    target: 'ConfigMap shop/shop-maintenance-hold',
+    read: async () => ({ records: { ...records }, version: String(version) }),
+    async write(changes, at) {
+      if (at !== String(version))
+        throw Object.assign(new Error('patching ConfigMap shop/shop-maintenance-hold: HTTP 409'), { status: 409 });
+      for (const [key, value] of Object.entries(changes))
+        if (value === null) delete records[key];
+        else records[key] = value;
+      return String(++version);
+    },
+  };
+  return { ledger, records };
+}
+
+const ledgers = new Map<AutoscalerClient, HoldLedger>();
+
+function fakeClient(
+  autoscalers: Autoscaler[],
+  options: { failPatch?: string; failList?: boolean; keda?: boolean; trusted?: boolean } = {},
+) {
   const patches: { kind: string; name: string; resourceVersion: string; body: unknown }[] = [];
   const client: AutoscalerClient = {
     async list() {
@@ -48,12 +86,15 @@ function fakeClient(autoscalers: Autoscaler[], options: { failPatch?: string; fa
       patches.push({ kind: autoscaler.kind, name: autoscaler.name, resourceVersion: autoscaler.resourceVersion, body });
     },
   };
-  return { client, patches };
+  const { ledger, records } = fakeLedger(autoscalers, options.trusted);
+  ledgers.set(client, ledger);
+  return { client, patches, ledger, records };
 }
 
 function holdOf(client: AutoscalerClient, active: boolean | null, enabled = true, holdAfterMs: number | undefined = 0) {
   return new AutoscalingHold({
     client,
+    ledger: ledgers.get(client) ?? fakeLedger([]).ledger,
     app: 'shop',
     enabled,
     active: () => active,
@@ -157,7 +198,7 @@ describe('AutoscalingHold', () => {
       }),
       scaledObject('worker', 'web', { [HOLD_ANNOTATION]: record({ pausedReplicas: null }), [PAUSED_REPLICAS_ANNOTATION]: '6' }),
     ];
-    const { client, patches } = fakeClient(objects);
+    const { client, patches, ledger } = fakeClient(objects);
     // The fake applies annotation patches, as the API server would.
     const applying: AutoscalerClient = {
       ...client,
@@ -172,7 +213,7 @@ describe('AutoscalingHold', () => {
       },
     };
     let active = false;
-    const hold = new AutoscalingHold({ client: applying, app: 'shop', enabled: true, active: () => active, clock, log });
+    const hold = new AutoscalingHold({ client: applying, ledger, app: 'shop', enabled: true, active: () => active, clock, log });
     await hold.reconcile();
     const ended = NOW;
     expect(patches.map((patch) => [patch.name, patch.body])).toEqual([
@@ -239,6 +280,67 @@ describe('AutoscalingHold', () => {
       reasserted: 1,
       held: [{ name: 'web', replicas: 8, since: '2026-12-01T08:00:00.000Z' }, { name: 'api' }],
     });
+  });
+
+  it('keeps each record in its ledger before it changes the object, and forgets it once released', async () => {
+    const { client, records } = fakeClient([hpa('web', 'web')]);
+    await holdOf(client, true).reconcile();
+    expect(records).toEqual({
+      'HorizontalPodAutoscaler.web': JSON.stringify({ app: 'shop', since: NOW, replicas: 6, behavior: null }),
+    });
+    const released = fakeClient([
+      hpa('web', 'web', { annotations: { [HOLD_ANNOTATION]: records['HorizontalPodAutoscaler.web']! } }),
+      // Deleted during maintenance: its record goes too.
+    ]);
+    released.records['HorizontalPodAutoscaler.gone'] = records['HorizontalPodAutoscaler.web']!;
+    await holdOf(released.client, false).reconcile();
+    expect(released.records).toEqual({});
+  });
+
+  it('never acts on a record planted on the object: not released from it, no timer for it, reported', async () => {
+    // Someone who may edit HPAs wrote a record that would disable scale-up at "release", in 30 days.
+    const planted = JSON.stringify({
+      app: 'shop',
+      since: NOW,
+      replicas: 1,
+      behavior: { scaleUp: { selectPolicy: 'Disabled' } },
+      endedAt: '2026-12-31T00:00:00.000Z',
+    });
+    const { client, patches, records } = fakeClient([hpa('web', 'web', { annotations: { [HOLD_ANNOTATION]: planted } })], {
+      trusted: false,
+    });
+    const clock = new FakeClock(NOW);
+    const hold = new AutoscalingHold({ client, ledger: ledgers.get(client)!, app: 'shop', enabled: true, active: () => false, clock, log });
+    await hold.reconcile();
+    expect(patches).toEqual([]);
+    expect(clock.pendingTimers).toBe(0);
+    expect(hold.status()).toMatchObject({ state: 'released', held: [] });
+    expect(hold.status().problems).toEqual([
+      {
+        kind: 'HorizontalPodAutoscaler',
+        name: 'web',
+        problem: expect.stringContaining('not in ConfigMap shop/shop-maintenance-hold'),
+      },
+    ]);
+
+    // During maintenance it records what is really there, and will put back that, never the plant.
+    const during = new AutoscalingHold({
+      client,
+      ledger: ledgers.get(client)!,
+      app: 'shop',
+      enabled: true,
+      active: () => true,
+      clock,
+      log,
+    });
+    await during.reconcile();
+    expect(JSON.parse(records['HorizontalPodAutoscaler.web']!)).toEqual({ app: 'shop', since: NOW, replicas: 6, behavior: null });
+    expect(patches.map((patch) => patch.body)).toEqual([
+      {
+        metadata: { annotations: { [HOLD_ANNOTATION]: records['HorizontalPodAutoscaler.web'] } },
+        spec: { behavior: { scaleDown: { selectPolicy: 'Disabled' } } },
+      },
+    ]);
   });
 
   it('does nothing before the switch is known, so a restart never drops the hold of a maintenance still on', async () => {
