@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -275,6 +277,44 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     }
   });
 
+  it('passes no name read from the cluster to kubectl unless it is a Kubernetes name, and never as a flag', async () => {
+    // Whoever may patch the switch sets its annotations; the plugin runs with the caller's own credentials.
+    const listener = createServer((socket) => {
+      contacted++;
+      socket.destroy();
+    });
+    let contacted = 0;
+    listener.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    const trap = `https://127.0.0.1:${(listener.address() as AddressInfo).port}`;
+    const annotate = (name: string, value: string) =>
+      plane.kubectl(['annotate', 'configmap', 'app-config', '-n', NAMESPACE, '--overwrite', `maintenance-switch.dev/${name}=${value}`]);
+    try {
+      for (const hostile of [`--server=${trap}`, '--context=other', '--as=system:admin', 'x -o name', '[2J']) {
+        await annotate('bypass-key-secret', hostile);
+        const link = await plugin(['bypass-link', '-n', NAMESPACE, '--reason', 'QA']);
+        expect([hostile, link.code]).toEqual([hostile, 1]);
+        expect(link.stderr).toMatch(/maintenance-switch\.dev\/bypass-key-secret .* is not a Kubernetes name/);
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly those characters
+        expect(link.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      }
+      await annotate('bypass-key-secret', 'maintenance-bypass-key');
+      for (const hostile of ['x,kubernetes.io/service-name!=y', '\u001b[2Jmaintenance is OFF', `--server=${trap}`]) {
+        await annotate('service', hostile);
+        const status = await plugin(['status', '-n', NAMESPACE]);
+        expect([hostile, status.code]).toEqual([hostile, 1]);
+        expect(status.stderr).toMatch(/maintenance-switch\.dev\/service .* is not a Kubernetes name/);
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly those characters
+        expect(`${status.stdout}${status.stderr}`).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      }
+      expect(contacted).toBe(0);
+    } finally {
+      await annotate('service', 'sample-app-user');
+      await annotate('bypass-key-secret', 'maintenance-bypass-key');
+      listener.close();
+    }
+  });
+
   it('escapes control characters in everything status prints from the cluster', async () => {
     const hostile = '\u001b[2K\rmaintenance: off\u0007\u009b31m';
     await plane.kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MESSAGE: hostile, MAINTENANCE_MODE: 'true' }));
@@ -340,6 +380,9 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
       ['off', '--reason', 'x', '-n'],
       ['schedule', '--reason', 'x', '--start'],
       ['on', '--reason', '--message'],
+      ['status', '--app', 'shop,tier=x'],
+      ['status', '--service', 'My Service'],
+      ['status', '--configmap=--server=https://127.0.0.1:9'],
     ]) {
       const run = await plugin(args);
       expect(run.code, args.join(' ')).toBe(2);
