@@ -20,11 +20,12 @@ const pod = (name: string, app: string) =>
 let adminToken = '';
 
 /**
- * A merge patch as the admin's own client sends it (a real token of its ServiceAccount, no GET
- * first): the refusal's message, or null when it went through.
+ * A merge patch as the admin's own client sends it (a real token of its ServiceAccount, its own
+ * field manager, no GET first): the refusal's message, or null when it went through.
  */
 async function patchAsAdmin(name: string, patch: unknown, options: { namespace?: string; query?: string; subresource?: string } = {}) {
-  const path = `/api/v1/namespaces/${options.namespace ?? NS}/pods/${name}${options.subresource ? `/${options.subresource}` : ''}${options.query ?? ''}`;
+  const query = `?fieldManager=maintenance-switch-nudge${options.query?.replace(/^\?/, '&') ?? ''}`;
+  const path = `/api/v1/namespaces/${options.namespace ?? NS}/pods/${name}${options.subresource ? `/${options.subresource}` : ''}${query}`;
   const answer = await apiCall(adminToken, 'PATCH', path, patch);
   return answer.status === 200 ? null : `${answer.status} ${answer.body}`;
 }
@@ -81,12 +82,38 @@ describe.skipIf(skipReason !== null)('the nudge policy, on a real API server', (
       'may change only the annotation',
     ],
     ['finalizers', { metadata: { finalizers: ['example.com/hold'] } }, 'may change only the annotation'],
+    [
+      'managedFields, forging another owner and time',
+      {
+        metadata: {
+          annotations: { [NUDGE]: '5' },
+          managedFields: [
+            {
+              manager: 'kubectl-client-side-apply',
+              operation: 'Update',
+              apiVersion: 'v1',
+              time: '2020-01-01T00:00:00Z',
+              fieldsType: 'FieldsV1',
+              fieldsV1: { 'f:metadata': { 'f:labels': { 'f:app': {} } } },
+            },
+          ],
+        },
+      },
+      'may change only the annotation',
+    ],
+    ['generateName', { metadata: { annotations: { [NUDGE]: '6' }, generateName: 'evil-' } }, 'may change only the annotation'],
     ['the nudge to something not a number', { metadata: { annotations: { [NUDGE]: 'rm -rf' } } }, 'must be a number'],
   ])('refuses the admin a patch of %s', async (_what, patch, message) => {
     expect(await patchAsAdmin('web-1', patch)).toContain(message);
     expect(await kubectlPatchAs(ADMIN, 'web-1', patch), 'kubectl --as reads the pod first, which the admin may not').toContain(
       'cannot get resource "pods"',
     );
+  });
+
+  it('refuses the same nudge made under the name of another field manager, whose entry it would change', async () => {
+    const path = `/api/v1/namespaces/${NS}/pods/web-1?fieldManager=kubectl-edit`;
+    const answer = await apiCall(adminToken, 'PATCH', path, { metadata: { annotations: { [NUDGE]: '7' } } });
+    expect(`${answer.status} ${answer.body}`).toContain('may change only the annotation');
   });
 
   it('refuses the admin a pod of another app, and lets anyone else change that pod as before', async () => {
