@@ -221,6 +221,55 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     expect(await kubectl(['kustomize', dir])).toBe(await kubectl(['kustomize', recipes[installId(INSTALLS[0])]!]));
   });
 
+  it('components/status-port-policy opens 9901 of the app pods only to the admin and page tiers and metrics, in either order', async () => {
+    const policies: unknown[] = [];
+    for (const where of ['after the others', 'first']) {
+      const dir = copyRecipe(`manifests-status-port-${policies.length}`, INSTALLS[0]);
+      const file = join(dir, 'kustomization.yaml');
+      const text = readFileSync(file, 'utf8');
+      const line = '  - ../../kustomize/components/status-port-policy\n';
+      writeFileSync(
+        file,
+        where === 'first'
+          ? text.replace(/^components:\n/m, `components:\n${line}`)
+          : text.replace(/^( {2}- \.\.\/\.\.\/kustomize\/components\/nudge\n)/m, `$1${line}`),
+      );
+      const policy = (await render(dir)).find((object) => object.metadata.name === `${INSTALLS[0].app}-maintenance-status-port`);
+      expect(policy, where).toBeDefined();
+      policies.push(policy);
+      // The API server takes it as it is (endPort, SCTP).
+      await kubectl(['apply', '--dry-run=server', '-f', '-'], {
+        input: JSON.stringify({ ...policy, metadata: { ...policy!.metadata, namespace: 'default' } }),
+      });
+    }
+    expect(policies[1]).toEqual(policies[0]);
+    const { spec } = policies[0] as { spec: any };
+    const app = INSTALLS[0].app;
+    expect(spec.podSelector).toEqual({
+      matchLabels: { 'maintenance-switch.dev/app': app },
+      matchExpressions: [{ key: 'maintenance-switch.dev/tier', operator: 'NotIn', values: ['admin'] }],
+    });
+    expect(spec.ingress[0]).toEqual({
+      from: [
+        {
+          podSelector: {
+            matchLabels: { 'maintenance-switch.dev/app': app },
+            matchExpressions: [{ key: 'maintenance-switch.dev/tier', operator: 'In', values: ['admin', 'page'] }],
+          },
+        },
+        { namespaceSelector: { matchLabels: { 'maintenance-switch.dev/metrics-access': 'true' } } },
+      ],
+      ports: [{ port: 9901, protocol: 'TCP' }],
+    });
+    // Every other port as open as before: the ranges leave out 9901 alone.
+    const tcp = spec.ingress[1].ports.filter((port: any) => port.protocol === 'TCP');
+    expect(tcp).toEqual([
+      { port: 1, endPort: 9900, protocol: 'TCP' },
+      { port: 9902, endPort: 65535, protocol: 'TCP' },
+    ]);
+    expect(spec.ingress[1].from).toBeUndefined();
+  });
+
   it('selects only what carries this project’s own labels, in every Service and NetworkPolicy of an install', () => {
     for (const install of INSTALLS) {
       for (const object of rendered[installId(install)]!) {
