@@ -203,7 +203,7 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
     }
   });
 
-  it('signs in to each panel through TokenReview, in shop and in blog', async () => {
+  it("signs in to each panel with the caller's own token, in shop and in blog", async () => {
     for (const install of INSTALLS) {
       const token = await operatorToken(install);
       tokens.set(install, token);

@@ -84,8 +84,9 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
     expect(await kubectl(['get', 'configmap', 'other-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.KEY}'])).toBe('value');
   });
 
-  it('lets the admin service account review tokens and access (system:auth-delegator)', async () => {
-    expect(await canI(ADMIN_SA, 'create', 'tokenreviews.authentication.k8s.io')).toBe(true);
-    expect(await canI(ADMIN_SA, 'create', 'subjectaccessreviews.authorization.k8s.io')).toBe(true);
+  it('gives the admin service account no cluster-wide right: it checks callers with their own tokens', async () => {
+    expect(await canI(ADMIN_SA, 'create', 'tokenreviews.authentication.k8s.io')).toBe(false);
+    expect(await canI(ADMIN_SA, 'create', 'subjectaccessreviews.authorization.k8s.io')).toBe(false);
+    expect(await kubectl(['get', 'clusterrolebindings', '-l', 'app.kubernetes.io/name=maintenance-switch', '-o', 'name'])).toBe('');
   });
 });

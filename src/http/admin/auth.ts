@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import type { KubeClients } from '../../k8s/client.ts';
-import { mayAccessConfigMap, reviewToken, type Identity } from '../../k8s/access-review.ts';
+import type { Identity } from '../../k8s/access-review.ts';
 import { AdminUnavailableError, RateLimitedError } from './errors.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -117,6 +116,8 @@ export class CachedAuth implements AdminAuth {
   }
 
   authorize(identity: Identity, access: Access) {
+    // An identity that carries its rights (reviewed with its own token) needs no lookup.
+    if (identity.may !== undefined) return this.#inner.authorize(identity, access);
     return this.#decisions.get(`${access} ${identity.user} ${identity.groups.join(',')}`, () => this.#inner.authorize(identity, access));
   }
 
@@ -130,27 +131,30 @@ export class CachedAuth implements AdminAuth {
 }
 
 /**
- * At most this many TokenReviews a second leave one admin pod, whatever callers send: as many
- * again for known tokens (sessions, returning callers) as for strangers, each budget apart, so
- * a flood of garbage tokens never locks out the people already signed in.
+ * At most this many reviews a second leave one admin pod, whatever callers send (each is a
+ * SelfSubjectReview and two SelfSubjectAccessReviews): as many again for known tokens (sessions,
+ * returning callers) as for strangers, each budget apart, so a flood of garbage tokens never
+ * locks out the people already signed in.
  */
 const REVIEWS_PER_SECOND = 5;
 const REVIEW_BURST = 20;
 
 /**
- * Whoever cluster RBAC lets patch the ConfigMap may toggle, and nobody else: the token is
- * checked with TokenReview, the permission with SubjectAccessReview.
+ * Whoever the API server lets patch the switch may toggle, and whoever it lets get it may read,
+ * and nobody else: `review` asks the API server with the token's own credentials
+ * (k8s/access-review.ts), so the admin needs no cluster-wide permission to check it.
  */
-export function kubernetesAuth(clients: KubeClients, namespace: string, name: string, now: () => number = Date.now): AdminAuth {
+export function kubernetesAuth(review: (token: string) => Promise<Identity | null>, now: () => number = Date.now): AdminAuth {
   const reviews = new RateLimiter({ perMinute: REVIEWS_PER_SECOND * 60, burst: REVIEW_BURST, now });
   return {
     mode: 'kubernetes',
     authenticate: (token, standing = 'stranger') => {
       const allowed = reviews.take(standing);
       if (!allowed.ok) throw new RateLimitedError('reviews', allowed.retryAfterSeconds);
-      return reviewToken(clients, token);
+      return review(token);
     },
-    authorize: (identity, access) => mayAccessConfigMap(clients, identity, access, namespace, name),
+    // Answered with the identity, by the same review: the token's own rights, as fresh as it.
+    authorize: async (identity, access) => identity.may?.[access] === true,
     problem: () => null,
     close: () => {},
   };

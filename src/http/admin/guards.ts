@@ -65,11 +65,13 @@ export function createGuards({ auth, sessions, attempts, trustedProxies, target 
     if (session !== null) {
       // The session's token is checked again, through the cache, so a revoked token or a
       // deleted ServiceAccount ends the session within AUTH_CACHE_MS.
-      if ((await auth.authenticate(session.token)) === null) {
+      const current = await auth.authenticate(session.token);
+      if (current === null) {
         sessions.end(session.id);
         return fail(c, 401, { error: 'unauthorized', message: 'the session has ended: its token is no longer accepted; sign in again' });
       }
-      c.set('caller', { identity: session.identity, session });
+      // The identity as reviewed now, with its rights as they are now.
+      c.set('caller', { identity: current, session });
       return next();
     }
     if (auth.mode === 'none') {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ConfigMapWriter } from '../../config/configmap-writer.ts';
 import { DirectoryWriter, type ConfigWriter } from '../../config/writer.ts';
+import { reviewOwnAccess } from '../../k8s/access-review.ts';
 import { kubernetes } from '../../k8s/client.ts';
 import { TrustedProxies, type ForwardingHeader } from '../client-address.ts';
 import { createAdminApp, type AdminApp } from './app.ts';
@@ -57,8 +58,10 @@ export async function createAdmin(settings: AdminSettings, log: Logger, registry
 
 async function adminAuth({ auth, namespace, configMapName }: AdminSettings, log: Logger): Promise<AdminAuth> {
   switch (auth.mode) {
-    case 'kubernetes':
-      return kubernetesAuth(await kubernetes(), namespace, configMapName);
+    case 'kubernetes': {
+      const clients = await kubernetes();
+      return kubernetesAuth((token) => reviewOwnAccess(clients, token, { namespace, name: configMapName }));
+    }
     case 'token':
       return tokenFileAuth(auth.file, (error) =>
         log.error({ err: error }, 'cannot read the admin token file; not ready until it can be read'),
