@@ -38,6 +38,8 @@ const kubectl = (args: string[], options: { env?: NodeJS.ProcessEnv } = {}) =>
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void cluster.stop().finally(() => process.exit(130)));
 }
+// The cluster part, once per cluster: the policy that guards every install's nudge.
+await kubectl(['apply', '-k', join(ROOT, 'kustomize/cluster')]);
 
 type Method = 'admin API' | 'plugin' | 'kubectl edit';
 const METHODS: Method[] = ['admin API', 'plugin', 'kubectl edit'];

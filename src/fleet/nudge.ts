@@ -148,7 +148,7 @@ export class Nudger {
       this.#setGuard({
         state: 'unguarded',
         problem:
-          'the API server accepted a dry-run label change on a pod: the nudge policy (ValidatingAdmissionPolicy and its binding) is missing, so the admin does not nudge; pods follow at the kubelet’s own sync',
+          'the API server accepted a dry-run label change on a pod: the nudge policy (ValidatingAdmissionPolicy and its binding) is missing, so the admin does not nudge; pods follow at the kubelet’s own sync. A cluster admin installs it once per cluster: kubectl apply -k kustomize/cluster',
         checkedAt,
       });
     else if (result.status === 403 && /cannot patch resource "pods"/.test(result.message))

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { findNodeClusterParts, leftovers, nodeClusterSettings, startNodeCluster } from '../../scripts/lib/node-cluster.ts';
 
@@ -19,6 +20,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const settings = nodeClusterSettings();
   const cluster = await startNodeCluster(parts.binaries, parts.images, settings, (line) => console.log(`[cluster] ${line}`));
+  // As a cluster admin does once per cluster, before any install: the cluster part.
+  await cluster.kubectl(['apply', '-k', fileURLToPath(new URL('../../kustomize/cluster', import.meta.url))]);
   project.provide('nodeCluster', {
     kubeconfig: cluster.kubeconfig,
     kubectl: parts.binaries.kubectl,

@@ -82,6 +82,12 @@ export async function apiCall(
   });
 }
 
+/** The cluster part, installed once per cluster: the nudge policy that every install's admin is held to. */
+export const CLUSTER_POLICY = 'maintenance-switch-nudge';
+export async function applyClusterPart(): Promise<void> {
+  await kubectl(['apply', '-k', join(ROOT, 'kustomize/cluster')]);
+}
+
 export async function applyBase(): Promise<void> {
   await kubectl(['apply', '-k', join(ROOT, 'k8s')]);
 }

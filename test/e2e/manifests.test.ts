@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
 import { ROOT, applyBase, kubectl, skipReason } from './cluster.ts';
@@ -127,7 +127,29 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     expect(find(rendered.demo!, 'ConfigMap', 'app-config').metadata.labels?.['maintenance-switch.dev/app']).toBe('sample-app');
   });
 
-  it('binds every ServiceAccount in the binding’s own namespace, and names cluster-scoped objects once per install', () => {
+  it('moves whole under an outer overlay that sets another namespace: names, subjects and selectors', async () => {
+    const inner = recipes[installId(INSTALLS[0])]!;
+    const outer = join(ROOT, '.recipes', 'manifests-outer-staging');
+    mkdirSync(outer, { recursive: true });
+    writeFileSync(join(outer, 'kustomization.yaml'), `namespace: shop-staging\nresources:\n  - ../${basename(inner)}\n`);
+    const staging = await render(outer);
+    const production = rendered[installId(INSTALLS[0])]!;
+    const names = (objects: K8sObject[]) => objects.map((object) => `${object.kind}/${object.metadata.name}`).sort();
+    expect(names(staging)).toEqual(names(production));
+    for (const object of staging) {
+      const where = `${object.kind}/${object.metadata.name}`;
+      expect(CLUSTER_SCOPED.includes(object.kind), where).toBe(false);
+      expect(object.metadata.namespace, where).toBe('shop-staging');
+      for (const subject of object.subjects ?? []) expect(subject.namespace ?? 'shop-staging', where).toBe('shop-staging');
+    }
+    expect(JSON.stringify(staging)).not.toMatch(/"namespace":"shop"/);
+    // Selectors name the app, never a namespace: the same as in production.
+    const selectors = (objects: K8sObject[]) =>
+      objects.filter((object) => object.kind === 'Service' || object.kind === 'NetworkPolicy').map((object) => JSON.stringify(object.spec));
+    expect(selectors(staging)).toEqual(selectors(production));
+  });
+
+  it('binds every ServiceAccount in the binding’s own namespace, and renders no cluster-scoped object in an install', () => {
     const clusterNames = new Map<string, string>();
     for (const [name, objects] of Object.entries(rendered)) {
       if (name in OVERLAYS && name !== 'demo') continue; // the overlays render the demo's install again
@@ -145,9 +167,8 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
         clusterNames.set(key, name);
       }
     }
-    // The nudge policy with its binding, two per install; sign-in needs no cluster-scoped object.
-    expect([...clusterNames.keys()].filter((key) => key.startsWith('ClusterRole'))).toEqual([]);
-    expect(clusterNames.size).toBe(2 * (INSTALLS.length + 1));
+    // Sign-in and the nudge need nothing cluster-scoped of an install: the cluster part serves them all.
+    expect([...clusterNames.keys()]).toEqual([]);
   });
 
   it("touches the user's objects only with the gate and its label, and never a Deployment it was not asked to", async () => {
@@ -182,7 +203,7 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     }
   });
 
-  it('lets the admin patch pods only beside the policy that confines it: components/nudge', async () => {
+  it('lets the admin patch pods only with components/nudge, and holds the policy that confines it in the cluster part alone', async () => {
     const podRules = (objects: K8sObject[]) =>
       objects
         .filter((object) => object.kind === 'Role')
@@ -190,12 +211,13 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
         .filter((rule) => rule.resources.includes('pods'));
     const withNudge = rendered[installId(INSTALLS[0])]!;
     expect(podRules(withNudge)).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['patch'] }]);
-    expect(
-      withNudge
-        .filter((object) => object.kind.startsWith('ValidatingAdmissionPolicy'))
-        .map((object) => object.kind)
-        .sort(),
-    ).toEqual(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    // The policy is the cluster part's, one for every install: never in an install.
+    expect(withNudge.filter((object) => object.kind.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
+    const cluster = await render(join(ROOT, 'kustomize/cluster'));
+    expect(cluster.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual([
+      'ValidatingAdmissionPolicy/maintenance-switch-nudge',
+      'ValidatingAdmissionPolicyBinding/maintenance-switch-nudge',
+    ]);
     const dir = copyRecipe('manifests-no-nudge', INSTALLS[0]);
     const file = join(dir, 'kustomization.yaml');
     const text = readFileSync(file, 'utf8');

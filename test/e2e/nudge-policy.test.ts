@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubectlError } from '../../scripts/lib/control-plane.ts';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
-import { apiCall, canI, kubectl, skipReason, tokenFor } from './cluster.ts';
+import { apiCall, applyClusterPart, CLUSTER_POLICY, canI, kubectl, skipReason, tokenFor } from './cluster.ts';
 
 // The admin may patch pods; the ValidatingAdmissionPolicy of the install confines that to one
 // annotation, in the API server. Pods here never run (no kubelet): the API is what is tested.
@@ -47,6 +47,7 @@ describe.skipIf(skipReason !== null)('the nudge policy, on a real API server', (
       await kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true']);
       await kubectl(['create', 'namespace', namespace]);
     }
+    await applyClusterPart();
     await kubectl(['apply', '-k', copyRecipe('nudge-policy', { namespace: NS, app: 'shop' })]);
     await kubectl(['create', '-f', '-'], { input: pod('web-1', 'shop') });
     await kubectl(['create', '-f', '-'], { input: pod('forum-1', 'forum') });
@@ -62,6 +63,8 @@ describe.skipIf(skipReason !== null)('the nudge policy, on a real API server', (
   afterAll(async () => {
     if (skipReason !== null) return;
     removeRecipes('nudge-policy');
+    // The cluster part is every install's: whole again for the tests after this one.
+    await applyClusterPart();
     for (const namespace of [NS, 'elsewhere']) await kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false']);
   });
 
@@ -138,7 +141,7 @@ describe.skipIf(skipReason !== null)('the nudge policy, on a real API server', (
   });
 
   it('stops guarding once its binding is gone: the admin could then change a label (which the admin detects, see the nudge)', async () => {
-    await kubectl(['delete', 'validatingadmissionpolicybinding', `shop-maintenance-nudge.${NS}`]);
+    await kubectl(['delete', 'validatingadmissionpolicybinding', CLUSTER_POLICY]);
     let accepted: string | null = 'refused';
     for (let attempt = 0; attempt < 100 && accepted !== null; attempt++) {
       accepted = await patchAsAdmin('web-1', { metadata: { labels: { probe: 'unguarded' } } }, { query: '?dryRun=All' });

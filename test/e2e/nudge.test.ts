@@ -6,7 +6,7 @@ import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
+import { applyClusterPart, CLUSTER_POLICY, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
 
 // The admin's own nudge, through its own client and its ServiceAccount's real token, against a
 // real API server with the install's policy. No kubelet here: the pods never run, and the test
@@ -78,6 +78,7 @@ describe.skipIf(skipReason !== null)('the nudge, by the admin, on a real API ser
     await writeFile(join(dir, 'tokens'), 'e2e-nudge-token,release-manager\n');
     await kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
     await kubectl(['create', 'namespace', NS]);
+    await applyClusterPart();
     await kubectl(['apply', '-k', copyRecipe('nudge-e2e', { namespace: NS, app: 'shop' })]);
     for (const name of ['web-1', 'web-2']) await kubectl(['create', '-f', '-'], { input: pod(name) });
     await kubectl(['create', '-f', '-'], { input: slice });
@@ -86,6 +87,7 @@ describe.skipIf(skipReason !== null)('the nudge, by the admin, on a real API ser
   afterAll(async () => {
     if (skipReason !== null) return;
     await stopAdmin();
+    await applyClusterPart();
     removeRecipes('nudge-e2e');
     await rm(dir, { recursive: true, force: true });
     await kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=false']);
@@ -124,7 +126,7 @@ describe.skipIf(skipReason !== null)('the nudge, by the admin, on a real API ser
 
   it('reports "unguarded" at start once the policy binding is gone, and nudges no more', async () => {
     const before = (await annotations('web-1'))[NUDGE];
-    await kubectl(['delete', 'validatingadmissionpolicybinding', `shop-maintenance-nudge.${NS}`]);
+    await kubectl(['delete', 'validatingadmissionpolicybinding', CLUSTER_POLICY]);
     await stopAdmin();
     // The API server drops the binding within a moment; the restarted admin's dry run finds it gone.
     const unguarded = await waitFor(
@@ -142,6 +144,7 @@ describe.skipIf(skipReason !== null)('the nudge, by the admin, on a real API ser
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     expect(unguarded.guard.problem).toContain('the nudge policy (ValidatingAdmissionPolicy and its binding) is missing');
+    expect(unguarded.guard.problem).toContain('kubectl apply -k kustomize/cluster');
     expect(await (await fetch(`${admin!.url}/metrics`)).text()).toMatch(/^maintenance_nudge_guarded 0$/m);
 
     await kubectl(patchConfigMapArgs(NS, { MAINTENANCE_MODE: 'false' }, 'shop-maintenance'));
