@@ -99,8 +99,8 @@ export async function configMap(): Promise<{
   return JSON.parse(await kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'json']));
 }
 
-/** Runs `kubectl maintenance` against the shared control plane as its admin. */
-export function plugin(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { kubectl: binary, kubeconfig } = plane();
-  return runPlugin(binary, kubeconfig, args);
+/** Runs `kubectl maintenance` against the shared control plane, as its admin or as another user with `kubeconfig`. */
+export function plugin(args: string[], kubeconfig?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { kubectl: binary, kubeconfig: admin } = plane();
+  return runPlugin(binary, kubeconfig ?? admin, args);
 }
