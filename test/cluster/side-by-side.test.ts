@@ -1,6 +1,6 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../scripts/lib/control-plane.ts';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
@@ -23,8 +23,10 @@ import {
 
 // The recipe of the README, applied three times as three platform teams would: app A (the
 // stand-in nginx) and app C (another nginx app, with its own switch) in `shop`, app B (Debian's
-// BusyBox httpd) in `blog`. Each is toggled on its own while the others are watched for any
-// change. No assertion is about time; the times are printed.
+// BusyBox httpd) in `blog`, through an outer kustomization that sets `namespace: blog` around a
+// recipe written for another namespace (how staging and production come from one base). The
+// cluster part is applied once, before them all. Each is toggled on its own while the others
+// are watched for any change. No assertion is about time; the times are printed.
 const WAIT = { timeoutMs: 300_000, intervalMs: 250 };
 const STAND_IN = readFileSync(join(ROOT, 'examples/your-app/app.yaml'), 'utf8');
 
@@ -39,6 +41,8 @@ interface Install {
   pods: number;
   greeting: string;
   appYaml?: string;
+  /** The namespace its recipe names, when an outer kustomization moves it to `namespace`. */
+  recipeNamespace?: string;
 }
 
 const INSTALLS: Install[] = [
@@ -51,6 +55,7 @@ const INSTALLS: Install[] = [
     selector: 'app=blog',
     pods: 2,
     greeting: 'Hello from BusyBox httpd',
+    recipeNamespace: 'blog-base',
     appYaml: STAND_IN.replaceAll('web', 'blog').replaceAll('example-nginx:dev', 'example-busybox:dev').replaceAll('10002', '10003'),
   },
   // One switch for two Deployments: the forum's frontend (public) and its API (gated only).
@@ -165,13 +170,18 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
     await kubectl(['create', 'namespace', 'shop']);
     await kubectl(['create', 'namespace', 'blog']);
     for (const install of INSTALLS) {
-      const dir = copyRecipe(`side-by-side-${install.label}`, {
-        namespace: install.namespace,
+      const recipe = copyRecipe(`side-by-side-${install.label}`, {
+        namespace: install.recipeNamespace ?? install.namespace,
         app: install.app,
         service: install.name,
         image: { newName: 'maintenance-switch', newTag: 'dev' },
         ...(install.appYaml ? { appYaml: install.appYaml } : {}),
       });
+      const dir = install.recipeNamespace === undefined ? recipe : `${recipe}-outer`;
+      if (dir !== recipe) {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'kustomization.yaml'), `namespace: ${install.namespace}\nresources:\n  - ../${basename(recipe)}\n`);
+      }
       dirs.set(install, dir);
       await kubectl([
         'create',
