@@ -23,7 +23,7 @@ import {
 
 // The recipe of the README, applied three times as three platform teams would: app A (the
 // stand-in nginx) and app C (another nginx app, with its own switch) in `shop`, app B (Debian's
-// BusyBox httpd) in `blog`, through an outer kustomization that sets `namespace: blog` around a
+// BusyBox httpd, under the same app name `shop`) in `blog`, through an outer kustomization that sets `namespace: blog` around a
 // recipe written for another namespace (how staging and production come from one base). The
 // cluster part is applied once, before them all. Each is toggled on its own while the others
 // are watched for any change. No assertion is about time; the times are printed.
@@ -50,7 +50,8 @@ const INSTALLS: Install[] = [
   {
     label: 'B',
     namespace: 'blog',
-    app: 'blog',
+    // The same app name as A, in another namespace: nothing of the two may meet.
+    app: 'shop',
     name: 'blog',
     selector: 'app=blog',
     pods: 2,
@@ -233,7 +234,7 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
   it('the plugin takes the namespace from the context, and asks which install where a namespace holds two', async () => {
     const blog = await plugin('blog', ['status']);
     expect(blog.stderr).toBe('');
-    expect(blog.stdout).toMatch(/^maintenance: off {3}\(configmap blog\/blog-maintenance, /m);
+    expect(blog.stdout).toMatch(/^maintenance: off {3}\(configmap blog\/shop-maintenance, /m);
     const shop = await plugin('shop', ['status']);
     expect(shop.code).toBe(2);
     expect(shop.stderr).toContain('namespace shop holds 2 installs; name one with --app:');
