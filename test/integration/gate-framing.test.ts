@@ -255,20 +255,25 @@ function corpusAt(path: string): Case[] {
 
 const CORPUS = corpusAt(ALLOWED);
 
+/** The recording application behind a gate whose switch says `mode`, with ALLOWED allowed; ready once the gate has read it. */
+async function gateInFront(mode: 'true' | 'false') {
+  const upstream = await startRecordingUpstream();
+  const gate = await startTestServer({
+    role: 'gate',
+    initial: { MAINTENANCE_MODE: mode, MAINTENANCE_ALLOW_PATHS: ALLOWED },
+    env: { UPSTREAM: upstream.url, PROXY_PORT: '0' },
+  });
+  await waitFor('the switch read', () => (gate.state.current.active === (mode === 'true') ? true : undefined));
+  return { upstream, gate, port: Number(new URL(gate.proxyUrl!).port) };
+}
+
 describe('the gate frames every request exactly as its own parser read it (desync corpus)', () => {
   let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
   let gate: TestServer;
   let port: number;
 
   beforeAll(async () => {
-    upstream = await startRecordingUpstream();
-    gate = await startTestServer({
-      role: 'gate',
-      initial: { MAINTENANCE_MODE: 'true', MAINTENANCE_ALLOW_PATHS: ALLOWED },
-      env: { UPSTREAM: upstream.url, PROXY_PORT: '0' },
-    });
-    await waitFor('maintenance on', () => (gate.state.current.active ? true : undefined));
-    port = Number(new URL(gate.proxyUrl!).port);
+    ({ upstream, gate, port } = await gateInFront('true'));
   });
   afterAll(async () => {
     await gate?.close();
@@ -340,23 +345,16 @@ describe('the gate frames every request exactly as its own parser read it (desyn
  * let the sentinel behind it reach the application as a request of its own.
  */
 describe.each([
-  { where: 'a held path during maintenance', path: '/held', mode: 'true', answered: 503 },
-  { where: 'the bypass path during maintenance', path: '/__maintenance/bypass', mode: 'true', answered: 302 },
-  { where: 'the bypass path with maintenance off', path: '/__maintenance/bypass', mode: 'false', answered: 302 },
+  { where: 'a held path during maintenance', path: '/held', mode: 'true' as const, answered: 503 },
+  { where: 'the bypass path during maintenance', path: '/__maintenance/bypass', mode: 'true' as const, answered: 302 },
+  { where: 'the bypass path with maintenance off', path: '/__maintenance/bypass', mode: 'false' as const, answered: 302 },
 ])('the gate refuses ambiguous framing on $where too', ({ path, mode, answered }) => {
   let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
   let gate: TestServer;
   let port: number;
 
   beforeAll(async () => {
-    upstream = await startRecordingUpstream();
-    gate = await startTestServer({
-      role: 'gate',
-      initial: { MAINTENANCE_MODE: mode, MAINTENANCE_ALLOW_PATHS: ALLOWED },
-      env: { UPSTREAM: upstream.url, PROXY_PORT: '0' },
-    });
-    await waitFor('the switch read', () => (gate.state.current.active === (mode === 'true') ? true : undefined));
-    port = Number(new URL(gate.proxyUrl!).port);
+    ({ upstream, gate, port } = await gateInFront(mode));
   });
   afterAll(async () => {
     await gate?.close();

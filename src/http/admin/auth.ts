@@ -76,12 +76,12 @@ const KNOWN_TOKEN_MS = 60 * 60 * 1000;
 const MAX_KNOWN_TOKENS = 10_000;
 
 /**
- * Answers about tokens and permissions, good and bad alike, are cached for AUTH_CACHE_MS, so a
- * busy panel, or a flood of garbage tokens repeated, costs the API server nothing more.
+ * Answers about tokens, good and bad alike, are cached for AUTH_CACHE_MS, so a busy panel, or a
+ * flood of garbage tokens repeated, costs the API server nothing more. A token's rights come
+ * with its answer (kubernetes mode) or are fixed (token, none): nothing more to cache.
  */
 export class CachedAuth implements AdminAuth {
   readonly #identities: TtlCache<Identity | null>;
-  readonly #decisions: TtlCache<boolean>;
   readonly #inner: AdminAuth;
   /** Digests of the tokens accepted lately, and until when they count as known. */
   readonly #known = new Map<string, number>();
@@ -90,7 +90,6 @@ export class CachedAuth implements AdminAuth {
     this.#inner = inner;
     this.#now = now;
     this.#identities = new TtlCache(now);
-    this.#decisions = new TtlCache(now);
   }
 
   get mode() {
@@ -116,9 +115,7 @@ export class CachedAuth implements AdminAuth {
   }
 
   authorize(identity: Identity, access: Access) {
-    // An identity that carries its rights (reviewed with its own token) needs no lookup.
-    if (identity.may !== undefined) return this.#inner.authorize(identity, access);
-    return this.#decisions.get(`${access} ${identity.user} ${identity.groups.join(',')}`, () => this.#inner.authorize(identity, access));
+    return this.#inner.authorize(identity, access);
   }
 
   problem() {
