@@ -285,9 +285,10 @@ Likely causes: pods that follow the mounted volume wait for the kubelet's sync (
 function renderAutoscaling(hold, active) {
   const line = $('fleet-autoscaling');
   const problems = hold?.problems ?? [];
-  line.hidden = !hold || (!active && problems.length === 0 && hold.held.length === 0);
+  const unguarded = hold?.guard.state === 'unguarded' || hold?.guard.state === 'forbidden';
+  line.hidden = !hold || (!active && problems.length === 0 && hold.held.length === 0 && !unguarded);
   if (!hold || line.hidden) return;
-  line.className = problems.length > 0 || (active && hold.state === 'off') ? 'warning' : 'muted';
+  line.className = problems.length > 0 || unguarded || (active && hold.state === 'off') ? 'warning' : 'muted';
   const held = hold.held.map(
     (entry) =>
       `at ${entry.replicas} pods since ${utc(entry.since)} (${entry.kind} ${entry.name}${entry.releasesAt ? `, until ${utc(entry.releasesAt)} while users come back` : ''})`,
@@ -302,6 +303,7 @@ function renderAutoscaling(hold, active) {
           ? 'No autoscaler of this app to hold.'
           : '',
     failed.length > 0 ? `The hold failed for ${failed.join('; ')}.` : '',
+    hold.guard.state === 'unguarded' || hold.guard.state === 'forbidden' ? `Unguarded: ${hold.guard.problem}` : '',
   ]
     .filter(Boolean)
     .join(' ');

@@ -7,12 +7,15 @@ import {
   type AutoscalerClient,
   type HoldLedger,
 } from '../k8s/autoscalers.ts';
+import { CLUSTER_PART, guardFromProbe, type GuardState } from './guard.ts';
 
 /** The label every pod of an install carries, with the app's name. */
 const APP_LABEL = 'maintenance-switch.dev/app';
 const TIER_LABEL = 'maintenance-switch.dev/tier';
 /** The install's own tiers: their autoscalers, if anyone made one, are not the app's. */
 const OWN_TIERS = new Set(['admin', 'page']);
+/** How often the hold policy is checked again, as the nudge's is. */
+const GUARD_INTERVAL_MS = 5 * 60_000;
 
 /** What the hold changed on one autoscaler: kept in the HoldLedger, and shown on it in HOLD_ANNOTATION. */
 export interface HoldRecord {
@@ -48,6 +51,8 @@ export interface HoldStatus {
   /** Holds found removed (a re-apply of the autoscaler) and put back, since start. */
   reasserted: number;
   keda: boolean;
+  /** Whether the cluster part's hold policy confines the admin's autoscaler patches; the hold acts either way. */
+  guard: GuardState;
   checkedAt: string | null;
 }
 
@@ -150,7 +155,17 @@ export class AutoscalingHold {
     this.#active = deps.active;
     this.#clock = deps.clock;
     this.#log = deps.log.child({ hold: true });
-    this.#status = { state: deps.enabled ? 'released' : 'off', held: [], problems: [], reasserted: 0, keda: false, checkedAt: null };
+    this.#status = {
+      state: deps.enabled ? 'released' : 'off',
+      held: [],
+      problems: [],
+      reasserted: 0,
+      keda: false,
+      guard: deps.enabled
+        ? { state: 'unknown', problem: 'no autoscaler of this app to check the hold policy on yet', checkedAt: null }
+        : { state: 'off', problem: 'AUTOSCALING_HOLD=off', checkedAt: null },
+      checkedAt: null,
+    };
   }
 
   status(): HoldStatus {
@@ -195,7 +210,7 @@ export class AutoscalingHold {
     const checkedAt = new Date(this.#clock.now()).toISOString();
     const held: HeldAutoscaler[] = [];
     const problems: HoldStatus['problems'] = [];
-    let { reasserted } = this.#status;
+    let { reasserted, guard } = this.#status;
     let listing: Awaited<ReturnType<AutoscalerClient['list']>>;
     let ledger: Awaited<ReturnType<HoldLedger['read']>>;
     try {
@@ -227,6 +242,8 @@ export class AutoscalingHold {
         const target = deployments.get(deployment);
         const labels = target?.templateLabels ?? {};
         if (!target || labels[APP_LABEL] !== this.#app || OWN_TIERS.has(labels[TIER_LABEL] ?? '')) continue;
+        if (this.#enabled && (guard.checkedAt === null || now - Date.parse(guard.checkedAt) >= GUARD_INTERVAL_MS))
+          guard = await this.#checkGuard(autoscaler, checkedAt);
         const trusted = parseHoldRecord(ledger.records[ledgerKey(autoscaler)]);
         const shown = autoscaler.annotations[HOLD_ANNOTATION];
         if (hold) {
@@ -308,8 +325,23 @@ export class AutoscalingHold {
       problems,
       reasserted,
       keda: listing.keda,
+      guard,
       checkedAt,
     });
+  }
+
+  /** A server-side dry run of a label change that the cluster part's hold policy must refuse. */
+  async #checkGuard(autoscaler: Autoscaler, checkedAt: string): Promise<GuardState> {
+    const guard = guardFromProbe(await this.#client.probeGuard(autoscaler), checkedAt, {
+      unguarded: `the API server accepted a dry-run label change on ${autoscaler.kind} ${autoscaler.name}: the hold policy (ValidatingAdmissionPolicy maintenance-switch-hold) is missing, so nothing but RBAC confines what the admin may change on the namespace's autoscalers. The hold still works. A cluster admin installs the policy once per cluster: ${CLUSTER_PART}`,
+      forbidden: 'RBAC refuses the admin `patch` on the autoscalers, so it cannot hold them',
+      rbacRefusal: /cannot patch resource/,
+    });
+    if (guard.state !== this.#status.guard.state) {
+      if (guard.state === 'guarded') this.#log.info('the hold policy confines the admin’s autoscaler patches');
+      else this.#log.warn({ problem: 'problem' in guard ? guard.problem : undefined }, `the hold policy: ${guard.state}`);
+    }
+    return guard;
   }
 
   #newRecord(autoscaler: Autoscaler, replicas: number): HoldRecord {
@@ -321,7 +353,8 @@ export class AutoscalingHold {
   }
 
   #publish(status: HoldStatus): void {
-    const changed = JSON.stringify({ ...status, checkedAt: null }) !== JSON.stringify({ ...this.#status, checkedAt: null });
+    const comparable = (of: HoldStatus) => JSON.stringify({ ...of, checkedAt: null, guard: { ...of.guard, checkedAt: null } });
+    const changed = comparable(status) !== comparable(this.#status);
     this.#status = status;
     if (changed) for (const listener of this.#listeners) listener();
   }

@@ -1,12 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { PodPatcher } from '../k8s/pods.ts';
-
-/** Whether the API server confines the admin's pod patches to the nudge annotation. */
-export type GuardState =
-  | { state: 'guarded'; checkedAt: string }
-  | { state: 'unguarded' | 'forbidden' | 'unknown'; problem: string; checkedAt: string | null }
-  | { state: 'off'; problem: string; checkedAt: null };
+import { CLUSTER_PART, guardFromProbe, type GuardState } from './guard.ts';
 
 export interface NudgeRound {
   at: string;
@@ -143,22 +138,13 @@ export class Nudger {
       this.#setGuard({ state: 'unknown', problem: 'no pod to check the nudge policy on yet', checkedAt });
       return this.#guard;
     }
-    const result = await this.#patcher.probeGuard(pod);
-    if (result.accepted)
-      this.#setGuard({
-        state: 'unguarded',
-        problem:
-          'the API server accepted a dry-run label change on a pod: the nudge policy (ValidatingAdmissionPolicy and its binding) is missing, so the admin does not nudge; pods follow at the kubelet’s own sync. A cluster admin installs it once per cluster: kubectl apply -k kustomize/cluster',
-        checkedAt,
-      });
-    else if (result.status === 403 && /cannot patch resource "pods"/.test(result.message))
-      this.#setGuard({
-        state: 'forbidden',
-        problem: 'RBAC refuses the admin `patch` on pods, so it does not nudge; pods follow at the kubelet’s own sync',
-        checkedAt,
-      });
-    else if (/ValidatingAdmissionPolicy/.test(result.message)) this.#setGuard({ state: 'guarded', checkedAt });
-    else this.#setGuard({ state: 'unknown', problem: result.message, checkedAt });
+    this.#setGuard(
+      guardFromProbe(await this.#patcher.probeGuard(pod), checkedAt, {
+        unguarded: `the API server accepted a dry-run label change on a pod: the nudge policy (ValidatingAdmissionPolicy and its binding) is missing, so the admin does not nudge; pods follow at the kubelet’s own sync. A cluster admin installs it once per cluster: ${CLUSTER_PART}`,
+        forbidden: 'RBAC refuses the admin `patch` on pods, so it does not nudge; pods follow at the kubelet’s own sync',
+        rbacRefusal: /cannot patch resource "pods"/,
+      }),
+    );
     return this.#guard;
   }
 

@@ -156,4 +156,12 @@ export function holdMetrics(registry: Registry, status: () => HoldStatus) {
       this.set(status().problems.length);
     },
   });
+  new Gauge({
+    name: 'maintenance_autoscaling_hold_guarded',
+    help: "1 while the cluster part's hold policy is seen to refuse any other autoscaler change by the admin, else 0",
+    registers: [registry],
+    collect() {
+      this.set(status().guard.state === 'guarded' ? 1 : 0);
+    },
+  });
 }

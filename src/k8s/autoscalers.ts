@@ -35,6 +35,11 @@ export interface AutoscalerClient {
    * Throws a KubernetesApiError that names the object.
    */
   patch(autoscaler: Autoscaler, body: { metadata?: { annotations?: Record<string, string | null> }; spec?: object }): Promise<void>;
+  /**
+   * A server-side dry run of a patch the cluster part's hold policy must refuse (a label):
+   * resolves with what the API server said. Nothing is written either way.
+   */
+  probeGuard(autoscaler: Autoscaler): Promise<{ accepted: true } | { accepted: false; status: number | undefined; message: string }>;
 }
 
 /**
@@ -107,6 +112,11 @@ function fromScaledObject(object: ScaledObjectLike): Autoscaler {
  */
 export function autoscalerClient({ autoscaling, apps, custom, lib }: KubeClients, namespace: string): AutoscalerClient {
   const mergePatch = lib.setHeaderOptions('Content-Type', lib.PatchStrategy.MergePatch);
+  const write = async ({ kind, name }: Autoscaler, body: object, dryRun?: 'All') => {
+    const request = { namespace, name, body, fieldManager: FIELD_MANAGER, ...(dryRun ? { dryRun } : {}) };
+    if (kind === 'HorizontalPodAutoscaler') await autoscaling.patchNamespacedHorizontalPodAutoscaler(request, mergePatch);
+    else await custom.patchNamespacedCustomObject({ ...KEDA, ...request }, mergePatch);
+  };
   return {
     async list() {
       const hpas = await autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace }).catch((error: unknown) => {
@@ -136,21 +146,19 @@ export function autoscalerClient({ autoscaling, apps, custom, lib }: KubeClients
       }
     },
     async patch(autoscaler, body) {
-      const withPrecondition = { ...body, metadata: { ...body.metadata, resourceVersion: autoscaler.resourceVersion } };
-      const { name } = autoscaler;
       try {
-        if (autoscaler.kind === 'HorizontalPodAutoscaler')
-          await autoscaling.patchNamespacedHorizontalPodAutoscaler(
-            { name, namespace, body: withPrecondition, fieldManager: FIELD_MANAGER },
-            mergePatch,
-          );
-        else
-          await custom.patchNamespacedCustomObject(
-            { ...KEDA, namespace, name, body: withPrecondition, fieldManager: FIELD_MANAGER },
-            mergePatch,
-          );
+        await write(autoscaler, { ...body, metadata: { ...body.metadata, resourceVersion: autoscaler.resourceVersion } });
       } catch (error) {
-        throw new KubernetesApiError(`patching ${autoscaler.kind} ${namespace}/${name}`, error);
+        throw new KubernetesApiError(`patching ${autoscaler.kind} ${namespace}/${autoscaler.name}`, error);
+      }
+    },
+    async probeGuard(autoscaler) {
+      try {
+        await write(autoscaler, { metadata: { labels: { 'maintenance-switch.dev/guard-probe': 'must-be-refused' } } }, 'All');
+        return { accepted: true };
+      } catch (error) {
+        const failure = new KubernetesApiError(`probing the hold policy on ${autoscaler.kind} ${namespace}/${autoscaler.name}`, error);
+        return { accepted: false, status: failure.status, message: failure.message };
       }
     },
   };

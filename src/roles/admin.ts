@@ -17,6 +17,10 @@ import type { Admin, AdminSettings } from '../http/admin/setup.ts';
 import { fleetMetrics, nudgeMetrics } from '../http/metrics.ts';
 import { fleetWatchFor, type Core } from './core.ts';
 import { onStop, part } from './parts.ts';
+import { repeatEvery } from '../clock.ts';
+import { FIELD_MANAGER } from '../config/configmap-writer.ts';
+import { ClusterPartReport, CLUSTER_PART_ANNOTATION } from '../fleet/guard.ts';
+import { mergePatchConfigMap } from '../k8s/configmaps.ts';
 import type { RoleSetup } from './role.ts';
 
 /** How often the admin checks again that the nudge policy refuses any other pod change. */
@@ -32,6 +36,7 @@ export const admin: RoleSetup = async (core) => {
   const tracker = watch ? fleetTracker(core, watch) : null;
   const nudge = await nudgeFor(core, watch, tracker?.tracker ?? null);
   const hold = await autoscalingHoldFor(core);
+  const report = await clusterPartReportFor(core, nudge?.nudger ?? null, hold?.hold ?? null);
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
   const { createAdmin } = await import('../http/admin/setup.ts');
   const panel = await createAdmin(
@@ -51,6 +56,7 @@ export const admin: RoleSetup = async (core) => {
       ...(watch && tracker ? [tracker.follow, watch] : []),
       ...(nudge?.parts ?? []),
       ...(hold?.parts ?? []),
+      ...(report ? [report] : []),
       onStop(() => panel.close()),
     ],
     surface: adminSurface({ admin: panel, ...(nudge ? { nudger: nudge.nudger } : {}), ...(hold ? { hold: hold.hold } : {}) }),
@@ -133,6 +139,42 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
     },
   );
   return { nudger, parts: pods === null || pods === fleet ? [follow] : [pods, follow] };
+}
+
+/** How often the switch's word on the cluster part is compared with the guards. */
+const CLUSTER_PART_REPORT_MS = 30_000;
+
+/**
+ * Writes on the switch which of the cluster part's policies are missing, so `kubectl maintenance
+ * status` can say it to an operator who may read nothing but the switch.
+ */
+async function clusterPartReportFor(core: Core, nudger: Nudger | null, hold: AutoscalingHold | null) {
+  const { env } = core;
+  if (env.CONFIG_WRITER !== 'api' || !hasKubernetesCredentials() || (nudger === null && hold === null)) return null;
+  const clients = await kubernetes();
+  const report = new ClusterPartReport({
+    guards: () => ({ nudge: nudger?.status().guard ?? null, hold: hold?.status().guard ?? null }),
+    write: async (note) => {
+      await mergePatchConfigMap(
+        clients,
+        { namespace: env.POD_NAMESPACE, name: env.CONFIGMAP_NAME },
+        { metadata: { annotations: { [CLUSTER_PART_ANNOTATION]: note } } },
+        FIELD_MANAGER,
+      );
+    },
+    onError: (error) => core.log.warn({ err: error.message }, 'could not record on the switch what is missing of the cluster part'),
+  });
+  const stops: (() => void)[] = [];
+  return part(
+    () => {
+      const update = () => void report.update();
+      if (hold) stops.push(hold.onChange(update));
+      stops.push(repeatEvery(core.clock, CLUSTER_PART_REPORT_MS, update));
+    },
+    () => {
+      for (const stop of stops.splice(0)) stop();
+    },
+  );
 }
 
 export function adminSurface({ admin, nudger, hold }: { admin?: Admin; nudger?: Nudger; hold?: AutoscalingHold }): Surface {

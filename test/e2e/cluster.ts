@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { inject } from 'vitest';
 import { KubectlError, runKubectl, runPlugin, writeTokenKubeconfig } from '../../scripts/lib/control-plane.ts';
 
@@ -86,6 +88,26 @@ export async function apiCall(
 export const CLUSTER_POLICY = 'maintenance-switch-nudge';
 export async function applyClusterPart(): Promise<void> {
   await kubectl(['apply', '-k', join(ROOT, 'kustomize/cluster')]);
+}
+
+/** KEDA's ScaledObject CRD (no KEDA controller), once served: what the hold patches on a ScaledObject. */
+export async function installKedaCrd(): Promise<void> {
+  const crd =
+    process.env.KEDA_CRDS ??
+    (await promisify(execFile)('bash', [join(ROOT, 'scripts/envtest/keda-crds.sh')])).stdout.trim().split('\n').at(-1)!;
+  await kubectl(['apply', '--server-side', '-f', crd]);
+  await kubectl(['wait', '--for=condition=Established', 'crd/scaledobjects.keda.sh', '--timeout=60s']);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (
+      await kubectl(['get', 'scaledobjects.keda.sh', '-A']).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error('the ScaledObject kind was never served');
 }
 
 export async function applyBase(): Promise<void> {

@@ -1,12 +1,9 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { kubeconfigForToken, kubectl, plugin, skipReason, tokenFor } from './cluster.ts';
+import { applyClusterPart, installKedaCrd, kubeconfigForToken, kubectl, plugin, skipReason, tokenFor } from './cluster.ts';
 
 // The autoscaling hold, by the admin, through its own client and its ServiceAccount's real
 // token, against a real API server with KEDA's ScaledObject CRD (no KEDA controller, and no
@@ -16,10 +13,13 @@ const NS = 'hold-e2e';
 const HOLD = 'maintenance-switch.dev/autoscaling-hold';
 const PAUSED = 'autoscaling.keda.sh/paused-replicas';
 
+// The app's autoscalers carry its label, as the recipe's gate component sets it: the cluster
+// part's hold policy lets the admin change those alone.
+const APP_LABEL = { 'maintenance-switch.dev/app': 'shop' };
 const hpa = (name: string, target: string, behavior?: object) => ({
   apiVersion: 'autoscaling/v2',
   kind: 'HorizontalPodAutoscaler',
-  metadata: { name, namespace: NS },
+  metadata: { name, namespace: NS, ...(target === 'web' ? { labels: APP_LABEL } : {}) },
   spec: {
     scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target },
     minReplicas: 2,
@@ -34,7 +34,7 @@ const USER_BEHAVIOR = {
 const scaledObject = {
   apiVersion: 'keda.sh/v1alpha1',
   kind: 'ScaledObject',
-  metadata: { name: 'web-queue', namespace: NS, annotations: { 'team.example/owner': 'shop' } },
+  metadata: { name: 'web-queue', namespace: NS, labels: APP_LABEL, annotations: { 'team.example/owner': 'shop' } },
   spec: {
     scaleTargetRef: { name: 'web' },
     triggers: [{ type: 'cpu', metricType: 'Utilization', metadata: { value: '70' } }],
@@ -62,6 +62,7 @@ interface HoldView {
   problems: { name?: string; problem: string }[];
   reasserted: number;
   keda: boolean;
+  guard: { state: string; problem?: string };
 }
 
 const get = async (kind: string, name: string): Promise<Held> =>
@@ -107,6 +108,9 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
   beforeAll(async () => {
     await kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
     await kubectl(['create', 'namespace', NS]);
+    // The first look is without KEDA; another test file may have installed its CRD.
+    await kubectl(['delete', 'crd', 'scaledobjects.keda.sh', '--ignore-not-found', '--wait=true']);
+    await applyClusterPart();
     await kubectl(['apply', '-k', copyRecipe('hold-e2e', { namespace: NS, app: 'shop' })]);
     await apply(blog);
     await apply(hpa('web', 'web'));
@@ -117,6 +121,7 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
   afterAll(async () => {
     if (skipReason !== null) return;
     await stopAdmin();
+    await applyClusterPart();
     removeRecipes('hold-e2e');
     await kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=false']);
   });
@@ -129,14 +134,7 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
   });
 
   it("holds the app's HPAs (scale-down only) and its ScaledObject (paused at the replicas), and not another app's", async () => {
-    const crd =
-      process.env.KEDA_CRDS ??
-      (await promisify(execFile)('bash', [fileURLToPath(new URL('../../scripts/envtest/keda-crds.sh', import.meta.url))])).stdout
-        .trim()
-        .split('\n')
-        .at(-1)!;
-    await kubectl(['apply', '--server-side', '-f', crd]);
-    await kubectl(['wait', '--for=condition=Established', 'crd/scaledobjects.keda.sh', '--timeout=60s']);
+    await installKedaCrd();
     await waitFor('the ScaledObject kind to be served', async () => ((await apply(scaledObject).catch(() => '')) ? true : undefined));
     applied['web-queue'] = withoutManagedFields(await get('scaledobject', 'web-queue'));
 
@@ -145,7 +143,7 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
       const current = (await status()).autoscaling;
       return current.state === 'held' && current.held.length === 3 ? current : undefined;
     });
-    expect(view).toMatchObject({ problems: [], keda: true });
+    expect(view).toMatchObject({ problems: [], keda: true, guard: { state: 'guarded' } });
     expect(view.held.map((held) => `${held.kind}/${held.name}@${held.replicas}`).sort()).toEqual([
       'HorizontalPodAutoscaler/web-tuned@2',
       'HorizontalPodAutoscaler/web@2',
@@ -303,6 +301,49 @@ describe.skipIf(skipReason !== null)('the autoscaling hold, by the admin, on a r
     });
     await setMode(false);
     await waitFor('released', async () => ((await status()).autoscaling.state === 'released' ? true : undefined));
+  });
+
+  it('without the cluster part, still holds, and says it is unguarded: in /status, on the switch and through the plugin', async () => {
+    await kubectl(['delete', 'validatingadmissionpolicybinding', 'maintenance-switch-hold']);
+    try {
+      const view = await waitFor(
+        'a restarted admin to find the hold unguarded',
+        async () => {
+          await stopAdmin();
+          await startAdmin();
+          const first = await waitFor('its first look', async () => {
+            const current = (await status()).autoscaling;
+            return current.checkedAt ? current : undefined;
+          });
+          return first.guard.state === 'unguarded' ? first : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      expect(view.guard.problem).toContain('kubectl apply -k kustomize/cluster');
+      expect(await (await fetch(`${admin!.url}/metrics`)).text()).toMatch(/^maintenance_autoscaling_hold_guarded 0$/m);
+      await setMode(true);
+      await waitFor('held, unguarded', async () => ((await status()).autoscaling.held.length === 3 ? true : undefined));
+      const shown = await waitFor('the note through the plugin', async () => {
+        const line = (await plugin(['status', '-n', NS])).stdout.split('\n').find((text) => text.startsWith('cluster part:'));
+        return line?.includes('the hold policy') ? line : undefined;
+      });
+      expect(shown).toContain('the hold policy (the autoscaling hold is confined by RBAC alone)');
+      await setMode(false);
+      await waitFor('released', async () => ((await status()).autoscaling.state === 'released' ? true : undefined));
+    } finally {
+      await applyClusterPart();
+    }
+    await stopAdmin();
+    await startAdmin();
+    await waitFor(
+      'guarded again, and the note gone',
+      async () => {
+        const guarded = (await status()).autoscaling.guard.state === 'guarded';
+        const note = await kubectl(['get', 'configmap', 'shop-maintenance', '-n', NS, '-o', 'jsonpath={.metadata.annotations}']);
+        return guarded && !note.includes('cluster-part') ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
   });
 
   it('with AUTOSCALING_HOLD=off holds nothing', async () => {

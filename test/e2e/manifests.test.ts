@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
-import { ROOT, applyBase, kubectl, skipReason } from './cluster.ts';
+import { ROOT, applyBase, installKedaCrd, kubectl, skipReason } from './cluster.ts';
 
 /** The demo and every overlay of it. */
 const OVERLAYS = {
@@ -215,7 +215,9 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     expect(withNudge.filter((object) => object.kind.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
     const cluster = await render(join(ROOT, 'kustomize/cluster'));
     expect(cluster.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual([
+      'ValidatingAdmissionPolicy/maintenance-switch-hold',
       'ValidatingAdmissionPolicy/maintenance-switch-nudge',
+      'ValidatingAdmissionPolicyBinding/maintenance-switch-hold',
       'ValidatingAdmissionPolicyBinding/maintenance-switch-nudge',
     ]);
     const dir = copyRecipe('manifests-no-nudge', INSTALLS[0]);
@@ -433,6 +435,31 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     ]);
     const hpa = rendered.production!.find((object) => object.kind === 'HorizontalPodAutoscaler')!;
     expect(hpaRules[1]?.resourceNames).toEqual([hpa.metadata.name]);
+    // The hold policy lets an admin change only the autoscalers labelled with its app.
+    expect(hpa.metadata.labels?.['maintenance-switch.dev/app']).toBe('sample-app');
+  });
+
+  it("labels the recipe's HPAs and ScaledObjects with the app, which the cluster part's hold policy requires", async () => {
+    const autoscalers = `---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web, labels: {team: shop}}
+spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}, minReplicas: 2, maxReplicas: 5}
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: web-queue}
+spec: {scaleTargetRef: {name: web}}
+`;
+    await installKedaCrd();
+    const objects = await render(copyRecipe('manifests-autoscalers', { ...INSTALLS[0], appYaml: userFiles + autoscalers }));
+    const labels = objects
+      .filter((object) => ['HorizontalPodAutoscaler', 'ScaledObject'].includes(object.kind))
+      .map((object) => [object.kind, object.metadata.labels]);
+    expect(labels).toEqual([
+      ['HorizontalPodAutoscaler', { team: 'shop', 'maintenance-switch.dev/app': INSTALLS[0].app }],
+      ['ScaledObject', { 'maintenance-switch.dev/app': INSTALLS[0].app }],
+    ]);
   });
 
   it('names the released image everywhere but in the local overlays, and never needs a pull policy', () => {

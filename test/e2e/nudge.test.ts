@@ -6,7 +6,7 @@ import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { applyClusterPart, CLUSTER_POLICY, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
+import { applyClusterPart, CLUSTER_POLICY, kubeconfigForToken, kubectl, plugin, skipReason, tokenFor } from './cluster.ts';
 
 // The admin's own nudge, through its own client and its ServiceAccount's real token, against a
 // real API server with the install's policy. No kubelet here: the pods never run, and the test
@@ -146,6 +146,25 @@ describe.skipIf(skipReason !== null)('the nudge, by the admin, on a real API ser
     expect(unguarded.guard.problem).toContain('the nudge policy (ValidatingAdmissionPolicy and its binding) is missing');
     expect(unguarded.guard.problem).toContain('kubectl apply -k kustomize/cluster');
     expect(await (await fetch(`${admin!.url}/metrics`)).text()).toMatch(/^maintenance_nudge_guarded 0$/m);
+    // An operator who may read only the switch learns it from the switch, through the plugin.
+    const note = await waitFor('the note on the switch', async () => {
+      const written = await kubectl([
+        'get',
+        'configmap',
+        'shop-maintenance',
+        '-n',
+        NS,
+        '-o',
+        'jsonpath={.metadata.annotations.maintenance-switch\\.dev/cluster-part}',
+      ]);
+      return written || undefined;
+    });
+    expect(note).toMatch(
+      /^missing the nudge policy \(pods are not nudged: .*\); a cluster admin installs it once per cluster: kubectl apply -k kustomize\/cluster$/,
+    );
+    const status = await plugin(['status', '-n', NS]);
+    expect(status.code).toBe(0);
+    expect(status.stdout.split('\n').filter((line) => line.startsWith('cluster part:'))).toEqual([`cluster part: ${note}`]);
 
     await kubectl(patchConfigMapArgs(NS, { MAINTENANCE_MODE: 'false' }, 'shop-maintenance'));
     // Once the admin has applied the change, it would have nudged by now: it did not.

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NAMESPACE, apiRequest, applyBase, canI, kubectl, skipReason, tokenFor } from './cluster.ts';
+import { NAMESPACE, apiRequest, applyBase, canI, installKedaCrd, kubectl, skipReason, tokenFor } from './cluster.ts';
 
 const ADMIN_SA = `system:serviceaccount:${NAMESPACE}:sample-app-maintenance-admin`;
 const USER_SA = `system:serviceaccount:${NAMESPACE}:sample-app-user`;
@@ -9,6 +9,8 @@ describe.skipIf(skipReason !== null)('RBAC of the base manifests, on a real API 
 
   beforeAll(async () => {
     await applyBase();
+    // can-i answers "no" for a resource the API server does not serve.
+    await installKedaCrd();
     await kubectl(['create', 'configmap', 'other-config', '-n', NAMESPACE, '--from-literal=KEY=value']);
     await kubectl(['create', 'secret', 'generic', 'db-password', '-n', NAMESPACE, '--from-literal=password=hunter2']);
     adminToken = await tokenFor('sample-app-maintenance-admin');

@@ -71,9 +71,10 @@ const ledgers = new Map<AutoscalerClient, HoldLedger>();
 
 function fakeClient(
   autoscalers: Autoscaler[],
-  options: { failPatch?: string; failList?: boolean; keda?: boolean; trusted?: boolean } = {},
+  options: { failPatch?: string; failList?: boolean; keda?: boolean; trusted?: boolean; policy?: boolean } = {},
 ) {
   const patches: { kind: string; name: string; resourceVersion: string; body: unknown }[] = [];
+  const probes: string[] = [];
   const client: AutoscalerClient = {
     async list() {
       if (options.failList) throw new Error('listing the HorizontalPodAutoscalers in shop: HTTP 403: forbidden');
@@ -85,10 +86,20 @@ function fakeClient(
         throw new Error(`patching ${autoscaler.kind} shop/${autoscaler.name}: HTTP 403: forbidden`);
       patches.push({ kind: autoscaler.kind, name: autoscaler.name, resourceVersion: autoscaler.resourceVersion, body });
     },
+    async probeGuard(autoscaler) {
+      probes.push(autoscaler.name);
+      return options.policy === false
+        ? { accepted: true }
+        : {
+            accepted: false,
+            status: 422,
+            message: `probing the hold policy on ${autoscaler.kind} shop/${autoscaler.name}: HTTP 422: ValidatingAdmissionPolicy 'maintenance-switch-hold' with binding 'maintenance-switch-hold' denied request`,
+          };
+    },
   };
   const { ledger, records } = fakeLedger(autoscalers, options.trusted);
   ledgers.set(client, ledger);
-  return { client, patches, ledger, records };
+  return { client, patches, ledger, records, probes };
 }
 
 function holdOf(client: AutoscalerClient, active: boolean | null, enabled = true, holdAfterMs: number | undefined = 0) {
@@ -391,6 +402,7 @@ describe('AutoscalingHold', () => {
         }
         patched.push(target.resourceVersion);
       },
+      probeGuard: async () => ({ accepted: true }),
     };
     const hold = holdOf(client, true);
     await hold.reconcile();
@@ -411,6 +423,45 @@ describe('AutoscalingHold', () => {
     const hold = holdOf(counting, true);
     await Promise.all([hold.reconcile(), hold.reconcile(), hold.reconcile()]);
     expect(lists).toBe(2);
+  });
+
+  it('says whether the cluster part confines its patches, checked on an autoscaler of the app every 5 minutes, and holds either way', async () => {
+    const unguarded = fakeClient([hpa('blog', 'blog'), hpa('web', 'web')], { policy: false });
+    const clock = new FakeClock(NOW);
+    const hold = new AutoscalingHold({
+      client: unguarded.client,
+      ledger: unguarded.ledger,
+      app: 'shop',
+      enabled: true,
+      active: () => true,
+      clock,
+      log,
+    });
+    expect(hold.status().guard).toMatchObject({ state: 'unknown' });
+    await hold.reconcile();
+    expect(unguarded.probes).toEqual(['web']);
+    expect(hold.status().guard).toMatchObject({
+      state: 'unguarded',
+      problem: expect.stringContaining('kubectl apply -k kustomize/cluster'),
+    });
+    expect(hold.status().held.map((held) => held.name)).toEqual(['web']);
+    await hold.reconcile();
+    expect(unguarded.probes).toEqual(['web']);
+    clock.advanceTo(Date.parse(NOW) + 5 * 60_000);
+    await hold.reconcile();
+    expect(unguarded.probes).toEqual(['web', 'web']);
+
+    const guarded = fakeClient([hpa('web', 'web')]);
+    const confined = holdOf(guarded.client, false);
+    await confined.reconcile();
+    expect(confined.status().guard).toEqual({ state: 'guarded', checkedAt: NOW });
+
+    const none = fakeClient([hpa('blog', 'blog')], { policy: false });
+    const nothingToCheck = holdOf(none.client, true);
+    await nothingToCheck.reconcile();
+    expect(none.probes).toEqual([]);
+    expect(nothingToCheck.status().guard).toMatchObject({ state: 'unknown' });
+    expect(holdOf(none.client, true, false).status().guard).toMatchObject({ state: 'off' });
   });
 });
 
