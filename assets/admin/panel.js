@@ -263,6 +263,9 @@ function renderFleet(state) {
       return item;
     }),
   );
+  const gate = $('fleet-gate');
+  gate.hidden = !fleet.gateProblem;
+  gate.textContent = fleet.gateProblem ? `Not in maintenance with the switch: ${fleet.gateProblem}.` : '';
   renderNudge(state.nudge);
   renderAutoscaling(state.autoscaling, active);
   const warning = $('fleet-warning');

@@ -29,6 +29,7 @@ export class FleetWatch {
   readonly #slices = new Map<string, SliceLike>();
   readonly #watch: SupervisedWatch<SliceLike>;
   #endpoints: FleetEndpoint[] = [];
+  #published = false;
 
   constructor(options: FleetWatchOptions, log: Logger) {
     this.service = options.service;
@@ -81,7 +82,9 @@ export class FleetWatch {
     // Until the first list is whole, a partial one is not news.
     if (!this.#watch.synced) return;
     const next = endpointsFromSlices(this.#slices.values());
-    if (JSON.stringify(next) === JSON.stringify(this.#endpoints)) return;
+    // The first whole list is news even when empty: "none" is then known, not assumed.
+    if (this.#published && JSON.stringify(next) === JSON.stringify(this.#endpoints)) return;
+    this.#published = true;
     this.#endpoints = next;
     for (const listener of this.#listeners) listener(next);
   }

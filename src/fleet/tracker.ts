@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.ts';
-import { isConverged, laggingPods, type EndpointState, type FleetEndpoint } from './fleet.ts';
+import { isConverged, laggingPods, ungatedPods, ungatedProblem, type EndpointState, type FleetEndpoint } from './fleet.ts';
 import type { FleetWatchStatus } from './fleet-watch.ts';
 
 export interface FleetPod {
@@ -30,6 +30,9 @@ export interface FleetView {
   convergenceSeconds: number | null;
   /** After this long without converging, the panel warns (FLEET_WARN_SECONDS). */
   warnAfterSeconds: number;
+  /** Pods behind the Service that carry no gate, and what to do; empty and null while unknown. */
+  ungated: string[];
+  gateProblem: string | null;
 }
 
 /**
@@ -46,6 +49,8 @@ export class FleetTracker {
   readonly #listeners = new Set<() => void>();
   #active: boolean | null = null;
   #endpoints: readonly FleetEndpoint[] = [];
+  /** The pods that mount the switch; null while not known. */
+  #gated: readonly FleetEndpoint[] | null = null;
   #since = new Map<string, { state: EndpointState; at: number }>();
   #changedAt: number | null = null;
   #convergedAt: number | null = null;
@@ -93,12 +98,19 @@ export class FleetTracker {
     this.#update();
   }
 
+  /** The pods that mount the switch (the EndpointSlices of `<app>-maintenance-pods`), once listed. */
+  setGated(endpoints: readonly FleetEndpoint[]): void {
+    this.#gated = endpoints;
+    this.#update();
+  }
+
   get view(): FleetView {
     const active = this.#active ?? false;
     const count = (state: EndpointState) => this.#endpoints.filter((endpoint) => endpoint.state === state).length;
     const converged = this.#isConverged();
     const convergedAt = this.#convergedAt;
     const changedAt = this.#changedAt;
+    const ungated = this.#gated === null || !this.#synced() ? [] : ungatedPods(this.#endpoints, this.#gated);
     return {
       service: this.#status().service,
       synced: this.#synced(),
@@ -117,6 +129,8 @@ export class FleetTracker {
       convergedAt: convergedAt === null ? null : new Date(convergedAt).toISOString(),
       convergenceSeconds: convergedAt !== null && changedAt !== null ? Math.round(convergedAt - changedAt) / 1000 : null,
       warnAfterSeconds: this.#warnAfterSeconds,
+      ungated,
+      gateProblem: ungatedProblem(this.#status().service, this.#endpoints.filter((endpoint) => endpoint.servicePod).length, ungated),
     };
   }
 

@@ -33,8 +33,9 @@ const GUARD_INTERVAL_MS = 5 * 60_000;
  */
 export const admin: RoleSetup = async (core) => {
   const watch = await fleetWatchFor(core);
-  const tracker = watch ? fleetTracker(core, watch) : null;
-  const nudge = await nudgeFor(core, watch, tracker?.tracker ?? null);
+  const pods = await switchPodsWatchFor(core, watch);
+  const tracker = watch ? fleetTracker(core, watch, pods === watch ? null : pods) : null;
+  const nudge = await nudgeFor(core, pods, tracker?.tracker ?? null);
   const hold = await autoscalingHoldFor(core);
   const report = await clusterPartReportFor(core, nudge?.nudger ?? null, hold?.hold ?? null);
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
@@ -54,35 +55,49 @@ export const admin: RoleSetup = async (core) => {
   return {
     parts: [
       ...(watch && tracker ? [tracker.follow, watch] : []),
+      ...(pods && pods !== watch ? [pods] : []),
       ...(nudge?.parts ?? []),
       ...(hold?.parts ?? []),
       ...(report ? [report] : []),
       onStop(() => panel.close()),
     ],
-    surface: adminSurface({ admin: panel, ...(nudge ? { nudger: nudge.nudger } : {}), ...(hold ? { hold: hold.hold } : {}) }),
+    surface: adminSurface({
+      admin: panel,
+      ...(nudge ? { nudger: nudge.nudger } : {}),
+      ...(hold ? { hold: hold.hold } : {}),
+      ...(tracker ? { fleet: tracker.tracker } : {}),
+    }),
   };
 };
+
+/**
+ * The pods that mount the switch (NUDGE_SERVICE: your gated pods and the page pods; the user
+ * Service when unset): whom the nudge patches, and, beside the user Service, which of its pods
+ * carry no gate.
+ */
+async function switchPodsWatchFor(core: Core, fleet: FleetWatch | null): Promise<FleetWatch | null> {
+  const { env } = core;
+  if (env.CONFIG_WRITER !== 'api' || !hasKubernetesCredentials()) return null;
+  const service = env.NUDGE_SERVICE === 'none' ? env.FLEET_SERVICE : env.NUDGE_SERVICE;
+  if (service === 'none') return null;
+  if (service === env.FLEET_SERVICE) return fleet;
+  const clients = await kubernetes();
+  return new FleetWatch(
+    { service, clock: core.clock, informer: () => endpointSliceInformer(clients, env.POD_NAMESPACE, service) },
+    core.log,
+  );
+}
 
 /**
  * The nudge, in a cluster with NUDGE=on: the pods of NUDGE_SERVICE (every pod that mounts the
  * switch; FLEET_SERVICE when unset), nudged after each change the admin's own watch applies.
  */
-async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTracker | null) {
+async function nudgeFor(core: Core, switchPods: FleetWatch | null, tracker: FleetTracker | null) {
   const { env } = core;
-  if (env.CONFIG_WRITER !== 'api' || !hasKubernetesCredentials()) return null;
-  const service = env.NUDGE_SERVICE === 'none' ? env.FLEET_SERVICE : env.NUDGE_SERVICE;
-  if (service === 'none') return null;
-  const clients = await kubernetes();
+  if (switchPods === null) return null;
   // With NUDGE=off nothing is nudged, so no pods need watching; the nudger only says "off".
-  const pods =
-    env.NUDGE === 'off'
-      ? null
-      : service === env.FLEET_SERVICE && fleet
-        ? fleet
-        : new FleetWatch(
-            { service, clock: core.clock, informer: () => endpointSliceInformer(clients, env.POD_NAMESPACE, service) },
-            core.log,
-          );
+  const pods = env.NUDGE === 'off' ? null : switchPods;
+  const clients = await kubernetes();
   let nudger: Nudger;
   const events = nudgeMetrics(core.metrics.registry, () => nudger.status().guard.state === 'guarded');
   nudger = new Nudger({
@@ -138,7 +153,7 @@ async function nudgeFor(core: Core, fleet: FleetWatch | null, tracker: FleetTrac
       nudger.stop();
     },
   );
-  return { nudger, parts: pods === null || pods === fleet ? [follow] : [pods, follow] };
+  return { nudger, parts: [follow] };
 }
 
 /** How often the switch's word on the cluster part is compared with the guards. */
@@ -177,7 +192,17 @@ async function clusterPartReportFor(core: Core, nudger: Nudger | null, hold: Aut
   );
 }
 
-export function adminSurface({ admin, nudger, hold }: { admin?: Admin; nudger?: Nudger; hold?: AutoscalingHold }): Surface {
+export function adminSurface({
+  admin,
+  nudger,
+  hold,
+  fleet,
+}: {
+  admin?: Admin;
+  nudger?: Nudger;
+  hold?: AutoscalingHold;
+  fleet?: FleetTracker;
+}): Surface {
   return {
     readiness: () => (admin?.problem() ? notReady('admin_unavailable') : READY),
     ...(admin
@@ -186,6 +211,8 @@ export function adminSurface({ admin, nudger, hold }: { admin?: Admin; nudger?: 
             adminProblem: admin.problem(),
             ...(nudger ? { nudge: nudger.status() } : {}),
             ...(hold ? { autoscaling: hold.status() } : {}),
+            // Pods behind the user Service that no switch reaches: they serve during maintenance.
+            ...(fleet ? { gate: { ungated: fleet.view.ungated, problem: fleet.view.gateProblem } } : {}),
           }),
         }
       : {}),
@@ -204,8 +231,11 @@ export function adminSurface({ admin, nudger, hold }: { admin?: Admin; nudger?: 
   };
 }
 
-/** The fleet beside the effective state; `follow` feeds it from the switch and the watch, so it starts before the watch. */
-function fleetTracker(core: Core, watch: FleetWatch) {
+/**
+ * The fleet beside the effective state; `follow` feeds it from the switch, the watch and the
+ * watch of the pods that mount the switch (`gated`), so it starts before the watches.
+ */
+function fleetTracker(core: Core, watch: FleetWatch, gated: FleetWatch | null) {
   const observeConvergence = fleetMetrics(core.metrics.registry, () => tracker.view);
   const tracker: FleetTracker = new FleetTracker({
     clock: core.clock,
@@ -220,6 +250,7 @@ function fleetTracker(core: Core, watch: FleetWatch) {
       tracker.setActive(core.state.current.active);
       unsubscribe.push(core.state.onChange((view) => tracker.setActive(view.active)));
       unsubscribe.push(watch.onChange((endpoints) => tracker.setEndpoints(endpoints)));
+      if (gated) unsubscribe.push(gated.onChange((endpoints) => tracker.setGated(endpoints)));
     },
     () => {
       for (const done of unsubscribe.splice(0)) done();

@@ -23,11 +23,15 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: fleet-operator}
 subjects: [{kind: ServiceAccount, name: fleet-operator, namespace: ${NAMESPACE}}]
 `;
 
-function slice(name: string, pods: Record<string, boolean>): string {
+function slice(name: string, pods: Record<string, boolean>, service = 'sample-app-user'): string {
   return JSON.stringify({
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { name, namespace: NAMESPACE, labels: { 'kubernetes.io/service-name': 'sample-app-user' } },
+    metadata: {
+      name,
+      namespace: NAMESPACE,
+      labels: { 'kubernetes.io/service-name': service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+    },
     addressType: 'IPv4',
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     endpoints: Object.entries(pods).map(([pod, ready], index) => ({
@@ -49,6 +53,8 @@ interface Fleet {
   changedAt: string | null;
   convergedAt: string | null;
   convergenceSeconds: number | null;
+  ungated: string[];
+  gateProblem: string | null;
 }
 type State = { enabled: boolean; effective: { active: boolean; cause: string | null }; fleet: Fleet };
 
@@ -107,6 +113,9 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
       POD_NAMESPACE: NAMESPACE,
       POD_NAME: 'sample-app-admin-fleet',
       FLEET_SERVICE: 'sample-app-user',
+      // The pods that mount the switch: which pods of the fleet carry a gate. Nothing to nudge here.
+      NUDGE_SERVICE: 'sample-app-maintenance-pods',
+      NUDGE: 'off',
       KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-maintenance-admin'), 'admin-sa-fleet'),
       LOG_LEVEL: 'info',
     });
@@ -115,7 +124,8 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
   afterAll(async () => {
     admin?.child.kill('SIGTERM');
     await admin?.exited;
-    await kubectl(['delete', 'endpointslices', '-n', NAMESPACE, '-l', 'kubernetes.io/service-name=sample-app-user', '--ignore-not-found']);
+    for (const service of ['sample-app-user', 'sample-app-maintenance-pods'])
+      await kubectl(['delete', 'endpointslices', '-n', NAMESPACE, '-l', `kubernetes.io/service-name=${service}`, '--ignore-not-found']);
   });
 
   it('shows the fleet in GET /admin/api/maintenance: 2 serving, converged while maintenance is off', async () => {
@@ -217,5 +227,38 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
     const bad = await plugin(['on', '--reason', 'x', '--wait', '--timeout', 'soon', '-n', NAMESPACE]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--timeout must be a number with s, m, h or d');
+  });
+
+  it('names the pods behind the Service that carry no gate: in the API, /status and the plugin', async () => {
+    const problem = async () => (await state()).fleet.gateProblem;
+    expect(await waitFor('no pod with a gate', async () => ((await problem())?.startsWith('no Deployment') ? problem() : undefined))).toBe(
+      'no Deployment of this app carries the gate: none of the 2 pods behind Service sample-app-user follows the switch, so users reach them during maintenance; label each Deployment that goes into maintenance maintenance-switch.dev/gate: "true" and apply the install again',
+    );
+    let status = await plugin(['status', '-n', NAMESPACE]);
+    expect(status.stdout).toMatch(
+      /^gate: {8}no Deployment of this app carries the gate: none of the 2 pods behind Service sample-app-user /m,
+    );
+
+    await kubectl(['apply', '-f', '-'], {
+      input: slice('sample-app-maintenance-pods-a', { 'user-1': false }, 'sample-app-maintenance-pods'),
+    });
+    const one = await waitFor('user-2 alone ungated', async () =>
+      (await state()).fleet.ungated.join() === 'user-2' ? state() : undefined,
+    );
+    expect(one.fleet.gateProblem).toBe(
+      '1 of the 2 pods behind Service sample-app-user carry no gate and keep serving during maintenance (user-2); label each Deployment that goes into maintenance maintenance-switch.dev/gate: "true" and apply the install again',
+    );
+    const health = (await (await fetch(`${admin.url}/status`)).json()) as { gate: { ungated: string[]; problem: string | null } };
+    expect(health.gate).toEqual({ ungated: ['user-2'], problem: one.fleet.gateProblem });
+    status = await plugin(['status', '-n', NAMESPACE]);
+    expect(status.stdout).toMatch(
+      /^gate: {8}1 of the 2 pods behind Service sample-app-user carry no gate and keep serving during maintenance \(user-2\)/m,
+    );
+
+    await kubectl(['apply', '-f', '-'], {
+      input: slice('sample-app-maintenance-pods-a', { 'user-1': false, 'user-2': false }, 'sample-app-maintenance-pods'),
+    });
+    await waitFor('every pod gated', async () => ((await problem()) === null ? true : undefined));
+    expect((await plugin(['status', '-n', NAMESPACE])).stdout).not.toMatch(/^gate:/m);
   });
 });

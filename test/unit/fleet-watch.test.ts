@@ -78,4 +78,17 @@ describe('FleetWatch', () => {
     expect(watch.status.connection).toBe('watching');
     await watch.stop();
   });
+
+  it('reports the first whole list even when it is empty: none is then known, not assumed', async () => {
+    const informer = new FakeInformer([[]]);
+    const watch = new FleetWatch(
+      { service: 'shop-maintenance-pods', clock: new FakeClock(0), informer: () => informer },
+      pino({ level: 'silent' }),
+    );
+    const reports: number[] = [];
+    watch.onChange((endpoints) => reports.push(endpoints.length));
+    await watch.start();
+    expect(reports).toEqual([0]);
+    await watch.stop();
+  });
 });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { endpointsFromSlices, isConverged, laggingPods, type FleetEndpoint, type SliceLike } from '../../src/fleet/fleet.ts';
+import {
+  endpointsFromSlices,
+  isConverged,
+  laggingPods,
+  ungatedPods,
+  ungatedProblem,
+  type FleetEndpoint,
+  type SliceLike,
+} from '../../src/fleet/fleet.ts';
 
 const endpoint = (pod: string, conditions: { ready?: boolean | null; terminating?: boolean }, address = `10.0.0.${pod.length}`) => ({
   addresses: [address],
@@ -66,5 +74,23 @@ describe('isConverged', () => {
   ])('maintenance %s with %j: converged %s, lagging %j', (active, endpoints, converged, lagging) => {
     expect(isConverged(active, endpoints)).toBe(converged);
     expect(laggingPods(active, endpoints)).toEqual(lagging);
+  });
+});
+
+describe('ungatedPods and ungatedProblem', () => {
+  const at = (pod: string, servicePod = true): FleetEndpoint => ({ pod, address: '10.0.0.1', port: 8080, state: 'serving', servicePod });
+  it("names the Service's pods missing from the pods that mount the switch, and never an address someone else's slice names", () => {
+    expect(ungatedPods([at('a'), at('b'), at('10.9.9.9', false)], [at('a')])).toEqual(['b']);
+    expect(ungatedPods([at('a')], [at('a'), at('page-1')])).toEqual([]);
+  });
+
+  it('says what to do, naming at most five pods', () => {
+    expect(ungatedProblem('web', 3, [])).toBeNull();
+    expect(ungatedProblem('web', 2, ['a', 'b'])).toBe(
+      'no Deployment of this app carries the gate: none of the 2 pods behind Service web follows the switch, so users reach them during maintenance; label each Deployment that goes into maintenance maintenance-switch.dev/gate: "true" and apply the install again',
+    );
+    expect(ungatedProblem('web', 9, ['a', 'b', 'c', 'd', 'e', 'f'])).toMatch(
+      /^6 of the 9 pods behind Service web carry no gate and keep serving during maintenance \(a, b, c, d, e, …\); /,
+    );
   });
 });

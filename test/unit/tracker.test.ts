@@ -55,4 +55,16 @@ describe('FleetTracker', () => {
     tracker.setActive(true);
     expect(tracker.view).toMatchObject({ synced: false, converged: false });
   });
+
+  it('names the pods of the fleet that carry no gate, once the pods that mount the switch are known', () => {
+    const { tracker } = make();
+    tracker.setActive(false);
+    tracker.setEndpoints(pods(['web-1', 'serving'], ['legacy-1', 'serving']));
+    expect(tracker.view).toMatchObject({ ungated: [], gateProblem: null });
+    tracker.setGated(pods(['web-1', 'serving'], ['shop-maintenance-page-x', 'not_serving']));
+    expect(tracker.view.ungated).toEqual(['legacy-1']);
+    expect(tracker.view.gateProblem).toMatch(/^1 of the 2 pods behind Service sample-app-user carry no gate .*\(legacy-1\)/);
+    tracker.setGated([]);
+    expect(tracker.view.gateProblem).toMatch(/^no Deployment of this app carries the gate: none of the 2 pods/);
+  });
 });

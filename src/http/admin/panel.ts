@@ -66,6 +66,7 @@ export function panelPage(): string {
     <h2>User pods</h2>
     <p id="fleet-summary" class="fleet-summary"></p>
     <ul id="fleet-pods"></ul>
+    <p id="fleet-gate" class="warning" hidden></p>
     <p id="fleet-nudge" class="muted" hidden></p>
     <p id="fleet-autoscaling" class="muted" hidden></p>
     <p id="fleet-warning" class="warning" hidden></p>
