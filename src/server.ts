@@ -5,7 +5,6 @@ import type { Logger } from 'pino';
 import type { Env } from './env.ts';
 import type { Role } from './role-names.ts';
 import { systemClock, type Clock } from './clock.ts';
-import type { ConfigStore } from './config/store.ts';
 import type { ConfigSource } from './config/source.ts';
 import type { MaintenanceState } from './maintenance/state.ts';
 import { createApp } from './http/app.ts';
@@ -28,7 +27,6 @@ export interface RunningServer {
   proxyUrl?: string;
   /** The probe port, when PROBE_PORT is set. */
   probeUrl?: string;
-  store: ConfigStore;
   state: MaintenanceState;
   source: ConfigSource;
   /** Fails readiness at once, keeps serving for the delay, then drains and stops. */
@@ -42,7 +40,6 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
   const app = createApp({
     role: env.ROLE,
     podName: env.POD_NAME,
-    store: core.store,
     state: core.state,
     metrics: core.metrics,
     lifecycle: core.lifecycle,
@@ -102,7 +99,6 @@ export async function startServer(env: Env, log: Logger, clock: Clock = systemCl
     port: main.port,
     ...(proxy ? { proxyUrl: proxy.url } : {}),
     ...(probes ? { probeUrl: probes.url } : {}),
-    store: core.store,
     state: core.state,
     source: core.source,
     shutdown,

@@ -1,6 +1,5 @@
 import { Hono, type Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { ConfigStore } from '../config/store.ts';
 import type { SourceStatus } from '../config/source.ts';
 import { describeConfig, isoOrNull, parseConfig, type MaintenanceConfig } from '../config/parse.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
@@ -43,7 +42,6 @@ export interface Surface {
 export interface AppDeps {
   role: Role;
   podName: string;
-  store: ConfigStore;
   state: MaintenanceState;
   metrics: Metrics;
   lifecycle: Lifecycle;
@@ -55,7 +53,7 @@ export interface AppDeps {
 
 /** The HTTP surface every role shares (probes, /status, /metrics), with the role's own mounted on it. */
 export function createApp(deps: AppDeps): Hono {
-  const { store, state, lifecycle, surface } = deps;
+  const { state, lifecycle, surface } = deps;
   const app = new Hono();
   const readiness = (): Readiness => (lifecycle.shuttingDown ? notReady('shutting_down') : surface.readiness());
 
@@ -75,7 +73,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.get('/status', (c) => {
     const view = state.current;
-    const snapshot = store.snapshot;
+    const loaded = state.loadStatus;
     const now = state.clock.now();
     const result = readiness();
     c.header('Cache-Control', 'no-store');
@@ -91,9 +89,9 @@ export function createApp(deps: AppDeps): Hono {
       nextChangeAt: isoOrNull(view.nextChangeAt),
       retryAfterSeconds: view.config === null ? null : retryAfterSeconds(view.config, now),
       ...deps.sourceStatus(),
-      lastLoadedAt: snapshot.lastLoadedAt?.toISOString() ?? null,
-      lastError: snapshot.lastError,
-      lastErrorAt: snapshot.lastErrorAt?.toISOString() ?? null,
+      lastLoadedAt: loaded.lastLoadedAt?.toISOString() ?? null,
+      lastError: loaded.lastError,
+      lastErrorAt: loaded.lastErrorAt?.toISOString() ?? null,
       config: view.config === null ? null : describeConfig(view.config),
     });
   });

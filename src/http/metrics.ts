@@ -4,7 +4,6 @@ import { getPath } from 'hono/utils/url';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { labelledCounter } from './counters.ts';
 import type { FleetView } from '../fleet/tracker.ts';
-import type { ConfigStore } from '../config/store.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
 import { RequestDurations } from './request-durations.ts';
 
@@ -21,7 +20,7 @@ export interface Metrics {
   close(): void;
 }
 
-export function createMetrics(store: ConfigStore, state: MaintenanceState): Metrics {
+export function createMetrics(state: MaintenanceState): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -49,10 +48,10 @@ export function createMetrics(store: ConfigStore, state: MaintenanceState): Metr
     help: '1 if the latest config snapshot or source event was good, 0 if the last good state is kept despite an error',
     registers: [registry],
     collect() {
-      this.set(store.snapshot.lastError === null ? 1 : 0);
+      this.set(state.loadStatus.lastError === null ? 1 : 0);
     },
   });
-  const unsubscribe = store.subscribe((event) => {
+  const unsubscribe = state.onConfig((event) => {
     if (event.type === 'applied') {
       reloads.inc({ result: 'success' });
       lastReload.set(Date.now() / 1000);

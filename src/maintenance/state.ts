@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock.ts';
-import type { ConfigStore } from '../config/store.ts';
+import type { ConfigStore, StoreEvent, StoreSnapshot } from '../config/store.ts';
 import type { MaintenanceConfig } from '../config/parse.ts';
 import { decide, type Decision } from './policy.ts';
 
@@ -7,13 +7,17 @@ export interface MaintenanceView extends Decision {
   config: MaintenanceConfig | null;
 }
 
+/** How loading the config stands: the last good load, and the last rejection that kept the last good state. */
+export type LoadStatus = Omit<StoreSnapshot, 'config'>;
+
 /**
  * The effective decision, kept current: recomputed when the store applies a new config
  * and, from a timer, at each window edge, so a window opens and closes on time
- * rather than on the next request.
+ * rather than on the next request. The one reader of the store: everything else reads this.
  */
 export class MaintenanceState {
   readonly clock: Clock;
+  readonly #store: ConfigStore;
   #view: MaintenanceView = { config: null, active: false, cause: null, nextChangeAt: null };
   #activeSince: number | null = null;
   #cancelTimer: (() => void) | null = null;
@@ -22,6 +26,7 @@ export class MaintenanceState {
 
   constructor(store: ConfigStore, clock: Clock = systemClock) {
     this.clock = clock;
+    this.#store = store;
     this.#unsubscribe = store.subscribe((event) => {
       if (event.type === 'applied') this.#evaluate(event.config);
     });
@@ -38,6 +43,16 @@ export class MaintenanceState {
    */
   get activeSince(): number | null {
     return this.#activeSince;
+  }
+
+  get loadStatus(): Readonly<LoadStatus> {
+    const { lastLoadedAt, lastError, lastErrorAt } = this.#store.snapshot;
+    return { lastLoadedAt, lastError, lastErrorAt };
+  }
+
+  /** Every config applied or rejected, also those that change no decision (a new message, a kept last good state). */
+  onConfig(listener: (event: StoreEvent) => void): () => void {
+    return this.#store.subscribe(listener);
   }
 
   onChange(listener: (view: MaintenanceView, previous: MaintenanceView) => void): () => void {

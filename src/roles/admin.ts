@@ -44,7 +44,7 @@ export const admin: RoleSetup = async (core) => {
     adminSettings(
       core.env,
       core.bypassKey,
-      liveState(core.state, tracker?.tracker ?? null, core.store, {
+      liveState(core.state, tracker?.tracker ?? null, {
         nudge: () => nudge?.nudger.status() ?? null,
         autoscaling: hold ? { status: () => hold.hold.status(), onChange: (listener) => hold.hold.onChange(listener) } : null,
       }),
@@ -107,10 +107,10 @@ async function nudgeFor(core: Core, switchPods: FleetWatch | null, tracker: Flee
         .filter((endpoint) => endpoint.servicePod && endpoint.state !== 'terminating' && endpoint.pod !== env.POD_NAME)
         .map((endpoint) => endpoint.pod),
     lagging: (names) =>
-      podsBehind(names, { expected: core.store.config, endpoints: pods?.endpoints ?? [], lagging: tracker?.view.lagging ?? [] }),
+      podsBehind(names, { expected: core.state.current.config, endpoints: pods?.endpoints ?? [], lagging: tracker?.view.lagging ?? [] }),
     unprobed: (names) =>
       podsUnprobed(names, {
-        expected: core.store.config,
+        expected: core.state.current.config,
         endpoints: pods?.endpoints ?? [],
         notServing: (tracker?.view.pods ?? []).filter((pod) => pod.state === 'not_serving').map((pod) => pod.name),
       }),
@@ -138,14 +138,14 @@ async function nudgeFor(core: Core, switchPods: FleetWatch | null, tracker: Flee
           }),
         );
       unsubscribe.push(
-        core.store.subscribe((event) => {
+        core.state.onConfig((event) => {
           if (event.type !== 'applied') return;
           // The first config is the one every pod mounted at start.
           if (first) first = false;
           else void nudger.changed();
         }),
       );
-      if (core.store.snapshot.config !== null) first = false;
+      if (core.state.current.config !== null) first = false;
       await nudger.start();
     },
     () => {

@@ -25,7 +25,6 @@ export interface Core {
   log: Logger;
   clock: Clock;
   source: ConfigSource;
-  store: ConfigStore;
   state: MaintenanceState;
   metrics: Metrics;
   lifecycle: Lifecycle;
@@ -50,14 +49,13 @@ export async function createCore(env: Env, log: Logger, clock: Clock): Promise<C
       log.info({ maintenance: view.active, cause: view.cause }, view.active ? 'maintenance on' : 'maintenance off');
     }
   });
-  const metrics = createMetrics(store, state);
+  const metrics = createMetrics(state);
   const bypassKey = new BypassKey(env.BYPASS_KEY_DIR, clock, log);
   return {
     env,
     log,
     clock,
     source,
-    store,
     state,
     metrics,
     lifecycle: { shuttingDown: false },

@@ -57,11 +57,11 @@ interface GateChecks {
   upstreamHealth?: () => UpstreamHealth;
 }
 
-export function gateSurface(core: Pick<Core, 'store' | 'state' | 'env'>, checks: GateChecks): Surface {
+export function gateSurface(core: Pick<Core, 'state' | 'env'>, checks: GateChecks): Surface {
   const graceMs = core.env.MAINTENANCE_READY_GRACE_SECONDS * 1000;
   return {
     readiness(): Readiness {
-      const switched = followsTheSwitch(core.store, core.state, graceMs);
+      const switched = followsTheSwitch(core.state, graceMs);
       if (!switched.ready) return switched;
       if (checks.proxyAccepting?.() === false) return notReady('proxy_full');
       const upstream = checks.upstreamHealth?.();

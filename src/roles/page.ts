@@ -1,4 +1,3 @@
-import type { ConfigStore } from '../config/store.ts';
 import { FallbackReadiness } from '../fleet/fallback.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
 import type { Bypass } from '../http/bypass.ts';
@@ -30,17 +29,17 @@ export const page: RoleSetup = async (core) => {
   );
   return {
     parts: watch && fallback ? [follow, watch, fallback] : [],
-    surface: pageSurface({ store: core.store, state: core.state, bypass: bypassFor(core), ...(fallback ? { fallback } : {}) }),
+    surface: pageSurface({ state: core.state, bypass: bypassFor(core), ...(fallback ? { fallback } : {}) }),
   };
 };
 
-export function pageSurface(deps: { store: ConfigStore; state: MaintenanceState; bypass?: Bypass; fallback?: FallbackReadiness }): Surface {
-  const { store, state, fallback } = deps;
+export function pageSurface(deps: { state: MaintenanceState; bypass?: Bypass; fallback?: FallbackReadiness }): Surface {
+  const { state, fallback } = deps;
   return {
     // Without the EndpointSlices (not listed yet, or no API access), the switch decides.
     readiness() {
       if (fallback?.view.synced) return fallback.ready ? READY : notReady('users_serving');
-      if (store.config === null) return notReady('starting');
+      if (state.current.config === null) return notReady('starting');
       return state.current.active ? READY : notReady('not_in_maintenance');
     },
     ...(fallback ? { status: () => ({ fleet: fallback.view }) } : {}),

@@ -1,4 +1,3 @@
-import type { ConfigStore } from '../config/store.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
 import type { Bypass } from '../http/bypass.ts';
 import {
@@ -21,7 +20,6 @@ import type { RoleSetup } from './role.ts';
 export const user: RoleSetup = async (core) => ({
   parts: [],
   surface: userSurface({
-    store: core.store,
     state: core.state,
     podName: core.env.POD_NAME,
     bypass: bypassFor(core),
@@ -30,7 +28,6 @@ export const user: RoleSetup = async (core) => ({
 });
 
 export interface UserSurfaceDeps {
-  store: ConfigStore;
   state: MaintenanceState;
   podName: string;
   bypass?: Bypass;
@@ -39,7 +36,7 @@ export interface UserSurfaceDeps {
 
 export function userSurface(deps: UserSurfaceDeps): Surface {
   return {
-    readiness: () => followsTheSwitch(deps.store, deps.state, deps.readyGraceMs ?? 0),
+    readiness: () => followsTheSwitch(deps.state, deps.readyGraceMs ?? 0),
     routes(app) {
       noAdminHere(app);
       if (deps.bypass) bypassLanding(app, deps.bypass);
@@ -53,8 +50,8 @@ export function userSurface(deps: UserSurfaceDeps): Surface {
  * not during maintenance once the grace is over. For the grace it stays Ready, already
  * answering the 503 page, so a page tier joins the Service first.
  */
-export function followsTheSwitch(store: ConfigStore, state: MaintenanceState, graceMs: number): Readiness {
-  if (store.config === null) return notReady('starting');
+export function followsTheSwitch(state: MaintenanceState, graceMs: number): Readiness {
+  if (state.current.config === null) return notReady('starting');
   if (!state.current.active) return READY;
   const since = state.activeSince;
   const inGrace = since !== null && state.clock.now() - since < graceMs;

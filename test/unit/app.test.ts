@@ -27,17 +27,16 @@ function appFor(role: Role, config: RawConfig | null, extra: RoleExtras = {}) {
   const lifecycle = { shuttingDown: false };
   const env = loadEnv({ ROLE: role, HOST: '127.0.0.1', MAINTENANCE_READY_GRACE_SECONDS: String((extra.readyGraceMs ?? 0) / 1000) });
   const surfaces: Record<Role, () => Surface> = {
-    user: () => userSurface({ store, state, podName: 'pod-1', readyGraceMs: extra.readyGraceMs ?? 0 }),
+    user: () => userSurface({ state, podName: 'pod-1', readyGraceMs: extra.readyGraceMs ?? 0 }),
     admin: () => adminSurface({}),
-    page: () => pageSurface({ store, state, ...(extra.fallback ? { fallback: extra.fallback } : {}) }),
-    gate: () => gateSurface({ store, state, env }, {}),
+    page: () => pageSurface({ state, ...(extra.fallback ? { fallback: extra.fallback } : {}) }),
+    gate: () => gateSurface({ state, env }, {}),
   };
   const app = createApp({
     role,
     podName: 'pod-1',
-    store,
     state,
-    metrics: createMetrics(store, state),
+    metrics: createMetrics(state),
     lifecycle,
     sourceStatus: () => ({ source: 'volume', volume: { watch: 'watching', waitingFor: null } }),
     surface: surfaces[role](),

@@ -63,6 +63,12 @@ export function violations(edges: ReadonlyMap<string, readonly string[]>): strin
   return found;
 }
 
+/** Files beside config/ and maintenance/state.ts that import the store (roles/core.ts only builds it). */
+export function storeReaders(edges: ReadonlyMap<string, readonly string[]>): string[] {
+  const allowed = (file: string) => file.startsWith('config/') || file === 'maintenance/state.ts' || file === 'roles/core.ts';
+  return [...edges].filter(([from, targets]) => !allowed(from) && targets.includes('config/store.ts')).map(([from]) => `src/${from}`);
+}
+
 /** Every import cycle, as the chain of files that closes it. */
 export function cycles(edges: ReadonlyMap<string, readonly string[]>): string[] {
   const found: string[] = [];
@@ -108,6 +114,11 @@ describe('the layers of src/', () => {
       ),
     );
     expect(offenders).toEqual([]);
+  });
+
+  it('reads the store only in config/ and maintenance/state.ts (roles/core.ts builds it): everything else reads the state', () => {
+    expect(storeReaders(graph)).toEqual([]);
+    expect(storeReaders(new Map([['http/app.ts', ['config/store.ts']]]))).toEqual(['src/http/app.ts']);
   });
 
   it('catches a violation and a cycle when there is one (the rule can fail)', () => {

@@ -1,7 +1,6 @@
 import type { HoldStatus } from '../../fleet/hold.ts';
 import type { NudgeStatus } from '../../fleet/nudge.ts';
 import type { MaintenanceConfig } from '../../config/parse.ts';
-import type { ConfigStore } from '../../config/store.ts';
 import type { MaintenanceState } from '../../maintenance/state.ts';
 import type { MaintenanceCause } from '../../maintenance/policy.ts';
 import type { FleetTracker, FleetView } from '../../fleet/tracker.ts';
@@ -29,13 +28,12 @@ export interface LiveState {
 }
 
 /**
- * The live view from this pod's own state, fleet tracker and store: the store's rejections are
- * news too, since the stored config the panel shows changed although the state did not.
+ * The live view from this pod's own state and fleet tracker: a rejected config is news too,
+ * since the stored config the panel shows changed although the state did not.
  */
 export function liveState(
   state: MaintenanceState,
   tracker: FleetTracker | null,
-  store?: ConfigStore,
   extras: {
     nudge?: () => NudgeStatus | null;
     autoscaling?: { status: () => HoldStatus; onChange: (listener: () => void) => () => void } | null;
@@ -56,14 +54,14 @@ export function liveState(
     autoscaling: () => extras.autoscaling?.status() ?? null,
     onChange: (listener) => {
       const unsubscribeState = state.onChange(() => listener('state'));
-      const unsubscribeStore = store?.subscribe((event) => {
+      const unsubscribeRejected = state.onConfig((event) => {
         if (event.type !== 'applied') listener('state');
       });
       const unsubscribeFleet = tracker?.onChange(() => listener('fleet'));
       const unsubscribeHold = extras.autoscaling?.onChange(() => listener('fleet'));
       return () => {
         unsubscribeState();
-        unsubscribeStore?.();
+        unsubscribeRejected();
         unsubscribeFleet?.();
         unsubscribeHold?.();
       };
