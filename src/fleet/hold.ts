@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.ts';
+import { repeatEvery, type Clock } from '../clock.ts';
 import {
   HOLD_ANNOTATION,
   PAUSED_REPLICAS_ANNOTATION,
@@ -14,6 +14,8 @@ const APP_LABEL = 'maintenance-switch.dev/app';
 const TIER_LABEL = 'maintenance-switch.dev/tier';
 /** The install's own tiers: their autoscalers, if anyone made one, are not the app's. */
 const OWN_TIERS = new Set(['admin', 'page']);
+/** A look even with no event: a ScaledObject has no watch, and a missed event must not last. */
+export const HOLD_RESYNC_MS = 30_000;
 /** How often the hold policy is checked again, as the nudge's is. */
 const GUARD_INTERVAL_MS = 5 * 60_000;
 
@@ -181,6 +183,27 @@ export class AutoscalingHold {
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Looks now, whenever maintenance starts or ends (`onActiveChange`) and every `resyncMs`; with
+   * the hold off, once (to release what an earlier admin held). `firstLook` settles when the
+   * first look is done; `stop` ends it all.
+   */
+  follow(
+    triggers: { onActiveChange(listener: () => void): () => void },
+    resyncMs = HOLD_RESYNC_MS,
+  ): { firstLook: Promise<void>; stop: () => void } {
+    const look = () => this.reconcile();
+    if (!this.#enabled) return { firstLook: look(), stop: () => this.stop() };
+    const stops = [triggers.onActiveChange(() => void look()), repeatEvery(this.#clock, resyncMs, look)];
+    return {
+      firstLook: this.#running ?? Promise.resolve(),
+      stop: () => {
+        for (const stop of stops) stop();
+        this.stop();
+      },
+    };
   }
 
   /** Looks once, holding or releasing what needs it; a call during a look makes one more look after it. */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { PodPatcher } from '../k8s/pods.ts';
+import type { FleetEndpoint } from './fleet.ts';
 import { CLUSTER_PART, guardFromProbe, type GuardState } from './guard.ts';
 
 export interface NudgeRound {
@@ -45,6 +46,23 @@ export const DEFAULT_RETRY_DELAYS_MS = [1_500, 3_000, 10_000, 30_000] as const;
 export const DEFAULT_REPROBE_DELAYS_MS = [400, 800, 1_200] as const;
 const LIKELY_CAUSES =
   'a kubelet with configMapAndSecretChangeDetectionStrategy: Cache (it ignores the nudge within its TTL), a subPath mount (it never updates), or a busy pod worker; the kubelet will still sync within its syncFrequency';
+
+/** The pods to nudge: those that mount the switch, less those terminating and the admin's own. */
+export function nudgeTargets(endpoints: readonly FleetEndpoint[], self: string): string[] {
+  return endpoints
+    .filter((endpoint) => endpoint.servicePod && endpoint.state !== 'terminating' && endpoint.pod !== self)
+    .map((endpoint) => endpoint.pod);
+}
+
+/** What makes the nudger act, injected: the switch's configs, and the pods that mount it. */
+export interface NudgeTriggers {
+  /** Each config the switch applies; the first is the one every pod mounted at start, not a change. */
+  onConfigApplied(listener: () => void): () => void;
+  /** Whether a config was already applied when the nudger started (then the next one is a change). */
+  configKnown(): boolean;
+  /** The pods that mount the switch changed: the guard is checked once there is a pod to check it on. */
+  onPodsChange(listener: () => void): () => void;
+}
 
 export interface NudgeEvents {
   sent?(): void;
@@ -110,8 +128,23 @@ export class Nudger {
     return { guard: this.#guard, lastRound: this.#lastRound, unfollowed: this.#unfollowed };
   }
 
-  async start(): Promise<void> {
+  /** Follows `triggers` (each applied config after the first is a change), then checks the guard and keeps checking it. */
+  async start(triggers?: NudgeTriggers): Promise<void> {
     if (!this.#settings.enabled) return;
+    if (triggers) {
+      let first = !triggers.configKnown();
+      this.#cancels.add(
+        triggers.onConfigApplied(() => {
+          if (first) first = false;
+          else void this.changed();
+        }),
+      );
+      this.#cancels.add(
+        triggers.onPodsChange(() => {
+          if (this.#guard.state === 'unknown') void this.checkGuard();
+        }),
+      );
+    }
     await this.checkGuard();
     const again = () => {
       const cancel = this.#clock.setTimer(() => {

@@ -35,6 +35,11 @@ export interface FleetView {
   gateProblem: string | null;
 }
 
+/** The pods whose endpoint is out of service, as the view shows them; none without a view. */
+export function podsNotServing(view: FleetView | undefined): string[] {
+  return (view?.pods ?? []).filter((pod) => pod.state === 'not_serving').map((pod) => pod.name);
+}
+
 /**
  * Puts the effective state and the fleet side by side: whether every user endpoint matches,
  * since when each pod is in its state, and how long the fleet took to follow the last flip

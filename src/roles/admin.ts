@@ -2,21 +2,22 @@ import type { Env } from '../env.ts';
 import { join } from 'node:path';
 import { BYPASS_KEY_NAME, BYPASS_MIN_KEY_BYTES, type BypassKey } from '../config/bypass-key.ts';
 import { FleetWatch } from '../fleet/fleet-watch.ts';
-import { DEFAULT_REPROBE_DELAYS_MS, DEFAULT_RETRY_DELAYS_MS, Nudger } from '../fleet/nudge.ts';
+import { DEFAULT_REPROBE_DELAYS_MS, DEFAULT_RETRY_DELAYS_MS, Nudger, nudgeTargets } from '../fleet/nudge.ts';
 import { hasKubernetesCredentials, kubernetes } from '../k8s/client.ts';
 import { endpointSliceInformer } from '../k8s/endpointslices.ts';
 import { podPatcher } from '../k8s/pods.ts';
 import { podsBehind, podsUnprobed } from '../fleet/pod-status.ts';
-import type { AutoscalingHold } from '../fleet/hold.ts';
-import { autoscalingHoldFor } from './hold.ts';
-import { FleetTracker } from '../fleet/tracker.ts';
+import { AutoscalingHold } from '../fleet/hold.ts';
+import { autoscalerClient, autoscalerInformer, holdLedgerClient } from '../k8s/autoscalers.ts';
+import { SupervisedWatch } from '../k8s/supervised-watch.ts';
+import { FleetTracker, podsNotServing } from '../fleet/tracker.ts';
 import type { Context } from 'hono';
 import { noAdminHere, notReady, READY, type Surface } from '../http/app.ts';
 import { liveState, type LiveState } from '../http/admin/live.ts';
 import type { Admin, AdminSettings } from '../http/admin/setup.ts';
-import { fleetMetrics, nudgeMetrics } from '../http/metrics.ts';
+import { fleetMetrics, holdMetrics, nudgeMetrics } from '../http/metrics.ts';
 import { fleetWatchFor, type Core } from './core.ts';
-import { onStop, part } from './parts.ts';
+import { onStop, part, subscriptions } from './parts.ts';
 import { repeatEvery } from '../clock.ts';
 import { FIELD_MANAGER } from '../config/configmap-writer.ts';
 import { ClusterPartReport, CLUSTER_PART_ANNOTATION } from '../fleet/guard.ts';
@@ -97,23 +98,15 @@ async function nudgeFor(core: Core, switchPods: FleetWatch | null, tracker: Flee
   if (switchPods === null) return null;
   // With NUDGE=off nothing is nudged, so no pods need watching; the nudger only says "off".
   const pods = env.NUDGE === 'off' ? null : switchPods;
+  const endpoints = () => pods?.endpoints ?? [];
   const clients = await kubernetes();
-  let nudger: Nudger;
-  const events = nudgeMetrics(core.metrics.registry, () => nudger.status().guard.state === 'guarded');
-  nudger = new Nudger({
+  const nudger: Nudger = new Nudger({
     patcher: podPatcher(clients, env.POD_NAMESPACE),
-    targets: () =>
-      (pods?.endpoints ?? [])
-        .filter((endpoint) => endpoint.servicePod && endpoint.state !== 'terminating' && endpoint.pod !== env.POD_NAME)
-        .map((endpoint) => endpoint.pod),
+    targets: () => nudgeTargets(endpoints(), env.POD_NAME),
     lagging: (names) =>
-      podsBehind(names, { expected: core.state.current.config, endpoints: pods?.endpoints ?? [], lagging: tracker?.view.lagging ?? [] }),
+      podsBehind(names, { expected: core.state.current.config, endpoints: endpoints(), lagging: tracker?.view.lagging ?? [] }),
     unprobed: (names) =>
-      podsUnprobed(names, {
-        expected: core.state.current.config,
-        endpoints: pods?.endpoints ?? [],
-        notServing: (tracker?.view.pods ?? []).filter((pod) => pod.state === 'not_serving').map((pod) => pod.name),
-      }),
+      podsUnprobed(names, { expected: core.state.current.config, endpoints: endpoints(), notServing: podsNotServing(tracker?.view) }),
     clock: core.clock,
     log: core.log,
     settings: {
@@ -124,36 +117,69 @@ async function nudgeFor(core: Core, switchPods: FleetWatch | null, tracker: Flee
       reprobeDelaysMs: DEFAULT_REPROBE_DELAYS_MS,
       guardIntervalMs: GUARD_INTERVAL_MS,
     },
-    events,
+    events: nudgeMetrics(core.metrics.registry, () => nudger.status().guard.state === 'guarded'),
   });
-  const unsubscribe: (() => void)[] = [];
   const follow = part(
-    async () => {
-      let first = true;
-      // The admin may start before any pod of the app: check the guard once there is one.
-      if (pods)
-        unsubscribe.push(
-          pods.onChange(() => {
-            if (nudger.status().guard.state === 'unknown') void nudger.checkGuard();
-          }),
-        );
-      unsubscribe.push(
-        core.state.onConfig((event) => {
-          if (event.type !== 'applied') return;
-          // The first config is the one every pod mounted at start.
-          if (first) first = false;
-          else void nudger.changed();
-        }),
-      );
-      if (core.state.current.config !== null) first = false;
-      await nudger.start();
-    },
-    () => {
-      for (const done of unsubscribe.splice(0)) done();
-      nudger.stop();
-    },
+    () =>
+      nudger.start({
+        onConfigApplied: (listener) => core.state.onConfig((event) => event.type === 'applied' && listener()),
+        configKnown: () => core.state.current.config !== null,
+        onPodsChange: (listener) => pods?.onChange(listener) ?? (() => {}),
+      }),
+    () => nudger.stop(),
   );
   return { nudger, parts: [follow] };
+}
+
+/**
+ * The autoscaling hold, in a cluster with APP_NAME set: it looks at start (once the switch is
+ * known), whenever maintenance starts or ends, whenever an HPA in the namespace changes (a
+ * re-apply may have dropped the hold), and every 30 s.
+ */
+async function autoscalingHoldFor(core: Core) {
+  const { env } = core;
+  if (env.CONFIG_WRITER !== 'api' || !hasKubernetesCredentials() || env.APP_NAME === 'none') return null;
+  const clients = await kubernetes();
+  const hold = new AutoscalingHold({
+    client: autoscalerClient(clients, env.POD_NAMESPACE),
+    // The install names it after the app, as every object of its own.
+    ledger: holdLedgerClient(clients, { namespace: env.POD_NAMESPACE, name: `${env.APP_NAME}-maintenance-hold` }),
+    app: env.APP_NAME,
+    enabled: env.AUTOSCALING_HOLD === 'on',
+    ...(env.AUTOSCALING_HOLD_AFTER_SECONDS !== undefined ? { holdAfterMs: env.AUTOSCALING_HOLD_AFTER_SECONDS * 1000 } : {}),
+    active: () => (core.state.current.config === null ? null : core.state.current.active),
+    clock: core.clock,
+    log: core.log,
+  });
+  holdMetrics(core.metrics.registry, () => hold.status());
+  const follow = subscriptions(async () => {
+    const { firstLook, stop } = hold.follow({
+      onActiveChange: (listener) => core.state.onChange((view, previous) => view.active !== previous.active && listener()),
+    });
+    await firstLook;
+    return [stop];
+  });
+  if (env.AUTOSCALING_HOLD === 'off') return { hold, parts: [follow] };
+  const look = () => void hold.reconcile();
+  const watch = new SupervisedWatch(
+    {
+      what: `the HorizontalPodAutoscalers in ${env.POD_NAMESPACE}`,
+      informer: autoscalerInformer(clients, env.POD_NAMESPACE),
+      clock: core.clock,
+    },
+    { add: look, update: look, delete: look, listed: look },
+    core.log.child({ hold: true }),
+  );
+  return {
+    hold,
+    parts: [
+      follow,
+      part(
+        () => watch.start(),
+        () => watch.stop(),
+      ),
+    ],
+  };
 }
 
 /** How often the switch's word on the cluster part is compared with the guards. */
@@ -179,17 +205,8 @@ async function clusterPartReportFor(core: Core, nudger: Nudger | null, hold: Aut
     },
     onError: (error) => core.log.warn({ err: error.message }, 'could not record on the switch what is missing of the cluster part'),
   });
-  const stops: (() => void)[] = [];
-  return part(
-    () => {
-      const update = () => void report.update();
-      if (hold) stops.push(hold.onChange(update));
-      stops.push(repeatEvery(core.clock, CLUSTER_PART_REPORT_MS, update));
-    },
-    () => {
-      for (const stop of stops.splice(0)) stop();
-    },
-  );
+  const update = () => void report.update();
+  return subscriptions(() => [...(hold ? [hold.onChange(update)] : []), repeatEvery(core.clock, CLUSTER_PART_REPORT_MS, update)]);
 }
 
 export function adminSurface({
@@ -244,18 +261,14 @@ function fleetTracker(core: Core, watch: FleetWatch, gated: FleetWatch | null) {
     onConverged: observeConvergence,
     warnAfterSeconds: core.env.FLEET_WARN_SECONDS,
   });
-  const unsubscribe: (() => void)[] = [];
-  const follow = part(
-    () => {
-      tracker.setActive(core.state.current.active);
-      unsubscribe.push(core.state.onChange((view) => tracker.setActive(view.active)));
-      unsubscribe.push(watch.onChange((endpoints) => tracker.setEndpoints(endpoints)));
-      if (gated) unsubscribe.push(gated.onChange((endpoints) => tracker.setGated(endpoints)));
-    },
-    () => {
-      for (const done of unsubscribe.splice(0)) done();
-    },
-  );
+  const follow = subscriptions(() => {
+    tracker.setActive(core.state.current.active);
+    return [
+      core.state.onChange((view) => tracker.setActive(view.active)),
+      watch.onChange((endpoints) => tracker.setEndpoints(endpoints)),
+      ...(gated ? [gated.onChange((endpoints) => tracker.setGated(endpoints))] : []),
+    ];
+  });
   return { tracker, follow };
 }
 

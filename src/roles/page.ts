@@ -3,7 +3,7 @@ import type { MaintenanceState } from '../maintenance/state.ts';
 import type { Bypass } from '../http/bypass.ts';
 import { bypassLanding, maintenancePageEverywhere, noAdminHere, notReady, READY, type Surface } from '../http/app.ts';
 import { bypassFor, fleetWatchFor } from './core.ts';
-import { part } from './parts.ts';
+import { subscriptions } from './parts.ts';
 import type { RoleSetup } from './role.ts';
 
 /**
@@ -20,15 +20,8 @@ export const page: RoleSetup = async (core) => {
         ...(core.env.FLEET_STATUS_PORT !== undefined ? { statusPort: core.env.FLEET_STATUS_PORT } : {}),
       })
     : undefined;
-  let unsubscribe = () => {};
-  const follow = part(
-    () => {
-      if (watch && fallback) unsubscribe = watch.onChange(() => void fallback.poll());
-    },
-    () => unsubscribe(),
-  );
   return {
-    parts: watch && fallback ? [follow, watch, fallback] : [],
+    parts: watch && fallback ? [subscriptions(() => [watch.onChange(() => void fallback.poll())]), watch, fallback] : [],
     surface: pageSurface({ state: core.state, bypass: bypassFor(core), ...(fallback ? { fallback } : {}) }),
   };
 };

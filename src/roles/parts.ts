@@ -9,6 +9,38 @@ export function part(start: () => void | Promise<void>, stop: () => void | Promi
   return { start, stop };
 }
 
+/**
+ * A part that subscribes when it starts (each subscription returns what undoes it) and undoes
+ * every one when it stops, then runs `stop`.
+ */
+export function subscriptions(
+  subscribe: () => readonly (() => void)[] | Promise<readonly (() => void)[]>,
+  stop: () => void | Promise<void> = () => {},
+): Part {
+  return new Subscriptions(subscribe, stop);
+}
+
+class Subscriptions implements Part {
+  readonly #subscribe: () => readonly (() => void)[] | Promise<readonly (() => void)[]>;
+  readonly #stop: () => void | Promise<void>;
+  #undo: readonly (() => void)[] = [];
+
+  constructor(subscribe: () => readonly (() => void)[] | Promise<readonly (() => void)[]>, stop: () => void | Promise<void>) {
+    this.#subscribe = subscribe;
+    this.#stop = stop;
+  }
+
+  async start(): Promise<void> {
+    this.#undo = await this.#subscribe();
+  }
+
+  async stop(): Promise<void> {
+    for (const done of this.#undo) done();
+    this.#undo = [];
+    await this.#stop();
+  }
+}
+
 /** A part with nothing to start, only something to close when the role stops. */
 export function onStop(stop: () => void | Promise<void>): Part {
   return part(() => {}, stop);

@@ -465,6 +465,64 @@ describe('AutoscalingHold', () => {
   });
 });
 
+describe('AutoscalingHold.follow', () => {
+  it('looks when maintenance starts or ends and every 30 s; with the hold off, once; stopped, never again', async () => {
+    let lists = 0;
+    const { client } = fakeClient([]);
+    const counting: AutoscalerClient = {
+      ...client,
+      list: async () => {
+        lists++;
+        return client.list();
+      },
+    };
+    const clock = new FakeClock(NOW);
+    const flips = new Set<() => void>();
+    const onActiveChange = (listener: () => void) => {
+      flips.add(listener);
+      return () => flips.delete(listener);
+    };
+    const hold = new AutoscalingHold({
+      client: counting,
+      ledger: fakeLedger([]).ledger,
+      app: 'shop',
+      enabled: true,
+      active: () => true,
+      clock,
+      log,
+    });
+    const { firstLook, stop } = hold.follow({ onActiveChange });
+    await firstLook;
+    expect(lists).toBe(1);
+    const settle = async () => {
+      for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    for (const flip of flips) flip();
+    await settle();
+    expect(lists).toBe(2);
+    clock.advanceTo(Date.parse(NOW) + 30_000);
+    await settle();
+    expect(lists).toBe(3);
+    stop();
+    expect(flips.size).toBe(0);
+    clock.advanceTo(Date.parse(NOW) + 120_000);
+    expect(lists).toBe(3);
+
+    const off = new AutoscalingHold({
+      client: counting,
+      ledger: fakeLedger([]).ledger,
+      app: 'shop',
+      enabled: false,
+      active: () => false,
+      clock,
+      log,
+    });
+    await off.follow({ onActiveChange }).firstLook;
+    expect(lists).toBe(4);
+    expect(flips.size).toBe(0);
+  });
+});
+
 describe('parseHoldRecord', () => {
   it('reads a record, and nothing else', () => {
     expect(parseHoldRecord(JSON.stringify({ since: NOW, replicas: 2, behavior: null }))).toEqual({

@@ -69,6 +69,19 @@ export function storeReaders(edges: ReadonlyMap<string, readonly string[]>): str
   return [...edges].filter(([from, targets]) => !allowed(from) && targets.includes('config/store.ts')).map(([from]) => `src/${from}`);
 }
 
+/** Lines that decide rather than wire: a `let`, or a filter. */
+function decisionsOf(name: string, text: string): string[] {
+  return text
+    .split('\n')
+    .map((line, index) => ({ line: line.trim(), number: index + 1 }))
+    .filter(({ line }) => /^let\s|\slet\s|\.filter\(/.test(line) && !line.startsWith('//') && !line.startsWith('*'))
+    .map(({ line, number }) => `${name}:${number}: ${line}`);
+}
+
+function decisionsIn(dir: string): string[] {
+  return sources(dir).flatMap((file) => decisionsOf(relative(SRC, file), readFileSync(file, 'utf8')));
+}
+
 /** Every import cycle, as the chain of files that closes it. */
 export function cycles(edges: ReadonlyMap<string, readonly string[]>): string[] {
   const found: string[] = [];
@@ -119,6 +132,14 @@ describe('the layers of src/', () => {
   it('reads the store only in config/ and maintenance/state.ts (roles/core.ts builds it): everything else reads the state', () => {
     expect(storeReaders(graph)).toEqual([]);
     expect(storeReaders(new Map([['http/app.ts', ['config/store.ts']]]))).toEqual(['src/http/app.ts']);
+  });
+
+  it('keeps src/roles/ to wiring: no `let`, no filtering (decisions live in the layers below)', () => {
+    expect(decisionsIn(join(SRC, 'roles'))).toEqual([]);
+    expect(decisionsOf('x.ts', 'let first = true;\nconst pods = all.filter((pod) => pod.ready);')).toEqual([
+      'x.ts:1: let first = true;',
+      'x.ts:2: const pods = all.filter((pod) => pod.ready);',
+    ]);
   });
 
   it('catches a violation and a cycle when there is one (the rule can fail)', () => {

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Nudger, type NudgeSettings } from '../../src/fleet/nudge.ts';
+import { Nudger, nudgeTargets, type NudgeSettings } from '../../src/fleet/nudge.ts';
 import type { PodPatcher } from '../../src/k8s/pods.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
@@ -251,5 +251,51 @@ describe('Nudger', () => {
     expect(sent).toEqual([]);
     expect(nudger.status().guard).toMatchObject({ state: 'off', problem: expect.stringContaining('NUDGE=off') });
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('follows its triggers: each applied config after the first is a change; a pod appearing gets the guard checked', async () => {
+    const clock = new FakeClock('2026-12-01T10:00:00Z');
+    const { patcher, sent } = recordingPatcher(clock);
+    let targets: string[] = [];
+    const nudger = new Nudger({ patcher, targets: () => targets, lagging: async () => [], clock, log, settings: settings() });
+    const configs = new Set<() => void>();
+    const podChanges = new Set<() => void>();
+    const subscribe = (listeners: Set<() => void>) => (listener: () => void) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    };
+    await nudger.start({ onConfigApplied: subscribe(configs), configKnown: () => false, onPodsChange: subscribe(podChanges) });
+    expect(nudger.status().guard).toMatchObject({ state: 'unknown', problem: 'no pod to check the nudge policy on yet' });
+    targets = ['web-1'];
+    for (const listener of podChanges) listener();
+    await settle();
+    expect(nudger.status().guard.state).toBe('guarded');
+    // The first config is the one every pod mounted at start.
+    for (const listener of configs) listener();
+    await settle();
+    expect(sent).toEqual([]);
+    for (const listener of configs) listener();
+    await settle();
+    expect(sent.map((nudge) => nudge.pod)).toEqual(['web-1']);
+    nudger.stop();
+    expect(configs.size + podChanges.size).toBe(0);
+  });
+});
+
+describe('nudgeTargets', () => {
+  it("names the pods that mount the switch, less those terminating, the admin's own, and addresses of others' slices", () => {
+    const endpoint = (pod: string, state: 'serving' | 'terminating' = 'serving', servicePod = true) => ({
+      pod,
+      address: '',
+      port: 9901,
+      state,
+      servicePod,
+    });
+    expect(
+      nudgeTargets(
+        [endpoint('web-1'), endpoint('web-2', 'terminating'), endpoint('admin-0'), endpoint('10.0.0.9', 'serving', false)],
+        'admin-0',
+      ),
+    ).toEqual(['web-1']);
   });
 });
