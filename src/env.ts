@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ROLES } from './role-names.ts';
 import { CidrList } from './cidr.ts';
+import { commaList } from './config/parse.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -46,21 +47,13 @@ const wholeNumber = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-const cidrList = z
-  .string()
-  .transform((text) =>
-    text
-      .split(',')
-      .map((item) => item.trim())
-      .filter((item) => item !== ''),
-  )
-  .superRefine((cidrs, context) => {
-    try {
-      new CidrList(cidrs);
-    } catch (error) {
-      context.addIssue({ code: 'custom', message: `must be comma-separated IP addresses or CIDRs: ${(error as Error).message}` });
-    }
-  });
+const cidrList = commaList.superRefine((cidrs, context) => {
+  try {
+    new CidrList(cidrs);
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: `must be comma-separated IP addresses or CIDRs: ${(error as Error).message}` });
+  }
+});
 
 /** The application in the same pod: plain HTTP, a host and a port, nothing else. */
 const upstreamUrl = z

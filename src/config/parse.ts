@@ -22,6 +22,14 @@ export function dataHash(data: RawConfig): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
+/** A comma-separated list, each item trimmed, empty items dropped: `/healthz, /webhooks/`. */
+export const commaList = z.string().transform((text) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== ''),
+);
+
 export const DEFAULT_MESSAGE = 'We are performing scheduled maintenance. Please try again shortly.';
 export const DEFAULT_RETRY_AFTER_SECONDS = 300;
 export const MAX_MESSAGE_LENGTH = 2000;
@@ -87,16 +95,7 @@ const schema = z
     [CONFIG_KEYS.end]: z.preprocess(blankAsAbsent, rfc3339.optional()),
     [CONFIG_KEYS.allowPaths]: z.preprocess(
       blankAsAbsent,
-      z
-        .string()
-        .transform((text) =>
-          text
-            .split(',')
-            .map((item) => item.trim())
-            .filter((item) => item !== ''),
-        )
-        .pipe(z.array(z.string().startsWith('/', 'each path prefix must start with "/"')))
-        .default([]),
+      commaList.pipe(z.array(z.string().startsWith('/', 'each path prefix must start with "/"'))).default([]),
     ),
   })
   .refine(

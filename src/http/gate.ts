@@ -33,11 +33,7 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
   const answers = new Hono();
   answers.get(BYPASS_PATH, (c) => bypassVisit(c, bypass));
   answers.all(BYPASS_PATH, bypassMethodNotAllowed);
-  answers.all('*', (c) => {
-    const view = state.current;
-    if (view.config === null) return c.text('Service Unavailable', 503);
-    return maintenanceResponse(c, view.config, state.clock.now(), view.cause);
-  });
+  answers.all('*', (c) => maintenanceResponse(c, state.current.config, state.clock.now(), state.current.cause));
   const answer = getRequestListener(answers.fetch);
 
   /** Whether the request goes to the application; `private` when only a bypass let it through. */

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { accepts } from 'hono/accepts';
-import type { MaintenanceConfig } from '../config/parse.ts';
+import { DEFAULT_MESSAGE, type MaintenanceConfig } from '../config/parse.ts';
 import { retryAfterSeconds, type MaintenanceCause } from '../maintenance/policy.ts';
 import type { Bypass } from './bypass.ts';
 import { MAINTENANCE_PAGE_HEADERS, formatUntil, maintenancePage } from './pages.ts';
@@ -24,7 +24,7 @@ export function reloadAfterSeconds(retryAfter: number, random: () => number = Ma
 }
 
 function maintenanceJson(config: MaintenanceConfig | null, retryAfter: number): string {
-  return JSON.stringify({ status: 'maintenance', message: config?.message ?? '', retryAfterSeconds: retryAfter });
+  return JSON.stringify({ status: 'maintenance', message: config?.message ?? DEFAULT_MESSAGE, retryAfterSeconds: retryAfter });
 }
 
 /** `/__maintenance/bypass?token=…`: always a redirect to `/`, with the cookie only for a good token. */
@@ -43,13 +43,17 @@ export function bypassMethodNotAllowed(): Response {
   });
 }
 
+/** Before the first config is known, the answer is the default page, asking for a minute. */
+const STARTING_RETRY_AFTER_SECONDS = 60;
+
 /**
- * The 503 answer. Built as a Response with a plain header object, which @hono/node-server
- * writes out directly; Hono's c.header() or secureHeaders() go through a Headers object and
- * cost this path a quarter to a half of its throughput (measured).
+ * The 503 answer; with no config yet (a gate still starting), the default page. Built as a
+ * Response with a plain header object, which @hono/node-server writes out directly; Hono's
+ * c.header() or secureHeaders() go through a Headers object and cost this path a quarter to a
+ * half of its throughput (measured).
  */
-export function maintenanceResponse(c: Context, config: MaintenanceConfig, now: number, cause: MaintenanceCause | null) {
-  const retryAfter = retryAfterSeconds(config, now);
+export function maintenanceResponse(c: Context, config: MaintenanceConfig | null, now: number, cause: MaintenanceCause | null) {
+  const retryAfter = config === null ? STARTING_RETRY_AFTER_SECONDS : retryAfterSeconds(config, now);
   const type = accepts(c, {
     header: 'Accept',
     supports: ['text/html', 'application/json'],
@@ -61,8 +65,8 @@ export function maintenanceResponse(c: Context, config: MaintenanceConfig, now: 
       headers: { 'Content-Type': 'application/json', 'Retry-After': String(retryAfter), 'Cache-Control': 'no-store' },
     });
   }
-  const until = cause === 'window' && config.windowEnd !== null ? formatUntil(config.windowEnd, now) : null;
-  return new Response(maintenancePage({ message: config.message, retryAfterSeconds: retryAfter, until }), {
+  const until = cause === 'window' && config !== null && config.windowEnd !== null ? formatUntil(config.windowEnd, now) : null;
+  return new Response(maintenancePage({ message: config?.message ?? DEFAULT_MESSAGE, retryAfterSeconds: retryAfter, until }), {
     status: 503,
     headers: {
       'Content-Type': HTML,
@@ -79,7 +83,7 @@ export function maintenanceResponse(c: Context, config: MaintenanceConfig, now: 
  * JSON, since no browser shows a page for it; the connection closes after it.
  */
 export function upgradeRefusal(config: MaintenanceConfig | null, now: number): string {
-  const retryAfter = config === null ? 60 : retryAfterSeconds(config, now);
+  const retryAfter = config === null ? STARTING_RETRY_AFTER_SECONDS : retryAfterSeconds(config, now);
   const body = maintenanceJson(config, retryAfter);
   const headers = ['Content-Type', 'application/json', 'Retry-After', String(retryAfter), 'Cache-Control', 'no-store'];
   headers.push('Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close');

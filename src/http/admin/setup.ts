@@ -17,7 +17,7 @@ export interface Admin {
   close(): void;
 }
 
-/** What the admin role is told at start-up (server.ts maps the environment onto it). */
+/** What the admin role is told at start-up (roles/admin.ts maps the environment onto it). */
 export interface AdminSettings {
   auth: { mode: 'kubernetes' } | { mode: 'token'; file: string } | { mode: 'none' };
   writer: { to: 'configmap' } | { to: 'directory'; dir: string };
