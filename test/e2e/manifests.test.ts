@@ -5,6 +5,9 @@ import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
 import { ROOT, applyBase, installKedaCrd, kubectl, skipReason } from './cluster.ts';
 
 /** The demo and every overlay of it. */
+/** What a user applies as it is: rendered, it must match test/golden/<name>.yaml byte for byte. */
+const GOLDEN = { 'your-app': 'examples/your-app', demo: 'k8s', cluster: 'kustomize/cluster' } as const;
+
 const OVERLAYS = {
   demo: 'k8s',
   local: 'kustomize/overlays/local',
@@ -229,6 +232,16 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     expect(podRules(without)).toEqual([]);
     expect(without.some((object) => object.kind.startsWith('ValidatingAdmissionPolicy'))).toBe(false);
     expect(without.some((object) => object.kind === 'Deployment' && object.metadata.name === 'shop-maintenance-admin')).toBe(true);
+  });
+
+  it('renders the recipe, the demo and the cluster part exactly as their golden files (npm run golden writes them again)', async () => {
+    for (const [name, dir] of Object.entries(GOLDEN)) {
+      const yaml = await kubectl(['kustomize', join(ROOT, dir)]);
+      const file = join(ROOT, 'test/golden', `${name}.yaml`);
+      if (process.env.UPDATE_GOLDEN && !process.env.CI) writeFileSync(file, yaml);
+      // A change to the install shows here as the YAML it changes.
+      expect(yaml, `${dir} renders as test/golden/${name}.yaml`).toBe(readFileSync(file, 'utf8'));
+    }
   });
 
   it('renders the same whatever the order of the components', async () => {
