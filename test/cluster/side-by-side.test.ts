@@ -344,7 +344,9 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
     // The install holds nothing cluster-scoped; the cluster part serves the others and stays whole.
     expect(after.cluster).toEqual(before.cluster);
     expect(after.cluster.sort()).toEqual([
+      'validatingadmissionpolicy.admissionregistration.k8s.io/maintenance-switch-hold',
       'validatingadmissionpolicy.admissionregistration.k8s.io/maintenance-switch-nudge',
+      'validatingadmissionpolicybinding.admissionregistration.k8s.io/maintenance-switch-hold',
       'validatingadmissionpolicybinding.admissionregistration.k8s.io/maintenance-switch-nudge',
     ]);
     // Every object of the install is gone (the bypass key Secret is the user's own, and stays).
