@@ -1,6 +1,7 @@
 import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkedFetch } from '../helpers/contract.ts';
 import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
 import { parseConfig } from '../../src/config/parse.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
@@ -49,15 +50,15 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
   let viewerToken = '';
 
   const put = (token: string | null, body: unknown) =>
-    fetch(`${admin.url}/admin/api/maintenance`, {
+    checkedFetch(`${admin.url}/admin/api/maintenance`, {
       method: 'PUT',
       headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
   const get = (token: string | null) =>
-    fetch(`${admin.url}/admin/api/maintenance`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    checkedFetch(`${admin.url}/admin/api/maintenance`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
   const userReadyz = async () => {
-    const response = await fetch(`${user.url}/readyz`);
+    const response = await checkedFetch(`${user.url}/readyz`);
     await response.text();
     return response.status;
   };
@@ -168,7 +169,9 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
     expect((await put(operatorToken, { enabled: false, reason: 'history: a window', ...window })).status).toBe(200);
     type History = { changes: { at: string; by: string; reason: string | null; what: string; outside: boolean }[] };
     const history = async () =>
-      (await (await fetch(`${admin.url}/admin/api/history`, { headers: { Authorization: `Bearer ${viewerToken}` } })).json()) as History;
+      (await (
+        await checkedFetch(`${admin.url}/admin/api/history`, { headers: { Authorization: `Bearer ${viewerToken}` } })
+      ).json()) as History;
     const withWindow = await waitFor('the window change in the history', async () => {
       const { changes } = await history();
       return changes[0]?.reason === 'history: a window' ? changes : undefined;
@@ -279,7 +282,7 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
       '--role=app-config-editor',
       `--serviceaccount=${NAMESPACE}:short-lived`,
     ]);
-    const login = await fetch(`${admin.url}/admin/session`, {
+    const login = await checkedFetch(`${admin.url}/admin/session`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ token: await tokenFor('short-lived') }),
@@ -288,7 +291,7 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
     const { csrfToken } = (await login.json()) as { csrfToken: string };
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
     const replay = () =>
-      fetch(`${admin.url}/admin/api/maintenance`, {
+      checkedFetch(`${admin.url}/admin/api/maintenance`, {
         method: 'PUT',
         headers: { Cookie: cookie, 'X-CSRF-Token': csrfToken, 'Content-Type': 'application/json' },
         body: JSON.stringify({ enabled: false, reason: 'session replay' }),
@@ -309,7 +312,7 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
 
   it('answers 404 for every /admin path on the user role', async () => {
     for (const path of ['/admin', '/admin/', '/admin/api/maintenance', '/admin/session']) {
-      expect((await fetch(`${user.url}${path}`)).status, path).toBe(404);
+      expect((await checkedFetch(`${user.url}${path}`)).status, path).toBe(404);
     }
   });
 });

@@ -1,5 +1,6 @@
 import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkedFetch } from '../helpers/contract.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { NAMESPACE, applyBase, kubeconfigForToken, kubectl, plugin, skipReason, tokenFor } from './cluster.ts';
@@ -63,7 +64,7 @@ function openStream(url: string, token: string) {
   const controller = new AbortController();
   const events: { event: string; data: string }[] = [];
   const done = (async () => {
-    const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
+    const response = await checkedFetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
     if (response.status !== 200) throw new Error(`stream answered ${response.status}`);
     const decoder = new TextDecoder();
     let buffer = '';
@@ -93,7 +94,7 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
   let admin: ServiceProcess;
   let token = '';
   const api = (path: string, init: RequestInit = {}) =>
-    fetch(`${admin.url}${path}`, {
+    checkedFetch(`${admin.url}${path}`, {
       ...init,
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...init.headers },
     });
@@ -173,15 +174,15 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
       stream.close();
       await stream.done;
     }
-    const metrics = await (await fetch(`${admin.url}/metrics`)).text();
+    const metrics = await (await checkedFetch(`${admin.url}/metrics`)).text();
     expect(metrics).toMatch(/^maintenance_fleet_endpoints\{state="not_serving"\} 2$/m);
     expect(metrics).toMatch(/^maintenance_convergence_seconds_count 1$/m);
   });
 
   it('refuses the stream without a token, and to a caller who may not read', async () => {
-    expect((await fetch(`${admin.url}/admin/api/stream`)).status).toBe(401);
+    expect((await checkedFetch(`${admin.url}/admin/api/stream`)).status).toBe(401);
     const stranger = await tokenFor('sample-app-user');
-    expect((await fetch(`${admin.url}/admin/api/stream`, { headers: { Authorization: `Bearer ${stranger}` } })).status).toBe(403);
+    expect((await checkedFetch(`${admin.url}/admin/api/stream`, { headers: { Authorization: `Bearer ${stranger}` } })).status).toBe(403);
   });
 
   it('kubectl maintenance off --wait: times out with exit 4 naming the pods still out, then succeeds once they are back', async () => {
@@ -248,7 +249,7 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
     expect(one.fleet.gateProblem).toBe(
       '1 of the 2 pods behind Service sample-app-user carry no gate and keep serving during maintenance (user-2); label each Deployment that goes into maintenance maintenance-switch.dev/gate: "true" and apply the install again',
     );
-    const health = (await (await fetch(`${admin.url}/status`)).json()) as { gate: { ungated: string[]; problem: string | null } };
+    const health = (await (await checkedFetch(`${admin.url}/status`)).json()) as { gate: { ungated: string[]; problem: string | null } };
     expect(health.gate).toEqual({ ungated: ['user-2'], problem: one.fleet.gateProblem });
     status = await plugin(['status', '-n', NAMESPACE]);
     expect(status.stdout).toMatch(

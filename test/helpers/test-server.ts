@@ -6,6 +6,7 @@ import { loadEnv } from '../../src/env.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
 import type { RawConfig } from '../../src/config/parse.ts';
+import { checkedFetch } from './contract.ts';
 import { waitFor } from './wait.ts';
 
 export interface TestServer extends RunningServer {
@@ -40,7 +41,8 @@ export async function startTestServer(
     ...options.env,
   });
   const server = await startServer(env, pino({ level: env.LOG_LEVEL }));
-  const get = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init);
+  // Every admin API answer a test gets is checked against the contract.
+  const get = (path: string, init?: RequestInit) => checkedFetch(`${server.url}${path}`, init);
   return {
     ...server,
     dir,

@@ -2,6 +2,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkedFetch } from '../helpers/contract.ts';
 import { readVolume, writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
 import { rssBytes, sendLargeBody } from '../helpers/http.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
@@ -43,9 +44,9 @@ describe('admin request bodies are bounded before anything is parsed', () => {
 
   it('answers 413 to a 50 MB body on every admin route, with or without Content-Length, and RSS stays flat', async () => {
     // Warm up the paths first, so lazily loaded code does not count as growth.
-    await (await fetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
+    await (await checkedFetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
     await (
-      await fetch(`${admin.url}/admin/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+      await checkedFetch(`${admin.url}/admin/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
     ).text();
     const before = rssBytes(admin.child.pid!);
     const routes: [string, string][] = [
@@ -74,7 +75,7 @@ describe('admin request bodies are bounded before anything is parsed', () => {
   });
 
   it('still accepts the largest legal body', async () => {
-    const response = await fetch(`${admin.url}/admin/api/maintenance`, {
+    const response = await checkedFetch(`${admin.url}/admin/api/maintenance`, {
       method: 'PUT',
       headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
       // Every character escaped as \u00XX: the longest JSON a legal message and reason can take.
@@ -91,7 +92,7 @@ describe('sessions end on the server', () => {
   afterAll(() => stop(admin));
 
   const signIn = async () => {
-    const response = await fetch(`${admin.url}/admin/session`, {
+    const response = await checkedFetch(`${admin.url}/admin/session`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ token: TOKEN }),
@@ -101,7 +102,7 @@ describe('sessions end on the server', () => {
     return { cookie: response.headers.get('set-cookie')!.split(';')[0]!, csrfToken };
   };
   const replay = ({ cookie, csrfToken }: { cookie: string; csrfToken: string }) =>
-    fetch(`${admin.url}/admin/api/maintenance`, {
+    checkedFetch(`${admin.url}/admin/api/maintenance`, {
       method: 'PUT',
       headers: { Cookie: cookie, 'X-CSRF-Token': csrfToken, 'Content-Type': 'application/json' },
       body: JSON.stringify({ enabled: false, reason: 'replayed' }),
@@ -110,7 +111,7 @@ describe('sessions end on the server', () => {
   it('a session cookie replayed after sign-out gets 401', async () => {
     const session = await signIn();
     expect((await replay(session)).status).toBe(200);
-    const out = await fetch(`${admin.url}/admin/session`, {
+    const out = await checkedFetch(`${admin.url}/admin/session`, {
       method: 'DELETE',
       headers: { Cookie: session.cookie, 'X-CSRF-Token': session.csrfToken },
     });
@@ -140,7 +141,7 @@ describe('ADMIN_AUTH=none answers only loopback host names (DNS rebinding)', () 
   beforeAll(async () => ({ admin } = await startAdmin({ ADMIN_AUTH: 'none', TRUSTED_PROXY_CIDRS: '' })));
   afterAll(() => stop(admin));
 
-  /** fetch() does not let a test set Host, so this speaks HTTP/1.1 on a socket. */
+  /** checkedFetch() does not let a test set Host, so this speaks HTTP/1.1 on a socket. */
   const rawPut = (host: string, extra = '') =>
     new Promise<number>((resolve, reject) => {
       const { port } = new URL(admin.url);
@@ -176,11 +177,11 @@ describe('authentication attempts are rate-limited per client address', () => {
 
   it('answers 429 with Retry-After once the attempts are spent, counts it, and keeps a known token working', async () => {
     // A known token is cached after its first check, and costs nothing afterwards.
-    expect((await fetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect((await checkedFetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     for (let i = 0; i < 20; i++) {
-      const response = await fetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer garbage-${i}` } });
+      const response = await checkedFetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer garbage-${i}` } });
       statuses.push(response.status);
       if (response.status === 429) retryAfter ??= response.headers.get('retry-after');
       await response.text();
@@ -188,9 +189,9 @@ describe('authentication attempts are rate-limited per client address', () => {
     expect(statuses.slice(0, 4)).toEqual([401, 401, 401, 401]);
     expect(statuses.slice(-10)).toEqual(Array(10).fill(429));
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
-    const metrics = await (await fetch(`${admin.url}/metrics`)).text();
+    const metrics = await (await checkedFetch(`${admin.url}/metrics`)).text();
     expect(metrics).toMatch(/^admin_auth_rate_limited_total\{scope="client"\} (1[0-9]|[2-9]\d)$/m);
-    expect((await fetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect((await checkedFetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
   });
 });
 
@@ -203,7 +204,7 @@ describe('errors do not leak internals', () => {
 
   it('a malformed resourceVersion is a 400 naming the field, and nothing is written', async () => {
     const before = await readVolume(dir);
-    const response = await fetch(`${admin.url}/admin/api/maintenance`, {
+    const response = await checkedFetch(`${admin.url}/admin/api/maintenance`, {
       method: 'PUT',
       headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ enabled: true, reason: 'x', resourceVersion: 'not a version' }),
@@ -216,11 +217,11 @@ describe('errors do not leak internals', () => {
   it('a missing token file makes the admin not ready, says why in /status, and answers 503 without the path', async () => {
     await rm(tokenFile);
     const status = await waitFor('the admin to report the token file', async () => {
-      const response = await fetch(`${admin.url}/readyz`);
+      const response = await checkedFetch(`${admin.url}/readyz`);
       return response.status === 503 ? ((await response.json()) as Record<string, unknown>) : undefined;
     });
     expect(status).toEqual({ status: 'not_ready', reason: 'admin_unavailable' });
-    const report = await (await fetch(`${admin.url}/status`)).text();
+    const report = await (await checkedFetch(`${admin.url}/status`)).text();
     expect(JSON.parse(report)).toMatchObject({
       ready: false,
       notReadyReason: 'admin_unavailable',
@@ -229,13 +230,15 @@ describe('errors do not leak internals', () => {
     expect(report).not.toContain(tokenFile);
     expect(report).not.toContain(dir);
 
-    const response = await fetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: 'Bearer anything' } });
+    const response = await checkedFetch(`${admin.url}/admin/api/maintenance`, { headers: { Authorization: 'Bearer anything' } });
     expect(response.status).toBe(503);
     const body = await response.text();
     expect(body).toContain('ADMIN_TOKEN_FILE');
     expect(body).not.toContain(tokenFile);
 
     await writeFile(tokenFile, `${TOKEN}\n`);
-    await waitFor('the admin to be ready again', async () => ((await fetch(`${admin.url}/readyz`)).status === 200 ? true : undefined));
+    await waitFor('the admin to be ready again', async () =>
+      (await checkedFetch(`${admin.url}/readyz`)).status === 200 ? true : undefined,
+    );
   });
 });

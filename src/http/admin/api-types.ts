@@ -1,33 +1,25 @@
-import type { HistoryEntry } from '../../config/writer.ts';
-import type { AdminAuthMode } from './auth.ts';
-import type { describeAll } from './routes/maintenance.ts';
+import type { z } from 'zod';
+import type { apiErrorSchema, bypassLinkViewSchema, historyViewSchema, maintenanceViewSchema, sessionViewSchema } from './contract.ts';
 
-export type { ApiError } from './requests.ts';
+/** Every error answer: what went wrong, in words, and for invalid_request the field at fault. */
+export type ApiError = z.infer<typeof apiErrorSchema>;
 
 /** GET and PUT /admin/api/maintenance, and every `state` event of the stream. */
-export type MaintenanceView = ReturnType<typeof describeAll>;
+export type MaintenanceView = z.infer<typeof maintenanceViewSchema>;
 
 /** GET and POST /admin/session. */
-export interface SessionView {
-  user: string;
-  /** Sent back in X-CSRF-Token on every change; null without a session (ADMIN_AUTH=none). */
-  csrfToken: string | null;
-  mode: AdminAuthMode;
-}
+export type SessionView = z.infer<typeof sessionViewSchema>;
 
 /** POST /admin/api/bypass-links. */
-export interface BypassLinkView {
-  id: string;
-  expiresAt: string;
-  /** The link's path on the application; `url` is it on PUBLIC_URL, when that is set. */
-  path: string;
-  url: string | null;
-  reason: string;
-}
+export type BypassLinkView = z.infer<typeof bypassLinkViewSchema>;
+
+/** GET /admin/api/history. */
+export type HistoryView = z.infer<typeof historyViewSchema>;
 
 /**
- * What each call of the panel answers on success: the panel's script (assets/admin/panel.js)
- * is checked against this by `npm run typecheck`, so a renamed field fails there.
+ * What each call of the panel answers on success, from the contract (contract.ts): the panel's
+ * script (assets/admin/panel.js) is checked against this by `npm run typecheck`, so a renamed
+ * field fails there.
  */
 export interface AdminApi {
   'GET /admin/api/maintenance': MaintenanceView;
@@ -36,5 +28,5 @@ export interface AdminApi {
   'POST /admin/session': SessionView;
   'DELETE /admin/session': null;
   'POST /admin/api/bypass-links': BypassLinkView;
-  'GET /admin/api/history': { changes: HistoryEntry[] };
+  'GET /admin/api/history': HistoryView;
 }

@@ -10,6 +10,7 @@ import type { TrustedProxies } from '../client-address.ts';
 import type { CachedAuth } from './auth.ts';
 import { fail, RateLimitedError, toApiError, unexpectedError } from './errors.ts';
 import { createGuards, type AdminEnv } from './guards.ts';
+import { openApiDocument } from './contract.ts';
 import type { LiveState } from './live.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { SessionStore } from './sessions.ts';
@@ -122,6 +123,9 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   app.route('/api/maintenance', maintenanceRoutes({ writer, guards, log, view }));
   app.route('/api/history', historyRoutes({ writer, guards }));
   app.route('/api/stream', stream.routes);
+  // The contract, generated once: it names no secret and no state, so it needs no sign-in.
+  const contract = openApiDocument();
+  app.get('/api/openapi.json', (c) => c.json(contract));
   app.route(
     '/api/bypass-links',
     bypassLinkRoutes({ writer, guards, now, log, ...(deps.bypassLinks ? { settings: deps.bypassLinks } : {}) }),

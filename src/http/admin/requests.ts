@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import type { ApiError } from './api-types.ts';
+
+export type { ApiError } from './api-types.ts';
 import {
   CONFIG_KEYS,
   MAX_MESSAGE_LENGTH,
@@ -10,22 +13,6 @@ import {
 } from '../../config/parse.ts';
 import type { ConfigChange, StoredConfig } from '../../config/writer.ts';
 import { BYPASS_DEFAULT_SECONDS, BYPASS_MAX_SECONDS } from '../../maintenance/bypass-token.ts';
-
-export interface ApiError {
-  error:
-    | 'invalid_request'
-    | 'unauthorized'
-    | 'forbidden'
-    | 'not_found'
-    | 'conflict'
-    | 'payload_too_large'
-    | 'rate_limited'
-    | 'unavailable'
-    | 'internal';
-  message: string;
-  /** For invalid_request: the request field at fault. */
-  field?: string;
-}
 
 const timestamp = z.iso.datetime({
   offset: true,

@@ -5,6 +5,7 @@ import type { AdminEnv, Guards } from '../guards.ts';
 import type { LiveState } from '../live.ts';
 import { bypassLinksView, type BypassLinkSettings } from '../bypass-links.ts';
 import { describeStored, toConfigChange, updateSchema } from '../requests.ts';
+import type { MaintenanceView } from '../api-types.ts';
 
 /** What the view is made of besides the stored config. */
 export interface ViewSources {
@@ -13,7 +14,7 @@ export interface ViewSources {
 }
 
 /** The stored config with what users get now, how far the fleet follows it, and whether links can be made: the API's one view. */
-export function describeAll(stored: StoredConfig, { live, bypassLinks }: ViewSources) {
+export function describeAll(stored: StoredConfig, { live, bypassLinks }: ViewSources): MaintenanceView {
   return {
     ...describeStored(stored, live?.applied() ?? null),
     effective: live?.effective() ?? null,
