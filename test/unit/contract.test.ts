@@ -63,10 +63,13 @@ describe('the admin API contract', () => {
   });
 
   it('fails an answer with a field it does not describe, one missing, a wrong status, and an error that is not an ApiError', async () => {
-    const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+    const json = (body: unknown, status = 200) =>
+      new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
     const entry = { at: '2026-12-07T00:00:00.000Z', by: 'alice', reason: null, what: 'switch on', outside: false };
     await expect(checkContract('GET', '/admin/api/history', json({ changes: [entry] }))).resolves.toBeInstanceOf(Response);
-    await expect(checkContract('GET', '/admin/api/history', json({ changes: [{ ...entry, token: 'x' }] }))).rejects.toThrow(/does not describe/);
+    await expect(checkContract('GET', '/admin/api/history', json({ changes: [{ ...entry, token: 'x' }] }))).rejects.toThrow(
+      /does not describe/,
+    );
     await expect(checkContract('GET', '/admin/api/history', json({}))).rejects.toThrow(/does not describe/);
     await expect(checkContract('GET', '/admin/api/history', json({ changes: [] }, 201))).rejects.toThrow(/the contract says 200/);
     await expect(checkContract('GET', '/admin/api/history', json({ oops: true }, 500))).rejects.toThrow(/not an ApiError/);
