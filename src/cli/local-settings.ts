@@ -33,7 +33,7 @@ export function localSettings(env: NodeJS.ProcessEnv = process.env): LocalSettin
 }
 
 /** Where `npm start` records the ports its instances listen on, beside the config directory. */
-export const instancesFile = (configDir: string) => `${configDir.replace(/\/+$/, '')}.instances.json`;
+const instancesFile = (configDir: string) => `${configDir.replace(/\/+$/, '')}.instances.json`;
 
 export interface Instances {
   userPort: number;

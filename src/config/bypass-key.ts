@@ -4,7 +4,7 @@ import { readKeyBytes, VolumeContentError } from './kubelet-volume.ts';
 import { isErrno } from './errno.ts';
 
 /** How often the mounted Secret is looked at; a rotated key takes effect within this (plus the kubelet's sync). */
-export const BYPASS_KEY_POLL_MS = 2_000;
+const BYPASS_KEY_POLL_MS = 2_000;
 export const BYPASS_KEY_NAME = 'key';
 /** Shorter keys are refused: HMAC-SHA256 (bypass-token.ts) is only as strong as its key. */
 export const BYPASS_MIN_KEY_BYTES = 32;
@@ -106,7 +106,7 @@ export class BypassKey {
 const ASCII_WHITESPACE = new Set([0x09, 0x0a, 0x0d, 0x20]);
 
 /** Tab, LF, CR and space off both ends, byte by byte; a BOM, NBSP or VT is part of the key. */
-export function trimAsciiWhitespace(bytes: Buffer): Buffer {
+function trimAsciiWhitespace(bytes: Buffer): Buffer {
   let start = 0;
   let end = bytes.length;
   while (start < end && ASCII_WHITESPACE.has(bytes[start]!)) start++;

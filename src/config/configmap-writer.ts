@@ -16,7 +16,7 @@ import {
 } from './writer.ts';
 
 /** Our annotations on the ConfigMap, under a domain prefix of ours. */
-export const ANNOTATION_PREFIX = 'maintenance-switch.dev';
+const ANNOTATION_PREFIX = 'maintenance-switch.dev';
 export const ANNOTATIONS = {
   changedBy: `${ANNOTATION_PREFIX}/changed-by`,
   changedAt: `${ANNOTATION_PREFIX}/changed-at`,
@@ -30,7 +30,7 @@ export const ANNOTATIONS = {
 export const FIELD_MANAGER = 'maintenance-switch';
 const OUR_MANAGERS = new Set([FIELD_MANAGER, 'kubectl-maintenance']);
 
-export const EVENT_REPORTER = 'maintenance-switch';
+const EVENT_REPORTER = 'maintenance-switch';
 
 /**
  * Patches the ConfigMap with this pod's own service account, using a JSON merge patch. When an

@@ -136,7 +136,7 @@ export async function updateConfig(writer: ConfigWriter, change: ConfigChange): 
   }
 }
 
-export function applyChange(data: RawConfig, change: Record<string, string | null>): Record<string, string> {
+function applyChange(data: RawConfig, change: Record<string, string | null>): Record<string, string> {
   const next: Record<string, string> = { ...data };
   for (const [key, value] of Object.entries(change)) {
     if (value === null) delete next[key];

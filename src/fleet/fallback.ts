@@ -3,7 +3,7 @@ import type { FleetEndpoint } from './fleet.ts';
 import { readPodStatus } from './pod-status.ts';
 
 /** How often the serving user pods are asked whether they are in maintenance. */
-export const FALLBACK_POLL_MS = 1_000;
+const FALLBACK_POLL_MS = 1_000;
 
 export interface FallbackView {
   /** The user Service's endpoints that serve, and of those, how many serve the application. */

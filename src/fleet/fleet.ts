@@ -17,8 +17,8 @@ export interface FleetEndpoint {
 }
 
 /** The label the EndpointSlice controller puts on the slices it writes for a Service's selector. */
-export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
-export const ENDPOINTSLICE_CONTROLLER = 'endpointslice-controller.k8s.io';
+const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
+const ENDPOINTSLICE_CONTROLLER = 'endpointslice-controller.k8s.io';
 
 /** The parts of an EndpointSlice that matter here (structurally a V1EndpointSlice). */
 export interface SliceLike {
@@ -69,7 +69,7 @@ export function laggingPods(active: boolean, endpoints: readonly FleetEndpoint[]
 }
 
 /** The label that puts a Deployment in maintenance with the switch (the recipe's gate component). */
-export const GATE_LABEL = 'maintenance-switch.dev/gate';
+const GATE_LABEL = 'maintenance-switch.dev/gate';
 
 /**
  * The pods behind the user Service that carry no gate: not among the pods that mount the switch

@@ -15,7 +15,7 @@ const TIER_LABEL = 'maintenance-switch.dev/tier';
 /** The install's own tiers: their autoscalers, if anyone made one, are not the app's. */
 const OWN_TIERS = new Set(['admin', 'page']);
 /** A look even with no event: a ScaledObject has no watch, and a missed event must not last. */
-export const HOLD_RESYNC_MS = 30_000;
+const HOLD_RESYNC_MS = 30_000;
 /** How often the hold policy is checked again, as the nudge's is. */
 const GUARD_INTERVAL_MS = 5 * 60_000;
 

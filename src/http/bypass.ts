@@ -7,7 +7,7 @@ import type { TrustedProxies } from './client-address.ts';
 
 /** Where a bypass link points, on the user role and the gate alike. */
 export const BYPASS_PATH = '/__maintenance/bypass';
-export const BYPASS_COOKIE = 'maintenance_bypass';
+const BYPASS_COOKIE = 'maintenance_bypass';
 /** On every response that got past maintenance: no shared cache may hand it to someone else. */
 export const BYPASS_CACHE_CONTROL = 'private, no-store';
 

@@ -5,14 +5,14 @@ import { CidrList, normalize } from '../cidr.ts';
 export type ForwardingHeader = 'x-forwarded-for' | 'forwarded';
 
 /** The client the proxies could not name: an address in no network, so it matches no bypass. */
-export const UNKNOWN_CLIENT = 'unknown';
+const UNKNOWN_CLIENT = 'unknown';
 
 /**
  * One hop as a proxy wrote it, as a bare address: `203.0.113.7`, `203.0.113.7:51234` (Azure
  * Application Gateway), `[2001:db8::1]:443`, `"[2001:db8::1]"`; null for anything else
  * (`unknown`, `_hidden`, `010.0.0.1`), which is not an address at all.
  */
-export function hopAddress(hop: string): string | null {
+function hopAddress(hop: string): string | null {
   let text = hop.trim();
   if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) text = text.slice(1, -1);
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(text);

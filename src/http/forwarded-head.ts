@@ -34,7 +34,7 @@ const ROUTING_OVERRIDES = new Set([
 ]);
 
 /** The forwarding headers the gate writes itself; believed (and extended) only from a trusted proxy. */
-export const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
 
 /**
  * Headers through which proxies tell an application who the client is, how it connected and
@@ -84,7 +84,7 @@ export type HeadVerdict = { ok: true; head: ForwardedHead } | { ok: false; probl
 const refuse = (problem: string): HeadVerdict => ({ ok: false, problem });
 
 /** The comma-separated tokens of a Connection header, lower-cased. */
-export function connectionTokens(value: string): string[] {
+function connectionTokens(value: string): string[] {
   return value.split(',').map((token) => token.trim().toLowerCase());
 }
 

@@ -22,7 +22,7 @@ export interface GateListeners {
 }
 
 /** How often open tunnels are checked again during maintenance: a rotated key or an expired bypass ends them within this. */
-export const TUNNEL_RECHECK_MS = 2_000;
+const TUNNEL_RECHECK_MS = 2_000;
 
 /**
  * The gate's proxy port. Requests go straight to the application unless maintenance holds

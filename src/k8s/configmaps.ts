@@ -47,10 +47,10 @@ export interface ConfigMapEvent {
 }
 
 /** The API server refuses an Event whose note is longer than this many bytes (not characters). */
-export const EVENT_NOTE_MAX_BYTES = 1024;
+const EVENT_NOTE_MAX_BYTES = 1024;
 
 /** `text` cut to at most `maxBytes` of UTF-8, on a character boundary, marked with an ellipsis when cut. */
-export function truncateUtf8(text: string, maxBytes: number): string {
+function truncateUtf8(text: string, maxBytes: number): string {
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= maxBytes) return text;
   const ellipsis = '…';

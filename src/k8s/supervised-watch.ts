@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { apiMessage, apiStatus, type Informer } from './client.ts';
 
-export const BACKOFF_START_MS = 1_000;
+const BACKOFF_START_MS = 1_000;
 export const BACKOFF_MAX_MS = 30_000;
 /** client-node reconnects a quiet watch about every 30 s; three missed rounds means it is stuck. */
 const WATCHDOG_SILENCE_MS = 90_000;

@@ -13,7 +13,7 @@ export interface Decision {
   nextChangeAt: number | null;
 }
 
-export function isInWindow(config: MaintenanceConfig, now: number): boolean {
+function isInWindow(config: MaintenanceConfig, now: number): boolean {
   const { windowStart: start, windowEnd: end } = config;
   if (start === null && end === null) return false;
   return (start === null || now >= start) && (end === null || now < end);

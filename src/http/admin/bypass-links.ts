@@ -1,4 +1,4 @@
-export const BYPASS_KEY_COMMAND = 'kubectl create secret generic maintenance-bypass-key --from-literal=key="$(openssl rand -base64 32)"';
+const BYPASS_KEY_COMMAND = 'kubectl create secret generic maintenance-bypass-key --from-literal=key="$(openssl rand -base64 32)"';
 
 export interface BypassLinkSettings {
   /** The key (null while there is none) and why there is none. */
