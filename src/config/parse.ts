@@ -9,6 +9,7 @@ export const CONFIG_KEYS = {
   start: 'MAINTENANCE_START',
   end: 'MAINTENANCE_END',
   allowPaths: 'MAINTENANCE_ALLOW_PATHS',
+  pageHtml: 'MAINTENANCE_PAGE_HTML',
 } as const;
 
 /**
@@ -34,6 +35,10 @@ export const DEFAULT_MESSAGE = 'We are performing scheduled maintenance. Please 
 export const DEFAULT_RETRY_AFTER_SECONDS = 300;
 export const MAX_MESSAGE_LENGTH = 2000;
 export const MAX_RETRY_AFTER_SECONDS = 7 * 24 * 3600;
+/** The largest page template, in bytes: a page, not a site. */
+export const MAX_PAGE_HTML_BYTES = 64 * 1024;
+/** What a page template may ask for, each filled in escaped: `{{message}}` it must. */
+export const PAGE_PLACEHOLDERS = ['message', 'retryAfterSeconds', 'until'] as const;
 
 /** The raw key/value payload of one ConfigMap version, as mounted or as read from the API. */
 export type RawConfig = Readonly<Record<string, string>>;
@@ -51,6 +56,8 @@ export interface MaintenanceConfig {
   windowStart: number | null;
   windowEnd: number | null;
   allowPaths: readonly string[];
+  /** Your own 503 page (MAINTENANCE_PAGE_HTML), with its placeholders; null for the default page. */
+  pageHtml: string | null;
 }
 
 const blankAsAbsent = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
@@ -61,6 +68,21 @@ const rfc3339 = z.preprocess(
     .datetime({ offset: true, error: 'must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z' })
     .transform((text) => Date.parse(text)),
 );
+
+const pageTemplate = z
+  .string()
+  .refine((html) => Buffer.byteLength(html, 'utf8') <= MAX_PAGE_HTML_BYTES, `must be at most ${MAX_PAGE_HTML_BYTES / 1024} KiB`)
+  .refine((html) => html.includes('{{message}}'), 'must contain the placeholder {{message}}')
+  .superRefine((html, context) => {
+    const unknown = [...html.matchAll(/\{\{\s*([^{}]*?)\s*\}\}/g)]
+      .map((match) => match[1]!)
+      .filter((name) => !(PAGE_PLACEHOLDERS as readonly string[]).includes(name));
+    if (unknown.length > 0)
+      context.addIssue({
+        code: 'custom',
+        message: `has an unknown placeholder {{${unknown[0]!.slice(0, 40)}}}: use ${PAGE_PLACEHOLDERS.map((name) => `{{${name}}}`).join(', ')}`,
+      });
+  });
 
 const schema = z
   .object({
@@ -97,6 +119,7 @@ const schema = z
       blankAsAbsent,
       commaList.pipe(z.array(z.string().startsWith('/', 'each path prefix must start with "/"'))).default([]),
     ),
+    [CONFIG_KEYS.pageHtml]: z.preprocess(blankAsAbsent, pageTemplate.optional()),
   })
   .refine(
     (config) => {
@@ -150,6 +173,7 @@ export function parseConfig(raw: RawConfig): ParseResult {
       windowStart: data[CONFIG_KEYS.start] ?? null,
       windowEnd: data[CONFIG_KEYS.end] ?? null,
       allowPaths: data[CONFIG_KEYS.allowPaths],
+      pageHtml: data[CONFIG_KEYS.pageHtml] ?? null,
     },
   };
 }
@@ -167,6 +191,8 @@ export function describeConfig(config: MaintenanceConfig) {
     start: isoOrNull(config.windowStart),
     end: isoOrNull(config.windowEnd),
     allowPaths: config.allowPaths,
+    // Whether your own page is served, and which (a fingerprint, not the page: /status is public).
+    page: config.pageHtml === null ? 'default' : `custom ${createHash('sha256').update(config.pageHtml).digest('hex').slice(0, 12)}`,
   };
 }
 

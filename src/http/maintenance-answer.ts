@@ -3,7 +3,7 @@ import { accepts } from 'hono/accepts';
 import { DEFAULT_MESSAGE, type MaintenanceConfig } from '../config/parse.ts';
 import { retryAfterSeconds, type MaintenanceCause } from '../maintenance/policy.ts';
 import type { Bypass } from './bypass.ts';
-import { MAINTENANCE_PAGE_HEADERS, formatUntil, maintenancePage } from './pages.ts';
+import { CUSTOM_PAGE_HEADERS, MAINTENANCE_PAGE_HEADERS, formatUntil, maintenancePage } from './pages.ts';
 import { statusBlock } from './proxy.ts';
 
 /**
@@ -66,14 +66,15 @@ export function maintenanceResponse(c: Context, config: MaintenanceConfig | null
     });
   }
   const until = cause === 'window' && config !== null && config.windowEnd !== null ? formatUntil(config.windowEnd, now) : null;
-  return new Response(maintenancePage({ message: config?.message ?? DEFAULT_MESSAGE, retryAfterSeconds: retryAfter, until }), {
+  const template = config?.pageHtml ?? null;
+  return new Response(maintenancePage({ message: config?.message ?? DEFAULT_MESSAGE, retryAfterSeconds: retryAfter, until, template }), {
     status: 503,
     headers: {
       'Content-Type': HTML,
       'Retry-After': String(retryAfter),
       Refresh: String(reloadAfterSeconds(retryAfter)),
       'Cache-Control': 'no-store',
-      ...MAINTENANCE_PAGE_HEADERS,
+      ...(template === null ? MAINTENANCE_PAGE_HEADERS : CUSTOM_PAGE_HEADERS),
     },
   });
 }

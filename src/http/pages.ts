@@ -42,6 +42,24 @@ export const MAINTENANCE_PAGE_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /**
+ * The headers of your own 503 page (MAINTENANCE_PAGE_HTML): its styles may be inline or on
+ * https, its images and fonts inline (data:) or on https; no script runs, nothing is posted, and
+ * nothing frames it. The rest as the default page's.
+ */
+export const CUSTOM_PAGE_HEADERS: Readonly<Record<string, string>> = {
+  ...MAINTENANCE_PAGE_HEADERS,
+  'Content-Security-Policy': [
+    "default-src 'none'",
+    "style-src 'unsafe-inline' https:",
+    'img-src data: https:',
+    'font-src data: https:',
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; '),
+};
+
+/**
  * The start of every page this service writes, up to `</head>`: the 503 and error pages and the
  * admin panel alike. `title` is one of our own constants; `extra` is our own markup (the styles,
  * or the panel's links and script).
@@ -84,18 +102,37 @@ export interface MaintenancePageContent {
   retryAfterSeconds: number;
   /** The window's end, when maintenance is on because of a window that has one. */
   until: string | null;
+  /** Your own page (MAINTENANCE_PAGE_HTML), its placeholders filled in escaped; null for the default page. */
+  template?: string | null;
 }
 
-let lastPage: { key: string; html: string } | null = null;
+let lastPage: { key: string; template: string | null; html: string } | null = null;
+
+/** Text made safe for HTML, in an element or a quoted attribute alike. */
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+/** Your own page, with `{{message}}`, `{{retryAfterSeconds}}` and `{{until}}` filled in, escaped. */
+function customPage(template: string, values: Record<string, string>): string {
+  return template.replace(/\{\{\s*([^{}]*?)\s*\}\}/g, (whole, name: string) =>
+    Object.hasOwn(values, name) ? escapeHtml(values[name]!) : whole,
+  );
+}
 
 /**
  * The 503 page. During maintenance every request gets it (and the page role serves nothing
  * else), so the last rendering is reused while what it says stays the same.
  */
-export function maintenancePage({ message, retryAfterSeconds, until }: MaintenancePageContent): string {
+export function maintenancePage({ message, retryAfterSeconds, until, template = null }: MaintenancePageContent): string {
   const minutes = Math.ceil(retryAfterSeconds / 60);
-  const key = `${minutes}\n${until}\n${message}`;
-  if (lastPage?.key === key) return lastPage.html;
+  const key = `${template === null ? minutes : retryAfterSeconds}\n${until}\n${message}`;
+  if (lastPage?.key === key && lastPage.template === template) return lastPage.html;
+  if (template !== null) {
+    const page = customPage(template, { message, retryAfterSeconds: String(retryAfterSeconds), until: until ?? '' });
+    lastPage = { key, template, html: page };
+    return page;
+  }
   const hint = until !== null ? `until ${until}` : minutes <= 1 ? 'in about a minute' : `in about ${minutes} minutes`;
   const page = String(
     layout(
@@ -106,7 +143,7 @@ export function maintenancePage({ message, retryAfterSeconds, until }: Maintenan
 <p class="meta">${until !== null ? html`Maintenance lasts ${hint}.` : html`Please try again ${hint}.`}</p>`,
     ),
   );
-  lastPage = { key, html: page };
+  lastPage = { key, template, html: page };
   return page;
 }
 

@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
 import { ROOT, applyBase, installKedaCrd, kubectl, skipReason } from './cluster.ts';
+import { parseConfig } from '../../src/config/parse.ts';
 
 /** The demo and every overlay of it. */
 /** What a user applies as it is: rendered, it must match test/golden/<name>.yaml byte for byte. */
@@ -53,6 +54,7 @@ interface K8sObject {
   spec?: any;
   subjects?: { kind: string; name: string; namespace?: string }[];
   rules?: { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[];
+  data?: Record<string, string>;
 }
 
 const CLUSTER_SCOPED = ['Namespace', 'ClusterRoleBinding', 'ClusterRole', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'];
@@ -242,6 +244,23 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
       // A change to the install shows here as the YAML it changes.
       expect(yaml, `${dir} renders as test/golden/${name}.yaml`).toBe(readFileSync(file, 'utf8'));
     }
+  });
+
+  it('ships your own 503 page from a file into the switch, with components/custom-page uncommented', async () => {
+    const dir = copyRecipe('manifests-page', INSTALLS[0]);
+    const file = join(dir, 'kustomization.yaml');
+    const text = readFileSync(file, 'utf8');
+    const enabled = text
+      .replace(/^ {2}# (- name: maintenance-switch-page\n) {2}# ( {2}options: .*\n) {2}# ( {2}files: .*\n)/m, '  $1  $2  $3')
+      .replace(/^ {2}# (- \.\.\/\.\.\/kustomize\/components\/custom-page).*$/m, '  $1');
+    expect(enabled).not.toBe(text);
+    writeFileSync(file, enabled);
+    const objects = await render(dir);
+    const switchMap = find(objects, 'ConfigMap', `${INSTALLS[0].app}-maintenance`);
+    expect(switchMap.data?.MAINTENANCE_PAGE_HTML).toBe(readFileSync(join(ROOT, 'examples/your-app/maintenance.html'), 'utf8'));
+    expect(parseConfig(switchMap.data ?? {}).ok).toBe(true);
+    // The file's own ConfigMap is local: never applied.
+    expect(objects.filter((object) => object.metadata.name === 'maintenance-switch-page')).toEqual([]);
   });
 
   it('renders the same whatever the order of the components', async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MAINTENANCE_PAGE_HEADERS, demoPage, formatUntil, maintenancePage } from '../../src/http/pages.ts';
+import { CUSTOM_PAGE_HEADERS, MAINTENANCE_PAGE_HEADERS, demoPage, formatUntil, maintenancePage } from '../../src/http/pages.ts';
 
 const styleOf = (page: string) => /<style>([\s\S]*?)<\/style>/.exec(page)![1]!;
 
@@ -36,6 +36,39 @@ describe('the rendered pages', () => {
       'Please try again in about 10 minutes.',
     );
     expect(maintenancePage({ message: 'Upgrading', retryAfterSeconds: 30, until: null })).toContain('in about a minute');
+  });
+});
+
+describe('your own page (MAINTENANCE_PAGE_HTML)', () => {
+  const template = '<h1>Shop</h1><p>{{message}}</p><p title="{{message}}">{{ until }}</p><p>{{retryAfterSeconds}}</p><p>{{other}}</p>';
+
+  it('is your markup as you wrote it, with each placeholder filled in escaped', () => {
+    const page = maintenancePage({ message: '<script>alert("x")</script> & \'co\'', retryAfterSeconds: 600, until: '22:00 UTC', template });
+    expect(page).toBe(
+      '<h1>Shop</h1><p>&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#39;co&#39;</p><p title="&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#39;co&#39;">22:00 UTC</p><p>600</p><p>{{other}}</p>',
+    );
+    expect(maintenancePage({ message: 'Back soon', retryAfterSeconds: 60, until: null, template })).toContain(
+      '<p title="Back soon"></p><p>60</p>',
+    );
+  });
+
+  it('follows a new template at once, even with the same message', () => {
+    const first = maintenancePage({ message: 'm', retryAfterSeconds: 60, until: null, template: '<p>A {{message}}</p>' });
+    const second = maintenancePage({ message: 'm', retryAfterSeconds: 60, until: null, template: '<p>B {{message}}</p>' });
+    expect([first, second]).toEqual(['<p>A m</p>', '<p>B m</p>']);
+    expect(maintenancePage({ message: 'm', retryAfterSeconds: 60, until: null })).toContain("We'll be back soon");
+  });
+
+  it('runs no script, posts nothing and is framed by nobody; its styles, images and fonts may be inline or on https', () => {
+    const csp = CUSTOM_PAGE_HEADERS['Content-Security-Policy']!;
+    expect(csp).toBe(
+      "default-src 'none'; style-src 'unsafe-inline' https:; img-src data: https:; font-src data: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
+    expect(CUSTOM_PAGE_HEADERS).toMatchObject({
+      'X-Robots-Tag': 'noindex',
+      'X-Content-Type-Options': 'nosniff',
+      'X-Frame-Options': 'DENY',
+    });
   });
 });
 

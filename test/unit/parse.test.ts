@@ -19,7 +19,25 @@ describe('parseConfig', () => {
       windowStart: null,
       windowEnd: null,
       allowPaths: [],
+      pageHtml: null,
     });
+  });
+
+  it('takes your own page with its placeholders, and refuses one too large, without {{message}}, or with a placeholder it does not know', () => {
+    const page = '<!doctype html><title>Shop</title><h1>Back soon</h1><p>{{message}}</p><p>{{ until }} · {{retryAfterSeconds}} s</p>';
+    expect(ok(parseConfig({ MAINTENANCE_PAGE_HTML: page })).pageHtml).toBe(page);
+    expect(ok(parseConfig({ MAINTENANCE_PAGE_HTML: '  \n' })).pageHtml).toBeNull();
+    const refused = (html: string) => {
+      const result = parseConfig({ MAINTENANCE_MODE: 'true', MAINTENANCE_PAGE_HTML: html });
+      return result.ok ? null : result.error;
+    };
+    expect(refused('<p>We are away</p>')).toBe('MAINTENANCE_PAGE_HTML: must contain the placeholder {{message}}');
+    expect(refused(`<p>{{message}}</p>${'x'.repeat(64 * 1024)}`)).toBe('MAINTENANCE_PAGE_HTML: must be at most 64 KiB');
+    expect(refused('<p>{{message}}</p><p>{{name}}</p>')).toBe(
+      'MAINTENANCE_PAGE_HTML: has an unknown placeholder {{name}}: use {{message}}, {{retryAfterSeconds}}, {{until}}',
+    );
+    // 64 KiB counts bytes: a page of multi-byte characters is as large as its UTF-8.
+    expect(refused(`{{message}}${'é'.repeat(32 * 1024)}`)).toBe('MAINTENANCE_PAGE_HTML: must be at most 64 KiB');
   });
 
   it.each([

@@ -21,6 +21,7 @@ const shown = (applied: MaintenanceConfig) => ({
   start: null,
   end: null,
   allowPaths: applied.allowPaths,
+  page: 'default',
 });
 
 describe('appliesConfig', () => {

@@ -85,6 +85,7 @@ export const maintenanceViewSchema = z
     start: nullableTime,
     end: nullableTime,
     allowPaths: z.array(z.string()).readonly(),
+    page: z.string().describe('`default`, or `custom` and a fingerprint of MAINTENANCE_PAGE_HTML'),
     shows: z.enum(['stored', 'last_good', 'nothing_valid']),
     resourceVersion: z.string(),
     changedBy: z.string().nullable(),
