@@ -47,3 +47,13 @@ parts_actionlint() {
   fi
   export ACTIONLINT
 }
+
+# kube-score, which the manifest test runs over the recipe and the production overlay.
+parts_kube_score() {
+  local version=v1.20.0
+  KUBE_SCORE="${KUBE_SCORE:-${XDG_CACHE_HOME:-$HOME/.cache}/maintenance-switch/tools/kube-score-$version/kube-score}"
+  if [[ ! -x "$KUBE_SCORE" ]]; then
+    GOBIN="$(dirname "$KUBE_SCORE")" go install "github.com/zegl/kube-score/cmd/kube-score@$version" >&2
+  fi
+  export KUBE_SCORE
+}

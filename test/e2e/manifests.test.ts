@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -261,6 +262,65 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     expect(parseConfig(switchMap.data ?? {}).ok).toBe(true);
     // The file's own ConfigMap is local: never applied.
     expect(objects.filter((object) => object.metadata.name === 'maintenance-switch-page')).toEqual([]);
+  });
+
+  it('gives every container of ours ephemeral storage, and the page tier a PodDisruptionBudget and a NetworkPolicy', () => {
+    for (const [name, objects] of Object.entries(rendered)) {
+      for (const deployment of objects.filter((object) => object.kind === 'Deployment'))
+        for (const container of ownContainers(deployment.spec.template.spec))
+          expect(container.resources, `${name}: ${deployment.metadata.name}/${container.name}`).toMatchObject({
+            requests: { 'ephemeral-storage': '32Mi' },
+            limits: { 'ephemeral-storage': '128Mi' },
+          });
+      for (const page of objects.filter(
+        (object) => object.kind === 'Deployment' && object.metadata.labels?.['maintenance-switch.dev/tier'] === 'page',
+      )) {
+        const selects = (object: K8sObject) => {
+          const selector = object.spec.selector?.matchLabels ?? object.spec.podSelector?.matchLabels ?? {};
+          return Object.entries(selector).every(([key, value]) => page.spec.template.metadata.labels[key] === value);
+        };
+        const budget = objects.filter((object) => object.kind === 'PodDisruptionBudget' && selects(object));
+        expect(
+          budget.map((object) => object.spec.minAvailable),
+          `${name}: ${page.metadata.name}`,
+        ).toEqual([1]);
+        const policy = objects.filter(
+          (object) =>
+            object.kind === 'NetworkPolicy' && object.metadata.labels?.['maintenance-switch.dev/tier'] === 'page' && selects(object),
+        );
+        expect(policy, `${name}: ${page.metadata.name}`).toHaveLength(1);
+        expect(policy[0]!.spec.ingress[1].from[0].podSelector.matchLabels['maintenance-switch.dev/app']).toBe(
+          page.metadata.labels?.['maintenance-switch.dev/app'],
+        );
+      }
+    }
+  });
+
+  it('passes kube-score with no critical for our own objects but the two docs/deploy.md explains (no CPU limit, the pull policy)', async () => {
+    const kubeScore = process.env.KUBE_SCORE;
+    if (!kubeScore) throw new Error('KUBE_SCORE is not set: `source scripts/lib/parts.sh && parts_kube_score` installs it');
+    const explained = [/^\(\S+\) CPU limit is not set$/, /^\(\S+\) ImagePullPolicy is not set to Always$/];
+    for (const dir of ['examples/your-app', 'kustomize/overlays/production']) {
+      const yaml = await kubectl(['kustomize', join(ROOT, dir)]);
+      // kube-score exits 1 when it finds a critical: its report is what matters.
+      const report = await new Promise<string>((resolve, reject) => {
+        const child = execFile(kubeScore, ['score', '-', '--output-format', 'ci'], (error, stdout) =>
+          error && typeof error.code !== 'number' ? reject(error) : resolve(stdout),
+        );
+        child.stdin!.end(yaml);
+      });
+      const criticals = report.split('\n').filter((line) => line.startsWith('[CRITICAL]'));
+      expect(criticals.length, dir).toBeGreaterThan(0);
+      // Ours: the install's objects, the demo's user tier, and the gate container in your Deployments.
+      const ours = criticals
+        .map((line) => /^\[CRITICAL\] (\S+) \S+: (.*)$/.exec(line)!)
+        .filter(([, object, problem]) => /-maintenance-|^sample-app-user\//.test(object!) || problem!.startsWith('(maintenance-gate)'));
+      expect(ours.length, dir).toBeGreaterThan(0);
+      expect(
+        ours.filter(([, , problem]) => !explained.some((pattern) => pattern.test(problem!))).map(([line]) => line),
+        dir,
+      ).toEqual([]);
+    }
   });
 
   it('renders the same whatever the order of the components', async () => {
