@@ -1,6 +1,7 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubernetesApiError, type KubeClients } from '../k8s/client.ts';
+import { HistoryLog } from './history-log.ts';
 import { listConfigMapEvents, mergePatchConfigMap, readConfigMap, recordConfigMapEvent, type ConfigMapRef } from '../k8s/configmaps.ts';
 import { CONFIG_KEYS, dataHash } from './parse.ts';
 import {
@@ -43,13 +44,29 @@ export class ConfigMapWriter implements ConfigWriter {
   readonly #ref: ConfigMapRef;
   readonly #reportingInstance: string;
   readonly #log: Logger;
+  /** The history that outlives Events (`<app>-maintenance-history`); null: Events alone. */
+  readonly #history: HistoryLog | null;
 
-  constructor(clients: KubeClients, options: ConfigMapRef & { reportingInstance: string }, log: Logger) {
+  constructor(clients: KubeClients, options: ConfigMapRef & { reportingInstance: string; history?: ConfigMapRef | null }, log: Logger) {
     this.#clients = clients;
     this.#ref = { namespace: options.namespace, name: options.name };
     this.#reportingInstance = options.reportingInstance;
     this.target = `configmap ${options.namespace}/${options.name}`;
     this.#log = log;
+    this.#history = options.history ? new HistoryLog(clients, options.history) : null;
+  }
+
+  /**
+   * Records the switch as it is now in the history, if its data changed since the last record:
+   * called after each change this process sees, whoever made it. A failure is logged, never thrown.
+   */
+  async recordChange(): Promise<void> {
+    if (this.#history === null) return;
+    try {
+      await this.#history.recordSwitch(await this.read());
+    } catch (error) {
+      this.#log.warn({ err: (error as Error).message }, `could not record the change in ${this.#history.target}`);
+    }
   }
 
   /** resourceVersions are opaque to clients, but every API server issues decimal ones. */
@@ -99,17 +116,22 @@ export class ConfigMapWriter implements ConfigWriter {
         [ANNOTATIONS.what]: describeChange(change.data),
       },
     }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not record an Event for the change'));
+    await this.recordChange();
     return stored(updated);
   }
 
-  async audit(entry: { action: string; reason: string; note: string }): Promise<void> {
+  async audit(entry: { action: string; reason: string; note: string; actor?: string }): Promise<void> {
+    const { actor, ...event } = entry;
     const current = await readConfigMap(this.#clients, this.#ref);
     await recordConfigMapEvent(this.#clients, this.#ref, {
       reportingController: `${ANNOTATION_PREFIX}/${EVENT_REPORTER}`,
       reportingInstance: this.#reportingInstance,
-      ...entry,
+      ...event,
       regarding: current,
     });
+    await this.#history
+      ?.record({ at: new Date().toISOString(), by: actor ?? this.#reportingInstance, reason: null, what: entry.note, outside: false })
+      .catch((error: unknown) => this.#log.warn({ err: (error as Error).message }, 'could not record the entry in the history'));
   }
 
   /**
@@ -118,7 +140,19 @@ export class ConfigMapWriter implements ConfigWriter {
    * by its field manager. Events expire (an hour by default): the history is that long at most.
    */
   async history(): Promise<HistoryEntry[]> {
-    const [events, current] = await Promise.all([listConfigMapEvents(this.#clients, this.#ref), this.read()]);
+    const [recorded, current] = await Promise.all([this.#history?.entries() ?? null, this.read()]);
+    if (recorded !== null) {
+      // A change made outside that the admin has not recorded yet stands now: on top.
+      const outside = current.audit.outside;
+      const pending = outside && !recorded.some((entry) => entry.outside && entry.at === (outside.time ?? ''));
+      return [...(pending ? [outsideEntry(outside)] : []), ...recorded].slice(0, HISTORY_LENGTH);
+    }
+    return this.#eventHistory(current);
+  }
+
+  /** Without the history ConfigMap (an install from before it): the Events, which expire. */
+  async #eventHistory(current: StoredConfig): Promise<HistoryEntry[]> {
+    const events = await listConfigMapEvents(this.#clients, this.#ref);
     const ours = events
       .filter((event) => event.reportingController?.startsWith(`${ANNOTATION_PREFIX}/`))
       .map((event): HistoryEntry => {
@@ -135,19 +169,7 @@ export class ConfigMapWriter implements ConfigWriter {
     ours.sort((a, b) => b.at.localeCompare(a.at));
     // A change made outside stands now, so it is the newest, whatever its (whole-second) time says.
     const outside = current.audit.outside;
-    const entries: HistoryEntry[] = outside
-      ? [
-          {
-            at: outside.time ?? '',
-            by: outside.manager ?? 'someone outside the tools',
-            reason: null,
-            what: 'changed the maintenance keys outside the panel and plugin',
-            outside: true,
-          },
-          ...ours,
-        ]
-      : ours;
-    return entries.slice(0, HISTORY_LENGTH);
+    return (outside ? [outsideEntry(outside), ...ours] : ours).slice(0, HISTORY_LENGTH);
   }
 
   #translate(error: unknown): unknown {
@@ -156,6 +178,16 @@ export class ConfigMapWriter implements ConfigWriter {
     if (error.status === 404) return new ConfigNotFoundError(`ConfigMap ${this.#ref.namespace}/${this.#ref.name} not found`);
     return error;
   }
+}
+
+function outsideEntry(outside: { manager: string | null; time: string | null }): HistoryEntry {
+  return {
+    at: outside.time ?? '',
+    by: outside.manager ?? 'someone outside the tools',
+    reason: null,
+    what: 'changed the maintenance keys outside the panel and plugin',
+    outside: true,
+  };
 }
 
 /** The field manager that last changed one of the maintenance keys, from managedFields. */

@@ -101,7 +101,7 @@ export interface ConfigWriter {
   /** Writes only if the stored version still equals `expectedVersion`. */
   write(change: ConfigWrite): Promise<StoredConfig>;
   /** Records something done about the config that is not a write (a bypass link issued): an Event, where there are Events. */
-  audit?(entry: { action: string; reason: string; note: string }): Promise<void>;
+  audit?(entry: { action: string; reason: string; note: string; actor?: string }): Promise<void>;
   /** The latest changes, newest first, at most HISTORY_LENGTH. */
   history(): Promise<HistoryEntry[]>;
 }

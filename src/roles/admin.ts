@@ -278,6 +278,7 @@ function adminSettings(env: Env, bypassKey: BypassKey, live: LiveState): AdminSe
     writer: env.CONFIG_WRITER === 'directory' ? { to: 'directory', dir: env.CONFIG_DIR } : { to: 'configmap' },
     namespace: env.POD_NAMESPACE,
     configMapName: env.CONFIGMAP_NAME,
+    historyConfigMapName: env.APP_NAME === 'none' ? null : `${env.APP_NAME}-maintenance-history`,
     podName: env.POD_NAME,
     trustedProxyCidrs: env.TRUSTED_PROXY_CIDRS,
     trustedProxyHeader: env.TRUSTED_PROXY_HEADER,

@@ -6,7 +6,7 @@ import { ANNOTATIONS } from '../../src/config/configmap-writer.ts';
 import { parseConfig } from '../../src/config/parse.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { NAMESPACE, ROOT, configMap, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
+import { NAMESPACE, ROOT, configMap, kubeconfigForToken, kubectl, plugin, skipReason, tokenFor } from './cluster.ts';
 
 /** Two people: one whom cluster RBAC lets patch app-config, one who may only read it. */
 const PEOPLE_RBAC = `
@@ -76,6 +76,7 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
       ADMIN_AUTH: 'kubernetes',
       POD_NAMESPACE: NAMESPACE,
       POD_NAME: 'sample-app-admin-e2e',
+      APP_NAME: 'sample-app',
       KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-maintenance-admin'), 'admin-sa'),
       LOG_LEVEL: 'info',
     });
@@ -176,9 +177,10 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
       const { changes } = await history();
       return changes[0]?.reason === 'history: a window' ? changes : undefined;
     });
+    // What changed, not what stayed: the switch was off already.
     expect(withWindow[0]).toMatchObject({
       by: 'system:serviceaccount:sample-app:operator',
-      what: 'switch off, window 2031-01-01T00:00:00Z → 2031-01-01T01:00:00Z',
+      what: 'window 2031-01-01T00:00:00Z → 2031-01-01T01:00:00Z',
       outside: false,
     });
     // The toggles of the earlier tests are there too, newest first.
@@ -187,13 +189,66 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
     expect(withWindow.length).toBeLessThanOrEqual(20);
 
     await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MESSAGE: 'patched by hand' }));
+    // Recorded by the admin, which saw it: by its field manager, with what it changed.
     const top = await waitFor('the hand edit in the history', async () => {
       const [first] = (await history()).changes;
-      return first?.outside ? first : undefined;
+      return first?.outside && first.what === 'message set' ? first : undefined;
     });
-    expect(top).toMatchObject({ by: 'kubectl-patch', reason: null, what: 'changed the maintenance keys outside the panel and plugin' });
+    expect(top).toMatchObject({ by: 'kubectl-patch', reason: null, outside: true });
     // Put the switch back as the later tests expect it.
     expect((await put(operatorToken, { enabled: false, reason: 'history: clean up', start: null, end: null })).status).toBe(200);
+  });
+
+  it('keeps the history past its Events and a restart of the admin, and bounded to the last 100 changes', async () => {
+    type History = { changes: { at: string; by: string; reason: string | null; what: string }[] };
+    const history = async () =>
+      (await (
+        await checkedFetch(`${admin.url}/admin/api/history`, { headers: { Authorization: `Bearer ${viewerToken}` } })
+      ).json()) as History;
+    for (const [index, enabled] of [true, false, true].entries())
+      expect((await put(operatorToken, { enabled, reason: `durable ${index}` })).status).toBe(200);
+    await kubectl(['delete', 'events.events.k8s.io', '--all', '-n', NAMESPACE]);
+    admin.child.kill('SIGTERM');
+    await admin.exited;
+    admin = await spawnService({
+      ROLE: 'admin',
+      CONFIG_SOURCE: 'api',
+      ADMIN_AUTH: 'kubernetes',
+      POD_NAMESPACE: NAMESPACE,
+      POD_NAME: 'sample-app-admin-e2e-2',
+      APP_NAME: 'sample-app',
+      KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-maintenance-admin'), 'admin-sa'),
+      LOG_LEVEL: 'info',
+    });
+    const kept = (await history()).changes.slice(0, 3);
+    expect(kept.map((change) => [change.reason, change.what, change.by])).toEqual([
+      ['durable 2', 'switch on', 'system:serviceaccount:sample-app:operator'],
+      ['durable 1', 'switch off', 'system:serviceaccount:sample-app:operator'],
+      ['durable 0', 'switch on', 'system:serviceaccount:sample-app:operator'],
+    ]);
+
+    // kubectl maintenance history reads the same, with the Events gone.
+    const shown = await plugin(['history', '-n', NAMESPACE]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout.split('\n').slice(0, 3)).toEqual([
+      expect.stringMatching(/^\d{4}-\d\d-\d\dT\S+Z {2}system:serviceaccount:sample-app:operator changed switch on: durable 2$/),
+      expect.stringMatching(/ changed switch off: durable 1$/),
+      expect.stringMatching(/ changed switch on: durable 0$/),
+    ]);
+
+    // 100 more (bounded in count: one request each, in turn).
+    for (let index = 0; index < 100; index++)
+      expect((await put(operatorToken, { enabled: index % 2 === 0, reason: `bounded ${index}` })).status).toBe(200);
+    const stored = JSON.parse(
+      await kubectl(['get', 'configmap', 'sample-app-maintenance-history', '-n', NAMESPACE, '-o', 'jsonpath={.data}']),
+    ) as Record<string, string>;
+    const entries = Object.keys(stored).filter((key) => key !== 'last');
+    expect(entries).toHaveLength(100);
+    expect(Buffer.byteLength(JSON.stringify(stored))).toBeLessThan(256 * 1024);
+    expect(Object.values(stored).some((value) => value.includes('durable 0'))).toBe(false);
+    expect((await history()).changes[0]).toMatchObject({ reason: 'bounded 99', what: 'switch off' });
+    // Put the switch back as the later tests expect it.
+    expect((await put(operatorToken, { enabled: false, reason: 'durable: clean up' })).status).toBe(200);
   });
 
   it('refuses bad input with 400 naming the field, and writes nothing', async () => {

@@ -23,6 +23,8 @@ export interface AdminSettings {
   writer: { to: 'configmap' } | { to: 'directory'; dir: string };
   namespace: string;
   configMapName: string;
+  /** The install's history ConfigMap (`<app>-maintenance-history`); null: the history is the Events alone. */
+  historyConfigMapName: string | null;
   podName: string;
   trustedProxyCidrs: readonly string[];
   trustedProxyHeader: ForwardingHeader;
@@ -35,9 +37,14 @@ export interface AdminSettings {
 /** The admin panel as configured: who may use it, and where it writes. */
 export async function createAdmin(settings: AdminSettings, log: Logger, registry: Registry): Promise<Admin> {
   const auth = new CachedAuth(await adminAuth(settings, log));
+  const writer = await configWriter(settings, log);
+  // Every change of the switch this admin sees goes into the history, whoever made it.
+  const recordChange = () => (writer instanceof ConfigMapWriter ? void writer.recordChange() : undefined);
+  const stopRecording = settings.live.onChange((what) => what === 'state' && recordChange());
+  recordChange();
   const app = createAdminApp({
     auth,
-    writer: await configWriter(settings, log),
+    writer,
     log,
     registry,
     trustedProxies: new TrustedProxies(settings.trustedProxyCidrs, settings.trustedProxyHeader),
@@ -50,6 +57,7 @@ export async function createAdmin(settings: AdminSettings, log: Logger, registry
     app,
     problem: () => auth.problem(),
     close: () => {
+      stopRecording();
       app.closeStreams();
       auth.close();
     },
@@ -71,8 +79,11 @@ async function adminAuth({ auth, namespace, configMapName }: AdminSettings, log:
   }
 }
 
-async function configWriter({ writer, namespace, configMapName, podName }: AdminSettings, log: Logger): Promise<ConfigWriter> {
-  return writer.to === 'directory'
-    ? new DirectoryWriter(writer.dir)
-    : new ConfigMapWriter(await kubernetes(), { namespace, name: configMapName, reportingInstance: podName }, log);
+async function configWriter(
+  { writer, namespace, configMapName, historyConfigMapName, podName }: AdminSettings,
+  log: Logger,
+): Promise<ConfigWriter> {
+  if (writer.to === 'directory') return new DirectoryWriter(writer.dir);
+  const history = historyConfigMapName === null ? null : { namespace, name: historyConfigMapName };
+  return new ConfigMapWriter(await kubernetes(), { namespace, name: configMapName, reportingInstance: podName, history }, log);
 }

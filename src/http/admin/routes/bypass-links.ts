@@ -40,6 +40,7 @@ export function bypassLinkRoutes(deps: {
       await writer.audit?.({
         action: 'CreateBypassLink',
         reason: 'BypassLinkCreated',
+        actor: identity.user,
         note: `${identity.user} created bypass link ${id}, valid until ${expiresAt.toISOString()}: ${reason}`,
       });
       log.info({ actor: identity.user, reason, linkId: id, expiresAt: expiresAt.toISOString() }, 'bypass link created');

@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { KubernetesApiError, type KubeClients } from '../k8s/client.ts';
+import { mergePatchConfigMap, readConfigMap, type ConfigMapRef } from '../k8s/configmaps.ts';
+import { CONFIG_KEYS, dataHash, type RawConfig } from './parse.ts';
+import type { HistoryEntry, StoredConfig } from './writer.ts';
+
+/** How many changes the history ConfigMap keeps: the oldest go first. */
+export const HISTORY_KEPT = 100;
+const FIELD_MANAGER = 'maintenance-switch-history';
+/** The key that holds the switch's data as last recorded, to tell what the next change changed. */
+const LAST_KEY = 'last';
+
+interface Recorded {
+  entries: { key: string; entry: HistoryEntry }[];
+  last: { version: string; hash: string; data: RawConfig } | null;
+}
+
+/** Sorts as time does: `20261207T052330123Z.<suffix>`, from an ISO time. */
+function entryKey(at: string, suffix: string): string {
+  const compact = (Number.isNaN(Date.parse(at)) ? new Date(0) : new Date(at)).toISOString().replace(/[-:.]/g, '');
+  return `${compact}.${suffix.replace(/[^-._a-zA-Z0-9]/g, '-')}`;
+}
+
+/** What a change set, in words, from the data before and after: only what differs. */
+export function describeDifference(before: RawConfig | null, after: RawConfig): string {
+  const parts: string[] = [];
+  const changed = (key: string) => (before?.[key] ?? null) !== (after[key] ?? null);
+  if (before === null || changed(CONFIG_KEYS.mode))
+    parts.push(`switch ${after[CONFIG_KEYS.mode]?.trim().toLowerCase() === 'true' ? 'on' : 'off'}`);
+  if (changed(CONFIG_KEYS.message)) parts.push(after[CONFIG_KEYS.message] === undefined ? 'message cleared' : 'message set');
+  if (changed(CONFIG_KEYS.retryAfter))
+    parts.push(after[CONFIG_KEYS.retryAfter] === undefined ? 'Retry-After cleared' : `Retry-After ${after[CONFIG_KEYS.retryAfter]} s`);
+  if (changed(CONFIG_KEYS.start) || changed(CONFIG_KEYS.end)) {
+    const start = after[CONFIG_KEYS.start];
+    const end = after[CONFIG_KEYS.end];
+    parts.push(start === undefined && end === undefined ? 'window cleared' : `window ${start ?? 'open'} → ${end ?? 'open'}`);
+  }
+  if (changed(CONFIG_KEYS.allowPaths)) parts.push('allowed paths set');
+  if (changed(CONFIG_KEYS.pageHtml)) parts.push(after[CONFIG_KEYS.pageHtml] === undefined ? 'page cleared' : 'page set');
+  return parts.join(', ');
+}
+
+/**
+ * The install's history, kept in its own ConfigMap (`<app>-maintenance-history`), which outlives
+ * Events and restarts: one key per change, at most HISTORY_KEPT. The admin records every change
+ * of the switch it sees, whoever made it (the panel and API, the plugin, `kubectl edit`), so
+ * only the admin (and who may already change the install) writes here.
+ */
+export class HistoryLog {
+  readonly #clients: KubeClients;
+  readonly #ref: ConfigMapRef;
+
+  constructor(clients: KubeClients, ref: ConfigMapRef) {
+    this.#clients = clients;
+    this.#ref = ref;
+  }
+
+  get target(): string {
+    return `ConfigMap ${this.#ref.namespace}/${this.#ref.name}`;
+  }
+
+  /** The recorded changes, newest first; null when the ConfigMap does not exist (an older install). */
+  async entries(): Promise<HistoryEntry[] | null> {
+    const recorded = await this.#read();
+    return recorded === null ? null : recorded.entries.map(({ entry }) => entry);
+  }
+
+  /**
+   * Records the switch as `stored` now, if its data changed since the last record: who and why
+   * from its annotations, or the field manager for a change made outside the tools. The same
+   * version recorded twice (two admin replicas) writes the same key with the same value.
+   */
+  async recordSwitch(stored: StoredConfig): Promise<boolean> {
+    const recorded = await this.#read();
+    if (recorded === null) return false;
+    const hash = dataHash(stored.data);
+    if (recorded.last?.hash === hash) return false;
+    const outside = stored.audit.outside;
+    const entry: HistoryEntry = outside
+      ? {
+          at: outside.time ?? new Date().toISOString(),
+          by: outside.manager ?? 'someone outside the tools',
+          reason: null,
+          what: describeDifference(recorded.last?.data ?? null, stored.data),
+          outside: true,
+        }
+      : {
+          at: stored.audit.changedAt ?? new Date().toISOString(),
+          by: stored.audit.changedBy ?? 'unknown',
+          reason: stored.audit.reason,
+          what: describeDifference(recorded.last?.data ?? null, stored.data),
+          outside: false,
+        };
+    const kept = Object.fromEntries(Object.entries(stored.data).filter(([key]) => (Object.values(CONFIG_KEYS) as string[]).includes(key)));
+    // A change made outside has a whole-second time (managedFields'): it is still the latest.
+    const newest = recorded.entries[0]?.entry.at;
+    const keyTime =
+      outside && newest !== undefined && Date.parse(newest) >= Date.parse(entry.at)
+        ? new Date(Date.parse(newest) + 1).toISOString()
+        : entry.at;
+    await this.#write(
+      recorded,
+      { [entryKey(keyTime, stored.version)]: JSON.stringify(entry) },
+      {
+        [LAST_KEY]: JSON.stringify({ version: stored.version, hash, data: kept }),
+      },
+    );
+    return true;
+  }
+
+  /** Records something done about the switch that is not a change of it (a bypass link issued). */
+  async record(entry: HistoryEntry): Promise<void> {
+    const recorded = await this.#read();
+    if (recorded === null) return;
+    await this.#write(recorded, { [entryKey(entry.at, randomBytes(4).toString('hex'))]: JSON.stringify(entry) }, {});
+  }
+
+  async #read(): Promise<Recorded | null> {
+    let data: Record<string, string>;
+    try {
+      data = (await readConfigMap(this.#clients, this.#ref)).data ?? {};
+    } catch (error) {
+      if (error instanceof KubernetesApiError && error.status === 404) return null;
+      throw error;
+    }
+    const entries = Object.entries(data)
+      .filter(([key]) => key !== LAST_KEY)
+      .flatMap(([key, value]) => {
+        try {
+          return [{ key, entry: JSON.parse(value) as HistoryEntry }];
+        } catch {
+          return [];
+        }
+      })
+      .sort((a, b) => b.key.localeCompare(a.key));
+    let last: Recorded['last'] = null;
+    try {
+      last = data[LAST_KEY] ? (JSON.parse(data[LAST_KEY]) as Recorded['last']) : null;
+    } catch {
+      last = null;
+    }
+    return { entries, last };
+  }
+
+  /** Adds entries (and other keys), and drops the oldest past HISTORY_KEPT, in one merge patch. */
+  async #write(recorded: Recorded, added: Record<string, string>, other: Record<string, string>): Promise<void> {
+    const keys = [...new Set([...Object.keys(added), ...recorded.entries.map(({ key }) => key)])].sort().reverse();
+    const dropped = Object.fromEntries(keys.slice(HISTORY_KEPT).map((key) => [key, null]));
+    await mergePatchConfigMap(this.#clients, this.#ref, { data: { ...dropped, ...added, ...other } }, FIELD_MANAGER);
+  }
+}
