@@ -21,8 +21,8 @@ class MemoryWriter implements ConfigWriter {
   data: Record<string, string> = { MAINTENANCE_MODE: 'false' };
   version = 1;
   writes = 0;
-  audits: { action: string; reason: string; note: string }[] = [];
-  async audit(entry: { action: string; reason: string; note: string }): Promise<void> {
+  audits: { action: string; reason: string; note: string; actor?: string }[] = [];
+  async audit(entry: { action: string; reason: string; note: string; actor?: string }): Promise<void> {
     if (this.failWith) throw this.failWith;
     this.audits.push(entry);
   }
@@ -360,6 +360,7 @@ describe('bypass links from the admin API', () => {
       {
         action: 'CreateBypassLink',
         reason: 'BypassLinkCreated',
+        actor: 'local',
         note: `local created bypass link ${link.id}, valid until ${link.expiresAt}: QA checks release 42`,
       },
     ]);
