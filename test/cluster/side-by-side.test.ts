@@ -316,7 +316,7 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
     const inventory = async () => {
       const names = async (args: string[]) =>
         (await kubectl([...args, '-o', 'name'])).split('\n').filter((line) => line !== '' && !line.includes('kube-root-ca'));
-      const namespaced = 'deployments,services,configmaps,serviceaccounts,roles,rolebindings,networkpolicies,secrets';
+      const namespaced = 'deployments,services,configmaps,serviceaccounts,roles,rolebindings,networkpolicies,poddisruptionbudgets,secrets';
       return {
         shop: await names(['get', namespaced, '-n', 'shop']),
         blog: await names(['get', namespaced, '-n', 'blog']),
@@ -338,7 +338,7 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
     const removed = before.shop.filter((name) => !after.shop.includes(name));
     expect(after.shop.filter((name) => !before.shop.includes(name))).toEqual([]);
     expect(
-      removed.every((name) => /\/forum(-api|-maintenance(-admin|-page|-public|-preview|-pods|-nudge|-hold)?)?$/.test(name)),
+      removed.every((name) => /\/forum(-api|-maintenance(-admin|-page|-public|-preview|-pods|-nudge|-hold|-history)?)?$/.test(name)),
       removed.join(', '),
     ).toBe(true);
     // The install holds nothing cluster-scoped; the cluster part serves the others and stays whole.
