@@ -15,6 +15,11 @@ interface Recorded {
   last: { version: string; hash: string; data: RawConfig } | null;
 }
 
+/** The longest `by` and `reason` an entry keeps: annotations anyone who may patch the switch writes. */
+const MAX_BY = 256;
+const MAX_REASON = 500;
+const cut = (text: string | null, max: number) => (text === null || text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
 /** Sorts as time does: `20261207T052330123Z.<suffix>`, from an ISO time. */
 function entryKey(at: string, suffix: string): string {
   const compact = (Number.isNaN(Date.parse(at)) ? new Date(0) : new Date(at)).toISOString().replace(/[-:.]/g, '');
@@ -79,15 +84,15 @@ export class HistoryLog {
     const entry: HistoryEntry = outside
       ? {
           at: outside.time ?? new Date().toISOString(),
-          by: outside.manager ?? 'someone outside the tools',
+          by: cut(outside.manager, MAX_BY) ?? 'someone outside the tools',
           reason: null,
           what: describeDifference(recorded.last?.data ?? null, stored.data),
           outside: true,
         }
       : {
-          at: stored.audit.changedAt ?? new Date().toISOString(),
-          by: stored.audit.changedBy ?? 'unknown',
-          reason: stored.audit.reason,
+          at: Number.isNaN(Date.parse(stored.audit.changedAt ?? '')) ? new Date().toISOString() : stored.audit.changedAt!,
+          by: cut(stored.audit.changedBy, MAX_BY) ?? 'unknown',
+          reason: cut(stored.audit.reason, MAX_REASON),
           what: describeDifference(recorded.last?.data ?? null, stored.data),
           outside: false,
         };
