@@ -38,22 +38,19 @@ parts_gateway_api_crds() {
   export GATEWAY_API_CRDS
 }
 
-# actionlint, from Go modules, to check .github/workflows (the workflows cannot run here).
-parts_actionlint() {
-  local version=v1.7.12
-  ACTIONLINT="${ACTIONLINT:-${XDG_CACHE_HOME:-$HOME/.cache}/maintenance-switch/tools/actionlint-$version/actionlint}"
-  if [[ ! -x "$ACTIONLINT" ]]; then
-    GOBIN="$(dirname "$ACTIONLINT")" go install "github.com/rhysd/actionlint/cmd/actionlint@$version" >&2
+# parts_go_tool VAR NAME VERSION PACKAGE: a Go tool built once into the cache, its path in VAR
+# (a VAR set already is taken as it is).
+parts_go_tool() {
+  local -n tool=$1
+  tool="${tool:-${XDG_CACHE_HOME:-$HOME/.cache}/maintenance-switch/tools/$2-$3/$2}"
+  if [[ ! -x "$tool" ]]; then
+    GOBIN="$(dirname "$tool")" go install "$4@$3" >&2
   fi
-  export ACTIONLINT
+  export "${!tool}"
 }
 
+# actionlint, from Go modules, to check .github/workflows (the workflows cannot run here).
+parts_actionlint() { parts_go_tool ACTIONLINT actionlint v1.7.12 github.com/rhysd/actionlint/cmd/actionlint; }
+
 # kube-score, which the manifest test runs over the recipe and the production overlay.
-parts_kube_score() {
-  local version=v1.20.0
-  KUBE_SCORE="${KUBE_SCORE:-${XDG_CACHE_HOME:-$HOME/.cache}/maintenance-switch/tools/kube-score-$version/kube-score}"
-  if [[ ! -x "$KUBE_SCORE" ]]; then
-    GOBIN="$(dirname "$KUBE_SCORE")" go install "github.com/zegl/kube-score/cmd/kube-score@$version" >&2
-  fi
-  export KUBE_SCORE
-}
+parts_kube_score() { parts_go_tool KUBE_SCORE kube-score v1.20.0 github.com/zegl/kube-score/cmd/kube-score; }

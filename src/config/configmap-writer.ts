@@ -60,10 +60,10 @@ export class ConfigMapWriter implements ConfigWriter {
    * Records the switch as it is now in the history, if its data changed since the last record:
    * called after each change this process sees, whoever made it. A failure is logged, never thrown.
    */
-  async recordChange(): Promise<void> {
+  async recordChange(current?: StoredConfig): Promise<void> {
     if (this.#history === null) return;
     try {
-      await this.#history.recordSwitch(await this.read());
+      await this.#history.recordSwitch(current ?? (await this.read()));
     } catch (error) {
       this.#log.warn({ err: (error as Error).message }, `could not record the change in ${this.#history.target}`);
     }
@@ -116,8 +116,9 @@ export class ConfigMapWriter implements ConfigWriter {
         [ANNOTATIONS.what]: describeChange(change.data),
       },
     }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not record an Event for the change'));
-    await this.recordChange();
-    return stored(updated);
+    const written = stored(updated);
+    await this.recordChange(written);
+    return written;
   }
 
   async audit(entry: { action: string; reason: string; note: string; actor?: string }): Promise<void> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { KubernetesApiError, type KubeClients } from '../k8s/client.ts';
 import { mergePatchConfigMap, readConfigMap, type ConfigMapRef } from '../k8s/configmaps.ts';
 import { CONFIG_KEYS, dataHash, type RawConfig } from './parse.ts';
-import type { HistoryEntry, StoredConfig } from './writer.ts';
+import { describeChange, type HistoryEntry, type StoredConfig } from './writer.ts';
 
 /** How many changes the history ConfigMap keeps: the oldest go first. */
 export const HISTORY_KEPT = 100;
@@ -26,23 +26,16 @@ function entryKey(at: string, suffix: string): string {
   return `${compact}.${suffix.replace(/[^-._a-zA-Z0-9]/g, '-')}`;
 }
 
-/** What a change set, in words, from the data before and after: only what differs. */
+/**
+ * What a change set, in words, from the data before and after: only what differs (the switch
+ * too when nothing was recorded before), both ends of a window when either moved.
+ */
 export function describeDifference(before: RawConfig | null, after: RawConfig): string {
-  const parts: string[] = [];
-  const changed = (key: string) => (before?.[key] ?? null) !== (after[key] ?? null);
-  if (before === null || changed(CONFIG_KEYS.mode))
-    parts.push(`switch ${after[CONFIG_KEYS.mode]?.trim().toLowerCase() === 'true' ? 'on' : 'off'}`);
-  if (changed(CONFIG_KEYS.message)) parts.push(after[CONFIG_KEYS.message] === undefined ? 'message cleared' : 'message set');
-  if (changed(CONFIG_KEYS.retryAfter))
-    parts.push(after[CONFIG_KEYS.retryAfter] === undefined ? 'Retry-After cleared' : `Retry-After ${after[CONFIG_KEYS.retryAfter]} s`);
-  if (changed(CONFIG_KEYS.start) || changed(CONFIG_KEYS.end)) {
-    const start = after[CONFIG_KEYS.start];
-    const end = after[CONFIG_KEYS.end];
-    parts.push(start === undefined && end === undefined ? 'window cleared' : `window ${start ?? 'open'} → ${end ?? 'open'}`);
-  }
-  if (changed(CONFIG_KEYS.allowPaths)) parts.push('allowed paths set');
-  if (changed(CONFIG_KEYS.pageHtml)) parts.push(after[CONFIG_KEYS.pageHtml] === undefined ? 'page cleared' : 'page set');
-  return parts.join(', ');
+  const value = (data: RawConfig | null, key: string) => data?.[key] ?? null;
+  const changed = (Object.values(CONFIG_KEYS) as string[]).filter((key) => value(before, key) !== value(after, key));
+  if (before === null && !changed.includes(CONFIG_KEYS.mode)) changed.push(CONFIG_KEYS.mode);
+  if (changed.includes(CONFIG_KEYS.start) || changed.includes(CONFIG_KEYS.end)) changed.push(CONFIG_KEYS.start, CONFIG_KEYS.end);
+  return describeChange(Object.fromEntries(changed.map((key) => [key, value(after, key)])));
 }
 
 /**
@@ -54,6 +47,8 @@ export function describeDifference(before: RawConfig | null, after: RawConfig): 
 export class HistoryLog {
   readonly #clients: KubeClients;
   readonly #ref: ConfigMapRef;
+  /** The data this process last found recorded: the same again needs no read of the history. */
+  #lastHash: string | null = null;
 
   constructor(clients: KubeClients, ref: ConfigMapRef) {
     this.#clients = clients;
@@ -76,10 +71,14 @@ export class HistoryLog {
    * version recorded twice (two admin replicas) writes the same key with the same value.
    */
   async recordSwitch(stored: StoredConfig): Promise<boolean> {
+    const hash = dataHash(stored.data);
+    if (this.#lastHash === hash) return false;
     const recorded = await this.#read();
     if (recorded === null) return false;
-    const hash = dataHash(stored.data);
-    if (recorded.last?.hash === hash) return false;
+    if (recorded.last?.hash === hash) {
+      this.#lastHash = hash;
+      return false;
+    }
     const outside = stored.audit.outside;
     const entry: HistoryEntry = outside
       ? {
@@ -110,6 +109,7 @@ export class HistoryLog {
         [LAST_KEY]: JSON.stringify({ version: stored.version, hash, data: kept }),
       },
     );
+    this.#lastHash = hash;
     return true;
   }
 

@@ -80,7 +80,7 @@ export const HISTORY_LENGTH = 20;
 export function describeChange(data: Record<string, string | null>): string {
   const parts: string[] = [];
   const mode = data[CONFIG_KEYS.mode];
-  if (mode !== undefined) parts.push(`switch ${mode === 'true' ? 'on' : 'off'}`);
+  if (mode !== undefined) parts.push(`switch ${mode?.trim().toLowerCase() === 'true' ? 'on' : 'off'}`);
   if (CONFIG_KEYS.message in data) parts.push(data[CONFIG_KEYS.message] === null ? 'message cleared' : 'message set');
   if (CONFIG_KEYS.retryAfter in data)
     parts.push(data[CONFIG_KEYS.retryAfter] === null ? 'Retry-After cleared' : `Retry-After ${data[CONFIG_KEYS.retryAfter]} s`);
@@ -89,6 +89,8 @@ export function describeChange(data: Record<string, string | null>): string {
     const end = data[CONFIG_KEYS.end];
     parts.push(start === null && end === null ? 'window cleared' : `window ${start ?? 'open'} → ${end ?? 'open'}`);
   }
+  if (CONFIG_KEYS.allowPaths in data) parts.push(data[CONFIG_KEYS.allowPaths] === null ? 'allowed paths cleared' : 'allowed paths set');
+  if (CONFIG_KEYS.pageHtml in data) parts.push(data[CONFIG_KEYS.pageHtml] === null ? 'page cleared' : 'page set');
   return parts.join(', ');
 }
 
@@ -104,6 +106,8 @@ export interface ConfigWriter {
   audit?(entry: { action: string; reason: string; note: string; actor?: string }): Promise<void>;
   /** The latest changes, newest first, at most HISTORY_LENGTH. */
   history(): Promise<HistoryEntry[]>;
+  /** Records the change seen now in a history that outlives this process, where there is one; never throws. */
+  recordChange?(): Promise<void>;
 }
 
 /** Internal retries of a change that named no version, when someone else wrote in between. */

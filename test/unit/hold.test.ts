@@ -102,6 +102,19 @@ function fakeClient(
   return { client, patches, ledger, records, probes };
 }
 
+/** The client, counting its listings. */
+function countingLists(client: AutoscalerClient) {
+  let lists = 0;
+  const counting: AutoscalerClient = {
+    ...client,
+    list: async () => {
+      lists++;
+      return client.list();
+    },
+  };
+  return { client: counting, lists: () => lists };
+}
+
 function holdOf(client: AutoscalerClient, active: boolean | null, enabled = true, holdAfterMs: number | undefined = 0) {
   return new AutoscalingHold({
     client,
@@ -411,18 +424,10 @@ describe('AutoscalingHold', () => {
   });
 
   it('runs one look at a time, and one more for calls made during it', async () => {
-    let lists = 0;
-    const { client } = fakeClient([]);
-    const counting: AutoscalerClient = {
-      ...client,
-      list: async () => {
-        lists++;
-        return client.list();
-      },
-    };
+    const { client: counting, lists } = countingLists(fakeClient([]).client);
     const hold = holdOf(counting, true);
     await Promise.all([hold.reconcile(), hold.reconcile(), hold.reconcile()]);
-    expect(lists).toBe(2);
+    expect(lists()).toBe(2);
   });
 
   it('says whether the cluster part confines its patches, checked on an autoscaler of the app every 5 minutes, and holds either way', async () => {
@@ -467,15 +472,7 @@ describe('AutoscalingHold', () => {
 
 describe('AutoscalingHold.follow', () => {
   it('looks when maintenance starts or ends and every 30 s; with the hold off, once; stopped, never again', async () => {
-    let lists = 0;
-    const { client } = fakeClient([]);
-    const counting: AutoscalerClient = {
-      ...client,
-      list: async () => {
-        lists++;
-        return client.list();
-      },
-    };
+    const { client: counting, lists } = countingLists(fakeClient([]).client);
     const clock = new FakeClock(NOW);
     const flips = new Set<() => void>();
     const onActiveChange = (listener: () => void) => {
@@ -493,20 +490,20 @@ describe('AutoscalingHold.follow', () => {
     });
     const { firstLook, stop } = hold.follow({ onActiveChange });
     await firstLook;
-    expect(lists).toBe(1);
+    expect(lists()).toBe(1);
     const settle = async () => {
       for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
     };
     for (const flip of flips) flip();
     await settle();
-    expect(lists).toBe(2);
+    expect(lists()).toBe(2);
     clock.advanceTo(Date.parse(NOW) + 30_000);
     await settle();
-    expect(lists).toBe(3);
+    expect(lists()).toBe(3);
     stop();
     expect(flips.size).toBe(0);
     clock.advanceTo(Date.parse(NOW) + 120_000);
-    expect(lists).toBe(3);
+    expect(lists()).toBe(3);
 
     const off = new AutoscalingHold({
       client: counting,
@@ -518,7 +515,7 @@ describe('AutoscalingHold.follow', () => {
       log,
     });
     await off.follow({ onActiveChange }).firstLook;
-    expect(lists).toBe(4);
+    expect(lists()).toBe(4);
     expect(flips.size).toBe(0);
   });
 });

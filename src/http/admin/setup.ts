@@ -39,7 +39,7 @@ export async function createAdmin(settings: AdminSettings, log: Logger, registry
   const auth = new CachedAuth(await adminAuth(settings, log));
   const writer = await configWriter(settings, log);
   // Every change of the switch this admin sees goes into the history, whoever made it.
-  const recordChange = () => (writer instanceof ConfigMapWriter ? void writer.recordChange() : undefined);
+  const recordChange = () => void writer.recordChange?.();
   const stopRecording = settings.live.onChange((what) => what === 'state' && recordChange());
   recordChange();
   const app = createAdminApp({
