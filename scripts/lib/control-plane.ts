@@ -1,5 +1,6 @@
 // A real Kubernetes control plane (etcd + kube-apiserver, no controllers) for tests and
 // local development, following controller-runtime's envtest conventions.
+import { PLUGIN_DIR } from './plugin.ts';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -64,8 +65,8 @@ export class KubectlError extends Error {
 }
 
 /**
- * Runs `kubectl maintenance` the way kubectl runs a plugin: the repository's bin/ on PATH, with
- * this kubectl beside it. Resolves with the exit code and both outputs, whatever the code.
+ * Runs `kubectl maintenance` the way kubectl runs a plugin: the built executable (`npm run
+ * plugin`) found on PATH by this kubectl. Resolves with the exit code and both outputs, whatever the code.
  */
 export async function runPlugin(
   binary: string,
@@ -73,10 +74,9 @@ export async function runPlugin(
   args: string[],
   options: { pathPrefix?: string } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const bin = new URL('../../bin', import.meta.url).pathname;
   const prefix = options.pathPrefix ? `${options.pathPrefix}:` : '';
   const child = spawn(binary, ['maintenance', ...args], {
-    env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${prefix}${bin}:${dirname(binary)}:${process.env.PATH}` },
+    env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${prefix}${PLUGIN_DIR}:${dirname(binary)}:${process.env.PATH}` },
   });
   let stdout = '';
   let stderr = '';

@@ -106,7 +106,7 @@ export class BypassKey {
 const ASCII_WHITESPACE = new Set([0x09, 0x0a, 0x0d, 0x20]);
 
 /** Tab, LF, CR and space off both ends, byte by byte; a BOM, NBSP or VT is part of the key. */
-function trimAsciiWhitespace(bytes: Buffer): Buffer {
+export function trimAsciiWhitespace(bytes: Buffer): Buffer {
   let start = 0;
   let end = bytes.length;
   while (start < end && ASCII_WHITESPACE.has(bytes[start]!)) start++;

@@ -29,9 +29,22 @@ export const ANNOTATIONS = {
 
 /** The field managers of this project's writers: the admin tier, and the kubectl plugin. */
 export const FIELD_MANAGER = 'maintenance-switch';
-const OUR_MANAGERS = new Set([FIELD_MANAGER, 'kubectl-maintenance']);
+export const PLUGIN_FIELD_MANAGER = 'kubectl-maintenance';
+const OUR_MANAGERS = new Set([FIELD_MANAGER, PLUGIN_FIELD_MANAGER]);
 
-const EVENT_REPORTER = 'maintenance-switch';
+export interface ConfigMapWriterOptions extends ConfigMapRef {
+  /** Who writes, for the Events' reportingInstance: the admin's pod, or the plugin's user. */
+  reportingInstance: string;
+  /** The history that outlives Events (`<app>-maintenance-history`), where there is one. */
+  history?: ConfigMapRef | null;
+  /** The field manager, and the Events' reporting controller (under our prefix): the admin's by default. */
+  manager?: typeof FIELD_MANAGER | typeof PLUGIN_FIELD_MANAGER;
+  /**
+   * Whether this writer records changes in the history (the admin does, for every change it sees);
+   * the plugin only reads it, as an operator may not write it.
+   */
+  recordsHistory?: boolean;
+}
 
 /**
  * Patches the ConfigMap with this pod's own service account, using a JSON merge patch. When an
@@ -46,14 +59,18 @@ export class ConfigMapWriter implements ConfigWriter {
   readonly #log: Logger;
   /** The history that outlives Events (`<app>-maintenance-history`); null: Events alone. */
   readonly #history: HistoryLog | null;
+  readonly #recordsHistory: boolean;
+  readonly #manager: string;
 
-  constructor(clients: KubeClients, options: ConfigMapRef & { reportingInstance: string; history?: ConfigMapRef | null }, log: Logger) {
+  constructor(clients: KubeClients, options: ConfigMapWriterOptions, log: Logger) {
     this.#clients = clients;
     this.#ref = { namespace: options.namespace, name: options.name };
     this.#reportingInstance = options.reportingInstance;
     this.target = `configmap ${options.namespace}/${options.name}`;
     this.#log = log;
     this.#history = options.history ? new HistoryLog(clients, options.history) : null;
+    this.#recordsHistory = options.recordsHistory ?? true;
+    this.#manager = options.manager ?? FIELD_MANAGER;
   }
 
   /**
@@ -61,7 +78,7 @@ export class ConfigMapWriter implements ConfigWriter {
    * called after each change this process sees, whoever made it. A failure is logged, never thrown.
    */
   async recordChange(current?: StoredConfig): Promise<void> {
-    if (this.#history === null) return;
+    if (this.#history === null || !this.#recordsHistory) return;
     try {
       await this.#history.recordSwitch(current ?? (await this.read()));
     } catch (error) {
@@ -97,25 +114,32 @@ export class ConfigMapWriter implements ConfigWriter {
     };
     let updated: V1ConfigMap;
     try {
-      updated = await mergePatchConfigMap(this.#clients, this.#ref, patch, FIELD_MANAGER);
+      updated = await mergePatchConfigMap(this.#clients, this.#ref, patch, this.#manager);
     } catch (error) {
       throw this.#translate(error);
     }
-    const enabled = change.data[CONFIG_KEYS.mode] === 'true';
+    const mode = change.data[CONFIG_KEYS.mode];
+    const what = describeChange(change.data);
     // A failure to record the Event does not undo the change.
     await recordConfigMapEvent(this.#clients, this.#ref, {
-      reportingController: `${ANNOTATION_PREFIX}/${EVENT_REPORTER}`,
+      reportingController: `${ANNOTATION_PREFIX}/${this.#manager}`,
       reportingInstance: this.#reportingInstance,
-      action: 'Toggle',
-      reason: enabled ? 'MaintenanceEnabled' : 'MaintenanceDisabled',
-      note: `${change.actor} turned maintenance ${enabled ? 'on' : 'off'}: ${change.reason}`,
+      ...(mode === undefined
+        ? { action: 'Change', reason: 'MaintenanceChanged', note: `${change.actor} changed ${what}: ${change.reason}` }
+        : {
+            action: 'Toggle',
+            reason: mode === 'true' ? 'MaintenanceEnabled' : 'MaintenanceDisabled',
+            note: `${change.actor} turned maintenance ${mode === 'true' ? 'on' : 'off'}: ${change.reason}`,
+          }),
       regarding: updated,
       annotations: {
         [ANNOTATIONS.changedBy]: change.actor,
         [ANNOTATIONS.reason]: change.reason,
-        [ANNOTATIONS.what]: describeChange(change.data),
+        [ANNOTATIONS.what]: what,
       },
-    }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not record an Event for the change'));
+    }).catch((error: unknown) =>
+      this.#log.warn({ err: error }, 'the change is made, but its Event was not recorded (kubectl describe will not show it)'),
+    );
     const written = stored(updated);
     await this.recordChange(written);
     return written;
@@ -125,11 +149,12 @@ export class ConfigMapWriter implements ConfigWriter {
     const { actor, ...event } = entry;
     const current = await readConfigMap(this.#clients, this.#ref);
     await recordConfigMapEvent(this.#clients, this.#ref, {
-      reportingController: `${ANNOTATION_PREFIX}/${EVENT_REPORTER}`,
+      reportingController: `${ANNOTATION_PREFIX}/${this.#manager}`,
       reportingInstance: this.#reportingInstance,
       ...event,
       regarding: current,
     });
+    if (!this.#recordsHistory) return;
     await this.#history
       ?.record({ at: new Date().toISOString(), by: actor ?? this.#reportingInstance, reason: null, what: entry.note, outside: false })
       .catch((error: unknown) => this.#log.warn({ err: (error as Error).message }, 'could not record the entry in the history'));
@@ -141,7 +166,12 @@ export class ConfigMapWriter implements ConfigWriter {
    * by its field manager. Events expire (an hour by default): the history is that long at most.
    */
   async history(): Promise<HistoryEntry[]> {
-    const [recorded, current] = await Promise.all([this.#history?.entries() ?? null, this.read()]);
+    // Who may not read the history (an operator with rights on the switch alone) gets the Events.
+    const readable = (error: unknown) => {
+      if (error instanceof KubernetesApiError && error.status === 403) return null;
+      throw error;
+    };
+    const [recorded, current] = await Promise.all([this.#history?.entries().catch(readable) ?? null, this.read()]);
     if (recorded !== null) {
       // A change made outside that the admin has not recorded yet stands now: on top.
       const outside = current.audit.outside;

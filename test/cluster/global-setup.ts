@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { buildPlugin } from '../../scripts/lib/plugin.ts';
 import { findNodeClusterParts, leftovers, nodeClusterSettings, startNodeCluster } from '../../scripts/lib/node-cluster.ts';
 
 declare module 'vitest' {
@@ -18,6 +19,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('nodeCluster', { skip: parts });
     return async () => {};
   }
+  console.log(`[cluster] plugin built: ${await buildPlugin()}`);
   const settings = nodeClusterSettings();
   const cluster = await startNodeCluster(parts.binaries, parts.images, settings, (line) => console.log(`[cluster] ${line}`));
   // As a cluster admin does once per cluster, before any install: the cluster part.

@@ -1,3 +1,4 @@
+import { PLUGIN_DIR } from '../../scripts/lib/plugin.ts';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -205,8 +206,8 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     // The plugin, found on PATH as kubectl finds it.
     before = await nudgeValues();
     start = Date.now();
-    const plugin = spawn(join(ROOT, 'bin/kubectl-maintenance'), ['off', '--reason', 'cluster journey', '-n', NAMESPACE], {
-      env: { ...process.env, KUBECONFIG: kubeconfig(), PATH: `${join(ROOT, 'bin')}:${dirname(kubectlBinary())}:${process.env.PATH}` },
+    const plugin = spawn(join(PLUGIN_DIR, 'kubectl-maintenance'), ['off', '--reason', 'cluster journey', '-n', NAMESPACE], {
+      env: { ...process.env, KUBECONFIG: kubeconfig(), PATH: `${PLUGIN_DIR}:${dirname(kubectlBinary())}:${process.env.PATH}` },
       stdio: 'inherit',
     });
     expect((await once(plugin, 'exit'))[0]).toBe(0);

@@ -226,8 +226,8 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect(event!.note).not.toContain('\uFFFD');
   });
 
-  it('signs with the bytes the pods read, binary keys too, and never puts the key on a command line', async () => {
-    // Every helper the plugin runs logs its command line first, then runs the real one.
+  it('signs with the bytes the pods read, binary keys too, and runs no helper that could see the key', async () => {
+    // Every helper a shell plugin would run logs its command line first, then runs the real one.
     const spy = await mkdtemp(join(tmpdir(), 'plugin-argv-'));
     const log = join(spy, 'argv.log');
     for (const tool of ['openssl', 'od', 'base64', 'tr', 'sed', 'awk', 'head', 'iconv', 'wc', 'date', 'cut', 'sha256sum']) {
@@ -265,10 +265,8 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
         await podKey.refresh();
         expect(podKey.status, `key ${index}`).toEqual({ state: 'loaded' });
         expect(verifyBypassToken(podKey.current, token, Date.now()).ok, `key ${index}`).toBe(true);
-        const argv = await readFile(log, 'utf8');
-        expect(argv).toContain('openssl');
-        for (const form of [key.toString('hex'), podKey.current!.toString('hex'), podKey.current!.toString('base64')])
-          expect(argv.includes(form), `key ${index} in argv`).toBe(false);
+        // Signed in the plugin's own process: no helper ran, so no command line ever held the key.
+        expect(await readFile(log, 'utf8').catch(() => ''), `key ${index}`).toBe('');
       }
     } finally {
       await plane.kubectl(['delete', 'secret', 'maintenance-bypass-key', '-n', NAMESPACE, '--ignore-not-found']);

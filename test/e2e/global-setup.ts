@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 import { findBinaries, startControlPlane, type ControlPlane } from '../../scripts/lib/control-plane.ts';
+import { buildPlugin } from '../../scripts/lib/plugin.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -34,6 +35,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('envtest', { skip: binaries });
     return async () => {};
   }
+  // The plugin as users get it: the single executable, built from the sources as they are now.
+  console.log(`[e2e] plugin built: ${await buildPlugin()}`);
   const plane: ControlPlane = await startControlPlane(binaries, (line) => console.log(`[envtest] ${line}`));
   try {
     await installGatewayApi(plane);

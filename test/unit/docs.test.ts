@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { COMMANDS, HELP } from '../../src/cli/args.ts';
 import { envSchema } from '../../src/env.ts';
 
 // The README and docs/ must match the code: every file they name exists, every npm script and
@@ -13,13 +14,14 @@ const texts = DOCS.map((path) => ({ path, text: read(path) }));
 
 /** Paths inside the repository, as the docs write them in backticks: `kustomize/base`, `src/env.ts`. */
 const REPO_PATH = /`((?:\.\/)?(?:src|test|scripts|bin|kustomize|k8s|examples|docs|bench|assets|\.ci|\.github)\/[^`\s]*)`/g;
-const PLUGIN_COMMANDS = ['on', 'off', 'schedule', 'status', 'history', 'bypass-link'];
-const LOCAL_COMMANDS = ['on', 'off', 'schedule', 'status'];
+const PLUGIN_COMMANDS: readonly string[] = COMMANDS;
+const LOCAL_COMMANDS: readonly string[] = COMMANDS.filter((command) => command !== 'bypass-link');
 /** Read outside src/env.ts: by the local mode, the CLI and the test harness. */
 const EXTRA_VARIABLES = ['LOCAL_CONFIG_DIR', 'LOCAL_USER_PORT', 'LOCAL_ADMIN_PORT', 'NODE_OPTIONS', 'KUBECONFIG'];
 
-const pluginHelp = read('bin/kubectl-maintenance');
-const localHelp = read('src/cli/maintenance.ts');
+// One program: the plugin and the local CLI share their help.
+const pluginHelp = HELP;
+const localHelp = HELP;
 const scripts = Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts);
 
 function* matches(pattern: RegExp) {
