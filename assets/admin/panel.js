@@ -79,10 +79,14 @@ function toast(text, isError = false, claim = {}) {
   element.hidden = false;
   toastSays = claim.switchIs ?? null;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => {
-    element.hidden = true;
-    toastSays = null;
-  }, 5000);
+  toastTimer = setTimeout(hideToast, 5000);
+}
+
+/** An earlier answer goes when a form shows its own error: a stale success never stands beside it. */
+function hideToast() {
+  clearTimeout(toastTimer);
+  $('toast').hidden = true;
+  toastSays = null;
 }
 
 /**
@@ -423,6 +427,7 @@ async function saveWindow(start, end, retry) {
   const problem = windowProblem(start, end, retry, reason);
   $('window-error').textContent = problem ?? '';
   $('window-error').hidden = problem === null;
+  if (problem) hideToast();
   if (problem || current === null) return;
   const body = { enabled: current.enabled, reason, start, end, retryAfterSeconds: retry, resourceVersion: current.resourceVersion };
   const { status, data } = await api('PUT /admin/api/maintenance', body);

@@ -57,7 +57,7 @@ Options:
   -h, --help              show this help
 
 A message, Retry-After or window you do not give keeps its stored value, as a merge patch of
-the ConfigMap would; each change says what users get now, and which values were kept.
+the ConfigMap would; each change says what users get now, and which values it kept from before.
 
 A bypass link lets its holder see the application during maintenance. It is signed with the
 key in the install's bypass key Secret (you need get on it) and recorded as an Event on the

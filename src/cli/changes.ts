@@ -83,10 +83,10 @@ export function planChange(request: Request, stored: RawConfig, now: number): Pl
     }
     case 'repair': {
       if (parsed.ok) return { write: false, said: 'the stored config is valid; nothing to repair' };
-      for (const { key } of parsed.issues) {
+      for (const { key, message } of parsed.issues) {
         if (key in stored) data[key] = null;
         // A window whose end is not after its start: both go, as the window is what is wrong.
-        if (key === CONFIG_KEYS.end) data[CONFIG_KEYS.start] = null;
+        if (key === CONFIG_KEYS.end && message.startsWith('must be after') && CONFIG_KEYS.start in stored) data[CONFIG_KEYS.start] = null;
       }
       break;
     }

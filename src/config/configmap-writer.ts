@@ -9,6 +9,7 @@ import {
   HISTORY_LENGTH,
   VersionConflictError,
   describeChange,
+  describeDifference,
   type Audit,
   type ConfigWrite,
   type ConfigWriter,
@@ -119,7 +120,7 @@ export class ConfigMapWriter implements ConfigWriter {
       throw this.#translate(error);
     }
     const mode = change.data[CONFIG_KEYS.mode];
-    const what = describeChange(change.data);
+    const what = describeDifference(change.before, change.result);
     // A failure to record the Event does not undo the change.
     await recordConfigMapEvent(this.#clients, this.#ref, {
       reportingController: `${ANNOTATION_PREFIX}/${this.#manager}`,
@@ -172,7 +173,8 @@ export class ConfigMapWriter implements ConfigWriter {
       throw error;
     };
     const [recorded, current] = await Promise.all([this.#history?.entries().catch(readable) ?? null, this.read()]);
-    if (recorded !== null) {
+    // An empty history (an admin that has recorded nothing yet) says less than the Events do.
+    if (recorded !== null && recorded.length > 0) {
       // A change made outside that the admin has not recorded yet stands now: on top.
       const outside = current.audit.outside;
       const pending = outside && !recorded.some((entry) => entry.outside && entry.at === (outside.time ?? ''));

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { KubernetesApiError, type KubeClients } from '../k8s/client.ts';
 import { mergePatchConfigMap, readConfigMap, type ConfigMapRef } from '../k8s/configmaps.ts';
 import { CONFIG_KEYS, dataHash, type RawConfig } from './parse.ts';
-import { describeChange, type HistoryEntry, type StoredConfig } from './writer.ts';
+import { describeDifference, type HistoryEntry, type StoredConfig } from './writer.ts';
 
 /** How many changes the history ConfigMap keeps: the oldest go first. */
 export const HISTORY_KEPT = 100;
@@ -24,18 +24,6 @@ const cut = (text: string | null, max: number) => (text === null || text.length 
 function entryKey(at: string, suffix: string): string {
   const compact = (Number.isNaN(Date.parse(at)) ? new Date(0) : new Date(at)).toISOString().replace(/[-:.]/g, '');
   return `${compact}.${suffix.replace(/[^-._a-zA-Z0-9]/g, '-')}`;
-}
-
-/**
- * What a change set, in words, from the data before and after: only what differs (the switch
- * too when nothing was recorded before), both ends of a window when either moved.
- */
-export function describeDifference(before: RawConfig | null, after: RawConfig): string {
-  const value = (data: RawConfig | null, key: string) => data?.[key] ?? null;
-  const changed = (Object.values(CONFIG_KEYS) as string[]).filter((key) => value(before, key) !== value(after, key));
-  if (before === null && !changed.includes(CONFIG_KEYS.mode)) changed.push(CONFIG_KEYS.mode);
-  if (changed.includes(CONFIG_KEYS.start) || changed.includes(CONFIG_KEYS.end)) changed.push(CONFIG_KEYS.start, CONFIG_KEYS.end);
-  return describeChange(Object.fromEntries(changed.map((key) => [key, value(after, key)])));
 }
 
 /**

@@ -38,6 +38,8 @@ export interface ConfigWrite extends ConfigChange {
   expectedVersion: string;
   /** The whole data after the change, validated, for the fingerprint the writer records. */
   result: RawConfig;
+  /** The whole data the change was made on, to say what it changed. */
+  before: RawConfig;
 }
 
 export class VersionConflictError extends Error {
@@ -94,6 +96,18 @@ export function describeChange(data: Record<string, string | null>): string {
   return parts.join(', ');
 }
 
+/**
+ * What a change set, in words, from the data before and after: only what differs (the switch
+ * too when nothing was recorded before), both ends of a window when either moved.
+ */
+export function describeDifference(before: RawConfig | null, after: RawConfig): string {
+  const value = (data: RawConfig | null, key: string) => data?.[key] ?? null;
+  const changed = (Object.values(CONFIG_KEYS) as string[]).filter((key) => value(before, key) !== value(after, key));
+  if (before === null && !changed.includes(CONFIG_KEYS.mode)) changed.push(CONFIG_KEYS.mode);
+  if (changed.includes(CONFIG_KEYS.start) || changed.includes(CONFIG_KEYS.end)) changed.push(CONFIG_KEYS.start, CONFIG_KEYS.end);
+  return describeChange(Object.fromEntries(changed.map((key) => [key, value(after, key)]))) || 'nothing';
+}
+
 /** Where the admin role writes: the ConfigMap through the API, or a local directory. */
 export interface ConfigWriter {
   /** A short description for logs and /status, such as "configmap sample-app/app-config". */
@@ -133,7 +147,7 @@ export async function updateConfig(writer: ConfigWriter, change: ConfigChange): 
     const parsed = parseConfig(merged);
     if (!parsed.ok) throw new InvalidConfigChangeError(parsed.issues);
     try {
-      return await writer.write({ ...change, expectedVersion: current.version, result: merged });
+      return await writer.write({ ...change, expectedVersion: current.version, result: merged, before: current.data });
     } catch (error) {
       if (!(error instanceof VersionConflictError) || expected !== undefined || attempt >= MAX_ATTEMPTS) throw error;
     }
@@ -195,7 +209,7 @@ export class DirectoryWriter implements ConfigWriter {
         at: audit.changedAt!,
         by: change.actor,
         reason: change.reason,
-        what: describeChange(change.data),
+        what: describeDifference(change.before, change.result),
         outside: false,
       };
       const history = [entry, ...(await this.history())].slice(0, HISTORY_LENGTH);

@@ -213,13 +213,21 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await expect
       .poll(async () => (await page.locator('#history-list li').allTextContents())[0])
       .toMatch(
-        /UTC: panel-tester \(static token\) changed switch off, Retry-After 900 s, window 2031-03-01T22:00:00Z → 2031-03-02T01:30:00Z: planned upgrade$/,
+        /UTC: panel-tester \(static token\) changed Retry-After 900 s, window 2031-03-01T22:00:00Z → 2031-03-02T01:30:00Z: planned upgrade$/,
       );
     expect(await page.locator('#history-list li').allTextContents()).toContainEqual(
       expect.stringMatching(/panel-tester \(static token\) changed switch on, message set: browser test$/),
     );
     expect(await page.textContent('#state-countdown')).toMatch(/^Maintenance starts in \d+ days \d+ h, at 2031-03-01 22:00 UTC/);
     await page.screenshot({ path: join(await makeTempDir('panel-'), 'panel-window.png'), fullPage: true });
+
+    // The next form's error never stands beside the last success.
+    expect(await page.isHidden('#toast')).toBe(false);
+    await page.fill('#window-end', '2031-03-01T21:00');
+    await page.fill('#window-reason', 'moved');
+    await page.click('#window-save');
+    expect(await page.textContent('#window-error')).toBe('end: must be after start');
+    expect(await page.isHidden('#toast')).toBe(true);
 
     await page.fill('#retry-after', '');
     await page.fill('#window-reason', 'cancelled');

@@ -503,7 +503,7 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect(data.MAINTENANCE_START).toBeUndefined();
     expect(data.MAINTENANCE_END).toBeUndefined();
     expect((await plugin(['history', '-n', NAMESPACE])).stdout).toMatch(
-      / changed switch off, window 2026-12-24T22:00:00Z -> 2026-12-25T02:00:00\+01:00, Retry-After 600 s: holiday window$/m,
+      / changed Retry-After 600 s, window 2026-12-24T22:00:00Z → 2026-12-25T02:00:00\+01:00: holiday window$/m,
     );
   });
 });

@@ -25,7 +25,7 @@ async function run(command: string, args: string[], env: Record<string, string> 
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }
-const maintenance = (args: string[], dir: string) => run(process.execPath, [CLI, ...args], { LOCAL_CONFIG_DIR: dir });
+const maintenance = (args: string[], dir: string) => run(process.execPath, [CLI, '--local', ...args], { LOCAL_CONFIG_DIR: dir });
 
 async function localDir(): Promise<string> {
   const dir = join(await makeTempDir(), 'app-config');
@@ -36,22 +36,28 @@ async function localDir(): Promise<string> {
 describe('npm run maintenance', () => {
   it.each([
     [['on', '--msg', 'hi'], 'maintenance: unknown option --msg (see --help)'],
-    [['on', '--message'], 'maintenance: option --message needs a value (see --help)'],
-    [['bogus'], 'maintenance: unknown command "bogus": say on, off, schedule or status (see --help)'],
-    [[], 'maintenance: say on, off, schedule or status (see --help)'],
-    [['on', '--retry-after', 'soon'], 'maintenance: nothing written: --retry-after must be a whole number of seconds'],
+    [['on', '--message'], 'maintenance: --message needs a value (see --help)'],
+    [['bogus'], 'maintenance: unknown command: bogus (see --help)'],
+    [[], 'maintenance: say on, off, schedule, status, history, repair, bypass-link (see --help)'],
+    [['on', '--retry-after', 'soon'], 'maintenance: --retry-after must be a whole number of seconds'],
     [
       ['schedule', '--start', 'tomorrow'],
-      'maintenance: nothing written: --start must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z',
+      'maintenance: --start must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z',
     ],
     [
       ['on', '--start', '2030-01-01T00:00:00Z', '--end', '2030-01-02T00:00:00Z'],
-      'maintenance: on takes no window: it starts maintenance now, whatever a window says. To schedule one, run: schedule --start TIME (see --help)',
+      'maintenance: --start and --end are for schedule; on is not a window',
     ],
-    [['schedule'], 'maintenance: schedule needs --start, --end or both (see --help)'],
-    [['on', '--reason', ''], 'maintenance: --reason must be 1 to 500 characters, as in the panel and the API (see --help)'],
-    [['on', '--reason', 'x'.repeat(501)], 'maintenance: --reason must be 1 to 500 characters, as in the panel and the API (see --help)'],
-    [['status', '--message', 'hi'], 'maintenance: status takes no --message (see --help)'],
+    [['off', '--end', 'none'], 'maintenance: --start and --end are for schedule; off is not a window'],
+    [['schedule'], 'maintenance: schedule needs --start and/or --end'],
+    [['on', '--reason', ''], 'maintenance: --reason must be 1 to 500 characters, as in the panel and the API'],
+    [['on', '--reason', 'x'.repeat(501)], 'maintenance: --reason must be 1 to 500 characters, as in the panel and the API'],
+    [['status', '--message', 'hi'], 'maintenance: status takes no --message'],
+    [['on', '-n', 'shop'], 'maintenance: --namespace is for a cluster; --local works on a directory'],
+    [
+      ['bypass-link', '--reason', 'QA'],
+      'maintenance: bypass-link is for a cluster; in local mode, make one in the panel (npm start, then the admin instance)',
+    ],
   ])('%j fails with one line naming the problem, exit 2, and writes nothing', async (args, line) => {
     const dir = await localDir();
     const { code, stdout, stderr } = await maintenance(args, dir);
@@ -82,15 +88,19 @@ describe('npm run maintenance', () => {
     }
   });
 
-  it('schedules and clears a window with Retry-After, the switch off, saying what users get and when', async () => {
+  it('schedules and clears a window with Retry-After, the switch as it was, saying what users get and when', async () => {
     const dir = await localDir();
     const scheduled = await maintenance(
       ['schedule', '--retry-after', '120', '--start', '2030-01-01T00:00:00Z', '--end', '2030-01-02T00:00:00Z', '--reason', 'test'],
       dir,
     );
     expect(scheduled).toMatchObject({ code: 0, stderr: '' });
-    expect(scheduled.stdout).toBe(
-      'switch off. Users: the application now; the maintenance page ("We are performing scheduled maintenance. Please try again shortly.", Retry-After 120 s) from 2030-01-01T00:00:00Z to 2030-01-02T00:00:00Z\n',
+    expect(scheduled.stdout).toMatch(
+      /^maintenance scheduled in directory \S+: 2030-01-01T00:00:00Z -> 2030-01-02T00:00:00Z, the switch off, by .+ \(npm run maintenance\): test\n/,
+    );
+    // Inside a window with an end, the pods send the time until that end.
+    expect(scheduled.stdout.split('\n')[1]).toBe(
+      'users: the application now; the maintenance page ("We are performing scheduled maintenance. Please try again shortly.", Retry-After 86400 s) from 2030-01-01T00:00:00Z to 2030-01-02T00:00:00Z',
     );
     expect(await readVolume(dir)).toMatchObject({
       data: {
@@ -100,7 +110,7 @@ describe('npm run maintenance', () => {
         MAINTENANCE_END: '2030-01-02T00:00:00Z',
       },
     });
-    expect((await maintenance(['off', '--start', 'none', '--end', 'none'], dir)).code).toBe(0);
+    expect((await maintenance(['schedule', '--start', 'none', '--end', 'none'], dir)).code).toBe(0);
     const after = await readVolume(dir);
     expect(after).toMatchObject({ data: { MAINTENANCE_MODE: 'false' } });
     expect(after.kind === 'snapshot' && 'MAINTENANCE_START' in after.data).toBe(false);
@@ -108,16 +118,71 @@ describe('npm run maintenance', () => {
 
   it('keeps the message and Retry-After from before, and says so', async () => {
     const dir = await localDir();
-    const first = await maintenance(['on', '--message', 'Upgrading the database', '--retry-after', '120'], dir);
-    expect(first.stdout).toBe(
-      'switch on. Users: the maintenance page ("Upgrading the database", Retry-After 120 s) now, until the switch is turned off\n',
+    const users = async (args: string[]) => (await maintenance(args, dir)).stdout.split('\n')[1];
+    expect(await users(['on', '--message', 'Upgrading the database', '--retry-after', '120'])).toBe(
+      'users: the maintenance page ("Upgrading the database", Retry-After 120 s) now, until the switch is turned off',
     );
-    expect((await maintenance(['off'], dir)).stdout).toBe(
-      'switch off. Users: the application now; nothing is scheduled (message, Retry-After kept from before)\n',
+    expect(await users(['off'])).toBe('users: the application now; nothing is scheduled (message, Retry-After kept from before)');
+    expect(await users(['on'])).toBe(
+      'users: the maintenance page ("Upgrading the database", Retry-After 120 s) now, until the switch is turned off (message, Retry-After kept from before)',
     );
-    expect((await maintenance(['on'], dir)).stdout).toBe(
-      'switch on. Users: the maintenance page ("Upgrading the database", Retry-After 120 s) now, until the switch is turned off (message, Retry-After kept from before)\n',
+  });
+
+  it('plans the next window during a maintenance without ending it', async () => {
+    const dir = await localDir();
+    await maintenance(['on', '--reason', 'migration'], dir);
+    const planned = await maintenance(['schedule', '--start', '2030-01-01T00:00:00Z', '--end', '2030-01-01T02:00:00Z'], dir);
+    expect(planned).toMatchObject({ code: 0, stderr: '' });
+    expect(planned.stdout).toContain('the switch on');
+    expect(planned.stdout).toContain('users: the maintenance page (');
+    expect(await readVolume(dir)).toMatchObject({ data: { MAINTENANCE_MODE: 'true', MAINTENANCE_START: '2030-01-01T00:00:00Z' } });
+  });
+
+  it('off inside a window ends it: users get the application now', async () => {
+    const dir = await localDir();
+    const start = new Date(Date.now() - 3600_000).toISOString();
+    const end = new Date(Date.now() + 3600_000).toISOString();
+    await maintenance(['schedule', '--start', start, '--end', end], dir);
+    const off = await maintenance(['off', '--reason', 'done early'], dir);
+    expect(off).toMatchObject({ code: 0, stderr: '' });
+    expect(off.stdout.split('\n').slice(1, 3)).toEqual([
+      'the window that held maintenance on is cleared',
+      'users: the application now; nothing is scheduled',
+    ]);
+    const data = await readVolume(dir);
+    expect(data.kind === 'snapshot' && ['MAINTENANCE_START', 'MAINTENANCE_END'].some((key) => key in data.data)).toBe(false);
+    // Off again outside any window: nothing to do.
+    expect((await maintenance(['off'], dir)).stdout).toMatch(/^maintenance is already off in directory \S+; nothing was written\n$/);
+  });
+
+  it('names only the real problem of a rejected stored config, and repairs it as the panel does', async () => {
+    const dir = await localDir();
+    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'kept', MAINTENANCE_END: 'next tuesday' });
+    const on = await maintenance(['on', '--reason', 'x'], dir);
+    expect(on.code).toBe(2);
+    expect(on.stderr).toBe(
+      'maintenance: nothing written: the stored MAINTENANCE_END must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z: fix it, or drop it with the command repair\n',
     );
+    expect((await maintenance(['status'], dir)).stdout).toContain('the stored config is rejected (MAINTENANCE_END: must be an RFC 3339');
+    const repaired = await maintenance(['repair', '--reason', 'drop the bad end'], dir);
+    expect(repaired).toMatchObject({ code: 0, stderr: '' });
+    expect(repaired.stdout).toMatch(/^repaired directory \S+: dropped MAINTENANCE_END, by .+: drop the bad end\n/);
+    expect(await readVolume(dir)).toMatchObject({ data: { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'kept' } });
+    expect((await maintenance(['repair'], dir)).stdout).toMatch(/^the stored config is valid; nothing to repair in directory/);
+  });
+
+  it('is quiet when what reads its output stops early (status | head -1)', async () => {
+    const child = spawn(process.execPath, [CLI, '--local', 'history'], {
+      cwd: ROOT,
+      env: { ...process.env, LOCAL_CONFIG_DIR: await localDir() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // The reader is gone before the program writes a byte: every write meets EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'close')) as [number];
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   it('says what to check when --dir names no config directory', async () => {
@@ -136,7 +201,11 @@ describe('npm run maintenance', () => {
     const port = (server.address() as { port: number }).port;
     writeFileSync(`${dir}.instances.json`, JSON.stringify({ userPort: port, adminPort: port, pid: process.pid }));
     try {
-      const { code, stdout } = await run(process.execPath, [CLI, 'status'], { LOCAL_CONFIG_DIR: dir, PORT: '1', ADMIN_PORT: '2' });
+      const { code, stdout } = await run(process.execPath, [CLI, '--local', 'status'], {
+        LOCAL_CONFIG_DIR: dir,
+        PORT: '1',
+        ADMIN_PORT: '2',
+      });
       expect(code).toBe(0);
       expect(stdout).toContain('users: the maintenance page (');
       expect(stdout).toMatch(/last change: .+ \(npm run maintenance\) at \d{4}-.+: db upgrade/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeDifference } from '../../src/config/history-log.ts';
+import { describeDifference } from '../../src/config/writer.ts';
 
 describe('describeDifference', () => {
   it('names what changed, not what stayed', () => {
@@ -13,7 +13,7 @@ describe('describeDifference', () => {
     expect(
       describeDifference(before, { ...before, MAINTENANCE_PAGE_HTML: '<p>{{message}}</p>', MAINTENANCE_ALLOW_PATHS: '/healthz' }),
     ).toBe('allowed paths set, page set');
-    expect(describeDifference(before, before)).toBe('');
+    expect(describeDifference(before, before)).toBe('nothing');
   });
 
   it('names the switch first when nothing was recorded before', () => {
