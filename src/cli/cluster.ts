@@ -1,4 +1,5 @@
 import { userInfo } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
@@ -205,7 +206,8 @@ export class ClusterTarget {
         }
         return false;
       }
-      await new Promise<void>((resolve) => this.#clock.setTimer(resolve, 1000));
+      // A timer that keeps the process alive (the clock's never does): the command is waiting.
+      await delay(1000);
     }
   }
 

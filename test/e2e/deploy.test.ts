@@ -506,4 +506,95 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
       / changed Retry-After 600 s, window 2026-12-24T22:00:00Z → 2026-12-25T02:00:00\+01:00: holiday window$/m,
     );
   });
+
+  it('checks every value before contacting the cluster: one line, exit 2', async () => {
+    let contacted = 0;
+    const listener = createServer((socket) => {
+      contacted++;
+      socket.destroy();
+    });
+    listener.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    const trap = join(plane.dir, 'trap.kubeconfig');
+    await writeFile(
+      trap,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'trap', cluster: { server: `https://127.0.0.1:${(listener.address() as AddressInfo).port}` } }],
+        users: [{ name: 'someone', user: { token: 'not-a-token' } }],
+        contexts: [{ name: 'trap', context: { cluster: 'trap', user: 'someone', namespace: NAMESPACE } }],
+        'current-context': 'trap',
+      }),
+    );
+    try {
+      for (const [args, line] of [
+        [
+          ['schedule', '--reason', 'x', '--start', 'tomorrow'],
+          '--start must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z',
+        ],
+        [['on', '--reason', 'x', '--retry-after', '0'], '--retry-after must be at least 1'],
+        [['on', '--reason', 'x', '--message', 'x'.repeat(2001)], '--message must be at most 2000 characters'],
+        [['off', '--reason', 'x', '--wait', '--timeout', 'soon'], '--timeout must be a number with s, m, h or d, such as 2m, not "soon"'],
+        [['bypass-link', '--reason', 'x', '--for', '8w'], '--for must be a number with s, m, h or d, such as 8h, not "8w"'],
+      ] as const) {
+        const run = await runPlugin(binaries.kubectl, trap, [...args]);
+        expect([run.code, run.stderr, run.stdout], args.join(' ')).toEqual([2, `kubectl maintenance: ${line}\n`, '']);
+      }
+      expect(contacted).toBe(0);
+    } finally {
+      listener.close();
+    }
+  });
+
+  it('plans the next window during a maintenance without ending it; off ends a window that holds maintenance', async () => {
+    const data = async () =>
+      JSON.parse((await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data}'])) || '{}') as Record<
+        string,
+        string
+      >;
+    expect((await plugin(['on', '-n', NAMESPACE, '--reason', 'migration'])).code).toBe(0);
+    const planned = await plugin([
+      'schedule',
+      '-n',
+      NAMESPACE,
+      '--reason',
+      'next one',
+      '--start',
+      '2031-01-01T22:00:00Z',
+      '--end',
+      '2031-01-01T23:00:00Z',
+    ]);
+    expect(planned.stderr).toBe('');
+    expect(planned.stdout).toContain('2031-01-01T22:00:00Z -> 2031-01-01T23:00:00Z, the switch on');
+    expect(await data()).toMatchObject({ MAINTENANCE_MODE: 'true', MAINTENANCE_START: '2031-01-01T22:00:00Z' });
+
+    const start = new Date(Date.now() - 3600_000).toISOString();
+    const end = new Date(Date.now() + 3600_000).toISOString();
+    expect((await plugin(['off', '-n', NAMESPACE, '--reason', 'migration done'])).code).toBe(0);
+    expect((await plugin(['schedule', '-n', NAMESPACE, '--reason', 'now', '--start', start, '--end', end])).code).toBe(0);
+    expect((await plugin(['status', '-n', NAMESPACE])).stdout).toMatch(/^maintenance: on /);
+    const off = await plugin(['off', '-n', NAMESPACE, '--reason', 'done early']);
+    expect(off.stderr).toBe('');
+    expect(off.stdout).toContain('the window that held maintenance on is cleared');
+    expect(off.stdout).toContain('users: the application now');
+    const after = await data();
+    expect([after.MAINTENANCE_MODE, after.MAINTENANCE_START, after.MAINTENANCE_END]).toEqual(['false', undefined, undefined]);
+  });
+
+  it('names only the real problem of a rejected stored config, and repairs it', async () => {
+    await plane.kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_END: 'next tuesday' }));
+    const on = await plugin(['on', '-n', NAMESPACE, '--reason', 'x']);
+    expect(on.code).toBe(2);
+    expect(on.stderr).toBe(
+      'kubectl maintenance: nothing written: the stored MAINTENANCE_END must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z: fix it, or drop it with the command repair\n',
+    );
+    expect((await plugin(['status', '-n', NAMESPACE])).stdout).toMatch(/^rejected: {4}MAINTENANCE_END: must be an RFC 3339/m);
+    const repaired = await plugin(['repair', '-n', NAMESPACE, '--reason', 'drop the typo']);
+    expect(repaired.stderr).toBe('');
+    expect(repaired.stdout).toMatch(
+      /^repaired sample-app\/app-config: dropped MAINTENANCE_END \(resourceVersion \d+\), by envtest-admin: drop the typo$/m,
+    );
+    expect(await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.data.MAINTENANCE_END}'])).toBe('');
+  });
 });

@@ -189,7 +189,7 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
     const setSlice = (pods: Record<string, boolean>) => kubectl(['apply', '-f', '-'], { input: slice('sample-app-user-a', pods) });
     await setSlice({ 'user-1': false, 'user-2': false });
     const late = await plugin(['off', '--reason', 'fleet e2e', '--wait', '--timeout', '2s', '-n', NAMESPACE]);
-    expect(late.code).toBe(4);
+    expect(late, JSON.stringify(late)).toMatchObject({ code: 4 });
     expect(late.stdout).toMatch(/^maintenance off in sample-app\/app-config/m);
     expect(late.stdout).toMatch(/^ {2}0\.\d s: 0 serving, 2 out of service, 0 terminating$/m);
     expect(late.stderr).toContain('timed out after 2s: still out of service: user-1,user-2 (0 serving)');
