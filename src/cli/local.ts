@@ -39,9 +39,17 @@ for (const [what, port] of [
   }
 }
 
-if ((await readVolume(dir)).kind !== 'snapshot') {
-  await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
-  console.log(`created ${dir} with MAINTENANCE_MODE=false`);
+try {
+  if ((await readVolume(dir)).kind !== 'snapshot') {
+    await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
+    console.log(`created ${dir} with MAINTENANCE_MODE=false`);
+  }
+} catch (error) {
+  const { code, message } = error as NodeJS.ErrnoException;
+  console.error(
+    `npm start: LOCAL_CONFIG_DIR=${dir} cannot be made or read (${code ?? 'error'}: ${message}); set LOCAL_CONFIG_DIR to a directory you may write`,
+  );
+  process.exit(1);
 }
 
 // Colour only for a terminal: logs redirected to a file stay plain text.

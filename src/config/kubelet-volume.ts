@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { mkdir, open, readdir, readlink, rename, rm, symlink, unlink, writeFile, chmod } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile, chmod } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { isErrno } from './errno.ts';
 import { sameConfig, type RawConfig } from './parse.ts';
 
@@ -127,7 +127,7 @@ export interface AtomicWriteOptions {
  */
 export async function writeVolumeAtomically(dir: string, payload: RawConfig, options: AtomicWriteOptions = {}): Promise<boolean> {
   const afterStep = options.afterStep ?? (() => {});
-  await mkdir(dir, { recursive: true });
+  await makeDirectory(dir);
 
   // Content that cannot be read (a volume no kubelet would write) is replaced all the same.
   const current = await readVolume(dir).catch((error: unknown) => {
@@ -188,5 +188,30 @@ async function symlinkIfMissing(target: string, path: string): Promise<void> {
     await symlink(target, path);
   } catch (error) {
     if (!isErrno(error, 'EEXIST')) throw error;
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time, so each refusal is one error naming its path: Node's
+ * recursive mkdir spins forever where a parent refuses with ENOENT (under /proc).
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let path = resolve(dir); ; path = dirname(path)) {
+    const found = await stat(path).catch((error: unknown) => {
+      if (isErrno(error, 'ENOENT')) return null;
+      throw error;
+    });
+    if (found !== null) {
+      if (!found.isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'ENOTDIR' });
+      break;
+    }
+    missing.unshift(path);
+    if (dirname(path) === path) break;
+  }
+  for (const path of missing) {
+    await mkdir(path).catch((error: unknown) => {
+      if (!isErrno(error, 'EEXIST')) throw error;
+    });
   }
 }

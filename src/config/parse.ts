@@ -127,7 +127,12 @@ const schema = z
       const end = config[CONFIG_KEYS.end];
       return start === undefined || end === undefined || end > start;
     },
-    { message: `must be after ${CONFIG_KEYS.start}`, path: [CONFIG_KEYS.end] },
+    {
+      message: `must be after ${CONFIG_KEYS.start}`,
+      path: [CONFIG_KEYS.end],
+      // Only between two valid times: a bound that is not a time has that problem alone.
+      when: (payload) => payload.issues.length === 0,
+    },
   );
 
 export interface ConfigIssue {

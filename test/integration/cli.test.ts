@@ -262,6 +262,24 @@ describe('npm start (local mode)', () => {
     expect(stderr).toBe('npm start: ADMIN_PORT="18080" must differ from PORT (18080), the user instance\'s port\n');
   });
 
+  it.each(['/proc/no-such/app-config', '/dev/null/app-config'])(
+    'refuses a LOCAL_CONFIG_DIR it cannot make (%s) in one line naming it, exit 1',
+    async (dir) => {
+      const [userPort, adminPort] = [await freePort(), await freePort()];
+      const { code, stdout, stderr } = await run(process.execPath, [LOCAL], {
+        PORT: String(userPort),
+        ADMIN_PORT: String(adminPort),
+        LOCAL_CONFIG_DIR: dir,
+      });
+      expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+      expect(stderr).toMatch(
+        new RegExp(
+          `^npm start: LOCAL_CONFIG_DIR=${dir} cannot be made or read \\(E[A-Z]+: [^\\n]+\\); set LOCAL_CONFIG_DIR to a directory you may write\\n$`,
+        ),
+      );
+    },
+  );
+
   it('uses PORT and ADMIN_PORT, refuses a second start in one line before the banner, and its children die with it', async () => {
     const [userPort, adminPort] = [await freePort(), await freePort()];
     const env = { ...process.env, PORT: String(userPort), ADMIN_PORT: String(adminPort), LOCAL_CONFIG_DIR: await localDir() };

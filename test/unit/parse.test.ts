@@ -91,6 +91,13 @@ describe('parseConfig', () => {
     );
   });
 
+  it('names only the real problem of an end that is not a time: not also "must be after" the start', () => {
+    const result = parseConfig({ MAINTENANCE_START: '2026-11-27T22:00:00Z', MAINTENANCE_END: 'next tuesday' });
+    expect(result.ok ? [] : result.issues).toEqual([
+      { key: 'MAINTENANCE_END', message: 'must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z' },
+    ]);
+  });
+
   it('splits allowed path prefixes and rejects ones without a leading slash', () => {
     expect(ok(parseConfig({ MAINTENANCE_ALLOW_PATHS: ' /api/health, /static/ ,,' })).allowPaths).toEqual(['/api/health', '/static/']);
     expect(error(parseConfig({ MAINTENANCE_ALLOW_PATHS: '/ok,static' }))).toContain('MAINTENANCE_ALLOW_PATHS');
