@@ -74,6 +74,10 @@ function run(role: 'user' | 'admin', port: number): void {
       // it listens on loopback only, where it may run without authentication.
       CONFIG_WRITER: 'directory',
       ADMIN_AUTH: 'none',
+      // Bypass links work locally too: the key beside the config directory, as the audit is, and
+      // a cookie a plain-HTTP loopback address keeps (a Secure one it would drop).
+      BYPASS_KEY_DIR: process.env.BYPASS_KEY_DIR || `${dir.replace(/\/+$/, '')}.bypass-key`,
+      BYPASS_COOKIE_SECURE: 'false',
     },
     // The IPC channel closes when this process dies, even by SIGKILL, and the child then exits.
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +24,7 @@ import { verifyBypassToken } from '../../src/maintenance/bypass-token.ts';
 import { BypassKey } from '../../src/config/bypass-key.ts';
 import { systemClock } from '../../src/clock.ts';
 import { NAMESPACE, ROOT, skipReason } from './cluster.ts';
+import { PLUGIN_DIR } from '../../scripts/lib/plugin.ts';
 
 const BASE = join(ROOT, 'k8s');
 const BYPASS_KEY = 'an-e2e-bypass-key-of-at-least-32-bytes';
@@ -545,6 +546,29 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     } finally {
       listener.close();
     }
+  });
+
+  it('runs with no Node.js anywhere on PATH: the executable carries its own', async () => {
+    const bare = async (args: string[]) => {
+      const child = spawn(join(PLUGIN_DIR, 'kubectl-maintenance'), args, { env: { PATH: '/nonexistent', KUBECONFIG: plane.kubeconfig } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+      const [code] = (await once(child, 'close')) as [number];
+      return { code, stdout, stderr };
+    };
+    const help = await bare(['--help']);
+    expect([help.code, help.stderr]).toEqual([0, '']);
+    expect(help.stdout).toMatch(/^Usage:/);
+    expect(await bare(['schedule', '--reason', 'x', '--start', 'tomorrow'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'kubectl maintenance: --start must be an RFC 3339 timestamp with a time zone, such as 2026-11-27T22:00:00Z\n',
+    });
+    const status = await bare(['status', '-n', NAMESPACE]);
+    expect([status.code, status.stderr]).toEqual([0, '']);
+    expect(status.stdout).toMatch(/^maintenance: (on|off) /);
   });
 
   it('plans the next window during a maintenance without ending it; off ends a window that holds maintenance', async () => {

@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -279,6 +280,45 @@ describe('npm start (local mode)', () => {
       );
     },
   );
+
+  it('makes bypass links locally: the panel names the key file beside the directory, and the link works over plain HTTP', async () => {
+    const [userPort, adminPort] = [await freePort(), await freePort()];
+    const dir = await localDir();
+    const { BYPASS_KEY_DIR: _unset, ...inherited } = process.env;
+    const env = { ...inherited, PORT: String(userPort), ADMIN_PORT: String(adminPort), LOCAL_CONFIG_DIR: dir };
+    const local = spawn(process.execPath, [LOCAL], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'ignore'] });
+    const admin = `http://127.0.0.1:${adminPort}/admin/api`;
+    const links = async () =>
+      ((await (await fetch(`${admin}/maintenance`)).json()) as { bypassLinks: { available: boolean; enable: string | null } }).bypassLinks;
+    try {
+      const keyFile = `${dir}.bypass-key/key`;
+      await waitFor('the admin instance', async () => ((await fetch(`${admin}/maintenance`).catch(() => null))?.ok ? true : undefined));
+      expect((await links()).enable).toBe(
+        `write a random key of 32 bytes or more to ${keyFile}, such as: openssl rand -base64 32 > ${keyFile}`,
+      );
+      await mkdir(`${dir}.bypass-key`);
+      writeFileSync(keyFile, `${'k'.repeat(40)}\n`);
+      await waitFor('the key to load', async () => ((await links()).available ? true : undefined));
+      const made = await fetch(`${admin}/bypass-links`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ reason: 'local QA', expiresInSeconds: 3600 }),
+      });
+      expect(made.status).toBe(201);
+      const { path } = (await made.json()) as { path: string };
+      expect((await maintenance(['on', '--reason', 'local bypass'], dir)).code).toBe(0);
+      const user = `http://127.0.0.1:${userPort}`;
+      await waitFor('the user instance in maintenance', async () => ((await fetch(user)).status === 503 ? true : undefined));
+      const redeemed = await fetch(`${user}${path}`, { redirect: 'manual' });
+      const cookie = redeemed.headers.get('set-cookie') ?? '';
+      expect(cookie).toMatch(/^maintenance_bypass=/);
+      expect(cookie).not.toMatch(/;\s*Secure/i);
+      expect((await fetch(user, { headers: { Cookie: cookie.split(';')[0]! } })).status).toBe(200);
+    } finally {
+      local.kill('SIGTERM');
+      await once(local, 'exit');
+    }
+  });
 
   it('uses PORT and ADMIN_PORT, refuses a second start in one line before the banner, and its children die with it', async () => {
     const [userPort, adminPort] = [await freePort(), await freePort()];
