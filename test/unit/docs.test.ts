@@ -103,4 +103,47 @@ describe('the README and docs/', () => {
   it('keep the README short', () => {
     expect(read('README.md').length).toBeLessThan(14_000);
   });
+
+  it("give the install's admin exactly the rights its Roles hold, in the README's table", () => {
+    // Each rule of the admin's Roles (the base, and the nudge component's), as the row says it.
+    const rules = ['kustomize/base/rbac.yaml', 'kustomize/components/nudge/rbac.yaml'].flatMap((path) =>
+      read(path)
+        .split(/^---$/m)
+        .filter((document) => /^kind: Role$/m.test(document) && /name: APP-maintenance-(admin|nudge)$/m.test(document))
+        .flatMap((role) =>
+          [...role.matchAll(/resources: \["([a-z]+)"\](?:\s+resourceNames: \["([^"]+)"\])?\s+verbs: \[([^\]]+)\]/g)].map((match) => ({
+            resource: match[2] ?? match[1]!,
+            verbs: match[3]!.split(',').map((verb) => verb.trim().replaceAll('"', '')),
+          })),
+        ),
+    );
+    expect(rules.length).toBeGreaterThanOrEqual(9);
+    const WORDS: Record<string, string> = {
+      'APP-maintenance': 'its switch',
+      'APP-maintenance-hold': '`<app>-maintenance-hold`',
+      'APP-maintenance-history': '`<app>-maintenance-history`',
+      events: 'Events',
+      endpointslices: 'EndpointSlices',
+      deployments: 'Deployments',
+      horizontalpodautoscalers: 'HPAs',
+      scaledobjects: 'ScaledObjects',
+      pods: 'pods',
+    };
+    const row = /^\| the install's admin \| ([^|]+) \|/m.exec(read('README.md'))?.[1] ?? '';
+    // "read" is get, list and watch; "get and patch X and Y" gives both the same verbs.
+    const clauses = row.split(/; | and (?=get)/);
+    const wrong = rules.flatMap(({ resource, verbs }) => {
+      const word = WORDS[resource];
+      const clause = word === undefined ? undefined : clauses.find((candidate) => candidate.includes(word));
+      if (clause === undefined) return [`${resource}: not in the row`];
+      const said = clause
+        .replace(/\bread\b/, 'get, list, watch')
+        .split(/,\s*|\s+and\s+|\s+/)
+        .filter((verb) => /^(get|list|watch|patch|create)$/.test(verb));
+      return [...new Set(said)].sort().join(',') === [...verbs].sort().join(',')
+        ? []
+        : [`${resource}: the row says ${said.join(',')}, the Role ${verbs}`];
+    });
+    expect(wrong).toEqual([]);
+  });
 });
