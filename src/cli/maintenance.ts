@@ -1,3 +1,4 @@
+import { isSea } from 'node:sea';
 import { pino, type Logger } from 'pino';
 import { systemClock } from '../clock.ts';
 import { CONFIG_KEYS, parseConfig, type RawConfig } from '../config/parse.ts';
@@ -151,8 +152,8 @@ function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
   });
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined && /(?:maintenance\.ts|kubectl-maintenance(?:\.exe)?|maintenance\.cjs)$/.test(process.argv[1]);
+// The single executable, whatever its file is called; or this file, run by node.
+const invokedDirectly = isSea() || /[\\/]cli[\\/]maintenance\.ts$/.test(process.argv[1] ?? '');
 if (invokedDirectly) {
   quietOnClosedPipe(process.stdout);
   quietOnClosedPipe(process.stderr);
