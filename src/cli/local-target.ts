@@ -1,4 +1,5 @@
 import { userInfo } from 'node:os';
+import { readVolume, VolumeContentError } from '../config/kubelet-volume.ts';
 import { parseConfig } from '../config/parse.ts';
 import { DirectoryWriter, type ConfigWriter } from '../config/writer.ts';
 import type { Clock } from '../clock.ts';
@@ -54,6 +55,11 @@ export class LocalTarget {
     const stored = await this.writer.read();
     const config = parseConfig(stored.data);
     out.line(`config directory: ${this.dir}`);
+    const refused = await readVolume(this.dir).then(
+      () => null,
+      (error: unknown) => (error instanceof VolumeContentError ? error.message : null),
+    );
+    if (refused !== null) out.line(`refused by the instances: ${safe(refused)}; the next change made here or in the panel puts it right`);
     out.line(
       config.ok
         ? `users: ${safe(usersGet(config.config, this.#clock.now()))}`

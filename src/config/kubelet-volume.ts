@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile, chmod } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile, chmod } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { isErrno } from './errno.ts';
 import { sameConfig, type RawConfig } from './parse.ts';
@@ -25,19 +25,19 @@ export type VolumeRead = { kind: 'missing' } | { kind: 'empty' } | { kind: 'snap
  * mix of old and new keys. A directory without `..data` is read as plain files,
  * which is how local and development setups write it.
  */
-export async function readVolume(dir: string): Promise<VolumeRead> {
+export async function readVolume(dir: string, options: { handWritten?: 'refuse' | 'ignore' } = {}): Promise<VolumeRead> {
   // The kubelet removes the old timestamped directory right after the swap; a read
   // that raced it fails with ENOENT and simply looks again.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readVolumeOnce(dir);
+      return await readVolumeOnce(dir, options.handWritten ?? 'refuse');
     } catch (error) {
       if (!isErrno(error, 'ENOENT') || attempt >= 5) throw error;
     }
   }
 }
 
-async function readVolumeOnce(dir: string): Promise<VolumeRead> {
+async function readVolumeOnce(dir: string, handWritten: 'refuse' | 'ignore'): Promise<VolumeRead> {
   let entries: string[];
   try {
     entries = await readdir(dir);
@@ -46,11 +46,32 @@ async function readVolumeOnce(dir: string): Promise<VolumeRead> {
     throw error;
   }
   if (entries.includes(DATA_DIR_NAME)) {
+    if (handWritten === 'refuse') await refuseReplacedKeys(dir, entries);
     const payloadDir = join(dir, await readlink(join(dir, DATA_DIR_NAME)));
     return { kind: 'snapshot', data: await readKeyFiles(payloadDir), layout: 'kubelet' };
   }
   const data = await readKeyFiles(dir);
   return Object.keys(data).length === 0 ? { kind: 'empty' } : { kind: 'snapshot', data, layout: 'plain' };
+}
+
+/**
+ * Beside `..data`, every key is the kubelet's link into it. A key that is a file of its own was
+ * written by hand over its link (`sed -i`, an editor that saves by rename): what it says is not
+ * in `..data`, which is all that is followed, so the directory is refused, saying how to change it.
+ */
+async function refuseReplacedKeys(dir: string, entries: readonly string[]): Promise<void> {
+  for (const name of entries) {
+    if (name.startsWith('.')) continue;
+    // Gone since the listing: a swap removed it, which is no hand edit.
+    const entry = await lstat(join(dir, name)).catch((error: unknown) => {
+      if (isErrno(error, 'ENOENT')) return null;
+      throw error;
+    });
+    if (entry !== null && !entry.isSymbolicLink())
+      throw new VolumeContentError(
+        `${name} is a file written over the link into ${DATA_DIR_NAME}, which is all that is followed: change the config with the tools (npm run maintenance, the panel, kubectl), which write a new ${DATA_DIR_NAME}`,
+      );
+  }
 }
 
 /**
@@ -156,10 +177,17 @@ export async function writeVolumeAtomically(dir: string, payload: RawConfig, opt
   await afterStep('rename-data');
 
   for (const key of keys) {
-    if (!oldKeys.includes(key)) await symlinkIfMissing(join(DATA_DIR_NAME, key), join(dir, key));
+    if (!oldKeys.includes(key) || current === null) await linkKey(dir, key);
   }
   for (const key of oldKeys) {
-    if (!(key in payload)) await unlink(join(dir, key));
+    if (!(key in payload)) await unlink(join(dir, key)).catch(ignoreMissing);
+  }
+  // Files written by hand beside the links (refused on read) go: the new `..data` is what counts.
+  if (current === null && oldDataTarget !== null) {
+    for (const name of await readdir(dir)) {
+      if (!name.startsWith('.') && !(name in payload) && !(await lstat(join(dir, name))).isSymbolicLink())
+        await rm(join(dir, name), { recursive: true, force: true });
+    }
   }
   await afterStep('update-visible-symlinks');
 
@@ -183,12 +211,20 @@ async function makeTimestampedDir(dir: string, now: Date): Promise<string> {
   }
 }
 
-async function symlinkIfMissing(target: string, path: string): Promise<void> {
-  try {
-    await symlink(target, path);
-  } catch (error) {
-    if (!isErrno(error, 'EEXIST')) throw error;
-  }
+function ignoreMissing(error: unknown): void {
+  if (!isErrno(error, 'ENOENT')) throw error;
+}
+
+/** The visible link of a key into `..data`, put back where a file written by hand took its place. */
+async function linkKey(dir: string, key: string): Promise<void> {
+  const path = join(dir, key);
+  const existing = await lstat(path).catch((error: unknown) => {
+    if (isErrno(error, 'ENOENT')) return null;
+    throw error;
+  });
+  if (existing?.isSymbolicLink()) return;
+  if (existing !== null) await rm(path, { recursive: true, force: true });
+  await symlink(join(DATA_DIR_NAME, key), path);
 }
 
 /**

@@ -35,9 +35,13 @@ export class VolumeSource implements ConfigSource {
       followSymlinks: false,
       // Unlinks are not held back to detect editors' atomic saves: every event triggers a full read.
       atomic: false,
-      // Only entries directly in the directory matter. Not `depth: 0`, which stops
-      // watching the contents of a directory that is created after the watch began.
-      ignored: (path) => relative(this.dir, path).includes(sep),
+      // Entries directly in the directory, and the keys in the payload directories: the kubelet
+      // never writes a key in place, but a hand edit through a key's link does, and is followed.
+      // Not `depth`, which stops watching the contents of a directory created after the watch began.
+      ignored: (path) => {
+        const parts = relative(this.dir, path).split(sep);
+        return parts.length > 2 || (parts.length === 2 && !parts[0]!.startsWith('..'));
+      },
     });
     this.#watcher = watcher;
     watcher.on('all', () => void this.refresh());

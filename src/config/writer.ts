@@ -187,7 +187,9 @@ export class DirectoryWriter implements ConfigWriter {
   }
 
   async read(): Promise<StoredConfig> {
-    const volume = await readVolume(this.#dir);
+    // What the instances follow, `..data`: a file written by hand over a link is not part of it,
+    // and the next write puts the link back (the instances refuse the directory until then).
+    const volume = await readVolume(this.#dir, { handWritten: 'ignore' });
     if (volume.kind !== 'snapshot') throw new ConfigNotFoundError(`${this.#dir} holds no config (${volume.kind})`);
     return { data: volume.data, version: await this.#version(), audit: await this.#readAudit() };
   }

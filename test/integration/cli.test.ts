@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -170,6 +170,21 @@ describe('npm run maintenance', () => {
     expect(repaired.stdout).toMatch(/^repaired directory \S+: dropped MAINTENANCE_END, by .+: drop the bad end\n/);
     expect(await readVolume(dir)).toMatchObject({ data: { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'kept' } });
     expect((await maintenance(['repair'], dir)).stdout).toMatch(/^the stored config is valid; nothing to repair in directory/);
+  });
+
+  it('says when a file was written by hand over a key link, and its next change puts the link back', async () => {
+    const dir = await localDir();
+    rmSync(join(dir, 'MAINTENANCE_MODE'));
+    writeFileSync(join(dir, 'MAINTENANCE_MODE'), 'true');
+    const status = await maintenance(['status'], dir);
+    expect(status.stdout).toContain(
+      'refused by the instances: MAINTENANCE_MODE is a file written over the link into ..data, which is all that is followed',
+    );
+    expect(status.stdout).toContain('users: the application now');
+    expect((await maintenance(['on', '--reason', 'the tools'], dir)).code).toBe(0);
+    expect(lstatSync(join(dir, 'MAINTENANCE_MODE')).isSymbolicLink()).toBe(true);
+    expect((await maintenance(['status'], dir)).stdout).not.toContain('refused');
+    expect(await readVolume(dir)).toMatchObject({ data: { MAINTENANCE_MODE: 'true' } });
   });
 
   it('is quiet when what reads its output stops early (status | head -1)', async () => {

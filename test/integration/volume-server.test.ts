@@ -115,6 +115,29 @@ describe('a user pod following a kubelet-mounted ConfigMap', () => {
     await s.waitForReady(503);
   });
 
+  it('follows a hand edit through a key link, and refuses a file written over one until the tools write again', async () => {
+    const s = await server({ initial: { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'before' } });
+    await s.waitForReady(200);
+    // `echo true > dir/MAINTENANCE_MODE`, or an editor saving in place: through the link, into ..data.
+    await writeFile(join(s.dir, 'MAINTENANCE_MODE'), 'true');
+    await s.waitForReady(503);
+
+    // `sed -i` and editors that save by rename put a file of their own where the link was.
+    await unlink(join(s.dir, 'MAINTENANCE_MESSAGE'));
+    await writeFile(join(s.dir, 'MAINTENANCE_MESSAGE'), 'by hand');
+    const refused = await waitFor('the hand-written file refused', async () => {
+      const current = (await s.status()) as { lastError: string | null };
+      return current.lastError !== null ? current.lastError : undefined;
+    });
+    expect(refused).toContain('MAINTENANCE_MESSAGE is a file written over the link into ..data');
+    expect(await readyz(s)).toMatchObject({ status: 503 });
+
+    // The next write by the tools puts the link back, and the directory is followed again.
+    await s.write({ MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'after' });
+    await s.waitForReady(200);
+    expect((await s.status()).lastError).toBeNull();
+  });
+
   it('follows plain files written in place, as a local setup writes them', async () => {
     const dir = await makeTempDir();
     const s = await server({ initial: null, dir });
