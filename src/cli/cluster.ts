@@ -4,10 +4,18 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { trimAsciiWhitespace, BYPASS_MIN_KEY_BYTES, BYPASS_KEY_NAME } from '../config/bypass-key.ts';
-import { ConfigMapWriter, PLUGIN_FIELD_MANAGER } from '../config/configmap-writer.ts';
+import { ConfigMapWriter, PLUGIN_FIELD_MANAGER, storedConfig } from '../config/configmap-writer.ts';
 import { parseConfig } from '../config/parse.ts';
 import type { ConfigWriter } from '../config/writer.ts';
-import { endpointsFromSlices, isConverged, laggingPods, ungatedPods, ungatedProblem, type FleetEndpoint } from '../fleet/fleet.ts';
+import {
+  countByState,
+  endpointsFromSlices,
+  isConverged,
+  laggingPods,
+  ungatedPods,
+  ungatedProblem,
+  type FleetEndpoint,
+} from '../fleet/fleet.ts';
 import { CLUSTER_PART_ANNOTATION } from '../fleet/guard.ts';
 import { parseHoldRecord } from '../fleet/hold.ts';
 import { autoscalerClient, HOLD_ANNOTATION } from '../k8s/autoscalers.ts';
@@ -22,7 +30,6 @@ import { CliError, safe, type Output } from './output.ts';
 const PREFIX = 'maintenance-switch.dev';
 const LABELS = { tier: `${PREFIX}/tier`, app: `${PREFIX}/app` } as const;
 const DESCRIBED = { service: `${PREFIX}/service`, bypassKeySecret: `${PREFIX}/bypass-key-secret` } as const;
-const AUDIT = { changedBy: `${PREFIX}/changed-by`, changedAt: `${PREFIX}/changed-at`, reason: `${PREFIX}/reason` } as const;
 const DEFAULT_SERVICE = 'sample-app-user';
 const DEFAULT_BYPASS_SECRET = 'maintenance-bypass-key';
 
@@ -41,6 +48,8 @@ export class ClusterTarget {
   readonly #user: string;
   readonly #app: string | null;
   readonly #bypassSecret: string;
+  /** The switch as read when the target was found: what `status` shows. */
+  readonly #switch: V1ConfigMap;
 
   private constructor(
     clients: KubeClients,
@@ -57,6 +66,7 @@ export class ClusterTarget {
     this.service = found.service;
     this.#bypassSecret = found.bypassSecret;
     this.#app = found.configMap.metadata?.labels?.[LABELS.app] ?? null;
+    this.#switch = found.configMap;
     this.writer = new ConfigMapWriter(
       clients,
       {
@@ -124,11 +134,10 @@ export class ClusterTarget {
     ]);
   }
 
+  /** What users get, who changed it last, and the fleet, from the switch as found (no second read). */
   async status(out: Output): Promise<void> {
-    const configMap = await this.#read();
-    const data = configMap.data ?? {};
-    const annotations = configMap.metadata?.annotations ?? {};
-    const stored = await this.writer.read();
+    const stored = storedConfig(this.#switch);
+    const { data } = stored;
     const now = this.#clock.now();
     const parsed = parseConfig(data);
     const active = parsed.ok ? decide(parsed.config, now).active : data.MAINTENANCE_MODE?.trim().toLowerCase() === 'true';
@@ -141,9 +150,8 @@ export class ClusterTarget {
     if (data.MAINTENANCE_MESSAGE) out.line(`message:     ${safe(data.MAINTENANCE_MESSAGE)}`);
     if (data.MAINTENANCE_START || data.MAINTENANCE_END)
       out.line(`window:      ${safe(data.MAINTENANCE_START || 'open')} -> ${safe(data.MAINTENANCE_END || 'open')}`);
-    const by = annotations[AUDIT.changedBy];
-    if (by) out.line(`last change: ${safe(by)} at ${safe(annotations[AUDIT.changedAt] ?? '')}: ${safe(annotations[AUDIT.reason] ?? '')}`);
-    const outside = stored.audit.outside;
+    const { changedBy, changedAt, reason, outside } = stored.audit;
+    if (changedBy) out.line(`last change: ${safe(changedBy)} at ${safe(changedAt ?? '')}: ${safe(reason ?? '')}`);
     if (outside)
       out.line(
         `             changed outside the panel and plugin since then${outside.manager ? `: ${safe(outside.manager)} at ${safe(outside.time ?? '')}` : ''}; who did it is in the cluster's audit log`,
@@ -152,18 +160,18 @@ export class ClusterTarget {
     if (fleet === null) {
       out.line(`fleet:       unknown (cannot list the EndpointSlices of ${this.service})`);
     } else {
-      const count = (state: FleetEndpoint['state']) => fleet.filter((endpoint) => endpoint.state === state).length;
+      const { serving, notServing, terminating } = countByState(fleet);
       const verdict = isConverged(active, fleet)
         ? 'converged'
         : `not converged: ${active ? 'still serving' : 'still out'}: ${laggingPods(active, fleet).join(',') || '-'}`;
       out.line(
-        `fleet:       ${count('serving')} of ${fleet.length} endpoints of ${this.service} serving, ${count('not_serving')} out, ${count('terminating')} terminating · ${safe(verdict)}`,
+        `fleet:       ${serving} of ${fleet.length} endpoints of ${this.service} serving, ${notServing} out, ${terminating} terminating · ${safe(verdict)}`,
       );
       for (const endpoint of fleet) out.line(`             ${safe(endpoint.pod)} ${STATE_WORD[endpoint.state]}`);
       await this.#gateStatus(out, fleet);
     }
     await this.#autoscalingStatus(out, active);
-    const missing = annotations[CLUSTER_PART_ANNOTATION];
+    const missing = this.#switch.metadata?.annotations?.[CLUSTER_PART_ANNOTATION];
     if (missing) out.line(`cluster part: ${safe(missing)}`);
   }
 
@@ -184,8 +192,8 @@ export class ClusterTarget {
     let last = '';
     for (;;) {
       const fleet = await this.fleet();
-      const count = (state: FleetEndpoint['state']) => fleet.filter((endpoint) => endpoint.state === state).length;
-      const summary = `${count('serving')} serving, ${count('not_serving')} out of service, ${count('terminating')} terminating`;
+      const { serving, notServing, terminating } = countByState(fleet);
+      const summary = `${serving} serving, ${notServing} out of service, ${terminating} terminating`;
       if (summary !== last) out.line(`  ${seconds()} s: ${summary}`);
       last = summary;
       if (isConverged(active, fleet)) {
@@ -200,9 +208,7 @@ export class ClusterTarget {
           out.problem(`timed out after ${request.timeout}: still serving users: ${lagging.join(',')}`);
           out.problem('(volume source: the kubelet syncs about once a minute; a subPath mount never updates; see their /status)');
         } else {
-          out.problem(
-            `timed out after ${request.timeout}: still out of service: ${lagging.join(',') || 'none'} (${count('serving')} serving)`,
-          );
+          out.problem(`timed out after ${request.timeout}: still out of service: ${lagging.join(',') || 'none'} (${serving} serving)`);
         }
         return false;
       }
@@ -249,10 +255,6 @@ export class ClusterTarget {
     return new CliError(`cannot read the key of Secret ${this.namespace}/${this.#bypassSecret}: ${why}`, 1, [
       `Create it with: kubectl -n ${this.namespace} create secret generic ${this.#bypassSecret} --from-literal=key="$(openssl rand -base64 32)"`,
     ]);
-  }
-
-  #read(): Promise<V1ConfigMap> {
-    return readConfigMap(this.#clients, { namespace: this.namespace, name: this.switchName });
   }
 
   /** Pods behind the Service that carry no gate (not among the pods that mount the switch): users reach them during maintenance. */

@@ -1,8 +1,8 @@
 import { isSea } from 'node:sea';
 import { pino, type Logger } from 'pino';
 import { systemClock } from '../clock.ts';
-import { CONFIG_KEYS, parseConfig, type RawConfig } from '../config/parse.ts';
-import { ConfigNotFoundError, InvalidConfigChangeError, updateConfig, VersionConflictError } from '../config/writer.ts';
+import { CONFIG_KEYS, parseConfig } from '../config/parse.ts';
+import { applyChange, ConfigNotFoundError, InvalidConfigChangeError, updateConfig, VersionConflictError } from '../config/writer.ts';
 import { KubernetesApiError } from '../k8s/client.ts';
 import { decide } from '../maintenance/policy.ts';
 import { HELP, parseCommandLine, UsageError, type Request } from './args.ts';
@@ -93,7 +93,7 @@ async function change(request: Request, target: ClusterTarget | LocalTarget, out
   } catch (error) {
     if (error instanceof VersionConflictError) throw target.conflict(expectedVersion);
     if (error instanceof InvalidConfigChangeError) {
-      const merged = merge(stored.data, plan.data);
+      const merged = applyChange(stored.data, plan.data);
       throw new CliError(`nothing written: ${describeIssues(error.issues, merged, new Set(Object.keys(plan.data)))}`, 2);
     }
     throw error;
@@ -120,15 +120,6 @@ async function change(request: Request, target: ClusterTarget | LocalTarget, out
   if (!waits || request.command === 'schedule' || request.command === 'repair') return 0;
   out.line(`waiting up to ${request.timeout} for the endpoints of ${target.service} to follow:`);
   return (await target.waitForFleet(decide(after.config, systemClock.now()).active, request, out)) ? 0 : 4;
-}
-
-function merge(data: RawConfig, change: Record<string, string | null>): RawConfig {
-  const next: Record<string, string> = { ...data };
-  for (const [key, value] of Object.entries(change)) {
-    if (value === null) delete next[key];
-    else next[key] = value;
-  }
-  return next;
 }
 
 /** The writers' warnings (an Event not recorded), as one line each on stderr. */

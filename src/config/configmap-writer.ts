@@ -8,7 +8,6 @@ import {
   ConfigNotFoundError,
   HISTORY_LENGTH,
   VersionConflictError,
-  describeChange,
   describeDifference,
   type Audit,
   type ConfigWrite,
@@ -94,7 +93,7 @@ export class ConfigMapWriter implements ConfigWriter {
 
   async read(): Promise<StoredConfig> {
     try {
-      return stored(await readConfigMap(this.#clients, this.#ref));
+      return storedConfig(await readConfigMap(this.#clients, this.#ref));
     } catch (error) {
       throw this.#translate(error);
     }
@@ -141,7 +140,7 @@ export class ConfigMapWriter implements ConfigWriter {
     }).catch((error: unknown) =>
       this.#log.warn({ err: error }, 'the change is made, but its Event was not recorded (kubectl describe will not show it)'),
     );
-    const written = stored(updated);
+    const written = storedConfig(updated);
     await this.recordChange(written);
     return written;
   }
@@ -240,7 +239,8 @@ function lastMaintenanceWriter(configMap: V1ConfigMap): { manager: string | null
   return last;
 }
 
-function stored(configMap: V1ConfigMap): StoredConfig {
+/** The switch as the writers see it: its data, version, and who changed it last (outside the tools, too). */
+export function storedConfig(configMap: V1ConfigMap): StoredConfig {
   const annotations = configMap.metadata?.annotations ?? {};
   const data = configMap.data ?? {};
   // The fingerprint decides when there is one; else the last writer of a maintenance key.

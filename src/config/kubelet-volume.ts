@@ -176,18 +176,18 @@ export async function writeVolumeAtomically(dir: string, payload: RawConfig, opt
   await rename(join(dir, DATA_DIR_TMP_NAME), join(dir, DATA_DIR_NAME));
   await afterStep('rename-data');
 
+  // Files written by hand over or beside the links (refused on read) go: the new `..data` is what counts.
+  if (current === null && oldDataTarget !== null) {
+    for (const name of await readdir(dir)) {
+      if (!name.startsWith('.') && !(await lstat(join(dir, name))).isSymbolicLink())
+        await rm(join(dir, name), { recursive: true, force: true });
+    }
+  }
   for (const key of keys) {
-    if (!oldKeys.includes(key) || current === null) await linkKey(dir, key);
+    if (!oldKeys.includes(key) || current === null) await symlinkIfMissing(join(DATA_DIR_NAME, key), join(dir, key));
   }
   for (const key of oldKeys) {
     if (!(key in payload)) await unlink(join(dir, key)).catch(ignoreMissing);
-  }
-  // Files written by hand beside the links (refused on read) go: the new `..data` is what counts.
-  if (current === null && oldDataTarget !== null) {
-    for (const name of await readdir(dir)) {
-      if (!name.startsWith('.') && !(name in payload) && !(await lstat(join(dir, name))).isSymbolicLink())
-        await rm(join(dir, name), { recursive: true, force: true });
-    }
   }
   await afterStep('update-visible-symlinks');
 
@@ -215,16 +215,10 @@ function ignoreMissing(error: unknown): void {
   if (!isErrno(error, 'ENOENT')) throw error;
 }
 
-/** The visible link of a key into `..data`, put back where a file written by hand took its place. */
-async function linkKey(dir: string, key: string): Promise<void> {
-  const path = join(dir, key);
-  const existing = await lstat(path).catch((error: unknown) => {
-    if (isErrno(error, 'ENOENT')) return null;
-    throw error;
+async function symlinkIfMissing(target: string, path: string): Promise<void> {
+  await symlink(target, path).catch((error: unknown) => {
+    if (!isErrno(error, 'EEXIST')) throw error;
   });
-  if (existing?.isSymbolicLink()) return;
-  if (existing !== null) await rm(path, { recursive: true, force: true });
-  await symlink(join(DATA_DIR_NAME, key), path);
 }
 
 /**

@@ -154,7 +154,8 @@ export async function updateConfig(writer: ConfigWriter, change: ConfigChange): 
   }
 }
 
-function applyChange(data: RawConfig, change: Record<string, string | null>): Record<string, string> {
+/** The data after a change: keys set, and keys with null removed. */
+export function applyChange(data: RawConfig, change: Record<string, string | null>): Record<string, string> {
   const next: Record<string, string> = { ...data };
   for (const [key, value] of Object.entries(change)) {
     if (value === null) delete next[key];

@@ -53,6 +53,12 @@ export function endpointsFromSlices(slices: Iterable<SliceLike>): FleetEndpoint[
   return [...byPod.values()].sort((a, b) => a.pod.localeCompare(b.pod));
 }
 
+/** How many endpoints stand in each state. */
+export function countByState(endpoints: readonly FleetEndpoint[]): { serving: number; notServing: number; terminating: number } {
+  const count = (state: EndpointState) => endpoints.filter((endpoint) => endpoint.state === state).length;
+  return { serving: count('serving'), notServing: count('not_serving'), terminating: count('terminating') };
+}
+
 /**
  * Whether the fleet does what the switch says: in maintenance no endpoint serves; otherwise at
  * least one does and none is held out. Terminating endpoints are leaving either way.

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.ts';
-import { isConverged, laggingPods, ungatedPods, ungatedProblem, type EndpointState, type FleetEndpoint } from './fleet.ts';
+import { countByState, isConverged, laggingPods, ungatedPods, ungatedProblem, type EndpointState, type FleetEndpoint } from './fleet.ts';
 import type { FleetWatchStatus } from './fleet-watch.ts';
 
 export interface FleetPod {
@@ -111,7 +111,6 @@ export class FleetTracker {
 
   get view(): FleetView {
     const active = this.#active ?? false;
-    const count = (state: EndpointState) => this.#endpoints.filter((endpoint) => endpoint.state === state).length;
     const converged = this.#isConverged();
     const convergedAt = this.#convergedAt;
     const changedAt = this.#changedAt;
@@ -120,9 +119,7 @@ export class FleetTracker {
       service: this.#status().service,
       synced: this.#synced(),
       watch: this.#status(),
-      serving: count('serving'),
-      notServing: count('not_serving'),
-      terminating: count('terminating'),
+      ...countByState(this.#endpoints),
       pods: this.#endpoints.map((endpoint) => ({
         name: endpoint.pod,
         state: endpoint.state,
