@@ -301,7 +301,7 @@ function freshGet(url: string): Promise<number> {
 const HERD_CLIENTS = Number(process.env.BENCH_CLUSTER_HERD_CLIENTS ?? 64);
 const HERD_SECONDS = Number(process.env.BENCH_CLUSTER_HERD_SECONDS ?? 10);
 async function herd(replicas: number): Promise<void> {
-  await deploy('kustomize/overlays/local', replicas);
+  await deploy('demo/local', replicas);
   const token = await operatorToken();
   const publicWatch = watchReadyEndpoints(binaries.kubectl, cluster.kubeconfig, NAMESPACE, 'sample-app-maintenance-public');
   try {
@@ -344,15 +344,15 @@ async function herd(replicas: number): Promise<void> {
 try {
   if (LEGS.has('api'))
     for (const replicas of [2, 10]) {
-      await deploy('kustomize/overlays/local-api-watch', replicas);
+      await deploy('demo/local-api-watch', replicas);
       console.error(`api-watch: ${API_TOGGLES} toggles each way at ${replicas} user replicas ...`);
       await toggles(`api-watch, ${replicas} replicas`, API_TOGGLES, replicas);
     }
   // The volume source: the local overlay (the page tier on the API watch, the demo's user pods on the volume), nudged.
-  await kubectl(['delete', '-k', join(ROOT, 'kustomize/overlays/local-api-watch'), '--wait=true', '--ignore-not-found']);
+  await kubectl(['delete', '-k', join(ROOT, 'demo/local-api-watch'), '--wait=true', '--ignore-not-found']);
   if (LEGS.has('nudge'))
     for (const replicas of [2, 10]) {
-      await deploy('kustomize/overlays/local', replicas);
+      await deploy('demo/local', replicas);
       console.error(`nudge: ${NUDGE_TOGGLES} toggles each way at ${replicas} user replicas ...`);
       await toggles(`volume, nudged, ${replicas} replicas`, NUDGE_TOGGLES, replicas, { race: true });
     }
@@ -365,7 +365,7 @@ try {
     }
   if (LEGS.has('off')) {
     // Then the same without the nudge, at the kubelet's own sync, once no admin that nudges is left.
-    await deploy('kustomize/overlays/local', 2);
+    await deploy('demo/local', 2);
     const nudging = [...(await podAddresses('admin')).keys()];
     await kubectl(['set', 'env', 'deployment/sample-app-maintenance-admin', '-n', NAMESPACE, 'NUDGE=off']);
     await kubectl(['rollout', 'status', 'deployment/sample-app-maintenance-admin', '-n', NAMESPACE, '--timeout=300s']);

@@ -124,7 +124,7 @@ export const envSchema = z.object({
   FLEET_SERVICE: dnsName.default('none'),
   FLEET_WARN_SECONDS: wholeNumber(1, 86_400).default(120),
   NUDGE: z.enum(['on', 'off'], { error: 'must be "on" or "off"' }).default('on'),
-  NUDGE_SERVICE: dnsName.default('none'),
+  NUDGE_SERVICE: dnsName.optional(),
   NUDGE_CONCURRENCY: wholeNumber(1, 256).default(32),
   NUDGE_QPS: wholeNumber(1, 10_000).default(400),
   APP_NAME: dnsName.default('none'),
@@ -133,8 +133,8 @@ export const envSchema = z.object({
   FLEET_STATUS_PORT: port.optional(),
   MAINTENANCE_READY_GRACE_SECONDS: secondsUpTo(60).default(0),
   CONFIG_SOURCE: z.enum(['auto', 'volume', 'api'], { error: 'must be "auto", "volume" or "api"' }).default('auto'),
-  CONFIGMAP_NAME: dnsName.default('app-config'),
-  BYPASS_KEY_SECRET: dnsName.default('maintenance-bypass-key'),
+  CONFIGMAP_NAME: dnsName.optional(),
+  BYPASS_KEY_SECRET: dnsName.optional(),
   POD_NAMESPACE: dnsName.default(inClusterNamespace),
   ADMIN_AUTH: z.enum(['kubernetes', 'token', 'none'], { error: 'must be "kubernetes", "token" or "none"' }).optional(),
   ADMIN_TOKEN_FILE: z.string().trim().min(1).optional(),
@@ -148,13 +148,23 @@ export const envSchema = z.object({
     .default('info'),
 });
 
-/** The schema with the rules that tie variables together; ADMIN_AUTH defaults by where it runs. */
+/**
+ * The schema with the rules that tie variables together. ADMIN_AUTH defaults by where it runs;
+ * the names of the install's objects derive from APP_NAME (which the install reads from the
+ * pod's own label), so no manifest copies them into the environment.
+ */
 const checkedSchema = (source: NodeJS.ProcessEnv) =>
   envSchema
-    .transform((env) => ({
-      ...env,
-      ADMIN_AUTH: env.ADMIN_AUTH ?? (source.KUBERNETES_SERVICE_HOST ? 'kubernetes' : env.ADMIN_TOKEN_FILE ? 'token' : 'none'),
-    }))
+    .transform((env) => {
+      const app = env.APP_NAME === 'none' ? undefined : env.APP_NAME;
+      return {
+        ...env,
+        ADMIN_AUTH: env.ADMIN_AUTH ?? (source.KUBERNETES_SERVICE_HOST ? 'kubernetes' : env.ADMIN_TOKEN_FILE ? 'token' : 'none'),
+        CONFIGMAP_NAME: env.CONFIGMAP_NAME ?? (app ? `${app}-maintenance` : 'app-config'),
+        BYPASS_KEY_SECRET: env.BYPASS_KEY_SECRET ?? (app ? `${app}-maintenance-bypass-key` : 'maintenance-bypass-key'),
+        NUDGE_SERVICE: env.NUDGE_SERVICE ?? (app ? `${app}-maintenance-pods` : 'none'),
+      };
+    })
     .superRefine((env, context) => {
       // Node requires headersTimeout <= requestTimeout; above keepAliveTimeout, a reused idle
       // connection is never cut by the headers timer while a load balancer still trusts it.

@@ -9,7 +9,7 @@ console.log(`
   Services in ${settings.serviceCidr}, the image maintenance-switch:dev imported.
 
   export KUBECONFIG=${cluster.kubeconfig}
-  kubectl apply -k kustomize/overlays/local
+  kubectl apply -k demo/local
   kubectl -n sample-app get pods -w
 
   Logs: ${settings.dir}/logs. Ctrl-C stops it and removes everything it made.

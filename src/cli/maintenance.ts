@@ -32,8 +32,8 @@ export async function main(argv: readonly string[], out: Output = processOutput)
         ? new LocalTarget(request.target.dir, systemClock)
         : await ClusterTarget.connect(request.target, systemClock, problemLog(program, out));
     return await run(request, target, out);
-  } catch (error) {
-    if (error instanceof ConfigNotFoundError && target instanceof LocalTarget) error = target.notFound();
+  } catch (thrown) {
+    const error = thrown instanceof ConfigNotFoundError && target instanceof LocalTarget ? target.notFound() : thrown;
     if (error instanceof UsageError) {
       out.problem(`${program}: ${error.message}`);
       return 2;

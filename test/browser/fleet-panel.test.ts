@@ -40,10 +40,10 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
 
   beforeAll(async () => {
     plane = await startControlPlane(binaries as Exclude<typeof binaries, string>);
-    await plane.kubectl(['apply', '-k', join(ROOT, 'k8s')]);
+    await plane.kubectl(['apply', '-k', join(ROOT, 'demo/base')]);
     await plane.kubectl(['apply', '-f', '-'], { input: slice({ 'sample-app-user-1': true, 'sample-app-user-2': true }) });
     // The production overlay's HPA, on the demo's user Deployment (2 replicas): held during maintenance.
-    await plane.kubectl(['apply', '-n', 'sample-app', '-f', join(ROOT, 'kustomize/overlays/production/hpa.yaml')]);
+    await plane.kubectl(['apply', '-n', 'sample-app', '-f', join(ROOT, 'demo/production/hpa.yaml')]);
     const tokens = join(await makeTempDir('fleet-panel-'), 'tokens');
     await writeFile(tokens, `${TOKEN},release-manager\n`);
     admin = await spawnService({
@@ -52,6 +52,9 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
       POD_NAMESPACE: 'sample-app',
       FLEET_SERVICE: 'sample-app-user',
       APP_NAME: 'sample-app',
+      // The demo's switch keeps its old name; nothing here nudges.
+      CONFIGMAP_NAME: 'app-config',
+      NUDGE_SERVICE: 'none',
       KUBECONFIG: plane.kubeconfig,
       ADMIN_AUTH: 'token',
       ADMIN_TOKEN_FILE: tokens,

@@ -29,7 +29,7 @@ import {
 
 // One journey on one real node, in order: the demo with the volume source (the admin nudges the
 // pods after each change, so the kubelet remounts the switch at once), then the same with
-// components/demo-api-watch (the page tier follows the API throughout).
+// demo/components/api-watch (the page tier follows the API throughout).
 // No assertion is about time; the times are printed.
 const VOLUME_WAIT = { timeoutMs: 240_000, intervalMs: 250 };
 const API_WAIT = { timeoutMs: 60_000, intervalMs: 100 };
@@ -117,9 +117,9 @@ async function expectNudged(before: Map<string, string | undefined>, start: numb
 describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet, containerd, kube-proxy)', () => {
   let userUids: string[] = [];
 
-  it('kubectl apply -k kustomize/overlays/local: every Deployment becomes Available, 2/2 user pods and 1/1 admin', async () => {
+  it('kubectl apply -k demo/local: every Deployment becomes Available, 2/2 user pods and 1/1 admin', async () => {
     await resetNamespace();
-    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local')]);
+    await kubectl(['apply', '-k', join(ROOT, 'demo/local')]);
     await waitForAvailable();
     const readyReplicas = async () =>
       Object.fromEntries(
@@ -173,8 +173,8 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     await expectNudged(beforeOn, on, 2);
 
     // Re-applying the overlay, client-side and server-side, keeps maintenance on and restarts nothing.
-    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local')]);
-    await kubectl(['apply', '--server-side', '--force-conflicts', '-k', join(ROOT, 'kustomize/overlays/local')]);
+    await kubectl(['apply', '-k', join(ROOT, 'demo/local')]);
+    await kubectl(['apply', '--server-side', '--force-conflicts', '-k', join(ROOT, 'demo/local')]);
     const configMap = await getJson<{ data: Record<string, string> }>(['get', 'configmap', 'app-config', '-n', NAMESPACE]);
     expect(configMap.data.MAINTENANCE_MODE).toBe('true');
     const after = await pods('user');
@@ -303,8 +303,8 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     expect(after.body).toContain('Hello from the sample app');
   });
 
-  it('with components/demo-api-watch: user pods leave the EndpointSlice within seconds', async () => {
-    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-api-watch')]);
+  it('with demo/components/api-watch: user pods leave the EndpointSlice within seconds', async () => {
+    await kubectl(['apply', '-k', join(ROOT, 'demo/local-api-watch')]);
     await waitForAvailable();
     const times: string[] = [];
     for (let round = 0; round < 3; round++) {

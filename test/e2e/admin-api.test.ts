@@ -64,7 +64,7 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
   };
 
   beforeAll(async () => {
-    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-api-watch')]);
+    await kubectl(['apply', '-k', join(ROOT, 'demo/local-api-watch')]);
     await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     await kubectl(['apply', '-f', '-'], { input: PEOPLE_RBAC });
     operatorToken = await tokenFor('operator');
@@ -77,6 +77,9 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
       POD_NAMESPACE: NAMESPACE,
       POD_NAME: 'sample-app-admin-e2e',
       APP_NAME: 'sample-app',
+      // The demo's switch keeps its old name; nothing here nudges.
+      CONFIGMAP_NAME: 'app-config',
+      NUDGE_SERVICE: 'none',
       KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-maintenance-admin'), 'admin-sa'),
       LOG_LEVEL: 'info',
     });
@@ -217,6 +220,9 @@ describe.skipIf(skipReason !== null)('the admin API on a real API server (ADMIN_
       POD_NAMESPACE: NAMESPACE,
       POD_NAME: 'sample-app-admin-e2e-2',
       APP_NAME: 'sample-app',
+      // The demo's switch keeps its old name; nothing here nudges.
+      CONFIGMAP_NAME: 'app-config',
+      NUDGE_SERVICE: 'none',
       KUBECONFIG: await kubeconfigForToken(await tokenFor('sample-app-maintenance-admin'), 'admin-sa'),
       LOG_LEVEL: 'info',
     });

@@ -19,7 +19,7 @@ describe.skipIf(skipReason !== null)('the API-watch source when the API server g
     const binaries = findBinaries();
     if (typeof binaries === 'string') throw new Error(binaries);
     plane = await startControlPlane(binaries);
-    await plane.kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-api-watch')]);
+    await plane.kubectl(['apply', '-k', join(ROOT, 'demo/local-api-watch')]);
     await plane.kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     user = await spawnService({
       ROLE: 'user',

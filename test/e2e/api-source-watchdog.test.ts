@@ -27,7 +27,7 @@ describe.skipIf(skipReason !== null)('the API source watchdog', () => {
   let source: ApiSource;
 
   beforeAll(async () => {
-    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-api-watch')]);
+    await kubectl(['apply', '-k', join(ROOT, 'demo/local-api-watch')]);
     await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     // The client is loaded once per process, from KUBECONFIG.
     process.env.KUBECONFIG = await kubeconfigForToken(await tokenFor('sample-app-config-reader'), 'watchdog');

@@ -23,7 +23,7 @@ describe.skipIf(skipReason !== null)('the API-watch source, on a real API server
   let user: ServiceProcess;
 
   beforeAll(async () => {
-    await kubectl(['apply', '-k', join(ROOT, 'kustomize/overlays/local-api-watch')]);
+    await kubectl(['apply', '-k', join(ROOT, 'demo/local-api-watch')]);
     await kubectl(patchConfigMapArgs(NAMESPACE, { MAINTENANCE_MODE: 'false' }));
     // The user pod's identity from the api-watch component: read-only, app-config only.
     const kubeconfig = await kubeconfigForToken(await tokenFor('sample-app-config-reader'), 'config-reader');

@@ -111,7 +111,7 @@ export async function installKedaCrd(): Promise<void> {
 }
 
 export async function applyBase(): Promise<void> {
-  await kubectl(['apply', '-k', join(ROOT, 'k8s')]);
+  await kubectl(['apply', '-k', join(ROOT, 'demo/base')]);
 }
 
 export async function configMap(): Promise<{

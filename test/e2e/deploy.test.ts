@@ -26,7 +26,7 @@ import { systemClock } from '../../src/clock.ts';
 import { NAMESPACE, ROOT, skipReason } from './cluster.ts';
 import { PLUGIN_DIR } from '../../scripts/lib/plugin.ts';
 
-const BASE = join(ROOT, 'k8s');
+const BASE = join(ROOT, 'demo/base');
 const BYPASS_KEY = 'an-e2e-bypass-key-of-at-least-32-bytes';
 
 // Its own control plane: a clean cluster, as a platform engineer's first `kubectl apply -k` meets it.

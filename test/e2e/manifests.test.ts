@@ -5,18 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
 import { ROOT, applyBase, installKedaCrd, kubectl, skipReason } from './cluster.ts';
 import { parseConfig } from '../../src/config/parse.ts';
+import { loadEnv } from '../../src/env.ts';
+
+/** What a user applies as it is: rendered, it must match test/golden/<name>.yaml byte for byte. */
+const GOLDEN = { 'your-app': 'examples/your-app', demo: 'demo/base', cluster: 'kustomize/cluster' } as const;
 
 /** The demo and every overlay of it. */
-/** What a user applies as it is: rendered, it must match test/golden/<name>.yaml byte for byte. */
-const GOLDEN = { 'your-app': 'examples/your-app', demo: 'k8s', cluster: 'kustomize/cluster' } as const;
-
 const OVERLAYS = {
-  demo: 'k8s',
-  local: 'kustomize/overlays/local',
-  'local-api-watch': 'kustomize/overlays/local-api-watch',
-  'local-gateway-api': 'kustomize/overlays/local-gateway-api',
-  minikube: 'kustomize/overlays/minikube',
-  production: 'kustomize/overlays/production',
+  demo: 'demo/base',
+  local: 'demo/local',
+  'local-api-watch': 'demo/local-api-watch',
+  'local-gateway-api': 'demo/local-gateway-api',
+  minikube: 'demo/minikube',
+  production: 'demo/production',
 } as const;
 
 /** The recipe, as four users would copy it: two namespaces, two app names. */
@@ -75,6 +76,29 @@ async function render(dir: string): Promise<K8sObject[]> {
 }
 
 const installId = (install: { namespace: string; app: string }) => `${install.namespace}-${install.app}`;
+
+/** The app container's environment as the kubelet gives it: values, and the pod's own labels and names through the downward API. */
+function resolvedEnv(deployment: K8sObject): Record<string, string> {
+  const pod = { metadata: { ...deployment.spec.template.metadata, name: 'pod-0', namespace: deployment.metadata.namespace } };
+  const container = deployment.spec.template.spec.containers.find((entry: any) => entry.name === 'app');
+  return Object.fromEntries(
+    container.env.map((entry: any) => {
+      if (entry.value !== undefined) return [entry.name, entry.value];
+      const path: string = entry.valueFrom.fieldRef.fieldPath;
+      const label = /^metadata\.labels\['(.+)'\]$/.exec(path);
+      const value = label
+        ? pod.metadata.labels?.[label[1]!]
+        : path === 'metadata.name'
+          ? pod.metadata.name
+          : path === 'metadata.namespace'
+            ? pod.metadata.namespace
+            : undefined;
+      if (value === undefined) throw new Error(`${deployment.metadata.name}: ${entry.name} from ${path}, which the pod does not have`);
+      return [entry.name, value];
+    }),
+  );
+}
+
 const find = (objects: K8sObject[], kind: string, name: string) => {
   const found = objects.find((object) => object.kind === kind && object.metadata.name === name);
   if (!found) throw new Error(`no ${kind}/${name} among ${objects.map((object) => `${object.kind}/${object.metadata.name}`).join(', ')}`);
@@ -300,7 +324,7 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     const kubeScore = process.env.KUBE_SCORE;
     if (!kubeScore) throw new Error('KUBE_SCORE is not set: `source scripts/lib/parts.sh && parts_kube_score` installs it');
     const explained = [/^\(\S+\) CPU limit is not set$/, /^\(\S+\) ImagePullPolicy is not set to Always$/];
-    for (const dir of ['examples/your-app', 'kustomize/overlays/production']) {
+    for (const dir of ['examples/your-app', 'demo/production']) {
       const yaml = await kubectl(['kustomize', join(ROOT, dir)]);
       // kube-score exits 1 when it finds a critical: its report is what matters.
       const report = await new Promise<string>((resolve, reject) => {
@@ -447,6 +471,29 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     expect(containers).toBeGreaterThanOrEqual(30);
   });
 
+  it("gives every pod of ours the names of its own install's objects, derived from its app label, with none copied into its environment", () => {
+    let checked = 0;
+    for (const [name, objects] of Object.entries(rendered)) {
+      for (const deployment of objects.filter(
+        (object) => object.kind === 'Deployment' && object.metadata.labels?.['maintenance-switch.dev/tier'],
+      )) {
+        const where = `${name}: ${deployment.metadata.name}`;
+        const env = loadEnv(resolvedEnv(deployment));
+        const volumes = deployment.spec.template.spec.volumes;
+        expect(env.APP_NAME, where).toBe(deployment.spec.template.metadata.labels['maintenance-switch.dev/app']);
+        expect(env.CONFIGMAP_NAME, where).toBe(volumes.find((volume: any) => volume.name === 'maintenance-switch').configMap.name);
+        expect(env.BYPASS_KEY_SECRET, where).toBe(
+          volumes.find((volume: any) => volume.name === 'maintenance-switch-bypass-key').secret.secretName,
+        );
+        expect(find(objects, 'ConfigMap', env.CONFIGMAP_NAME).metadata.labels?.['maintenance-switch.dev/tier'], where).toBe('switch');
+        if (env.ROLE === 'admin')
+          expect(find(objects, 'Service', env.NUDGE_SERVICE).metadata.labels?.['maintenance-switch.dev/tier'], where).toBe('pods');
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(20);
+  });
+
   it('gives every install and overlay the page tier, so users never get "connection refused"', () => {
     for (const [name, objects] of Object.entries(rendered)) {
       const publicService = objects.find(
@@ -512,7 +559,7 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
         (object) => object.kind === 'Deployment' && object.metadata.labels?.['maintenance-switch.dev/tier'] === 'admin',
       )) {
         const env = admin.spec.template.spec.containers[0].env as { name: string; value?: string }[];
-        expect(env.find((entry) => entry.name === 'APP_NAME')?.value, name).toBe(admin.metadata.labels?.['maintenance-switch.dev/app']);
+        expect(resolvedEnv(admin).APP_NAME, name).toBe(admin.metadata.labels?.['maintenance-switch.dev/app']);
         expect(
           env.find((entry) => entry.name === 'AUTOSCALING_HOLD'),
           name,

@@ -26,6 +26,25 @@ describe('loadEnv', () => {
     expect(() => loadEnv(env)).toThrow(message);
   });
 
+  it("derives the install's object names from APP_NAME; a name set explicitly wins; without an app, the demo's", () => {
+    expect(loadEnv({ APP_NAME: 'shop' })).toMatchObject({
+      CONFIGMAP_NAME: 'shop-maintenance',
+      BYPASS_KEY_SECRET: 'shop-maintenance-bypass-key',
+      NUDGE_SERVICE: 'shop-maintenance-pods',
+    });
+    expect(loadEnv({ APP_NAME: 'sample-app', CONFIGMAP_NAME: 'app-config' })).toMatchObject({
+      CONFIGMAP_NAME: 'app-config',
+      BYPASS_KEY_SECRET: 'sample-app-maintenance-bypass-key',
+    });
+    expect(loadEnv({})).toMatchObject({
+      APP_NAME: 'none',
+      CONFIGMAP_NAME: 'app-config',
+      BYPASS_KEY_SECRET: 'maintenance-bypass-key',
+      NUDGE_SERVICE: 'none',
+    });
+    expect(() => loadEnv({ APP_NAME: 'Shop' })).toThrow(/APP_NAME="Shop" must be a lowercase DNS name/);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadEnv({ ROLE: '', PORT: '' })).toMatchObject({ ROLE: 'user', PORT: 8080 });
   });
