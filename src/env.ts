@@ -88,6 +88,11 @@ export const envSchema = z.object({
     .default('x-forwarded-for'),
   UPSTREAM: upstreamUrl.optional(),
   PROXY_PORT: port.default(9900),
+  // bypass: users reach the app directly, and only bypass holders come through PROXY_PORT (the
+  // preview Service), so the gate cannot refuse users' writes and holds read-only as maintenance;
+  // all: the public Service sends every request through PROXY_PORT.
+  GATE_TRAFFIC: z.enum(['bypass', 'all'], { error: 'must be "bypass" or "all"' }).default('bypass'),
+  GRAPHQL_MAX_BODY_BYTES: wholeNumber(1024, 16 * 1024 * 1024).default(256 * 1024),
   // Empty means "not set", so a manifest can leave the path blank instead of dropping the variable.
   UPSTREAM_READY_PATH: z.preprocess(
     (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
@@ -201,6 +206,8 @@ const checkedSchema = (source: NodeJS.ProcessEnv) =>
           if (env[name] !== undefined)
             context.addIssue({ code: 'custom', path: [name], message: `is for ROLE=gate only, not ${env.ROLE}` });
         }
+      } else if (env.GATE_TRAFFIC === 'all' && env.UPSTREAM === undefined) {
+        context.addIssue({ code: 'custom', path: ['GATE_TRAFFIC'], message: 'needs UPSTREAM, the application to send users to' });
       } else if (env.UPSTREAM_READY_PATH !== undefined && env.UPSTREAM === undefined) {
         context.addIssue({ code: 'custom', path: ['UPSTREAM_READY_PATH'], message: 'needs UPSTREAM, the application to ask' });
       } else if (env.UPSTREAM !== undefined && env.PROXY_PORT === env.PORT && env.PORT !== 0) {

@@ -3,6 +3,7 @@ import { BYPASS_DEFAULT_SECONDS, BYPASS_MAX_SECONDS } from '../maintenance/bypas
 
 export const HELP = `Usage:
   kubectl maintenance on  --reason TEXT [--message TEXT] [--retry-after SECONDS] [--wait [--timeout 2m]]
+  kubectl maintenance read-only --reason TEXT [--message TEXT] [--retry-after SECONDS] [--wait [--timeout 2m]]
   kubectl maintenance off --reason TEXT [--wait [--timeout 2m]]
   kubectl maintenance schedule --reason TEXT [--start TIME] [--end TIME] [--message TEXT] [--retry-after SECONDS]
   kubectl maintenance status
@@ -12,10 +13,13 @@ export const HELP = `Usage:
 
 Commands:
   on           maintenance now, whatever a window says
+  read-only    reads reach the application, writes get the maintenance page; only where users
+               pass through the gates (components/gate-proxy) or the demo's user role
   off          users get the application now: the switch goes off, and a window that holds
                maintenance now is cleared (as the panel's "End maintenance now")
   schedule     maintenance inside a window: --start and/or --end; the switch stays as it is, so
-               planning the next window during this one never ends it
+               planning the next window during this one never ends it (with the switch
+               read-only, the window is read-only)
   status       what users get now, what changes next, who changed it last, and the fleet
   history      the latest changes, newest first
   repair       store the stored config again without the keys that are rejected, so the pods
@@ -67,7 +71,7 @@ Exit codes: 0 done, 1 error, 2 usage (a bad command, option or value: nothing wa
 or written), 3 conflict (someone else changed it; nothing written), 4 --wait timed out (the
 change was made; the fleet has not followed it yet).`;
 
-export const COMMANDS = ['on', 'off', 'schedule', 'status', 'history', 'repair', 'bypass-link'] as const;
+export const COMMANDS = ['on', 'read-only', 'off', 'schedule', 'status', 'history', 'repair', 'bypass-link'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** A bad command line: one line naming the problem, exit 2, and nothing contacted. */
@@ -114,6 +118,7 @@ const CLUSTER_ONLY: readonly OptionName[] = [
 /** What each command takes besides the target's options: anything else is refused, never ignored. */
 const TAKES: Record<Command, readonly OptionName[]> = {
   on: ['reason', 'message', 'retry-after', 'if-version', 'wait', 'timeout', 'service'],
+  'read-only': ['reason', 'message', 'retry-after', 'if-version', 'wait', 'timeout', 'service'],
   off: ['reason', 'if-version', 'wait', 'timeout', 'service'],
   schedule: ['reason', 'start', 'end', 'message', 'retry-after', 'if-version'],
   status: ['service'],
@@ -190,7 +195,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     if (local && CLUSTER_ONLY.includes(name)) throw new UsageError(`--${name} is for a cluster; --local works on a directory`);
     if (TARGET_OPTIONS.includes(name) || TAKES[command].includes(name)) continue;
     if (name === 'start' || name === 'end') throw new UsageError(`--start and --end are for schedule; ${command} is not a window`);
-    if (name === 'retry-after') throw new UsageError('--retry-after is for on and schedule');
+    if (name === 'retry-after') throw new UsageError('--retry-after is for on, read-only and schedule');
     throw new UsageError(`${command} takes no --${name}`);
   }
   if (local && command === 'bypass-link')

@@ -70,17 +70,32 @@ export function planChange(request: Request, stored: RawConfig, now: number): Pl
       if (parsed.ok && parsed.config.enabled && Object.keys(data).length === 0) return { write: false, said: 'maintenance is already on' };
       data[CONFIG_KEYS.mode] = 'true';
       break;
+    case 'read-only':
+      if (parsed.ok && parsed.config.readOnly && Object.keys(data).length === 0)
+        return { write: false, said: 'the switch is already read-only' };
+      data[CONFIG_KEYS.mode] = 'read-only';
+      break;
     case 'off': {
       data[CONFIG_KEYS.mode] = 'false';
-      const windowHolds = parsed.ok && decide({ ...parsed.config, enabled: false }, now).active;
+      // A window that holds maintenance or read-only now is cleared (the switch going off with
+      // it, so a read-only switch cannot be left without its window, which means read-only now).
+      const windowHolds = parsed.ok && decide({ ...parsed.config, enabled: false }, now).cause === 'window';
       if (windowHolds) {
         data[CONFIG_KEYS.start] = null;
         data[CONFIG_KEYS.end] = null;
-      } else if (parsed.ok && !parsed.config.enabled) {
+      } else if (parsed.ok && decide(parsed.config, now).cause === null) {
         return { write: false, said: 'maintenance is already off' };
       }
       return { write: true, data, endsWindow: windowHolds };
     }
+    case 'schedule':
+      // A read-only switch with no window means read-only now; a window would limit it to the window.
+      if (parsed.ok && parsed.config.readOnly && parsed.config.windowStart === null && parsed.config.windowEnd === null)
+        return {
+          write: false,
+          said: 'the switch is read-only now, and a window would make it read-only only inside the window: say off first, then schedule (read-only again keeps the window read-only)',
+        };
+      break;
     case 'repair': {
       if (parsed.ok) return { write: false, said: 'the stored config is valid; nothing to repair' };
       for (const { key, message } of parsed.issues) {
@@ -112,12 +127,16 @@ const at = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 /** What users get now and what changes next, in one line, with the Retry-After the pods send. */
 export function usersGet(config: MaintenanceConfig, now: number): string {
   const decision = decide(config, now);
-  const page = `the maintenance page ("${config.message}", Retry-After ${retryAfterSeconds(config, now)} s)`;
+  const retry = `Retry-After ${retryAfterSeconds(config, now)} s`;
+  const page = decision.readOnly
+    ? `read-only: reads reach the application, writes get the maintenance page ("${config.message}", ${retry})`
+    : `the maintenance page ("${config.message}", ${retry})`;
   if (decision.cause === 'switch') return `${page} now, until the switch is turned off`;
   const next = decision.nextChangeAt;
   if (decision.cause === 'window') return `${page} now, until ${next === null ? 'the window is cleared' : at(next)}`;
   if (next === null) return 'the application now; nothing is scheduled';
   const end = config.windowEnd;
   const later = { ...config, enabled: false };
-  return `the application now; the maintenance page ("${config.message}", Retry-After ${retryAfterSeconds(later, next)} s) from ${at(next)}${end !== null ? ` to ${at(end)}` : ''}`;
+  const what = config.readOnly ? 'read-only' : 'the maintenance page';
+  return `the application now; ${what} ("${config.message}", Retry-After ${retryAfterSeconds(later, next)} s) from ${at(next)}${end !== null ? ` to ${at(end)}` : ''}`;
 }

@@ -140,8 +140,11 @@ export class ClusterTarget {
     const { data } = stored;
     const now = this.#clock.now();
     const parsed = parseConfig(data);
-    const active = parsed.ok ? decide(parsed.config, now).active : data.MAINTENANCE_MODE?.trim().toLowerCase() === 'true';
-    out.line(`maintenance: ${active ? 'on' : 'off'}   (configmap ${this.where}, resourceVersion ${stored.version})`);
+    const decision = parsed.ok ? decide(parsed.config, now) : null;
+    const active = decision?.active ?? data.MAINTENANCE_MODE?.trim().toLowerCase() === 'true';
+    const mode = active ? 'on' : (decision?.readOnly ?? false) ? 'read-only' : 'off';
+    out.line(`maintenance: ${mode}   (configmap ${this.where}, resourceVersion ${stored.version})`);
+    if (stored.readOnlyRefused !== null) out.line(`read-only:   not available here: ${safe(stored.readOnlyRefused)}`);
     if (parsed.ok) out.line(`users:       ${safe(usersGet(parsed.config, now))}`);
     else
       out.line(

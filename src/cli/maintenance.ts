@@ -2,7 +2,14 @@ import { isSea } from 'node:sea';
 import { pino, type Logger } from 'pino';
 import { systemClock } from '../clock.ts';
 import { CONFIG_KEYS, parseConfig } from '../config/parse.ts';
-import { applyChange, ConfigNotFoundError, InvalidConfigChangeError, updateConfig, VersionConflictError } from '../config/writer.ts';
+import {
+  applyChange,
+  ConfigNotFoundError,
+  InvalidConfigChangeError,
+  ReadOnlyNotEnforcedError,
+  updateConfig,
+  VersionConflictError,
+} from '../config/writer.ts';
 import { KubernetesApiError } from '../k8s/client.ts';
 import { decide } from '../maintenance/policy.ts';
 import { HELP, parseCommandLine, UsageError, type Request } from './args.ts';
@@ -92,6 +99,7 @@ async function change(request: Request, target: ClusterTarget | LocalTarget, out
     written = await updateConfig(target.writer, { data: plan.data, actor, reason, expectedVersion });
   } catch (error) {
     if (error instanceof VersionConflictError) throw target.conflict(expectedVersion);
+    if (error instanceof ReadOnlyNotEnforcedError) throw new CliError(`nothing written: ${error.message}`);
     if (error instanceof InvalidConfigChangeError) {
       const merged = applyChange(stored.data, plan.data);
       throw new CliError(`nothing written: ${describeIssues(error.issues, merged, new Set(Object.keys(plan.data)))}`, 2);
@@ -102,7 +110,7 @@ async function change(request: Request, target: ClusterTarget | LocalTarget, out
   if (!after.ok) throw new CliError(`the written config is invalid: ${after.error}`);
   const version = target.versionNote(written.version);
   const by = `, by ${safe(actor)}: ${safe(reason)}`;
-  const switchIs = after.config.enabled ? 'on' : 'off';
+  const switchIs = after.config.enabled ? 'on' : after.config.readOnly ? 'read-only' : 'off';
   if (request.command === 'schedule') {
     const bound = (key: string) => safe(written.data[key] || 'open');
     out.line(
@@ -112,7 +120,7 @@ async function change(request: Request, target: ClusterTarget | LocalTarget, out
     const dropped = Object.keys(plan.data).sort().join(', ');
     out.line(`repaired ${target.where}: dropped ${dropped}${version}${by}`);
   } else {
-    out.line(`maintenance ${request.command} in ${target.where}${version}${by}`);
+    out.line(`${request.command === 'read-only' ? 'read-only' : `maintenance ${request.command}`} in ${target.where}${version}${by}`);
   }
   if (plan.endsWindow) out.line('the window that held maintenance on is cleared');
   const kept = keptValues(request, written.data, after.config);

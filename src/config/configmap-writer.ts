@@ -25,7 +25,13 @@ export const ANNOTATIONS = {
   dataHash: `${ANNOTATION_PREFIX}/data-hash`,
   /** On our Events: what the change set, in words. */
   what: `${ANNOTATION_PREFIX}/what`,
+  /** `enforced` on a switch whose users pass through gates or the user role (components/gate-proxy, the demo). */
+  readOnly: `${ANNOTATION_PREFIX}/read-only`,
 } as const;
+
+/** Why read-only cannot be set on a switch without the annotation: its gates would hold it as maintenance. */
+export const READ_ONLY_NOT_ENFORCED =
+  'read-only mode is not enforced by this install: users reach the app directly, not through its gates, which would hold read-only as maintenance on instead. Use kustomize/components/gate-proxy in the recipe in place of components/gate, so that users pass through the gates';
 
 /** The field managers of this project's writers: the admin tier, and the kubectl plugin. */
 export const FIELD_MANAGER = 'maintenance-switch';
@@ -257,5 +263,6 @@ export function storedConfig(configMap: V1ConfigMap): StoredConfig {
     data,
     version: configMap.metadata?.resourceVersion ?? '',
     audit,
+    readOnlyRefused: annotations[ANNOTATIONS.readOnly] === 'enforced' ? null : READ_ONLY_NOT_ENFORCED,
   };
 }

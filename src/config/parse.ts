@@ -10,6 +10,7 @@ export const CONFIG_KEYS = {
   end: 'MAINTENANCE_END',
   allowPaths: 'MAINTENANCE_ALLOW_PATHS',
   pageHtml: 'MAINTENANCE_PAGE_HTML',
+  graphqlPaths: 'MAINTENANCE_GRAPHQL_PATHS',
 } as const;
 
 /**
@@ -49,7 +50,13 @@ export function sameConfig(a: RawConfig, b: RawConfig): boolean {
 }
 
 export interface MaintenanceConfig {
+  /** `MAINTENANCE_MODE: "true"`: maintenance on, whatever the window says. */
   enabled: boolean;
+  /**
+   * `MAINTENANCE_MODE: "read-only"`: reads reach the app, writes get the 503 page; with a
+   * window, only inside it. Never true with `enabled`.
+   */
+  readOnly: boolean;
   message: string;
   retryAfterSeconds: number;
   /** Epoch milliseconds, or null for an open bound. */
@@ -58,6 +65,8 @@ export interface MaintenanceConfig {
   allowPaths: readonly string[];
   /** Your own 503 page (MAINTENANCE_PAGE_HTML), with its placeholders; null for the default page. */
   pageHtml: string | null;
+  /** Where read-only mode parses GraphQL to tell a query from a mutation (MAINTENANCE_GRAPHQL_PATHS). */
+  graphqlPaths: readonly string[];
 }
 
 const blankAsAbsent = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
@@ -84,6 +93,8 @@ const pageTemplate = z
       });
   });
 
+const pathPrefixes = commaList.pipe(z.array(z.string().startsWith('/', 'each path prefix must start with "/"'))).default([]);
+
 const schema = z
   .object({
     [CONFIG_KEYS.mode]: z.preprocess(
@@ -91,9 +102,8 @@ const schema = z
       z
         .string()
         .transform((text) => text.trim().toLowerCase())
-        .pipe(z.enum(['true', 'false'], { error: 'must be "true" or "false"' }))
-        .transform((text) => text === 'true')
-        .default(false),
+        .pipe(z.enum(['true', 'false', 'read-only'], { error: 'must be "true", "false" or "read-only"' }))
+        .default('false'),
     ),
     [CONFIG_KEYS.message]: z.preprocess(
       blankAsAbsent,
@@ -115,11 +125,9 @@ const schema = z
     ),
     [CONFIG_KEYS.start]: z.preprocess(blankAsAbsent, rfc3339.optional()),
     [CONFIG_KEYS.end]: z.preprocess(blankAsAbsent, rfc3339.optional()),
-    [CONFIG_KEYS.allowPaths]: z.preprocess(
-      blankAsAbsent,
-      commaList.pipe(z.array(z.string().startsWith('/', 'each path prefix must start with "/"'))).default([]),
-    ),
+    [CONFIG_KEYS.allowPaths]: z.preprocess(blankAsAbsent, pathPrefixes),
     [CONFIG_KEYS.pageHtml]: z.preprocess(blankAsAbsent, pageTemplate.optional()),
+    [CONFIG_KEYS.graphqlPaths]: z.preprocess(blankAsAbsent, pathPrefixes),
   })
   .refine(
     (config) => {
@@ -172,13 +180,15 @@ export function parseConfig(raw: RawConfig): ParseResult {
   return {
     ok: true,
     config: {
-      enabled: data[CONFIG_KEYS.mode],
+      enabled: data[CONFIG_KEYS.mode] === 'true',
+      readOnly: data[CONFIG_KEYS.mode] === 'read-only',
       message: data[CONFIG_KEYS.message],
       retryAfterSeconds: data[CONFIG_KEYS.retryAfter],
       windowStart: data[CONFIG_KEYS.start] ?? null,
       windowEnd: data[CONFIG_KEYS.end] ?? null,
       allowPaths: data[CONFIG_KEYS.allowPaths],
       pageHtml: data[CONFIG_KEYS.pageHtml] ?? null,
+      graphqlPaths: data[CONFIG_KEYS.graphqlPaths],
     },
   };
 }
@@ -191,14 +201,23 @@ function truncate(text: string): string {
 export function describeConfig(config: MaintenanceConfig) {
   return {
     enabled: config.enabled,
+    mode: switchMode(config),
     message: config.message,
     retryAfterSeconds: config.retryAfterSeconds,
     start: isoOrNull(config.windowStart),
     end: isoOrNull(config.windowEnd),
     allowPaths: config.allowPaths,
+    graphqlPaths: config.graphqlPaths,
     // Whether your own page is served, and which (a fingerprint, not the page: /status is public).
     page: config.pageHtml === null ? 'default' : `custom ${createHash('sha256').update(config.pageHtml).digest('hex').slice(0, 12)}`,
   };
+}
+
+/** What the switch says, as one word: `MAINTENANCE_MODE` read, not the decision (a window may add to it). */
+export type SwitchMode = 'off' | 'on' | 'read-only';
+
+export function switchMode(config: Pick<MaintenanceConfig, 'enabled' | 'readOnly'>): SwitchMode {
+  return config.enabled ? 'on' : config.readOnly ? 'read-only' : 'off';
 }
 
 export function isoOrNull(epochMs: number | null): string | null {

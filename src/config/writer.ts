@@ -22,6 +22,11 @@ export interface StoredConfig {
   /** The ConfigMap's resourceVersion; for a directory, the name of the payload `..data` points at. */
   version: string;
   audit: Audit;
+  /**
+   * Why read-only mode cannot be set here (its pods would not enforce it), or null: only an install
+   * whose every request passes through a gate or the user role can refuse writes.
+   */
+  readOnlyRefused: string | null;
 }
 
 export interface ConfigChange {
@@ -58,6 +63,11 @@ export class InvalidConfigChangeError extends Error {
     super(`the resulting config would be invalid: ${issues.map(({ key, message }) => `${key}: ${message}`).join('; ')}`);
     this.issues = issues;
   }
+}
+
+/** The change sets read-only mode where nothing would enforce it; nothing was written. */
+export class ReadOnlyNotEnforcedError extends Error {
+  override readonly name = 'ReadOnlyNotEnforcedError';
 }
 
 /** The expected version is not one this writer could ever have issued. */
@@ -146,6 +156,9 @@ export async function updateConfig(writer: ConfigWriter, change: ConfigChange): 
     const merged = applyChange(current.data, change.data);
     const parsed = parseConfig(merged);
     if (!parsed.ok) throw new InvalidConfigChangeError(parsed.issues);
+    // Only a change that asks for read-only is refused: one that leaves it as `kubectl edit` set it is not.
+    if (parsed.config.readOnly && change.data[CONFIG_KEYS.mode] !== undefined && current.readOnlyRefused !== null)
+      throw new ReadOnlyNotEnforcedError(current.readOnlyRefused);
     try {
       return await writer.write({ ...change, expectedVersion: current.version, result: merged, before: current.data });
     } catch (error) {
@@ -192,7 +205,8 @@ export class DirectoryWriter implements ConfigWriter {
     // and the next write puts the link back (the instances refuse the directory until then).
     const volume = await readVolume(this.#dir, { handWritten: 'ignore' });
     if (volume.kind !== 'snapshot') throw new ConfigNotFoundError(`${this.#dir} holds no config (${volume.kind})`);
-    return { data: volume.data, version: await this.#version(), audit: await this.#readAudit() };
+    // Local mode's user instance answers every request itself, so it enforces read-only.
+    return { data: volume.data, version: await this.#version(), audit: await this.#readAudit(), readOnlyRefused: null };
   }
 
   write(change: ConfigWrite): Promise<StoredConfig> {

@@ -10,6 +10,8 @@ import { demoPage } from './pages.ts';
 import { bypassMethodNotAllowed, bypassVisit, maintenanceResponse } from './maintenance-answer.ts';
 import { BYPASS_CACHE_CONTROL, BYPASS_PATH, type Bypass } from './bypass.ts';
 import { isCacheDirective } from './forwarded-head.ts';
+import { BodyTooLargeError, markReadOnly, readBodyUpTo } from './read-only.ts';
+import { judgeGraphql } from '../maintenance/graphql.ts';
 import type { BypassKeyStatus } from '../config/bypass-key.ts';
 
 export interface Lifecycle {
@@ -85,7 +87,9 @@ export function createApp(deps: AppDeps): Hono {
       ...surface.status?.(),
       ...(deps.bypassKey ? { bypassKey: deps.bypassKey() } : {}),
       maintenance: view.active,
+      mode: effectiveMode(view),
       maintenanceCause: view.cause,
+      failedClosed: view.failedClosed ? FAILED_CLOSED : null,
       nextChangeAt: isoOrNull(view.nextChangeAt),
       retryAfterSeconds: view.config === null ? null : retryAfterSeconds(view.config, now),
       ...deps.sourceStatus(),
@@ -117,21 +121,55 @@ type Handler = (c: Context) => Response | Promise<Response>;
 /**
  * The application's routes behind the maintenance gate. The gate wraps each handler instead
  * of being an app.use() middleware, which would make every request asynchronous (see metrics.ts).
+ * In read-only mode every answer carries the read-only header; a GraphQL request's body is read
+ * (up to `graphqlMaxBytes`) and judged first, and kept for the handler (`c.req.text()`, `json()`).
  */
-export function holdDuringMaintenance(state: MaintenanceState, bypass: Bypass | undefined): (handler: Handler) => Handler {
+export function holdDuringMaintenance(
+  state: MaintenanceState,
+  bypass: Bypass | undefined,
+  graphqlMaxBytes = DEFAULT_GRAPHQL_MAX_BYTES,
+): (handler: Handler) => Handler {
   return (handler) => (c) => {
     const view = state.current;
-    // The hot path while maintenance is off: nothing else is looked at, no closure is made.
-    if (!view.active) return handler(c);
-    const admission = admit(
-      view,
-      (allowPaths) => isPathAllowed(allowPaths, c.req.path),
-      () => bypass?.admits(bypassRequest(c, bypass)) === true,
-    );
-    if (admission === 'pass') return handler(c);
-    if (admission === 'private') return privately(handler(c));
-    return maintenanceResponse(c, view.config!, state.clock.now(), view.cause);
+    // The hot path while nothing is on: nothing else is looked at, no closure is made.
+    if (!view.active && !view.readOnly) return handler(c);
+    const admission = admit(view, {
+      method: c.req.method,
+      matches: (prefixes) => isPathAllowed(prefixes, c.req.path),
+      isBypassed: () => bypass?.admits(bypassRequest(c, bypass)) === true,
+    });
+    if (!view.readOnly) {
+      if (admission === 'pass') return handler(c);
+      if (admission === 'private') return privately(handler(c));
+      return maintenanceResponse(c, view.config!, state.clock.now(), view.cause);
+    }
+    const refuse = () => maintenanceResponse(c, view.config!, state.clock.now(), view.cause, 'read-only');
+    if (admission === 'pass') return marked(handler(c));
+    if (admission === 'private') return marked(privately(handler(c)));
+    if (admission === 'hold') return refuse();
+    return judged(c, graphqlMaxBytes).then((read) => (read ? marked(handler(c)) : refuse()));
   };
+}
+
+/** Whether a GraphQL request only reads; its body, once read, is left where Hono's body readers find it. */
+async function judged(c: Context, maxBytes: number): Promise<boolean> {
+  let body = '';
+  if (c.req.method === 'POST') {
+    try {
+      body = (await readBodyUpTo(c.req.raw.body, maxBytes, c.req.header('Content-Length'))).toString('utf8');
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return false;
+      throw error;
+    }
+    // Hono keeps promises in bodyCache (its type says the value): c.req.text() and json() read this one.
+    (c.req.bodyCache as Record<string, Promise<string>>).text = Promise.resolve(body);
+  }
+  const url = new URL(c.req.url);
+  return judgeGraphql({ method: c.req.method, contentType: c.req.header('Content-Type'), search: url.searchParams, body }).read;
+}
+
+function marked(response: Response | Promise<Response>): Response | Promise<Response> {
+  return response instanceof Promise ? response.then(markReadOnly) : markReadOnly(response);
 }
 
 /**
@@ -171,7 +209,17 @@ const DEFAULT_CONFIG: MaintenanceConfig = (() => {
   return parsed.config;
 })();
 
+/** What is in effect, as one word: maintenance on, read-only, or off. */
+export function effectiveMode(view: { active: boolean; readOnly: boolean }): 'on' | 'read-only' | 'off' {
+  return view.active ? 'on' : view.readOnly ? 'read-only' : 'off';
+}
+
+const FAILED_CLOSED =
+  'the switch asks for read-only, but users do not pass through this gate (GATE_TRAFFIC=bypass), so it cannot refuse their writes: it holds maintenance on instead, and users get the page; kustomize/components/gate-proxy sends users through the gate';
+
 const HTML = 'text/html; charset=UTF-8';
+/** GRAPHQL_MAX_BODY_BYTES's default: far above a real query document, far below what would hurt. */
+export const DEFAULT_GRAPHQL_MAX_BYTES = 256 * 1024;
 const READY_BODY = JSON.stringify({ status: 'ready' });
 const PROBE_HEADERS = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
 

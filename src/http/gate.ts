@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { Hono } from 'hono';
 import { getRequestListener } from '@hono/node-server';
 import type { MaintenanceState } from '../maintenance/state.ts';
@@ -7,11 +7,16 @@ import { admit, isCanonicalPath, isPathAllowed, type Admission } from '../mainte
 import { BYPASS_PATH, type Bypass } from './bypass.ts';
 import { bypassMethodNotAllowed, bypassVisit, maintenanceResponse, upgradeRefusal } from './maintenance-answer.ts';
 import type { UpstreamProxy } from './proxy.ts';
+import type { ForwardedHead } from './forwarded-head.ts';
+import { judgeGraphql } from '../maintenance/graphql.ts';
+import { BodyTooLargeError, READ_ONLY_HEADER, READ_ONLY_VALUE, readBodyUpTo } from './read-only.ts';
 
 export interface GateDeps {
   state: MaintenanceState;
   bypass: Bypass;
   proxy: UpstreamProxy;
+  /** The largest GraphQL request body read to judge it in read-only mode. */
+  graphqlMaxBytes: number;
 }
 
 export interface GateListeners {
@@ -29,25 +34,40 @@ const TUNNEL_RECHECK_MS = 2_000;
  * them; then the gate answers with the 503 page itself, except for allowed paths and bypass
  * holders. Only those answers go through Hono: the forwarding path is Node's own http.
  */
-export function createGateListeners({ state, bypass, proxy }: GateDeps): GateListeners {
+export function createGateListeners({ state, bypass, proxy, graphqlMaxBytes }: GateDeps): GateListeners {
   const answers = new Hono();
   answers.get(BYPASS_PATH, (c) => bypassVisit(c, bypass));
   answers.all(BYPASS_PATH, bypassMethodNotAllowed);
-  answers.all('*', (c) => maintenanceResponse(c, state.current.config, state.clock.now(), state.current.cause));
-  const answer = getRequestListener(answers.fetch);
+  answers.all('*', (c) =>
+    maintenanceResponse(
+      c,
+      state.current.config,
+      state.clock.now(),
+      state.current.cause,
+      state.current.readOnly ? 'read-only' : 'maintenance',
+    ),
+  );
+  const hono = getRequestListener(answers.fetch);
+  /** The gate's own answer; in read-only mode it carries the read-only header, as every answer then does. */
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
+    if (state.current.readOnly) res.setHeader(READ_ONLY_HEADER, READ_ONLY_VALUE);
+    void hono(req, res);
+  };
 
   /** Whether the request goes to the application; `private` when only a bypass let it through. */
   // Only a canonical path can be allowed here: the application, not this gate, resolves the path.
-  const route = (req: IncomingMessage): Admission =>
-    admit(
-      state.current,
-      (allowPaths) => {
+  // An upgraded connection (a WebSocket) carries writes as easily as reads: read-only mode
+  // treats it as a write, so only allowed paths and bypass holders open one.
+  const route = (req: IncomingMessage, upgrade = false): Admission =>
+    admit(state.current, {
+      method: upgrade ? 'UPGRADE' : req.method,
+      matches: (prefixes) => {
         const url = req.url ?? '/';
         const query = url.indexOf('?');
         const path = query === -1 ? url : url.slice(0, query);
-        return isCanonicalPath(path) && isPathAllowed(allowPaths, path);
+        return isCanonicalPath(path) && isPathAllowed(prefixes, path);
       },
-      () => {
+      isBypassed: () => {
         const forwardedFor = req.headers[bypass.settings.proxies.header];
         return bypass.admits({
           peer: req.socket.remoteAddress,
@@ -55,20 +75,52 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
           forwardedFor: Array.isArray(forwardedFor) ? forwardedFor.join(', ') : forwardedFor,
         });
       },
-    );
+    });
+
+  /**
+   * A GraphQL request in read-only mode: its body (up to the cap) is read and judged, then
+   * forwarded whole with its length, or refused. Nothing reaches the application before the verdict.
+   */
+  const judgeThenForward = async (req: IncomingMessage, res: ServerResponse, head: ForwardedHead) => {
+    let body: Buffer;
+    try {
+      body =
+        req.method === 'POST'
+          ? await readBodyUpTo(Readable.toWeb(req) as ReadableStream<Uint8Array>, graphqlMaxBytes, req.headers['content-length'])
+          : Buffer.alloc(0);
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) throw error;
+      // The rest of the body is never read: the connection closes after the refusal.
+      res.shouldKeepAlive = false;
+      answer(req, res);
+      return;
+    }
+    const verdict = judgeGraphql({
+      method: req.method ?? 'GET',
+      contentType: req.headers['content-type'],
+      search: new URL(req.url ?? '/', 'http://gate.invalid').searchParams,
+      body: body.toString('utf8'),
+    });
+    // The state may have changed while the body arrived: the verdict holds only if read-only still does.
+    if (verdict.read && state.current.readOnly)
+      proxy.forward(req, res, head, { private: false, readOnly: true, ...(req.method === 'POST' ? { body } : {}) });
+    else if (verdict.read && !state.current.active)
+      proxy.forward(req, res, head, { private: false, readOnly: false, ...(req.method === 'POST' ? { body } : {}) });
+    else answer(req, res);
+  };
 
   // Open tunnels with the request that opened them. Maintenance ends every tunnel that it
   // would not let open now: at once when it starts, and on each recheck while it lasts, so a
   // rotated key or an expired bypass cuts the tunnels it had let through.
   const tunnels = new Map<Duplex, IncomingMessage>();
   const recheckTunnels = () => {
-    if (!state.current.active) return;
+    if (!state.current.active && !state.current.readOnly) return;
     for (const [socket, req] of tunnels) {
-      if (route(req) === 'hold') socket.destroy();
+      if (route(req, true) === 'hold') socket.destroy();
     }
   };
   const unsubscribe = state.onChange((view, previous) => {
-    if (view.active && !previous.active) recheckTunnels();
+    if ((view.active && !previous.active) || (view.readOnly && !previous.readOnly)) recheckTunnels();
   });
   let cancelRecheck: (() => void) | null = null;
   const scheduleRecheck = () => {
@@ -87,17 +139,19 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
       const head = proxy.admit(req, res);
       if (head === null) return;
       if (isBypassVisit(req.url)) {
-        void answer(req, res);
+        answer(req, res);
         return;
       }
       const decision = route(req);
-      if (decision === 'hold') void answer(req, res);
-      else proxy.forward(req, res, head, decision === 'private');
+      if (decision === 'hold') answer(req, res);
+      else if (decision === 'graphql') judgeThenForward(req, res, head).catch(() => res.destroy());
+      else if (decision === 'pass' && !state.current.readOnly) proxy.forward(req, res, head);
+      else proxy.forward(req, res, head, { private: decision === 'private', readOnly: state.current.readOnly });
     },
     upgrade(req, socket, head) {
       const forwardedHead = proxy.admitUpgrade(req, socket);
       if (forwardedHead === null) return;
-      const decision = route(req);
+      const decision = route(req, true);
       if (decision !== 'hold') {
         tunnels.set(socket, req);
         socket.once('close', () => tunnels.delete(socket));
@@ -105,7 +159,7 @@ export function createGateListeners({ state, bypass, proxy }: GateDeps): GateLis
         proxy.upgrade(req, socket, head, forwardedHead);
         return;
       }
-      socket.end(upgradeRefusal(state.current.config, state.clock.now()));
+      socket.end(upgradeRefusal(state.current.config, state.clock.now(), state.current.readOnly ? 'read-only' : 'maintenance'));
     },
     close() {
       unsubscribe();

@@ -3,7 +3,8 @@ import { accepts } from 'hono/accepts';
 import { DEFAULT_MESSAGE, type MaintenanceConfig } from '../config/parse.ts';
 import { retryAfterSeconds, type MaintenanceCause } from '../maintenance/policy.ts';
 import type { Bypass } from './bypass.ts';
-import { CUSTOM_PAGE_HEADERS, MAINTENANCE_PAGE_HEADERS, formatUntil, maintenancePage } from './pages.ts';
+import { CUSTOM_PAGE_HEADERS, MAINTENANCE_PAGE_HEADERS, formatUntil, maintenancePage, readOnlyPage } from './pages.ts';
+import { READ_ONLY_HEADER, READ_ONLY_VALUE } from './read-only.ts';
 import { statusBlock } from './proxy.ts';
 
 /**
@@ -23,8 +24,11 @@ export function reloadAfterSeconds(retryAfter: number, random: () => number = Ma
   return retryAfter + Math.floor(random() * Math.max(1, Math.ceil(retryAfter / 5)));
 }
 
-function maintenanceJson(config: MaintenanceConfig | null, retryAfter: number): string {
-  return JSON.stringify({ status: 'maintenance', message: config?.message ?? DEFAULT_MESSAGE, retryAfterSeconds: retryAfter });
+/** What a refusal answers: the whole app is in maintenance, or it is read-only and this request writes. */
+export type RefusalKind = 'maintenance' | 'read-only';
+
+function maintenanceJson(config: MaintenanceConfig | null, retryAfter: number, kind: RefusalKind = 'maintenance'): string {
+  return JSON.stringify({ status: kind, message: config?.message ?? DEFAULT_MESSAGE, retryAfterSeconds: retryAfter });
 }
 
 /** `/__maintenance/bypass?token=…`: always a redirect to `/`, with the cookie only for a good token. */
@@ -47,12 +51,20 @@ export function bypassMethodNotAllowed(): Response {
 const STARTING_RETRY_AFTER_SECONDS = 60;
 
 /**
- * The 503 answer; with no config yet (a gate still starting), the default page. Built as a
+ * The 503 answer; with no config yet (a gate still starting), the default page. In read-only
+ * mode, the read-only page (always this service's own: your page speaks of the whole site being
+ * away), marked with the read-only header as every answer then is. Built as a
  * Response with a plain header object, which @hono/node-server writes out directly; Hono's
  * c.header() or secureHeaders() go through a Headers object and cost this path a quarter to a
  * half of its throughput (measured).
  */
-export function maintenanceResponse(c: Context, config: MaintenanceConfig | null, now: number, cause: MaintenanceCause | null) {
+export function maintenanceResponse(
+  c: Context,
+  config: MaintenanceConfig | null,
+  now: number,
+  cause: MaintenanceCause | null,
+  kind: RefusalKind = 'maintenance',
+) {
   const retryAfter = config === null ? STARTING_RETRY_AFTER_SECONDS : retryAfterSeconds(config, now);
   const type = accepts(c, {
     header: 'Accept',
@@ -60,12 +72,27 @@ export function maintenanceResponse(c: Context, config: MaintenanceConfig | null
     default: 'text/html',
   });
   if (type === 'application/json') {
-    return new Response(maintenanceJson(config, retryAfter), {
-      status: 503,
-      headers: { 'Content-Type': 'application/json', 'Retry-After': String(retryAfter), 'Cache-Control': 'no-store' },
-    });
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'Retry-After': String(retryAfter),
+      'Cache-Control': 'no-store',
+    };
+    if (kind === 'read-only') headers[READ_ONLY_HEADER] = READ_ONLY_VALUE;
+    return new Response(maintenanceJson(config, retryAfter, kind), { status: 503, headers });
   }
   const until = cause === 'window' && config !== null && config.windowEnd !== null ? formatUntil(config.windowEnd, now) : null;
+  if (kind === 'read-only') {
+    return new Response(readOnlyPage({ message: config?.message ?? DEFAULT_MESSAGE, retryAfterSeconds: retryAfter, until }), {
+      status: 503,
+      headers: {
+        'Content-Type': HTML,
+        'Retry-After': String(retryAfter),
+        'Cache-Control': 'no-store',
+        [READ_ONLY_HEADER]: READ_ONLY_VALUE,
+        ...MAINTENANCE_PAGE_HEADERS,
+      },
+    });
+  }
   const template = config?.pageHtml ?? null;
   return new Response(maintenancePage({ message: config?.message ?? DEFAULT_MESSAGE, retryAfterSeconds: retryAfter, until, template }), {
     status: 503,
@@ -83,10 +110,11 @@ export function maintenanceResponse(c: Context, config: MaintenanceConfig | null
  * The 503 for an Upgrade request (a WebSocket) held by maintenance, as raw bytes for the socket:
  * JSON, since no browser shows a page for it; the connection closes after it.
  */
-export function upgradeRefusal(config: MaintenanceConfig | null, now: number): string {
+export function upgradeRefusal(config: MaintenanceConfig | null, now: number, kind: RefusalKind = 'maintenance'): string {
   const retryAfter = config === null ? STARTING_RETRY_AFTER_SECONDS : retryAfterSeconds(config, now);
-  const body = maintenanceJson(config, retryAfter);
+  const body = maintenanceJson(config, retryAfter, kind);
   const headers = ['Content-Type', 'application/json', 'Retry-After', String(retryAfter), 'Cache-Control', 'no-store'];
+  if (kind === 'read-only') headers.push(READ_ONLY_HEADER, READ_ONLY_VALUE);
   headers.push('Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close');
   return statusBlock(503, 'Service Unavailable', headers) + body;
 }

@@ -32,6 +32,18 @@ export function createMetrics(state: MaintenanceState): Metrics {
       this.set(state.current.active ? 1 : 0);
     },
   });
+  new Gauge({
+    name: 'maintenance_mode',
+    help: 'What is in effect: 1 for the current mode (off, on, read-only), 0 for the others',
+    labelNames: ['mode'] as const,
+    registers: [registry],
+    collect() {
+      const { active, readOnly } = state.current;
+      this.set({ mode: 'off' }, !active && !readOnly ? 1 : 0);
+      this.set({ mode: 'on' }, active ? 1 : 0);
+      this.set({ mode: 'read-only' }, readOnly ? 1 : 0);
+    },
+  });
   const reloads = labelledCounter(registry, {
     name: 'config_reloads_total',
     help: 'Config snapshots applied (success) or rejected, keeping the last good state (error)',

@@ -147,6 +147,24 @@ export function maintenancePage({ message, retryAfterSeconds, until, template = 
   return page;
 }
 
+/**
+ * The 503 page of a write refused in read-only mode. No Refresh: reloading would send the
+ * write again; the reader goes back and keeps browsing.
+ */
+export function readOnlyPage({ message, retryAfterSeconds, until }: Omit<MaintenancePageContent, 'template'>): string {
+  const minutes = Math.ceil(retryAfterSeconds / 60);
+  const hint = until !== null ? `after ${until}` : minutes <= 1 ? 'in about a minute' : `in about ${minutes} minutes`;
+  return String(
+    layout(
+      'Read-only for maintenance',
+      html`<span class="badge">Read-only</span>
+<h1>Changes are paused for a moment</h1>
+<p>${message}</p>
+<p class="meta">You can keep browsing: only changes are not accepted right now. Please try this again ${hint}.</p>`,
+    ),
+  );
+}
+
 /** Rendered once: a plain string, which Hono sends without the async path an HtmlEscapedString takes. */
 export function demoPage(podName: string, role: string): string {
   return String(

@@ -9,6 +9,19 @@ import type { TrustedProxies } from './client-address.ts';
 import { isCacheDirective, readRequestHead, responseHeaders, type ForwardedHead } from './forwarded-head.ts';
 import { UPSTREAM_ERROR_PAGE } from './pages.ts';
 import { BYPASS_CACHE_CONTROL } from './bypass.ts';
+import { READ_ONLY_HEADER, READ_ONLY_VALUE } from './read-only.ts';
+
+/** How one admitted request is forwarded. */
+export interface ForwardOptions {
+  /** Only a bypass let it through: no cache may keep the answer. */
+  private: boolean;
+  /** Read-only mode is in effect: the answer carries the read-only header. */
+  readOnly: boolean;
+  /** The body, already read whole (a GraphQL request judged in read-only mode), sent with its length. */
+  body?: Buffer;
+}
+
+const PLAIN: ForwardOptions = { private: false, readOnly: false };
 
 export interface ProxySettings {
   /** `UPSTREAM`: the application in the same pod, `http://127.0.0.1:PORT`. */
@@ -131,10 +144,12 @@ export class UpstreamProxy {
     return null;
   }
 
-  /** Forwards one admitted request. `privateResponse` marks a response that got past maintenance: no cache may keep it. */
-  forward(req: IncomingMessage, res: ServerResponse, head: ForwardedHead, privateResponse = false): void {
+  /** Forwards one admitted request. */
+  forward(req: IncomingMessage, res: ServerResponse, head: ForwardedHead, options: ForwardOptions = PLAIN): void {
+    const { private: privateResponse, readOnly, body } = options;
     const headers = this.#withForwarding(head, req.socket.remoteAddress);
-    if (head.framing.kind === 'chunked') headers.push('Transfer-Encoding', 'chunked');
+    if (body !== undefined) headers.push('Content-Length', String(body.length));
+    else if (head.framing.kind === 'chunked') headers.push('Transfer-Encoding', 'chunked');
     else if (head.framing.kind === 'length') headers.push('Content-Length', head.framing.length);
 
     const upstreamRequest = this.#open(req, headers, this.#agent);
@@ -143,7 +158,7 @@ export class UpstreamProxy {
     const fail = (error: Error) => {
       if (failed) return;
       failed = true;
-      this.#upstreamFailed(error, req, res, head.accept);
+      this.#upstreamFailed(error, req, res, head.accept, readOnly);
     };
     upstreamRequest.on('response', (upstreamResponse) => {
       // A 101 without Upgrade, to a request that asked for none: whatever the connection carries
@@ -156,6 +171,7 @@ export class UpstreamProxy {
       // A response that got past maintenance is one person's: no cache directive of the application's survives.
       const kept = responseHeaders(upstreamResponse.rawHeaders, privateResponse ? isCacheDirective : null);
       if (privateResponse) kept.push('Cache-Control', BYPASS_CACHE_CONTROL);
+      if (readOnly) kept.push(READ_ONLY_HEADER, READ_ONLY_VALUE);
       try {
         res.writeHead(upstreamResponse.statusCode ?? 0, upstreamResponse.statusMessage, kept);
       } catch (error) {
@@ -185,7 +201,8 @@ export class UpstreamProxy {
     res.on('close', () => {
       if (!res.writableFinished) upstreamRequest.destroy();
     });
-    if (head.framing.kind === 'none' || (head.framing.kind === 'length' && head.framing.length === '0')) upstreamRequest.end();
+    if (body !== undefined) upstreamRequest.end(body);
+    else if (head.framing.kind === 'none' || (head.framing.kind === 'length' && head.framing.length === '0')) upstreamRequest.end();
     else this.#sendBody(req, res, upstreamRequest);
   }
 
@@ -326,7 +343,7 @@ export class UpstreamProxy {
   }
 
   /** A 502 (504 for a silent application) for this request alone; the gate and its other connections carry on. */
-  #upstreamFailed(error: Error, req: IncomingMessage, res: ServerResponse, accept: string | undefined): void {
+  #upstreamFailed(error: Error, req: IncomingMessage, res: ServerResponse, accept: string | undefined, readOnly: boolean): void {
     this.#failed(error, req);
     if (res.headersSent) {
       res.destroy();
@@ -344,6 +361,7 @@ export class UpstreamProxy {
       'Content-Type': json ? 'application/json' : 'text/html; charset=UTF-8',
       'Cache-Control': 'no-store',
       'Content-Length': Buffer.byteLength(body),
+      ...(readOnly ? { [READ_ONLY_HEADER]: READ_ONLY_VALUE } : {}),
     });
     res.end(body);
   }

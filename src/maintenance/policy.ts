@@ -3,12 +3,15 @@ import { MAX_RETRY_AFTER_SECONDS, type MaintenanceConfig } from '../config/parse
 export type MaintenanceCause = 'switch' | 'window';
 
 export interface Decision {
+  /** Maintenance in effect: pods fail readiness, every request but the allowed gets the 503 page. */
   active: boolean;
-  /** Why maintenance is on; the switch wins when both apply. */
+  /** Read-only in effect: pods stay ready, reads reach the app, writes get the 503 page. Never with `active`. */
+  readOnly: boolean;
+  /** Why maintenance or read-only is on; the switch wins when both apply. */
   cause: MaintenanceCause | null;
   /**
    * Epoch milliseconds of the next moment the decision changes by itself: a window edge while
-   * the switch is off; never while it is on, whatever the window does.
+   * the switch leaves it to the window; never while the switch holds it on.
    */
   nextChangeAt: number | null;
 }
@@ -19,10 +22,22 @@ function isInWindow(config: MaintenanceConfig, now: number): boolean {
   return (start === null || now >= start) && (end === null || now < end);
 }
 
+const hasWindow = (config: MaintenanceConfig) => config.windowStart !== null || config.windowEnd !== null;
+
+/**
+ * The switch on: maintenance now, whatever the window. The switch read-only: read-only now, or,
+ * with a window, read-only inside it (the window's kind). Otherwise a window is maintenance.
+ */
 export function decide(config: MaintenanceConfig, now: number): Decision {
+  if (config.enabled) return { active: true, readOnly: false, cause: 'switch', nextChangeAt: null };
+  if (config.readOnly && !hasWindow(config)) return { active: false, readOnly: true, cause: 'switch', nextChangeAt: null };
   const inWindow = isInWindow(config, now);
-  const cause: MaintenanceCause | null = config.enabled ? 'switch' : inWindow ? 'window' : null;
-  return { active: cause !== null, cause, nextChangeAt: config.enabled ? null : nextWindowEdge(config, now) };
+  return {
+    active: inWindow && !config.readOnly,
+    readOnly: inWindow && config.readOnly,
+    cause: inWindow ? 'window' : null,
+    nextChangeAt: nextWindowEdge(config, now),
+  };
 }
 
 function nextWindowEdge(config: MaintenanceConfig, now: number): number | null {
@@ -72,19 +87,35 @@ export function isCanonicalPath(path: string): boolean {
   return resolved !== null && resolved.pathname === path;
 }
 
-/** What happens to one request: it reaches the application, reaches it but no cache may keep the answer, or gets the 503 page. */
-export type Admission = 'pass' | 'private' | 'hold';
+/** What happens to one request: it reaches the application, reaches it but no cache may keep the answer, gets the 503 page, or waits for its GraphQL operation to be judged (read-only). */
+export type Admission = 'pass' | 'private' | 'hold' | 'graphql';
+
+/** The methods that only read, by HTTP's own definition of safe methods, which read-only mode lets through. */
+export function isReadMethod(method: string | undefined): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
+}
+
+export interface AdmissionRequest {
+  method: string | undefined;
+  /** The request's path against a list of prefixes; a gate answers false for a path the app could read as another. */
+  matches(prefixes: readonly string[]): boolean;
+  isBypassed(): boolean;
+}
 
 /**
- * The one pass / private / hold decision, for the user role and the gate alike. Off, or on an
- * allowed path, a request passes; during maintenance a bypass holder passes privately; anyone
- * else is held. The checks are functions so that, while maintenance is off, nothing is computed.
+ * The one decision for the user role and the gate alike. Off, or on an allowed path, a request
+ * passes; during maintenance or read-only a bypass holder passes privately. In maintenance
+ * anyone else is held; in read-only reads pass, other methods are held, and on a GraphQL path
+ * GET and POST wait for their operation to be judged. The checks are functions so that, while
+ * nothing is on, nothing is computed.
  */
 export function admit(
-  view: { active: boolean; config: MaintenanceConfig | null },
-  isAllowed: (allowPaths: readonly string[]) => boolean,
-  isBypassed: () => boolean,
+  view: { active: boolean; readOnly: boolean; config: MaintenanceConfig | null },
+  request: AdmissionRequest,
 ): Admission {
-  if (!view.active || view.config === null || isAllowed(view.config.allowPaths)) return 'pass';
-  return isBypassed() ? 'private' : 'hold';
+  if ((!view.active && !view.readOnly) || view.config === null || request.matches(view.config.allowPaths)) return 'pass';
+  if (request.isBypassed()) return 'private';
+  if (view.active) return 'hold';
+  if ((request.method === 'GET' || request.method === 'POST') && request.matches(view.config.graphqlPaths)) return 'graphql';
+  return isReadMethod(request.method) ? 'pass' : 'hold';
 }

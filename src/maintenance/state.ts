@@ -5,7 +5,16 @@ import { decide, type Decision } from './policy.ts';
 
 export interface MaintenanceView extends Decision {
   config: MaintenanceConfig | null;
+  /**
+   * The switch asks for read-only, which this pod cannot enforce (a gate that only answers
+   * readiness: user traffic does not pass through it), so it holds maintenance on instead:
+   * users get the page, never unguarded writes.
+   */
+  failedClosed: boolean;
 }
+
+/** Whether this pod sees every request of the app (it can enforce read-only), or fails closed. */
+export type ReadOnlyEnforcement = 'enforced' | 'fail-closed';
 
 /** How loading the config stands: the last good load, and the last rejection that kept the last good state. */
 export type LoadStatus = Omit<StoreSnapshot, 'config'>;
@@ -18,14 +27,16 @@ export type LoadStatus = Omit<StoreSnapshot, 'config'>;
 export class MaintenanceState {
   readonly clock: Clock;
   readonly #store: ConfigStore;
-  #view: MaintenanceView = { config: null, active: false, cause: null, nextChangeAt: null };
+  readonly readOnlyEnforcement: ReadOnlyEnforcement;
+  #view: MaintenanceView = { config: null, active: false, readOnly: false, cause: null, nextChangeAt: null, failedClosed: false };
   #activeSince: number | null = null;
   #cancelTimer: (() => void) | null = null;
   readonly #listeners = new Set<(view: MaintenanceView, previous: MaintenanceView) => void>();
   readonly #unsubscribe: () => void;
 
-  constructor(store: ConfigStore, clock: Clock = systemClock) {
+  constructor(store: ConfigStore, clock: Clock = systemClock, readOnlyEnforcement: ReadOnlyEnforcement = 'enforced') {
     this.clock = clock;
+    this.readOnlyEnforcement = readOnlyEnforcement;
     this.#store = store;
     this.#unsubscribe = store.subscribe((event) => {
       if (event.type === 'applied') this.#evaluate(event.config);
@@ -68,12 +79,19 @@ export class MaintenanceState {
 
   #evaluate(config: MaintenanceConfig): void {
     const previous = this.#view;
-    const decision = decide(config, this.clock.now());
-    this.#view = { config, ...decision };
+    const decided = decide(config, this.clock.now());
+    const failedClosed = decided.readOnly && this.readOnlyEnforcement === 'fail-closed';
+    const decision = failedClosed ? { ...decided, active: true, readOnly: false } : decided;
+    this.#view = { config, ...decision, failedClosed };
     if (decision.active && !previous.active && previous.config !== null) this.#activeSince = this.clock.now();
     else if (!decision.active) this.#activeSince = null;
     this.#schedule(config, decision.nextChangeAt);
-    if (previous.active !== decision.active || previous.cause !== decision.cause || previous.config !== config) {
+    if (
+      previous.active !== decision.active ||
+      previous.readOnly !== decision.readOnly ||
+      previous.cause !== decision.cause ||
+      previous.config !== config
+    ) {
       for (const listener of this.#listeners) listener(this.#view, previous);
     }
   }

@@ -43,10 +43,12 @@ export async function createCore(env: Env, log: Logger, clock: Clock): Promise<C
     if (event.type === 'applied') log.info({ config: describeConfig(event.config) }, 'config applied');
     else if (event.cause === 'invalid') log.error({ error: event.detail }, 'config rejected, keeping the last good state');
   });
-  const state = new MaintenanceState(store, clock);
+  // A gate that users do not pass through cannot refuse their writes: it holds read-only as maintenance.
+  const state = new MaintenanceState(store, clock, env.ROLE === 'gate' && env.GATE_TRAFFIC !== 'all' ? 'fail-closed' : 'enforced');
   state.onChange((view, previous) => {
-    if (view.active !== previous.active) {
-      log.info({ maintenance: view.active, cause: view.cause }, view.active ? 'maintenance on' : 'maintenance off');
+    if (view.active !== previous.active || view.readOnly !== previous.readOnly) {
+      const mode = view.active ? 'on' : view.readOnly ? 'read-only' : 'off';
+      log.info({ maintenance: mode, cause: view.cause, failedClosed: view.failedClosed }, `maintenance ${mode}`);
     }
   });
   const metrics = createMetrics(state);

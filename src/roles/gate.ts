@@ -34,7 +34,7 @@ export const gate: RoleSetup = async (core) => {
   const upstreamReadiness = env.UPSTREAM_READY_PATH
     ? new UpstreamReadiness(new URL(env.UPSTREAM_READY_PATH, upstream), env.UPSTREAM_READY_INTERVAL_SECONDS * 1000, core.clock, core.log)
     : undefined;
-  const handlers = createGateListeners({ state: core.state, bypass: bypassFor(core), proxy });
+  const handlers = createGateListeners({ state: core.state, bypass: bypassFor(core), proxy, graphqlMaxBytes: env.GRAPHQL_MAX_BODY_BYTES });
   // Through the proxy a body may take as long as it needs while it moves; the proxy cuts it
   // when it stalls for HTTP_REQUEST_TIMEOUT_SECONDS instead.
   const proxyServer = createServer({ ...serverOptions(env), requestTimeout: 0 }, handlers.request);

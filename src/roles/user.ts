@@ -24,6 +24,7 @@ export const user: RoleSetup = async (core) => ({
     podName: core.env.POD_NAME,
     bypass: bypassFor(core),
     readyGraceMs: core.env.MAINTENANCE_READY_GRACE_SECONDS * 1000,
+    graphqlMaxBytes: core.env.GRAPHQL_MAX_BODY_BYTES,
   }),
 });
 
@@ -32,6 +33,7 @@ export interface UserSurfaceDeps {
   podName: string;
   bypass?: Bypass;
   readyGraceMs?: number;
+  graphqlMaxBytes?: number;
 }
 
 export function userSurface(deps: UserSurfaceDeps): Surface {
@@ -40,7 +42,11 @@ export function userSurface(deps: UserSurfaceDeps): Surface {
     routes(app) {
       noAdminHere(app);
       if (deps.bypass) bypassLanding(app, deps.bypass);
-      demoApplication(app, { podName: deps.podName, role: 'user', hold: holdDuringMaintenance(deps.state, deps.bypass) });
+      demoApplication(app, {
+        podName: deps.podName,
+        role: 'user',
+        hold: holdDuringMaintenance(deps.state, deps.bypass, deps.graphqlMaxBytes),
+      });
     },
   };
 }

@@ -362,6 +362,53 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     expect(await kubectl(['kustomize', dir])).toBe(await kubectl(['kustomize', recipes[installId(INSTALLS[0])]!]));
   });
 
+  it('components/gate-proxy sends users through the gates, and fails the build where it would not', async () => {
+    // In place of components/gate (which it includes), as docs/configuration.md says; or, wrongly, before the install.
+    const withProxy = (where: 'in place of the gate' | 'before the install') => {
+      const dir = copyRecipe(`manifests-gate-proxy-${where.replaceAll(' ', '-')}`, INSTALLS[0]);
+      const file = join(dir, 'kustomization.yaml');
+      const text = readFileSync(file, 'utf8');
+      const gate = /^ {2}- \.\.\/\.\.\/kustomize\/components\/gate\n/m;
+      const proxy = '  - ../../kustomize/components/gate-proxy\n';
+      const changed =
+        where === 'in place of the gate'
+          ? text.replace(gate, proxy)
+          : text.replace(gate, '').replace(/^components:\n/m, `components:\n${proxy}`);
+      expect(changed, where).not.toBe(text);
+      writeFileSync(file, changed);
+      return dir;
+    };
+    const objects = await render(withProxy('in place of the gate'));
+    const app = INSTALLS[0].app;
+    expect(find(objects, 'Service', `${app}-maintenance-public`).spec.ports[0].targetPort).toBe(9900);
+    const page = find(objects, 'Deployment', `${app}-maintenance-page`).spec.template.spec.containers[0];
+    expect(page.ports.find((port: any) => port.name === 'http').containerPort).toBe(9900);
+    expect(page.env).toContainEqual({ name: 'PORT', value: '9900' });
+    for (const deployment of objects.filter((object) => object.metadata.labels?.['maintenance-switch.dev/gate'] === 'true')) {
+      const gate = deployment.spec.template.spec.initContainers.find((container: any) => container.name === 'maintenance-gate');
+      expect(gate.env).toContainEqual({ name: 'GATE_TRAFFIC', value: 'all' });
+      expect(gate.ports).toContainEqual({ name: 'gate', containerPort: 9900 });
+      expect(gate.resources.requests).toMatchObject({ cpu: '100m', memory: '128Mi' });
+      expect(
+        loadEnv(
+          Object.fromEntries(gate.env.filter((entry: any) => entry.value !== undefined).map((entry: any) => [entry.name, entry.value])),
+        ),
+      ).toMatchObject({
+        GATE_TRAFFIC: 'all',
+      });
+    }
+    expect(find(objects, 'ConfigMap', `${app}-maintenance`).metadata.annotations?.['maintenance-switch.dev/read-only']).toBe('enforced');
+    await kubectl(['apply', '--dry-run=server', '-n', 'default', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects.filter((object) => object.kind !== 'Namespace') }),
+    }).catch((error: Error) => {
+      // Namespaced objects of a namespace that does not exist here are fine; anything else is not.
+      if (!/namespaces? "?shop"? not found/.test(error.message)) throw error;
+    });
+    await expect(kubectl(['kustomize', withProxy('before the install')])).rejects.toThrow(
+      /nothing selected by ConfigMap.*maintenance-switch-install/,
+    );
+  });
+
   it('components/status-port-policy opens 9901 of the app pods only to the admin and page tiers and metrics, in either order', async () => {
     const policies: unknown[] = [];
     for (const where of ['after the others', 'first']) {

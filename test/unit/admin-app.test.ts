@@ -31,12 +31,19 @@ class MemoryWriter implements ConfigWriter {
   beforeWrite: (() => void) | null = null;
   isWellFormedVersion = (version: string) => /^\d+$/.test(version);
   changes: HistoryEntry[] = [];
+  /** As on a switch without the read-only annotation when set: the install does not enforce read-only. */
+  readOnlyRefused: string | null = null;
   async history(): Promise<HistoryEntry[]> {
     return this.changes;
   }
   async read(): Promise<StoredConfig> {
     if (this.failWith) throw this.failWith;
-    return { data: { ...this.data }, version: String(this.version), audit: { changedBy: null, changedAt: null, reason: null } };
+    return {
+      data: { ...this.data },
+      version: String(this.version),
+      audit: { changedBy: null, changedAt: null, reason: null },
+      readOnlyRefused: this.readOnlyRefused,
+    };
   }
   async write(change: ConfigWrite): Promise<StoredConfig> {
     this.beforeWrite?.();
@@ -123,7 +130,13 @@ describe('the admin API when the stored config is rejected', () => {
     return parsed.config;
   };
   const live = (config: MaintenanceConfig | null): LiveState => ({
-    effective: () => ({ active: config?.enabled ?? false, cause: config?.enabled ? 'switch' : null, nextChangeAt: null }),
+    effective: () => ({
+      active: config?.enabled ?? false,
+      readOnly: config?.readOnly ?? false,
+      mode: config?.enabled ? 'on' : config?.readOnly ? 'read-only' : 'off',
+      cause: config?.enabled || config?.readOnly ? 'switch' : null,
+      nextChangeAt: null,
+    }),
     applied: () => config,
     fleet: () => null,
     nudge: () => null,
@@ -256,6 +269,50 @@ describe('the admin app (app.request, no socket)', () => {
       body: 'x',
     });
     expect(text.status).toBe(415);
+  });
+});
+
+describe('read-only mode through the admin API', () => {
+  it('sets the mode by name, keeps enabled meaningful for old clients, and names the field of a request that is unclear', async () => {
+    const writer = new MemoryWriter();
+    const { put } = adminApp(writer);
+    const readOnly = await put({ mode: 'read-only', reason: 'migration' });
+    expect(readOnly.status).toBe(200);
+    expect(await readOnly.json()).toMatchObject({ mode: 'read-only', enabled: false, readOnlyRefused: null });
+    expect(writer.data.MAINTENANCE_MODE).toBe('read-only');
+    expect(await (await put({ enabled: true, reason: 'old client' })).json()).toMatchObject({ mode: 'on', enabled: true });
+    expect(writer.data.MAINTENANCE_MODE).toBe('true');
+    expect(await (await put({ mode: 'off', enabled: false, reason: 'both, agreeing' })).json()).toMatchObject({ mode: 'off' });
+    const version = writer.version;
+    for (const [body, field] of [
+      [{ mode: 'read-only', enabled: true, reason: 'x' }, 'enabled'],
+      [{ reason: 'x' }, 'mode'],
+      [{ mode: 'readonly', reason: 'x' }, 'mode'],
+    ] as const) {
+      const answer = await put(body);
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+      expect(await answer.json()).toMatchObject({ error: 'invalid_request', field });
+    }
+    expect(writer.version, 'nothing written').toBe(version);
+  });
+
+  it('refuses read-only on an install that would not enforce it, naming the component, and writes nothing', async () => {
+    const writer = new MemoryWriter();
+    writer.readOnlyRefused = 'read-only mode is not enforced by this install: ... kustomize/components/gate-proxy ...';
+    const { put, app } = adminApp(writer);
+    const version = writer.version;
+    const answer = await put({ mode: 'read-only', reason: 'migration' });
+    expect(answer.status).toBe(409);
+    expect(await answer.json()).toMatchObject({
+      error: 'read_only_not_enforced',
+      field: 'mode',
+      message: expect.stringContaining('gate-proxy'),
+    });
+    expect(writer.version).toBe(version);
+    expect(await (await app.request('/api/maintenance', { headers: { Host: 'localhost' } })).json()).toMatchObject({
+      readOnlyRefused: expect.stringContaining('gate-proxy'),
+    });
+    expect((await put({ mode: 'on', reason: 'the whole way, then' })).status).toBe(200);
   });
 });
 

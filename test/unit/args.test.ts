@@ -37,6 +37,18 @@ describe('parseCommandLine', () => {
     });
   });
 
+  it('read-only: takes what on takes, and no window', () => {
+    expect(request(['read-only', '--reason', 'migration', '--message', 'Back at 3', '--wait', '-n', 'shop'])).toMatchObject({
+      command: 'read-only',
+      reason: 'migration',
+      message: 'Back at 3',
+      waitMs: 120_000,
+    });
+    expect(request(['read-only', '--local']).target).toEqual({ kind: 'local' });
+    expect(refusal(['read-only', '--reason', 'x', '--end', 'none'])).toBe('--start and --end are for schedule; read-only is not a window');
+    expect(refusal(['readonly', '--reason', 'x'])).toBe('unknown command: readonly (see --help)');
+  });
+
   it('off: takes no window and no message; it ends a window by itself', () => {
     expect(request(['off', '--reason', 'done']).command).toBe('off');
     expect(refusal(['off', '--reason', 'x', '--start', 'none'])).toBe('--start and --end are for schedule; off is not a window');

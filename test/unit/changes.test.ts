@@ -67,6 +67,52 @@ describe('planChange', () => {
   });
 });
 
+describe('planChange with read-only mode', () => {
+  it('read-only sets the switch to read-only, and says so when it already is', () => {
+    expect(planChange(request('read-only', '--message', 'Migrating'), { MAINTENANCE_MODE: 'true' }, NOW)).toEqual({
+      write: true,
+      data: { MAINTENANCE_MESSAGE: 'Migrating', MAINTENANCE_MODE: 'read-only' },
+      endsWindow: false,
+    });
+    expect(planChange(request('read-only'), { MAINTENANCE_MODE: 'read-only' }, NOW)).toEqual({
+      write: false,
+      said: 'the switch is already read-only',
+    });
+  });
+
+  it('off ends read-only too, and a read-only window that holds now with its switch, never leaving a read-only switch without its window', () => {
+    expect(planChange(request('off'), { MAINTENANCE_MODE: 'read-only' }, NOW)).toEqual({
+      write: true,
+      data: { MAINTENANCE_MODE: 'false' },
+      endsWindow: false,
+    });
+    expect(planChange(request('off'), { MAINTENANCE_MODE: 'read-only', ...inWindow }, NOW)).toEqual({
+      write: true,
+      data: { MAINTENANCE_MODE: 'false', MAINTENANCE_START: null, MAINTENANCE_END: null },
+      endsWindow: true,
+    });
+    // A read-only window later: nothing is on now, and the window keeps its kind.
+    expect(planChange(request('off'), { MAINTENANCE_MODE: 'read-only', MAINTENANCE_START: '2030-02-01T00:00:00Z' }, NOW)).toEqual({
+      write: false,
+      said: 'maintenance is already off',
+    });
+  });
+
+  it('schedule refuses to turn a read-only switch with no window into a window, which would end read-only now', () => {
+    const plan = planChange(request('schedule', '--start', '2030-02-01T00:00:00Z'), { MAINTENANCE_MODE: 'read-only' }, NOW);
+    expect(plan).toMatchObject({ write: false, said: expect.stringContaining('say off first') });
+  });
+
+  it('usersGet says what read-only means, now and in a window ahead', () => {
+    expect(usersGet(config({ MAINTENANCE_MODE: 'read-only', MAINTENANCE_MESSAGE: 'm' }), NOW)).toBe(
+      'read-only: reads reach the application, writes get the maintenance page ("m", Retry-After 300 s) now, until the switch is turned off',
+    );
+    expect(
+      usersGet(config({ MAINTENANCE_MODE: 'read-only', MAINTENANCE_MESSAGE: 'm', MAINTENANCE_START: '2030-02-01T00:00:00Z' }), NOW),
+    ).toMatch(/^the application now; read-only \("m", Retry-After 300 s\) from 2030-02-01T00:00:00Z$/);
+  });
+});
+
 describe('checkValues and describeIssues', () => {
   it('refuses a value by the pods rules before anything is contacted, naming the option', () => {
     expect(() => checkValues(request('on', '--retry-after', '0'))).toThrow(new UsageError('--retry-after must be at least 1'));

@@ -14,7 +14,7 @@ class EmptyWriter implements ConfigWriter {
   readonly target = 'memory';
   isWellFormedVersion = () => true;
   async read(): Promise<StoredConfig> {
-    return { data: {}, version: '1', audit: { changedBy: null, changedAt: null, reason: null } };
+    return { data: {}, version: '1', audit: { changedBy: null, changedAt: null, reason: null }, readOnlyRefused: null };
   }
   async write(_change: ConfigWrite): Promise<StoredConfig> {
     return this.read();

@@ -14,12 +14,14 @@ describe('parseConfig', () => {
   it('treats an empty ConfigMap as maintenance off with defaults', () => {
     expect(ok(parseConfig({}))).toEqual({
       enabled: false,
+      readOnly: false,
       message: DEFAULT_MESSAGE,
       retryAfterSeconds: DEFAULT_RETRY_AFTER_SECONDS,
       windowStart: null,
       windowEnd: null,
       allowPaths: [],
       pageHtml: null,
+      graphqlPaths: [],
     });
   });
 
@@ -49,14 +51,29 @@ describe('parseConfig', () => {
     ['', false],
   ])('reads MAINTENANCE_MODE=%j as %s', (value, expected) => {
     expect(ok(parseConfig({ MAINTENANCE_MODE: value })).enabled).toBe(expected);
+    expect(ok(parseConfig({ MAINTENANCE_MODE: value })).readOnly).toBe(false);
   });
 
-  it.each(['maybe', 'yes', '1', 'on'])(
+  it.each(['read-only', ' Read-Only\n', 'READ-ONLY'])('reads MAINTENANCE_MODE=%j as read-only, never as on', (value) => {
+    expect(ok(parseConfig({ MAINTENANCE_MODE: value }))).toMatchObject({ enabled: false, readOnly: true });
+  });
+
+  it('reads MAINTENANCE_GRAPHQL_PATHS as path prefixes, and refuses one without a leading slash', () => {
+    expect(ok(parseConfig({ MAINTENANCE_GRAPHQL_PATHS: '/graphql, /api/graphql' })).graphqlPaths).toEqual(['/graphql', '/api/graphql']);
+    expect(ok(parseConfig({})).graphqlPaths).toEqual([]);
+    expect(error(parseConfig({ MAINTENANCE_GRAPHQL_PATHS: 'graphql' }))).toBe(
+      'MAINTENANCE_GRAPHQL_PATHS: each path prefix must start with "/"',
+    );
+  });
+
+  it.each(['maybe', 'yes', '1', 'on', 'readonly'])(
     'rejects MAINTENANCE_MODE=%j, naming the key for /status and the value only for the log',
     (value) => {
       const result = parseConfig({ MAINTENANCE_MODE: value });
-      expect(error(result)).toBe('MAINTENANCE_MODE: must be "true" or "false"');
-      expect(result.ok === false && result.detail).toBe(`MAINTENANCE_MODE: must be "true" or "false" (got ${JSON.stringify(value)})`);
+      expect(error(result)).toBe('MAINTENANCE_MODE: must be "true", "false" or "read-only"');
+      expect(result.ok === false && result.detail).toBe(
+        `MAINTENANCE_MODE: must be "true", "false" or "read-only" (got ${JSON.stringify(value)})`,
+      );
     },
   );
 

@@ -16,11 +16,13 @@ const statusOf = (applied: MaintenanceConfig) =>
   JSON.parse(JSON.stringify({ maintenance: applied.enabled, config: { ...shown(applied), addedLater: 1 } })) as Record<string, unknown>;
 const shown = (applied: MaintenanceConfig) => ({
   enabled: applied.enabled,
+  mode: applied.enabled ? 'on' : applied.readOnly ? 'read-only' : 'off',
   message: applied.message,
   retryAfterSeconds: applied.retryAfterSeconds,
   start: null,
   end: null,
   allowPaths: applied.allowPaths,
+  graphqlPaths: applied.graphqlPaths,
   page: 'default',
 });
 
@@ -28,6 +30,7 @@ describe('appliesConfig', () => {
   it('compares every field the pod shows, ignoring fields it adds', () => {
     expect(appliesConfig(statusOf(on), on)).toBe(true);
     expect(appliesConfig(statusOf(off), on)).toBe(false);
+    expect(appliesConfig(statusOf(config({ MAINTENANCE_MODE: 'read-only', MAINTENANCE_MESSAGE: 'Back at noon' })), off)).toBe(false);
     expect(appliesConfig(statusOf(config({ MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Back at one' })), on)).toBe(false);
   });
 

@@ -14,16 +14,34 @@ const at = (iso: string) => Date.parse(iso);
 
 describe('decide', () => {
   it('follows the switch when there is no window', () => {
-    expect(decide(config({ MAINTENANCE_MODE: 'true' }), 0)).toEqual({ active: true, cause: 'switch', nextChangeAt: null });
-    expect(decide(config({ MAINTENANCE_MODE: 'false' }), 0)).toEqual({ active: false, cause: null, nextChangeAt: null });
+    expect(decide(config({ MAINTENANCE_MODE: 'true' }), 0)).toEqual({ active: true, readOnly: false, cause: 'switch', nextChangeAt: null });
+    expect(decide(config({ MAINTENANCE_MODE: 'false' }), 0)).toEqual({ active: false, readOnly: false, cause: null, nextChangeAt: null });
   });
 
   it('is on inside [start, end) and off outside, with the next edge to wake up at', () => {
     const windowed = config({ MAINTENANCE_START: START, MAINTENANCE_END: END });
-    expect(decide(windowed, at('2026-11-27T21:59:59.999Z'))).toEqual({ active: false, cause: null, nextChangeAt: at(START) });
-    expect(decide(windowed, at(START))).toEqual({ active: true, cause: 'window', nextChangeAt: at(END) });
+    expect(decide(windowed, at('2026-11-27T21:59:59.999Z'))).toEqual({
+      active: false,
+      readOnly: false,
+      cause: null,
+      nextChangeAt: at(START),
+    });
+    expect(decide(windowed, at(START))).toEqual({ active: true, readOnly: false, cause: 'window', nextChangeAt: at(END) });
     expect(decide(windowed, at('2026-11-27T22:59:59.999Z')).active).toBe(true);
-    expect(decide(windowed, at(END))).toEqual({ active: false, cause: null, nextChangeAt: null });
+    expect(decide(windowed, at(END))).toEqual({ active: false, readOnly: false, cause: null, nextChangeAt: null });
+  });
+
+  it('is read-only now with the switch read-only and no window, and read-only only inside a window with one', () => {
+    expect(decide(config({ MAINTENANCE_MODE: 'read-only' }), 0)).toEqual({
+      active: false,
+      readOnly: true,
+      cause: 'switch',
+      nextChangeAt: null,
+    });
+    const windowed = config({ MAINTENANCE_MODE: 'Read-Only', MAINTENANCE_START: START, MAINTENANCE_END: END });
+    expect(decide(windowed, at('2026-11-27T21:00:00Z'))).toEqual({ active: false, readOnly: false, cause: null, nextChangeAt: at(START) });
+    expect(decide(windowed, at(START))).toEqual({ active: false, readOnly: true, cause: 'window', nextChangeAt: at(END) });
+    expect(decide(windowed, at(END))).toEqual({ active: false, readOnly: false, cause: null, nextChangeAt: null });
   });
 
   it('lets the switch win over the window', () => {
@@ -35,14 +53,14 @@ describe('decide', () => {
   it('has no next change while the switch is on, whatever edges the window has ahead', () => {
     const both = config({ MAINTENANCE_MODE: 'true', MAINTENANCE_START: START, MAINTENANCE_END: END });
     for (const now of ['2026-11-27T21:00:00Z', '2026-11-27T22:30:00Z', '2026-11-28T00:00:00Z'])
-      expect(decide(both, at(now)), now).toEqual({ active: true, cause: 'switch', nextChangeAt: null });
+      expect(decide(both, at(now)), now).toEqual({ active: true, readOnly: false, cause: 'switch', nextChangeAt: null });
   });
 
   it('treats a missing bound as open', () => {
     const fromStart = config({ MAINTENANCE_START: START });
     expect(decide(fromStart, at('2030-01-01T00:00:00Z')).active).toBe(true);
     const untilEnd = config({ MAINTENANCE_END: END });
-    expect(decide(untilEnd, at('2020-01-01T00:00:00Z'))).toEqual({ active: true, cause: 'window', nextChangeAt: at(END) });
+    expect(decide(untilEnd, at('2020-01-01T00:00:00Z'))).toEqual({ active: true, readOnly: false, cause: 'window', nextChangeAt: at(END) });
   });
 });
 
@@ -121,31 +139,44 @@ describe('isCanonicalPath', () => {
 });
 
 describe('admit', () => {
-  const on = { active: true, config: config({ MAINTENANCE_MODE: 'true', MAINTENANCE_ALLOW_PATHS: '/health' }) };
-  const never = () => {
-    throw new Error('not asked while maintenance is off');
+  const on = { active: true, readOnly: false, config: config({ MAINTENANCE_MODE: 'true', MAINTENANCE_ALLOW_PATHS: '/health' }) };
+  const readOnly = {
+    active: false,
+    readOnly: true,
+    config: config({ MAINTENANCE_MODE: 'read-only', MAINTENANCE_ALLOW_PATHS: '/login', MAINTENANCE_GRAPHQL_PATHS: '/graphql' }),
   };
-
-  it('passes everything while maintenance is off, asking nothing', () => {
-    expect(admit({ active: false, config: on.config }, never, never)).toBe('pass');
-    expect(admit({ active: true, config: null }, never, never)).toBe('pass');
+  const never = () => {
+    throw new Error('not asked while nothing is on');
+  };
+  const request = (method: string, path: string, bypassed = false) => ({
+    method,
+    matches: (prefixes: readonly string[]) => isPathAllowed(prefixes, path),
+    isBypassed: () => bypassed,
   });
 
-  it('passes allowed paths, lets bypass holders through privately, and holds the rest', () => {
-    expect(admit(on, (paths) => isPathAllowed(paths, '/health'), never)).toBe('pass');
-    expect(
-      admit(
-        on,
-        (paths) => isPathAllowed(paths, '/shop'),
-        () => true,
-      ),
-    ).toBe('private');
-    expect(
-      admit(
-        on,
-        (paths) => isPathAllowed(paths, '/shop'),
-        () => false,
-      ),
-    ).toBe('hold');
+  it('passes everything while nothing is on, asking nothing', () => {
+    expect(admit({ active: false, readOnly: false, config: on.config }, { method: 'POST', matches: never, isBypassed: never })).toBe(
+      'pass',
+    );
+    expect(admit({ active: true, readOnly: false, config: null }, { method: 'POST', matches: never, isBypassed: never })).toBe('pass');
+  });
+
+  it('in maintenance passes allowed paths, lets bypass holders through privately, and holds the rest, whatever the method', () => {
+    expect(admit(on, request('POST', '/health'))).toBe('pass');
+    expect(admit(on, request('GET', '/shop', true))).toBe('private');
+    expect(admit(on, request('GET', '/shop'))).toBe('hold');
+    expect(admit(on, request('GET', '/graphql'))).toBe('hold');
+  });
+
+  it('in read-only passes reads, holds writes, passes allowed paths and bypass holders, and sends GraphQL to be judged', () => {
+    for (const method of ['GET', 'HEAD', 'OPTIONS']) expect(admit(readOnly, request(method, '/shop')), method).toBe('pass');
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND', 'get'])
+      expect(admit(readOnly, request(method, '/shop')), method).toBe('hold');
+    expect(admit(readOnly, request('POST', '/login'))).toBe('pass');
+    expect(admit(readOnly, request('DELETE', '/shop/1', true))).toBe('private');
+    expect(admit(readOnly, request('POST', '/graphql'))).toBe('graphql');
+    expect(admit(readOnly, request('GET', '/graphql/'))).toBe('graphql');
+    expect(admit(readOnly, request('OPTIONS', '/graphql'))).toBe('pass');
+    expect(admit(readOnly, request('PUT', '/graphql'))).toBe('hold');
   });
 });

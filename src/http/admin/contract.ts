@@ -79,12 +79,14 @@ const autoscaling = z.strictObject({
 
 export const maintenanceViewSchema = z
   .object({
-    enabled: z.boolean().describe('The switch, as stored (or the last good config when the stored one is rejected)'),
+    enabled: z.boolean().describe('The switch on, as stored (or the last good config when the stored one is rejected); false in read-only'),
+    mode: z.enum(['off', 'on', 'read-only']).describe('The switch, as stored: MAINTENANCE_MODE false, true or read-only'),
     message: z.string(),
     retryAfterSeconds: z.number().int(),
     start: nullableTime,
     end: nullableTime,
     allowPaths: z.array(z.string()).readonly(),
+    graphqlPaths: z.array(z.string()).readonly(),
     page: z.string().describe('`default`, or `custom` and a fingerprint of MAINTENANCE_PAGE_HTML'),
     shows: z.enum(['stored', 'last_good', 'nothing_valid']),
     resourceVersion: z.string(),
@@ -93,6 +95,7 @@ export const maintenanceViewSchema = z
     reason: z.string().nullable(),
     changedOutside: z.strictObject({ manager: z.string().nullable(), time: z.string().nullable() }).nullable(),
     configError: z.string().nullable(),
+    readOnlyRefused: z.string().nullable().describe('Why read-only cannot be set on this install (nothing would enforce it), or null'),
     rejected: z
       .object({
         error: z.string(),
@@ -100,7 +103,13 @@ export const maintenanceViewSchema = z
       })
       .nullable(),
     effective: z
-      .object({ active: z.boolean(), cause: z.enum(['switch', 'window']).nullable(), nextChangeAt: nullableTime })
+      .object({
+        active: z.boolean(),
+        readOnly: z.boolean(),
+        mode: z.enum(['off', 'on', 'read-only']),
+        cause: z.enum(['switch', 'window']).nullable(),
+        nextChangeAt: nullableTime,
+      })
       .nullable()
       .describe('What users get now: the switch, or inside the window'),
     fleet: fleet.nullable(),
@@ -143,13 +152,14 @@ export const apiErrorSchema = z.strictObject({
     'forbidden',
     'not_found',
     'conflict',
+    'read_only_not_enforced',
     'payload_too_large',
     'rate_limited',
     'unavailable',
     'internal',
   ]),
   message: z.string(),
-  field: z.string().optional().describe('For invalid_request: the request field at fault'),
+  field: z.string().optional().describe('For invalid_request and read_only_not_enforced: the request field at fault'),
 });
 
 /** Every route of the admin API: what it answers on success, and with which status. */

@@ -1,6 +1,12 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { ConfigNotFoundError, InvalidConfigChangeError, MalformedVersionError, VersionConflictError } from '../../config/writer.ts';
+import {
+  ConfigNotFoundError,
+  InvalidConfigChangeError,
+  MalformedVersionError,
+  ReadOnlyNotEnforcedError,
+  VersionConflictError,
+} from '../../config/writer.ts';
 import { KubernetesApiError } from '../../k8s/client.ts';
 import { configErrorToApiError, type ApiError } from './requests.ts';
 
@@ -62,6 +68,8 @@ export function toApiError(error: unknown): ApiAnswer | null {
       body: { error: 'conflict', message: 'the maintenance config was changed by someone else since you loaded it; reload and try again' },
     };
   }
+  if (error instanceof ReadOnlyNotEnforcedError)
+    return { status: 409, body: { error: 'read_only_not_enforced', field: 'mode', message: `mode: ${error.message}` } };
   if (error instanceof ConfigNotFoundError) return { status: 404, body: { error: 'not_found', message: error.message } };
   if (error instanceof RateLimitedError) {
     return {

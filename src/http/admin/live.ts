@@ -8,6 +8,9 @@ import type { FleetTracker, FleetView } from '../../fleet/tracker.ts';
 export interface EffectiveState {
   /** Whether users are in maintenance right now: the switch, or inside the window. */
   active: boolean;
+  /** Whether read-only is in effect right now: reads pass, writes get the page. */
+  readOnly: boolean;
+  mode: 'off' | 'on' | 'read-only';
   cause: MaintenanceCause | null;
   /** The next window edge, when the state will change by itself. */
   nextChangeAt: string | null;
@@ -44,6 +47,8 @@ export function liveState(
       const view = state.current;
       return {
         active: view.active,
+        readOnly: view.readOnly,
+        mode: view.active ? 'on' : view.readOnly ? 'read-only' : 'off',
         cause: view.cause,
         nextChangeAt: view.nextChangeAt === null ? null : new Date(view.nextChangeAt).toISOString(),
       };

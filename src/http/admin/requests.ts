@@ -21,7 +21,9 @@ const timestamp = z.iso.datetime({
 
 export const updateSchema = z
   .strictObject({
-    enabled: z.boolean({ error: 'must be true or false' }),
+    mode: z.enum(['off', 'on', 'read-only'], { error: 'must be "off", "on" or "read-only"' }).optional(),
+    // Before read-only mode, clients sent only this: true is "on", false is "off".
+    enabled: z.boolean({ error: 'must be true or false' }).optional(),
     reason: z
       .string({ error: 'is required: say why, in 1 to 500 characters' })
       .trim()
@@ -37,6 +39,14 @@ export const updateSchema = z
       .nullable()
       .optional(),
     resourceVersion: z.string({ error: 'must be a string' }).min(1, 'must not be empty').optional(),
+  })
+  .refine((update) => update.mode !== undefined || update.enabled !== undefined, {
+    message: 'is required: "off", "on" or "read-only" (or enabled: true or false)',
+    path: ['mode'],
+  })
+  .refine((update) => update.mode === undefined || update.enabled === undefined || update.enabled === (update.mode === 'on'), {
+    message: 'must agree with mode (true only for "on"), or be left out',
+    path: ['enabled'],
   })
   .refine((update) => !update.start || !update.end || Date.parse(update.end) > Date.parse(update.start), {
     message: 'must be after start',
@@ -60,7 +70,7 @@ export type MaintenanceUpdate = z.infer<typeof updateSchema>;
 
 /** The request field for each ConfigMap key, to name the field when the resulting config is refused. */
 const FIELD_FOR_KEY: Record<string, string> = {
-  [CONFIG_KEYS.mode]: 'enabled',
+  [CONFIG_KEYS.mode]: 'mode',
   [CONFIG_KEYS.message]: 'message',
   [CONFIG_KEYS.retryAfter]: 'retryAfterSeconds',
   [CONFIG_KEYS.start]: 'start',
@@ -97,7 +107,8 @@ export function configErrorToApiError(issues: ConfigIssue[]): ApiError {
 }
 
 export function toConfigChange(update: MaintenanceUpdate, actor: string): ConfigChange {
-  const data: Record<string, string | null> = { [CONFIG_KEYS.mode]: String(update.enabled) };
+  const mode = update.mode ?? (update.enabled ? 'on' : 'off');
+  const data: Record<string, string | null> = { [CONFIG_KEYS.mode]: mode === 'on' ? 'true' : mode === 'off' ? 'false' : 'read-only' };
   if (update.message !== undefined) data[CONFIG_KEYS.message] = update.message;
   if (update.start !== undefined) data[CONFIG_KEYS.start] = update.start;
   if (update.end !== undefined) data[CONFIG_KEYS.end] = update.end;
@@ -135,6 +146,7 @@ export function describeStored(stored: StoredConfig, applied: MaintenanceConfig 
     reason: stored.audit.reason,
     changedOutside: stored.audit.outside ?? null,
     configError: parsed.ok ? null : parsed.error,
+    readOnlyRefused: stored.readOnlyRefused,
     rejected: parsed.ok
       ? null
       : {

@@ -35,7 +35,13 @@ export function maintenanceRoutes(deps: { writer: ConfigWriter; guards: Guards; 
       const { identity } = c.get('caller');
       const written = await updateConfig(writer, toConfigChange(update, identity.user));
       log.info(
-        { actor: identity.user, enabled: update.enabled, reason: update.reason, target: writer.target, version: written.version },
+        {
+          actor: identity.user,
+          mode: update.mode ?? (update.enabled ? 'on' : 'off'),
+          reason: update.reason,
+          target: writer.target,
+          version: written.version,
+        },
         'maintenance toggled',
       );
       return c.json(describeAll(written, view));
