@@ -58,7 +58,7 @@ function notice(text, isError = false) {
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let toastTimer;
 /** The switch position the toast on screen announces, so a live state that contradicts it removes it. */
-/** @type {boolean | null} */
+/** @type {'off' | 'on' | 'read-only' | null} */
 let toastSays = null;
 /** The form the user sent last: its answer goes right below it. */
 /** @type {Element | null} */
@@ -69,7 +69,7 @@ document.addEventListener('submit', (event) => (lastForm = /** @type {Element} *
  * flow right after the form that was used, never over a control.
  * @param {string} text
  * @param {boolean} [isError]
- * @param {{ switchIs?: boolean }} [claim]
+ * @param {{ switchIs?: 'off' | 'on' | 'read-only' }} [claim]
  */
 function toast(text, isError = false, claim = {}) {
   const element = $('toast');
@@ -147,16 +147,23 @@ function identity(element, user) {
 
 /** @param {MaintenanceView} state */
 function renderHeadline(state) {
-  const effective = state.effective ?? { active: state.enabled, cause: state.enabled ? 'switch' : null, nextChangeAt: null };
+  const effective = state.effective ?? {
+    active: state.enabled,
+    readOnly: state.mode === 'read-only',
+    mode: state.mode,
+    cause: state.mode !== 'off' ? 'switch' : null,
+    nextChangeAt: null,
+  };
   const badge = $('state-badge');
-  badge.textContent = effective.active ? 'On' : 'Off';
-  badge.className = `badge ${effective.active ? 'on' : 'off'}`;
+  badge.textContent = effective.active ? 'On' : effective.readOnly ? 'Read-only' : 'Off';
+  badge.className = `badge ${effective.active ? 'on' : effective.readOnly ? 'read-only' : 'off'}`;
   const until = state.end ? ` until ${utc(state.end)}` : '';
-  $('state-text').textContent = !effective.active
-    ? 'Maintenance is off: users are served'
-    : effective.cause === 'window'
-      ? `Maintenance is on (scheduled window${until}): users get the maintenance page`
-      : 'Maintenance is on (switch): users get the maintenance page';
+  const cause = effective.cause === 'window' ? `scheduled window${until}` : 'switch';
+  $('state-text').textContent = effective.active
+    ? `Maintenance is on (${cause}): users get the maintenance page`
+    : effective.readOnly
+      ? `Read-only (${cause}): users can read, and their changes get the maintenance page`
+      : 'Maintenance is off: users are served';
   const countdown = $('state-countdown');
   const next = nextChange(state, effective);
   countdown.textContent = next ?? '';
@@ -247,7 +254,7 @@ function renderFleet(state) {
   const total = fleet.serving + fleet.notServing + fleet.terminating;
   const summary = active
     ? `${fleet.notServing + fleet.terminating} of ${total} user pods out of service`
-    : `${fleet.serving} of ${total} user pods serving`;
+    : `${fleet.serving} of ${total} user pods serving${state.effective?.readOnly ? ' read-only' : ''}`;
   const since = fleet.changedAt ? Date.now() - Date.parse(fleet.changedAt) : null;
   $('fleet-summary').textContent = !fleet.synced
     ? `Reading the endpoints of ${fleet.service}…`
@@ -336,12 +343,12 @@ function renderNudge(nudge) {
 function render(state) {
   current = state;
   // A toast that the live state contradicts (someone turned the switch back since) is gone.
-  if (toastSays !== null && toastSays !== state.enabled) {
+  if (toastSays !== null && toastSays !== state.mode) {
     $('toast').hidden = true;
     toastSays = null;
   }
   renderHeadline(state);
-  $('state-switch').textContent = state.enabled ? 'on' : 'off';
+  $('state-switch').textContent = state.mode;
   $('state-message').textContent = state.message ?? '(default)';
   $('state-window').textContent =
     state.start || state.end
@@ -374,13 +381,24 @@ function render(state) {
   renderRejected(state);
   // A window that holds maintenance on is ended here, in one step: turning the switch on
   // would be the opposite of what anyone wants from the main button then.
-  const windowHolds = !state.enabled && state.effective?.cause === 'window';
-  $('toggle-title').textContent = windowHolds ? 'End the window now' : state.enabled ? 'Turn the switch off' : 'Turn the switch on';
-  $('toggle-button').textContent = windowHolds ? 'End maintenance now' : state.enabled ? 'Turn off' : 'Turn on';
-  $('toggle-button').className = state.enabled || windowHolds ? 'safe' : 'danger';
+  const windowHolds = state.mode !== 'on' && state.effective?.cause === 'window';
+  const switchedOn = state.mode !== 'off';
+  $('toggle-title').textContent = windowHolds ? 'End the window now' : switchedOn ? 'Turn the switch off' : 'Turn the switch on';
+  $('toggle-button').textContent = windowHolds ? 'End maintenance now' : switchedOn ? 'Turn off' : 'Turn on';
+  $('toggle-button').className = switchedOn || windowHolds ? 'safe' : 'danger';
+  // The other way to be on: read-only from off or on, the whole way from read-only. Offered only
+  // where the install enforces read-only; elsewhere the panel says why not.
+  const readOnlyButton = buttonById('read-only-button');
+  readOnlyButton.textContent =
+    state.mode === 'read-only' ? 'Turn on the whole way' : state.mode === 'on' ? 'Read-only instead' : 'Read-only';
+  readOnlyButton.hidden = windowHolds || (state.mode !== 'read-only' && state.readOnlyRefused !== null);
+  readOnlyButton.className = state.mode === 'read-only' ? 'danger secondary' : 'secondary';
+  $('read-only-note').textContent =
+    state.readOnlyRefused !== null && !windowHolds ? `Read-only is not available: ${state.readOnlyRefused}` : '';
+  $('read-only-note').hidden = state.readOnlyRefused === null || windowHolds;
   if (document.activeElement !== $('message')) field('message').value = state.message ?? '';
-  // Turning the switch off shows users nothing: no message to ask for.
-  $('message-field').hidden = state.enabled || windowHolds;
+  // Turning the switch off shows users nothing: no message to ask for, unless read-only or on is the other choice.
+  $('message-field').hidden = windowHolds || (state.mode === 'on' && readOnlyButton.hidden);
   renderFleet(state);
   fillWindowForm(state, false);
   for (const id of ['state', 'toggle', 'window', 'bypass']) $(id).hidden = false;
@@ -429,7 +447,8 @@ async function saveWindow(start, end, retry) {
   $('window-error').hidden = problem === null;
   if (problem) hideToast();
   if (problem || current === null) return;
-  const body = { enabled: current.enabled, reason, start, end, retryAfterSeconds: retry, resourceVersion: current.resourceVersion };
+  // The switch stays as it is: a window added to a read-only switch is refused with the reason, not applied by surprise.
+  const body = { reason, start, end, retryAfterSeconds: retry, resourceVersion: current.resourceVersion };
   const { status, data } = await api('PUT /admin/api/maintenance', body);
   if (status === 200) {
     field('window-reason').value = '';
@@ -546,25 +565,43 @@ $('login-form').addEventListener('submit', async (event) => {
 $('toggle-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   if (current === null) return;
-  const button = buttonById('toggle-button');
-  button.disabled = true;
-  const windowHolds = !current.enabled && current.effective?.cause === 'window';
-  /** @type {{ enabled: boolean, reason: string, resourceVersion: string, message?: string, start?: null, end?: null }} */
+  const buttons = [buttonById('toggle-button'), buttonById('read-only-button')];
+  for (const button of buttons) button.disabled = true;
+  const windowHolds = current.mode !== 'on' && current.effective?.cause === 'window';
+  const readOnlyPressed = /** @type {SubmitEvent} */ (event).submitter?.id === 'read-only-button';
+  /** @type {'off' | 'on' | 'read-only'} */
+  const mode = windowHolds
+    ? 'off'
+    : readOnlyPressed
+      ? current.mode === 'read-only'
+        ? 'on'
+        : 'read-only'
+      : current.mode === 'off'
+        ? 'on'
+        : 'off';
+  /** @type {{ mode: 'off' | 'on' | 'read-only', reason: string, resourceVersion: string, message?: string, start?: null, end?: null }} */
   const body = windowHolds
-    ? { enabled: false, start: null, end: null, reason: field('reason').value, resourceVersion: current.resourceVersion }
-    : { enabled: !current.enabled, reason: field('reason').value, resourceVersion: current.resourceVersion };
-  if (!current.enabled && !windowHolds && field('message').value.trim() !== '') body.message = field('message').value;
+    ? { mode, start: null, end: null, reason: field('reason').value, resourceVersion: current.resourceVersion }
+    : { mode, reason: field('reason').value, resourceVersion: current.resourceVersion };
+  if (mode !== 'off' && field('message').value.trim() !== '') body.message = field('message').value;
   const { status, data } = await api('PUT /admin/api/maintenance', body);
-  button.disabled = false;
+  for (const button of buttons) button.disabled = false;
   if (status === 200) {
     field('reason').value = '';
     render(data);
+    const says =
+      data.mode === 'read-only'
+        ? 'read-only: users can read, and their changes get the maintenance page'
+        : data.mode === 'on'
+          ? 'on'
+          : 'off';
+    const effective = data.effective?.mode;
     toast(
       windowHolds
         ? 'Maintenance ended: the window is cleared and the switch is off.'
-        : `The switch is now ${data.enabled ? 'on' : 'off'}.${data.effective && data.effective.active !== data.enabled ? ` Maintenance stays ${data.effective.active ? 'on: the window' : 'off'}.` : ''}`,
+        : `The switch is now ${says}.${effective !== undefined && effective !== data.mode ? ` ${effective === 'off' ? 'Maintenance stays off' : effective === 'on' ? 'Maintenance stays on: the window' : 'The window keeps it read-only'}.` : ''}`,
       false,
-      { switchIs: data.enabled },
+      { switchIs: data.mode },
     );
   } else {
     await failed(status, data);
@@ -591,7 +628,7 @@ $('repair-form').addEventListener('submit', async (event) => {
   const body =
     current.shows === 'last_good'
       ? {
-          enabled: current.enabled,
+          mode: current.mode,
           message: current.message,
           start: current.start,
           end: current.end,
@@ -600,7 +637,7 @@ $('repair-form').addEventListener('submit', async (event) => {
           resourceVersion: current.resourceVersion,
         }
       : {
-          enabled: false,
+          mode: 'off',
           start: null,
           end: null,
           retryAfterSeconds: null,

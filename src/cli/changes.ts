@@ -88,14 +88,7 @@ export function planChange(request: Request, stored: RawConfig, now: number): Pl
       }
       return { write: true, data, endsWindow: windowHolds };
     }
-    case 'schedule':
-      // A read-only switch with no window means read-only now; a window would limit it to the window.
-      if (parsed.ok && parsed.config.readOnly && parsed.config.windowStart === null && parsed.config.windowEnd === null)
-        return {
-          write: false,
-          said: 'the switch is read-only now, and a window would make it read-only only inside the window: say off first, then schedule (read-only again keeps the window read-only)',
-        };
-      break;
+
     case 'repair': {
       if (parsed.ok) return { write: false, said: 'the stored config is valid; nothing to repair' };
       for (const { key, message } of parsed.issues) {

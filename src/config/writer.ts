@@ -2,7 +2,7 @@ import { readFile, readlink, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from './errno.ts';
 import { DATA_DIR_NAME, readVolume, writeVolumeAtomically } from './kubelet-volume.ts';
-import { CONFIG_KEYS, parseConfig, type ConfigIssue, type RawConfig } from './parse.ts';
+import { CONFIG_KEYS, parseConfig, type ConfigIssue, type MaintenanceConfig, type RawConfig } from './parse.ts';
 
 /** Who changed the config last, when and why; kept as annotations on the ConfigMap. */
 export interface Audit {
@@ -156,6 +156,8 @@ export async function updateConfig(writer: ConfigWriter, change: ConfigChange): 
     const merged = applyChange(current.data, change.data);
     const parsed = parseConfig(merged);
     if (!parsed.ok) throw new InvalidConfigChangeError(parsed.issues);
+    const windowProblem = windowEndsReadOnly(current.data, parsed.config, change.data);
+    if (windowProblem !== null) throw new InvalidConfigChangeError([windowProblem]);
     // Only a change that asks for read-only is refused: one that leaves it as `kubectl edit` set it is not.
     if (parsed.config.readOnly && change.data[CONFIG_KEYS.mode] !== undefined && current.readOnlyRefused !== null)
       throw new ReadOnlyNotEnforcedError(current.readOnlyRefused);
@@ -165,6 +167,22 @@ export async function updateConfig(writer: ConfigWriter, change: ConfigChange): 
       if (!(error instanceof VersionConflictError) || expected !== undefined || attempt >= MAX_ATTEMPTS) throw error;
     }
   }
+}
+
+/**
+ * A read-only switch with no window means read-only now; with a window, read-only inside it. So
+ * a window added to it without setting the switch again would end read-only now: refused, in
+ * every tool, rather than done by surprise.
+ */
+function windowEndsReadOnly(before: RawConfig, after: MaintenanceConfig, change: Record<string, string | null>): ConfigIssue | null {
+  const previous = parseConfig(before);
+  if (!previous.ok || !previous.config.readOnly || previous.config.windowStart !== null || previous.config.windowEnd !== null) return null;
+  if (change[CONFIG_KEYS.mode] !== undefined || !after.readOnly || (after.windowStart === null && after.windowEnd === null)) return null;
+  return {
+    key: after.windowStart !== null ? CONFIG_KEYS.start : CONFIG_KEYS.end,
+    message:
+      'would make the read-only switch, which holds read-only now, hold it only inside the window: turn the switch off first, then schedule the window (read-only again keeps the window read-only)',
+  };
 }
 
 /** The data after a change: keys set, and keys with null removed. */

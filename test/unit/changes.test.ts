@@ -98,11 +98,6 @@ describe('planChange with read-only mode', () => {
     });
   });
 
-  it('schedule refuses to turn a read-only switch with no window into a window, which would end read-only now', () => {
-    const plan = planChange(request('schedule', '--start', '2030-02-01T00:00:00Z'), { MAINTENANCE_MODE: 'read-only' }, NOW);
-    expect(plan).toMatchObject({ write: false, said: expect.stringContaining('say off first') });
-  });
-
   it('usersGet says what read-only means, now and in a window ahead', () => {
     expect(usersGet(config({ MAINTENANCE_MODE: 'read-only', MAINTENANCE_MESSAGE: 'm' }), NOW)).toBe(
       'read-only: reads reach the application, writes get the maintenance page ("m", Retry-After 300 s) now, until the switch is turned off',

@@ -87,6 +87,8 @@ export function panelPage(): string {
       <label for="reason">Reason (required, recorded with your name)</label>
       <input id="reason" name="reason" maxlength="500" required placeholder="e.g. database upgrade, ticket OPS-123">
       <button id="toggle-button" type="submit"></button>
+      <button id="read-only-button" type="submit" class="secondary" hidden></button>
+      <p id="read-only-note" class="muted" hidden></p>
     </form>
   </section>
 

@@ -40,10 +40,16 @@ export const updateSchema = z
       .optional(),
     resourceVersion: z.string({ error: 'must be a string' }).min(1, 'must not be empty').optional(),
   })
-  .refine((update) => update.mode !== undefined || update.enabled !== undefined, {
-    message: 'is required: "off", "on" or "read-only" (or enabled: true or false)',
-    path: ['mode'],
-  })
+  .refine(
+    (update) =>
+      update.mode !== undefined ||
+      update.enabled !== undefined ||
+      [update.message, update.start, update.end, update.retryAfterSeconds].some((value) => value !== undefined),
+    {
+      message: 'nothing to change: give mode ("off", "on" or "read-only"), or message, start, end or retryAfterSeconds (the switch then stays as it is)',
+      path: ['mode'],
+    },
+  )
   .refine((update) => update.mode === undefined || update.enabled === undefined || update.enabled === (update.mode === 'on'), {
     message: 'must agree with mode (true only for "on"), or be left out',
     path: ['enabled'],
@@ -107,8 +113,9 @@ export function configErrorToApiError(issues: ConfigIssue[]): ApiError {
 }
 
 export function toConfigChange(update: MaintenanceUpdate, actor: string): ConfigChange {
-  const mode = update.mode ?? (update.enabled ? 'on' : 'off');
-  const data: Record<string, string | null> = { [CONFIG_KEYS.mode]: mode === 'on' ? 'true' : mode === 'off' ? 'false' : 'read-only' };
+  const mode = update.mode ?? (update.enabled === undefined ? undefined : update.enabled ? 'on' : 'off');
+  const data: Record<string, string | null> = {};
+  if (mode !== undefined) data[CONFIG_KEYS.mode] = mode === 'on' ? 'true' : mode === 'off' ? 'false' : 'read-only';
   if (update.message !== undefined) data[CONFIG_KEYS.message] = update.message;
   if (update.start !== undefined) data[CONFIG_KEYS.start] = update.start;
   if (update.end !== undefined) data[CONFIG_KEYS.end] = update.end;

@@ -37,7 +37,7 @@ export function maintenanceRoutes(deps: { writer: ConfigWriter; guards: Guards; 
       log.info(
         {
           actor: identity.user,
-          mode: update.mode ?? (update.enabled ? 'on' : 'off'),
+          mode: update.mode ?? (update.enabled === undefined ? 'unchanged' : update.enabled ? 'on' : 'off'),
           reason: update.reason,
           target: writer.target,
           version: written.version,
