@@ -21,12 +21,38 @@ export interface ProxyTarget {
 
 export interface ProxyResults {
   targets: Record<
-    'direct' | 'gate' | 'nginx' | 'honoProxy',
+    'direct' | 'gate' | 'gateReadOnly' | 'nginx' | 'honoProxy',
     { rps: number; p50: number; p99: number; fixedRateP50: number; fixedRateP99: number; cpuMicrosPerRequest: number }
   >;
   fixedRate: number;
   gateRssMiB: { start: number; afterLoad: number };
+  /** A GraphQL query sent with POST: through the gate with read-only off (streamed), and on (read whole, parsed, judged). */
+  graphql: { plain: Sample; judged: Sample };
 }
+
+type Sample = { rps: number; p50: number; p99: number; cpuMicrosPerRequest: number };
+
+/** What autocannon sends: GET / unless said otherwise. */
+interface LoadRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+const GET_ROOT: LoadRequest = { method: 'GET', path: '/' };
+/** A GraphQL query of a realistic size (about 400 bytes), as a single-page app sends it. */
+const GRAPHQL_QUERY: LoadRequest = {
+  method: 'POST',
+  path: '/graphql',
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify({
+    operationName: 'Orders',
+    query:
+      'query Orders($first: Int!, $after: String) { viewer { id name orders(first: $first, after: $after) { edges { node { id number placedAt total { amount currency } lines { sku quantity } } } pageInfo { hasNextPage endCursor } } } }',
+    variables: { first: 20, after: null },
+  }),
+};
 
 /** A process's CPU time so far (user + system), in microseconds, from /proc/PID/stat. */
 export function cpuMicros(pid: number): number {
@@ -84,9 +110,23 @@ async function waitForHttp(port: number): Promise<void> {
 }
 
 /** Closed-loop saturation with autocannon: every connection sends its next request as soon as the last one is answered. */
-async function saturate(name: string, port: number, seconds: number, connections: number, pid: number) {
+async function saturate(
+  name: string,
+  port: number,
+  seconds: number,
+  connections: number,
+  pid: number,
+  load: LoadRequest = GET_ROOT,
+): Promise<Sample> {
   const cpuBefore = cpuMicros(pid);
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}${load.path}`,
+    method: load.method,
+    ...(load.headers ? { headers: load.headers } : {}),
+    ...(load.body !== undefined ? { body: load.body } : {}),
+    connections,
+    duration: seconds,
+  });
   const cpu = cpuMicros(pid) - cpuBefore;
   if (result.non2xx > 0 || result.errors > 0) {
     console.error(
@@ -154,22 +194,33 @@ export async function benchProxy(options: {
     children.push(upstream.child);
     const upstreamPort = upstream.line.port!;
 
-    const configDir = join(root, 'app-config');
-    await writeVolumeAtomically(configDir, { MAINTENANCE_MODE: 'false' });
-    const gate = await startLogged(['dist/main.js'], {
-      ROLE: 'gate',
-      PORT: '0',
-      PROXY_PORT: '0',
-      HOST: '127.0.0.1',
-      CONFIG_DIR: configDir,
-      CONFIG_SOURCE: 'volume',
-      BYPASS_KEY_DIR: join(root, 'no-key'),
-      UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
-      POD_NAME: 'bench',
-      LOG_LEVEL: 'info',
-      NODE_OPTIONS: options.nodeOptions,
+    const startGate = async (name: string, config: Record<string, string>) => {
+      const configDir = join(root, name);
+      await writeVolumeAtomically(configDir, config);
+      const started = await startLogged(['dist/main.js'], {
+        ROLE: 'gate',
+        PORT: '0',
+        PROXY_PORT: '0',
+        HOST: '127.0.0.1',
+        CONFIG_DIR: configDir,
+        CONFIG_SOURCE: 'volume',
+        BYPASS_KEY_DIR: join(root, 'no-key'),
+        UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
+        GATE_TRAFFIC: 'all',
+        POD_NAME: 'bench',
+        LOG_LEVEL: 'info',
+        NODE_OPTIONS: options.nodeOptions,
+      });
+      children.push(started.child);
+      return started;
+    };
+    const gate = await startGate('off', { MAINTENANCE_MODE: 'false' });
+    // Read-only, every GET judged (method, allowed paths, GraphQL paths) and passed.
+    const gateReadOnly = await startGate('read-only', {
+      MAINTENANCE_MODE: 'read-only',
+      MAINTENANCE_ALLOW_PATHS: '/login,/webhooks',
+      MAINTENANCE_GRAPHQL_PATHS: '/graphql',
     });
-    children.push(gate.child);
 
     const nginxPort = await freePort();
     const nginxConf = join(root, 'nginx.conf');
@@ -209,35 +260,54 @@ http {
     const honoProxy = await startLogged(['bench/hono-proxy.mjs'], { UPSTREAM: `http://127.0.0.1:${upstreamPort}` });
     children.push(honoProxy.child);
 
-    const targets = { direct: upstreamPort, gate: gate.line.proxyPort!, nginx: nginxPort, honoProxy: honoProxy.line.port! };
+    const targets = {
+      direct: upstreamPort,
+      gate: gate.line.proxyPort!,
+      gateReadOnly: gateReadOnly.line.proxyPort!,
+      nginx: nginxPort,
+      honoProxy: honoProxy.line.port!,
+    };
     // Whose CPU time each row counts: the proxy's own process (the upstream's, for direct).
-    const pids = { direct: upstream.child.pid!, gate: gate.child.pid!, nginx: nginx.pid!, honoProxy: honoProxy.child.pid! };
+    const pids = {
+      direct: upstream.child.pid!,
+      gate: gate.child.pid!,
+      gateReadOnly: gateReadOnly.child.pid!,
+      nginx: nginx.pid!,
+      honoProxy: honoProxy.child.pid!,
+    };
     for (const port of Object.values(targets)) await waitForHttp(port);
     const gatePid = gate.child.pid!;
     const rssStart = rssMiB(gatePid);
 
-    const samples: Record<keyof typeof targets, Awaited<ReturnType<typeof saturate>>[]> = {
+    const samples: Record<keyof typeof targets, Sample[]> = {
       direct: [],
       gate: [],
+      gateReadOnly: [],
       nginx: [],
       honoProxy: [],
     };
+    const graphqlSamples = { plain: [] as Sample[], judged: [] as Sample[] };
     for (let round = 1; round <= options.rounds; round++) {
       console.error(`proxy: round ${round}/${options.rounds} (${options.seconds} s per target, ${options.connections} connections) ...`);
       for (const [name, port] of Object.entries(targets) as [keyof typeof targets, number][])
         samples[name].push(await saturate(name, port, options.seconds, options.connections, pids[name]));
+      graphqlSamples.plain.push(
+        await saturate('graphql plain', targets.gate, options.seconds, options.connections, pids.gate, GRAPHQL_QUERY),
+      );
+      graphqlSamples.judged.push(
+        await saturate('graphql judged', targets.gateReadOnly, options.seconds, options.connections, pids.gateReadOnly, GRAPHQL_QUERY),
+      );
     }
-    const saturated = Object.fromEntries(
-      Object.entries(samples).map(([name, list]) => [
-        name,
-        {
-          rps: median(list.map((s) => s.rps)),
-          p50: median(list.map((s) => s.p50)),
-          p99: median(list.map((s) => s.p99)),
-          cpuMicrosPerRequest: median(list.map((s) => s.cpuMicrosPerRequest)),
-        },
-      ]),
-    ) as Record<keyof typeof targets, { rps: number; p50: number; p99: number; cpuMicrosPerRequest: number }>;
+    const medianSample = (list: Sample[]): Sample => ({
+      rps: median(list.map((s) => s.rps)),
+      p50: median(list.map((s) => s.p50)),
+      p99: median(list.map((s) => s.p99)),
+      cpuMicrosPerRequest: median(list.map((s) => s.cpuMicrosPerRequest)),
+    });
+    const saturated = Object.fromEntries(Object.entries(samples).map(([name, list]) => [name, medianSample(list)])) as Record<
+      keyof typeof targets,
+      Sample
+    >;
 
     const rate = Math.round(saturated.gate.rps / 2);
     console.error(`proxy: latency at ${rate} req/s (half of the gate's saturation) ...`);
@@ -250,11 +320,13 @@ http {
       targets: {
         direct: { ...saturated.direct, fixedRateP50: fixed.direct.p50, fixedRateP99: fixed.direct.p99 },
         gate: { ...saturated.gate, fixedRateP50: fixed.gate.p50, fixedRateP99: fixed.gate.p99 },
+        gateReadOnly: { ...saturated.gateReadOnly, fixedRateP50: fixed.gateReadOnly.p50, fixedRateP99: fixed.gateReadOnly.p99 },
         nginx: { ...saturated.nginx, fixedRateP50: fixed.nginx.p50, fixedRateP99: fixed.nginx.p99 },
         honoProxy: { ...saturated.honoProxy, fixedRateP50: fixed.honoProxy.p50, fixedRateP99: fixed.honoProxy.p99 },
       },
       fixedRate: rate,
       gateRssMiB: { start: rssStart, afterLoad: rssAfter },
+      graphql: { plain: medianSample(graphqlSamples.plain), judged: medianSample(graphqlSamples.judged) },
     };
   } finally {
     for (const child of children) child.kill('SIGTERM');
@@ -265,7 +337,8 @@ http {
 
 export function proxyTable(results: ProxyResults | string): string {
   if (typeof results === 'string') return `\nProxy: skipped: ${results}\n`;
-  const { direct, gate, nginx, honoProxy } = results.targets;
+  const { direct, gate, gateReadOnly, nginx, honoProxy } = results.targets;
+  const { plain, judged } = results.graphql;
   const fmt = (value: number, digits = 1) => value.toFixed(digits);
   const row = (name: string, target: typeof gate) =>
     `| ${name} | ${fmt(target.rps, 0)} | ${fmt(target.cpuMicrosPerRequest, 1)} | ${fmt(target.p50, 0)} / ${fmt(target.p99, 0)} | ${fmt(target.fixedRateP50 * 1000, 0)} / ${fmt(target.fixedRateP99 * 1000, 0)} |`;
@@ -280,13 +353,18 @@ shares two cores with the load generator and the upstream.
 |---|---:|---:|---:|---:|
 ${row('upstream direct', direct)}
 ${row('through the gate', gate)}
+${row('through the gate, read-only (each GET judged, passed)', gateReadOnly)}
 ${row('through nginx', nginx)}
 ${row('through hono/proxy (the alternative)', honoProxy)}
 
 | measure | value | target |
 |---|---:|---|
-| gate / nginx throughput | ${fmt(gate.rps / nginx.rps, 3)} | >= 0.5 |
-| gate / nginx CPU per request | ${fmt(gate.cpuMicrosPerRequest / nginx.cpuMicrosPerRequest, 2)} | |
+| gate / nginx throughput | ${fmt(gate.rps / nginx.rps, 3)} | >= 0.65 |
+| gate / nginx CPU per request | ${fmt(gate.cpuMicrosPerRequest / nginx.cpuMicrosPerRequest, 2)} | <= 3.5 |
+| gate / nginx p99 at half saturation | ${fmt(gate.fixedRateP99 / nginx.fixedRateP99, 2)} | <= 2 |
+| read-only judging: CPU per request, read-only / off | ${fmt(gateReadOnly.cpuMicrosPerRequest / gate.cpuMicrosPerRequest, 3)} | <= 1.05 |
+| GraphQL query over POST: CPU µs per request, off (streamed) / read-only (read, parsed, judged) | ${fmt(plain.cpuMicrosPerRequest, 1)} / ${fmt(judged.cpuMicrosPerRequest, 1)} (${fmt(judged.cpuMicrosPerRequest / plain.cpuMicrosPerRequest, 2)}×) | reported |
+| GraphQL query over POST: req/s, off / read-only | ${fmt(plain.rps, 0)} / ${fmt(judged.rps, 0)} | reported |
 | gate p50 added at half saturation (ms) | ${fmt(gate.fixedRateP50 - direct.fixedRateP50, 3)} | <= 0.5 |
 | nginx p50 added at half saturation (ms) | ${fmt(nginx.fixedRateP50 - direct.fixedRateP50, 3)} | |
 | hono/proxy / gate throughput | ${fmt(honoProxy.rps / gate.rps, 3)} | |

@@ -209,8 +209,10 @@ await new Promise((resolve) => setTimeout(resolve, 1000));
 const rssStart = rssMiB(ours.child.pid!);
 const bareRssStart = rssMiB(bare.child.pid!);
 
-console.error(`propagation: ${TOGGLES} toggles ...`);
-const latencies = await measurePropagation(ours.port, dir);
+// BENCH_ONLY=user: the user path against bare Hono alone (no propagation, API or proxy runs).
+const userOnly = process.env.BENCH_ONLY === 'user';
+console.error(userOnly ? 'propagation: skipped (BENCH_ONLY=user)' : `propagation: ${TOGGLES} toggles ...`);
+const latencies = userOnly ? [Number.NaN] : await measurePropagation(ours.port, dir);
 await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false' });
 while ((await readyStatus(ours.port)) !== 200);
 
@@ -230,8 +232,8 @@ const rssAfter = rssMiB(ours.child.pid!);
 console.error(`api-watch propagation: ${API_TOGGLES} toggles against a real kube-apiserver ...`);
 const bareRssAfter = rssMiB(bare.child.pid!);
 await Promise.all([ours.stop(), bare.stop()]);
-const apiLatencies = await measureApiPropagation();
-const proxy = process.env.BENCH_PROXY === '0' ? 'BENCH_PROXY=0' : await benchProxy(proxyOptions);
+const apiLatencies = userOnly ? 'BENCH_ONLY=user' : await measureApiPropagation();
+const proxy = userOnly ? 'BENCH_ONLY=user' : process.env.BENCH_PROXY === '0' ? 'BENCH_PROXY=0' : await benchProxy(proxyOptions);
 await rm(root, { recursive: true, force: true });
 agent.destroy();
 

@@ -168,7 +168,7 @@ export class ClusterTarget {
         ? 'converged'
         : `not converged: ${active ? 'still serving' : 'still out'}: ${laggingPods(active, fleet).join(',') || '-'}`;
       out.line(
-        `fleet:       ${serving} of ${fleet.length} endpoints of ${this.service} serving, ${notServing} out, ${terminating} terminating · ${safe(verdict)}`,
+        `fleet:       ${serving} of ${fleet.length} endpoints of ${this.service} serving${mode === 'read-only' ? ' read-only' : ''}, ${notServing} out, ${terminating} terminating · ${safe(verdict)}`,
       );
       for (const endpoint of fleet) out.line(`             ${safe(endpoint.pod)} ${STATE_WORD[endpoint.state]}`);
       await this.#gateStatus(out, fleet);

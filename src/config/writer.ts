@@ -92,7 +92,8 @@ export const HISTORY_LENGTH = 20;
 export function describeChange(data: Record<string, string | null>): string {
   const parts: string[] = [];
   const mode = data[CONFIG_KEYS.mode];
-  if (mode !== undefined) parts.push(`switch ${mode?.trim().toLowerCase() === 'true' ? 'on' : 'off'}`);
+  const word = mode?.trim().toLowerCase();
+  if (mode !== undefined) parts.push(`switch ${word === 'true' ? 'on' : word === 'read-only' ? 'read-only' : 'off'}`);
   if (CONFIG_KEYS.message in data) parts.push(data[CONFIG_KEYS.message] === null ? 'message cleared' : 'message set');
   if (CONFIG_KEYS.retryAfter in data)
     parts.push(data[CONFIG_KEYS.retryAfter] === null ? 'Retry-After cleared' : `Retry-After ${data[CONFIG_KEYS.retryAfter]} s`);
@@ -103,6 +104,7 @@ export function describeChange(data: Record<string, string | null>): string {
   }
   if (CONFIG_KEYS.allowPaths in data) parts.push(data[CONFIG_KEYS.allowPaths] === null ? 'allowed paths cleared' : 'allowed paths set');
   if (CONFIG_KEYS.pageHtml in data) parts.push(data[CONFIG_KEYS.pageHtml] === null ? 'page cleared' : 'page set');
+  if (CONFIG_KEYS.graphqlPaths in data) parts.push(data[CONFIG_KEYS.graphqlPaths] === null ? 'GraphQL paths cleared' : 'GraphQL paths set');
   return parts.join(', ');
 }
 

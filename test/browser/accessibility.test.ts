@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeVolumeAtomically } from '../../src/config/kubelet-volume.ts';
-import { UPSTREAM_ERROR_PAGE, demoPage, maintenancePage } from '../../src/http/pages.ts';
+import { UPSTREAM_ERROR_PAGE, demoPage, maintenancePage, readOnlyPage } from '../../src/http/pages.ts';
 import { accessibilityViolations, browserMissing, launchBrowser } from '../helpers/browser.ts';
 import { makeTempDir, startTestServer, type TestServer } from '../helpers/test-server.ts';
 
@@ -43,9 +43,10 @@ describe.skipIf(browserMissing !== null)('accessibility of every page and panel 
     }
   };
 
-  it('the 503 page, the 502 and 504 pages and the demo page', async () => {
+  it('the 503 page, the read-only 503 page, the 502 and 504 pages and the demo page', async () => {
     const pages = {
       maintenance: maintenancePage({ message: 'Upgrading the database.', retryAfterSeconds: 300, until: '22:00 UTC' }),
+      'read-only': readOnlyPage({ message: 'Migrating the catalogue.', retryAfterSeconds: 300, until: null }),
       'error-502': UPSTREAM_ERROR_PAGE[502],
       'error-504': UPSTREAM_ERROR_PAGE[504],
       demo: demoPage('pod-1', 'user'),
@@ -62,7 +63,7 @@ describe.skipIf(browserMissing !== null)('accessibility of every page and panel 
     }
   });
 
-  it('the panel signed out, off, on by the switch, on by a window, and with a toast up', async () => {
+  it('the panel signed out, off, on by the switch, read-only, on by a window, and with a toast up', async () => {
     for (const scheme of SCHEMES) {
       await inScheme(scheme, async (context) => {
         const page = await context.newPage();
@@ -75,6 +76,7 @@ describe.skipIf(browserMissing !== null)('accessibility of every page and panel 
         const states = [
           ['off', { MAINTENANCE_MODE: 'false' }, 'Off'],
           ['switch', { MAINTENANCE_MODE: 'true', MAINTENANCE_MESSAGE: 'Back soon' }, 'On'],
+          ['read-only', { MAINTENANCE_MODE: 'read-only', MAINTENANCE_MESSAGE: 'Migrating' }, 'Read-only'],
           [
             'window',
             { MAINTENANCE_MODE: 'false', MAINTENANCE_START: '2020-01-01T00:00:00Z', MAINTENANCE_END: '2099-01-01T00:00:00Z' },

@@ -133,6 +133,40 @@ describe.skipIf(browserMissing !== null)('the admin panel in headless Chromium',
     await Promise.all([tester.close(), anyone.close()]);
   });
 
+  it('turns read-only on and off: the badge, the user pod ready, a write refused and a read served, in the browser too', async () => {
+    await writeVolumeAtomically(admin.dir, { MAINTENANCE_MODE: 'false' });
+    await expect.poll(() => page.textContent('#read-only-button')).toBe('Read-only');
+    await page.fill('#message', 'Migrating the catalogue');
+    await page.fill('#reason', 'catalogue migration');
+    await page.click('#read-only-button');
+    await expect.poll(() => page.textContent('#state-badge')).toBe('Read-only');
+    expect(await page.textContent('#state-text')).toBe('Read-only (switch): users can read, and their changes get the maintenance page');
+    expect(await page.textContent('#state-switch')).toBe('read-only');
+    expect(await page.textContent('#toast')).toBe(
+      'The switch is now read-only: users can read, and their changes get the maintenance page.',
+    );
+    expect(await page.textContent('#toggle-button')).toBe('Turn off');
+    expect(await page.textContent('#read-only-button')).toBe('Turn on the whole way');
+    await user.waitForReady(200);
+
+    // What a reader meets: the page, marked read-only; a form sent gets the read-only page.
+    const reader = await browser.newContext();
+    const readerPage = await reader.newPage();
+    const read = await readerPage.goto(`${user.url}/`);
+    expect(read?.status()).toBe(200);
+    expect(read?.headers()['maintenance-mode']).toBe('read-only');
+    await readerPage.setContent(`<form method="post" action="${user.url}/orders"><button>Order</button></form>`);
+    await Promise.all([readerPage.waitForURL(`${user.url}/orders`), readerPage.click('button')]);
+    expect(await readerPage.textContent('h1')).toBe('Changes are paused for a moment');
+    expect(await readerPage.textContent('body')).toContain('Migrating the catalogue');
+    await reader.close();
+
+    await page.fill('#reason', 'migration done');
+    await page.click('#toggle-button');
+    await expect.poll(() => page.textContent('#state-badge')).toBe('Off');
+    expect(await page.textContent('#read-only-button')).toBe('Read-only');
+  });
+
   it('shows the window as the cause during a window, with its end in UTC to the second, although the switch is off', async () => {
     // An end 37 s past a minute is shown with its seconds, never at the minute before.
     const end = new Date(Math.floor((Date.now() + 2 * 3600_000) / 60_000) * 60_000 + 37_000).toISOString().replace(/\.\d+Z$/, 'Z');

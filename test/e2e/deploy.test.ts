@@ -137,6 +137,40 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     expect(lines.some((line) => / {2}envtest-admin changed switch off: release 42 "done"/.test(line))).toBe(true);
   });
 
+  it('sets read-only with the plugin and the admin API where it is enforced, and refuses it, writing nothing, where it is not', async () => {
+    const readOnly = await plugin(['read-only', '-n', NAMESPACE, '--reason', 'catalogue migration']);
+    expect(readOnly.stderr).toBe('');
+    expect(readOnly.code).toBe(0);
+    expect(readOnly.stdout).toMatch(/^read-only in sample-app\/app-config \(resourceVersion \d+\), by envtest-admin: catalogue migration/);
+    expect(readOnly.stdout).toContain('users: read-only: reads reach the application, writes get the maintenance page');
+    expect(await mode()).toBe('read-only');
+    const status = await plugin(['status', '-n', NAMESPACE]);
+    expect(status.stdout).toMatch(/^maintenance: read-only/);
+    expect((await plugin(['history', '-n', NAMESPACE])).stdout.split('\n')[0]).toContain('changed switch read-only: catalogue migration');
+    expect((await plugin(['off', '-n', NAMESPACE, '--reason', 'done'])).code).toBe(0);
+
+    // The same install, as if its users did not pass through gates (no components/gate-proxy).
+    await plane.kubectl(['annotate', 'configmap', 'app-config', '-n', NAMESPACE, 'maintenance-switch.dev/read-only-']);
+    try {
+      const refused = await plugin(['read-only', '-n', NAMESPACE, '--reason', 'not here']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^kubectl maintenance: nothing written: read-only mode is not enforced by this install.*components\/gate-proxy/);
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect((await plugin(['status', '-n', NAMESPACE])).stdout).toContain('read-only:   not available here');
+      const api = await fetch(`${admin.url}/admin/api/maintenance`, {
+        method: 'PUT',
+        headers: { Authorization: 'Bearer e2e-admin-token', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ mode: 'read-only', reason: 'not here either' }),
+      });
+      expect(api.status).toBe(409);
+      expect(await api.json()).toMatchObject({ error: 'read_only_not_enforced', field: 'mode' });
+      expect(await mode()).toBe('false');
+    } finally {
+      await plane.kubectl(['annotate', 'configmap', 'app-config', '-n', NAMESPACE, 'maintenance-switch.dev/read-only=enforced']);
+    }
+    expect((await plugin(['on', '-n', NAMESPACE, '--reason', 'back to where the next test starts'])).code).toBe(0);
+  });
+
   it('reports a conflict from the plugin instead of overwriting a newer change', async () => {
     const seen = (
       await plane.kubectl(['get', 'configmap', 'app-config', '-n', NAMESPACE, '-o', 'jsonpath={.metadata.resourceVersion}'])

@@ -285,7 +285,10 @@ describe('read-only mode through the admin API', () => {
     expect(await (await put({ mode: 'off', enabled: false, reason: 'both, agreeing' })).json()).toMatchObject({ mode: 'off' });
     // A window alone leaves the switch as it is.
     await put({ mode: 'on', reason: 'on' });
-    expect(await (await put({ start: '2099-01-01T00:00:00Z', reason: 'plan' })).json()).toMatchObject({ mode: 'on', start: '2099-01-01T00:00:00.000Z' });
+    expect(await (await put({ start: '2099-01-01T00:00:00Z', reason: 'plan' })).json()).toMatchObject({
+      mode: 'on',
+      start: '2099-01-01T00:00:00.000Z',
+    });
     const version = writer.version;
     for (const [body, field] of [
       [{ mode: 'read-only', enabled: true, reason: 'x' }, 'enabled'],

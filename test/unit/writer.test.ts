@@ -24,6 +24,13 @@ describe('describeDifference', () => {
     expect(describeDifference(before, before)).toBe('nothing');
   });
 
+  it('names read-only as the switch it is', () => {
+    expect(describeDifference({ MAINTENANCE_MODE: 'false' }, { MAINTENANCE_MODE: 'read-only' })).toBe('switch read-only');
+    expect(
+      describeDifference({ MAINTENANCE_MODE: 'read-only' }, { MAINTENANCE_MODE: 'read-only', MAINTENANCE_GRAPHQL_PATHS: '/graphql' }),
+    ).toBe('GraphQL paths set');
+  });
+
   it('names the switch first when nothing was recorded before', () => {
     expect(describeDifference(null, { MAINTENANCE_MODE: ' TRUE ' })).toBe('switch on');
     expect(describeDifference(null, {})).toBe('switch off');

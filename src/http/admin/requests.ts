@@ -46,7 +46,8 @@ export const updateSchema = z
       update.enabled !== undefined ||
       [update.message, update.start, update.end, update.retryAfterSeconds].some((value) => value !== undefined),
     {
-      message: 'nothing to change: give mode ("off", "on" or "read-only"), or message, start, end or retryAfterSeconds (the switch then stays as it is)',
+      message:
+        'nothing to change: give mode ("off", "on" or "read-only"), or message, start, end or retryAfterSeconds (the switch then stays as it is)',
       path: ['mode'],
     },
   )
