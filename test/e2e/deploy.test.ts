@@ -154,7 +154,9 @@ describe.skipIf(skipReason !== null)('deploying with kubectl apply -k', () => {
     try {
       const refused = await plugin(['read-only', '-n', NAMESPACE, '--reason', 'not here']);
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/^kubectl maintenance: nothing written: read-only mode is not enforced by this install.*components\/gate-proxy/);
+      expect(refused.stderr).toMatch(
+        /^kubectl maintenance: nothing written: read-only mode is not enforced by this install.*components\/gate-proxy/,
+      );
       expect(refused.stderr.trim().split('\n')).toHaveLength(1);
       expect((await plugin(['status', '-n', NAMESPACE])).stdout).toContain('read-only:   not available here');
       const api = await fetch(`${admin.url}/admin/api/maintenance`, {

@@ -39,7 +39,7 @@ describe('npm run maintenance', () => {
     [['on', '--msg', 'hi'], 'maintenance: unknown option --msg (see --help)'],
     [['on', '--message'], 'maintenance: --message needs a value (see --help)'],
     [['bogus'], 'maintenance: unknown command: bogus (see --help)'],
-    [[], 'maintenance: say on, off, schedule, status, history, repair, bypass-link (see --help)'],
+    [[], 'maintenance: say on, read-only, off, schedule, status, history, repair, bypass-link (see --help)'],
     [['on', '--retry-after', 'soon'], 'maintenance: --retry-after must be a whole number of seconds'],
     [
       ['schedule', '--start', 'tomorrow'],

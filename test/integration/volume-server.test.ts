@@ -80,7 +80,7 @@ describe('a user pod following a kubelet-mounted ConfigMap', () => {
       return current.lastError !== null ? current : undefined;
     });
     // /status is public: it names the key, never the rejected value (that goes to the log).
-    expect(status.lastError).toBe('MAINTENANCE_MODE: must be "true" or "false"');
+    expect(status.lastError).toBe('MAINTENANCE_MODE: must be "true", "false" or "read-only"');
     expect(status).toMatchObject({ maintenance: true, config: { enabled: true, message: 'good' } });
     expect(await readyz(s)).toEqual({ status: 503, body: { status: 'not_ready', reason: 'maintenance' } });
     const metrics = await (await s.get('/metrics')).text();
