@@ -12,7 +12,7 @@ import autocannon from 'autocannon';
 import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
 import { demoPage } from '../src/http/pages.ts';
 import { findBinaries, startControlPlane } from '../scripts/lib/control-plane.ts';
-import { benchProxy, cpuMicros, proxyTable } from './proxy.ts';
+import { benchProxy, cpuMicros, GATE_NODE_OPTIONS, proxyTable } from './proxy.ts';
 
 const TOGGLES = Number(process.env.BENCH_TOGGLES ?? 300);
 const API_TOGGLES = Number(process.env.BENCH_API_TOGGLES ?? 100);
@@ -175,13 +175,13 @@ const proxyOptions = {
   seconds: LOAD_SECONDS,
   rounds: ROUNDS,
   connections: CONNECTIONS,
-  nodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS,
+  nodeOptions: process.env.BENCH_GATE_NODE_OPTIONS ?? GATE_NODE_OPTIONS,
 };
 
 // BENCH_ONLY=proxy: the proxy comparison alone.
 if (process.env.BENCH_ONLY === 'proxy') {
   console.log(
-    `\n${machine()}\nThe gate runs with the image's NODE_OPTIONS="${IMAGE_NODE_OPTIONS}".\n${proxyTable(await benchProxy(proxyOptions))}`,
+    `\n${machine()}\nThe gate runs with the sidecar's NODE_OPTIONS="${proxyOptions.nodeOptions}".\n${proxyTable(await benchProxy(proxyOptions))}`,
   );
   process.exit(0);
 }

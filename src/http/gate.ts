@@ -6,7 +6,7 @@ import type { MaintenanceState } from '../maintenance/state.ts';
 import { admit, isCanonicalPath, isPathAllowed, type Admission } from '../maintenance/policy.ts';
 import { BYPASS_PATH, type Bypass } from './bypass.ts';
 import { bypassMethodNotAllowed, bypassVisit, maintenanceResponse, upgradeRefusal } from './maintenance-answer.ts';
-import type { UpstreamProxy } from './proxy.ts';
+import type { ForwardOptions, UpstreamProxy } from './proxy.ts';
 import type { ForwardedHead } from './forwarded-head.ts';
 import { judgeGraphql } from '../maintenance/graphql.ts';
 import { BodyTooLargeError, READ_ONLY_HEADER, READ_ONLY_VALUE, readBodyUpTo } from './read-only.ts';
@@ -25,6 +25,18 @@ export interface GateListeners {
   /** Ends every open tunnel and stops rechecking them. */
   close(): void;
 }
+
+/** How a passed request is forwarded, by admission and read-only mode: made once, not per request. */
+const FORWARD = {
+  pass: [
+    { private: false, readOnly: false },
+    { private: false, readOnly: true },
+  ],
+  private: [
+    { private: true, readOnly: false },
+    { private: true, readOnly: true },
+  ],
+} as const satisfies Record<'pass' | 'private', readonly [ForwardOptions, ForwardOptions]>;
 
 /** How often open tunnels are checked again during maintenance: a rotated key or an expired bypass ends them within this. */
 const TUNNEL_RECHECK_MS = 2_000;
@@ -65,7 +77,8 @@ export function createGateListeners({ state, bypass, proxy, graphqlMaxBytes }: G
         const url = req.url ?? '/';
         const query = url.indexOf('?');
         const path = query === -1 ? url : url.slice(0, query);
-        return isCanonicalPath(path) && isPathAllowed(prefixes, path);
+        // The prefix first: most paths match none, and then no URL is parsed for the canonical check.
+        return isPathAllowed(prefixes, path) && isCanonicalPath(path);
       },
       isBypassed: () => {
         const forwardedFor = req.headers[bypass.settings.proxies.header];
@@ -145,8 +158,7 @@ export function createGateListeners({ state, bypass, proxy, graphqlMaxBytes }: G
       const decision = route(req);
       if (decision === 'hold') answer(req, res);
       else if (decision === 'graphql') judgeThenForward(req, res, head).catch(() => res.destroy());
-      else if (decision === 'pass' && !state.current.readOnly) proxy.forward(req, res, head);
-      else proxy.forward(req, res, head, { private: decision === 'private', readOnly: state.current.readOnly });
+      else proxy.forward(req, res, head, FORWARD[decision][state.current.readOnly ? 1 : 0]);
     },
     upgrade(req, socket, head) {
       const forwardedHead = proxy.admitUpgrade(req, socket);

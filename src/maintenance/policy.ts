@@ -104,9 +104,9 @@ export interface AdmissionRequest {
 
 /**
  * The one decision for the user role and the gate alike. Off, or on an allowed path, a request
- * passes; during maintenance or read-only a bypass holder passes privately. In maintenance
- * anyone else is held; in read-only reads pass, other methods are held, and on a GraphQL path
- * GET and POST wait for their operation to be judged. The checks are functions so that, while
+ * passes. In maintenance a bypass holder passes privately and anyone else is held. In read-only
+ * reads pass; a bypass holder's writes pass privately; on a GraphQL path GET and POST wait for
+ * their operation to be judged; other writes are held. The checks are functions so that, while
  * nothing is on, nothing is computed.
  */
 export function admit(
@@ -114,8 +114,10 @@ export function admit(
   request: AdmissionRequest,
 ): Admission {
   if ((!view.active && !view.readOnly) || view.config === null || request.matches(view.config.allowPaths)) return 'pass';
+  if (view.active) return request.isBypassed() ? 'private' : 'hold';
+  // Read-only: a read passes as it would for anyone, so no bypass is looked for.
+  const graphql = (request.method === 'GET' || request.method === 'POST') && request.matches(view.config.graphqlPaths);
+  if (!graphql && isReadMethod(request.method)) return 'pass';
   if (request.isBypassed()) return 'private';
-  if (view.active) return 'hold';
-  if ((request.method === 'GET' || request.method === 'POST') && request.matches(view.config.graphqlPaths)) return 'graphql';
-  return isReadMethod(request.method) ? 'pass' : 'hold';
+  return graphql ? 'graphql' : 'hold';
 }
