@@ -134,7 +134,7 @@ describe.skipIf(skipReason !== null)('the fleet, from the user Service EndpointS
       const answer = await state();
       return answer.fleet?.serving === 2 ? answer : undefined;
     });
-    expect(current.effective).toEqual({ active: false, cause: null, nextChangeAt: null });
+    expect(current.effective).toEqual({ active: false, readOnly: false, mode: 'off', cause: null, nextChangeAt: null });
     expect(current.fleet).toMatchObject({
       service: 'sample-app-user',
       serving: 2,
