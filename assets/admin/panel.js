@@ -397,8 +397,9 @@ function render(state) {
     state.readOnlyRefused !== null && !windowHolds ? `Read-only is not available: ${state.readOnlyRefused}` : '';
   $('read-only-note').hidden = state.readOnlyRefused === null || windowHolds;
   if (document.activeElement !== $('message')) field('message').value = state.message ?? '';
-  // Turning the switch off shows users nothing: no message to ask for, unless read-only or on is the other choice.
-  $('message-field').hidden = windowHolds || (state.mode === 'on' && readOnlyButton.hidden);
+  // Turning the switch off shows users nothing, and going from on to read-only keeps the message
+  // they see: it is asked for only where maintenance or read-only starts.
+  $('message-field').hidden = windowHolds || state.mode === 'on';
   renderFleet(state);
   fillWindowForm(state, false);
   for (const id of ['state', 'toggle', 'window', 'bypass']) $(id).hidden = false;
