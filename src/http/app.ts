@@ -11,7 +11,6 @@ import { bypassMethodNotAllowed, bypassVisit, maintenanceResponse } from './main
 import { BYPASS_CACHE_CONTROL, BYPASS_PATH, type Bypass } from './bypass.ts';
 import { isCacheDirective } from './forwarded-head.ts';
 import { BodyTooLargeError, markReadOnly, readBodyUpTo } from './read-only.ts';
-import { judgeGraphql } from '../maintenance/graphql.ts';
 import type { BypassKeyStatus } from '../config/bypass-key.ts';
 
 export interface Lifecycle {
@@ -165,6 +164,8 @@ async function judged(c: Context, maxBytes: number): Promise<boolean> {
     (c.req.bodyCache as Record<string, Promise<string>>).text = Promise.resolve(body);
   }
   const url = new URL(c.req.url);
+  // Loaded on the first GraphQL request judged: the graphql package weighs on no other process.
+  const { judgeGraphql } = await import('../maintenance/graphql.ts');
   return judgeGraphql({ method: c.req.method, contentType: c.req.header('Content-Type'), search: url.searchParams, body }).read;
 }
 

@@ -8,7 +8,6 @@ import { BYPASS_PATH, type Bypass } from './bypass.ts';
 import { bypassMethodNotAllowed, bypassVisit, maintenanceResponse, upgradeRefusal } from './maintenance-answer.ts';
 import type { ForwardOptions, UpstreamProxy } from './proxy.ts';
 import type { ForwardedHead } from './forwarded-head.ts';
-import { judgeGraphql } from '../maintenance/graphql.ts';
 import { BodyTooLargeError, READ_ONLY_HEADER, READ_ONLY_VALUE, readBodyUpTo } from './read-only.ts';
 
 export interface GateDeps {
@@ -108,6 +107,8 @@ export function createGateListeners({ state, bypass, proxy, graphqlMaxBytes }: G
       answer(req, res);
       return;
     }
+    // Loaded on the first GraphQL request judged: the graphql package weighs on no other gate.
+    const { judgeGraphql } = await import('../maintenance/graphql.ts');
     const verdict = judgeGraphql({
       method: req.method ?? 'GET',
       contentType: req.headers['content-type'],

@@ -5,7 +5,7 @@ import { retryAfterSeconds, type MaintenanceCause } from '../maintenance/policy.
 import type { Bypass } from './bypass.ts';
 import { CUSTOM_PAGE_HEADERS, MAINTENANCE_PAGE_HEADERS, formatUntil, maintenancePage, readOnlyPage } from './pages.ts';
 import { READ_ONLY_HEADER, READ_ONLY_VALUE } from './read-only.ts';
-import { statusBlock } from './proxy.ts';
+import { statusBlock } from './status-block.ts';
 
 /**
  * The one place the maintenance answer is written: the 503 page (HTML or JSON, by Accept), the

@@ -8,6 +8,7 @@ import { normalize } from '../cidr.ts';
 import type { TrustedProxies } from './client-address.ts';
 import { isCacheDirective, readRequestHead, responseHeaders, type ForwardedHead } from './forwarded-head.ts';
 import { UPSTREAM_ERROR_PAGE } from './pages.ts';
+import { statusBlock } from './status-block.ts';
 import { BYPASS_CACHE_CONTROL } from './bypass.ts';
 import { READ_ONLY_HEADER, READ_ONLY_VALUE } from './read-only.ts';
 import { errors as undiciErrors, Pool, type Dispatcher } from 'undici';
@@ -452,13 +453,6 @@ export class UpstreamProxy {
       'the application did not answer the gate',
     );
   }
-}
-
-/** A response head written straight to a socket, as an upgraded or refused connection needs. */
-export function statusBlock(status: number, message: string | undefined, rawHeaders: readonly string[]): string {
-  const lines = [`HTTP/1.1 ${status} ${message ?? ''}`];
-  for (let index = 0; index < rawHeaders.length; index += 2) lines.push(`${rawHeaders[index]}: ${rawHeaders[index + 1]}`);
-  return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
 /** Only what `res.writeHead` would accept: a status from 100 to 599 and a reason of visible characters and spaces. */

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { Hono } from 'hono';
-import { UpstreamProxy } from '../http/proxy.ts';
+import type { UpstreamProxy } from '../http/proxy.ts';
 import { UpstreamReadiness, type UpstreamHealth } from '../http/upstream-readiness.ts';
 import { createGateListeners } from '../http/gate.ts';
 import { Listener } from '../http/listener.ts';
@@ -22,7 +22,9 @@ export const gate: RoleSetup = async (core) => {
   const upstream = env.UPSTREAM;
   if (upstream === undefined) return { parts: [], surface: gateSurface(core, {}) };
 
-  const proxy = new UpstreamProxy({
+  // Loaded only where there is something to proxy: undici weighs on no other role.
+  const proxyModule = await import('../http/proxy.ts');
+  const proxy: UpstreamProxy = new proxyModule.UpstreamProxy({
     upstream,
     connectTimeoutMs: env.UPSTREAM_CONNECT_TIMEOUT_SECONDS * 1000,
     responseTimeoutMs: env.UPSTREAM_RESPONSE_TIMEOUT_SECONDS * 1000,
