@@ -156,6 +156,26 @@ describe('npm run maintenance', () => {
     expect((await maintenance(['off'], dir)).stdout).toMatch(/^maintenance is already off in directory \S+; nothing was written\n$/);
   });
 
+  it('read-only: sets it, says what users get, records it, refuses a window that would end it now, and off ends it', async () => {
+    const dir = await localDir();
+    const readOnly = await maintenance(['read-only', '--message', 'Migrating', '--reason', 'migration'], dir);
+    expect(readOnly).toMatchObject({ code: 0, stderr: '' });
+    expect(readOnly.stdout.split('\n').slice(0, 2)).toEqual([
+      expect.stringMatching(/^read-only in directory \S+, by .+: migration$/),
+      'users: read-only: reads reach the application, writes get the maintenance page ("Migrating", Retry-After 300 s) now, until the switch is turned off',
+    ]);
+    const data = await readVolume(dir);
+    expect(data.kind === 'snapshot' && data.data.MAINTENANCE_MODE).toBe('read-only');
+    expect((await maintenance(['history'], dir)).stdout.split('\n')[0]).toContain('changed switch read-only, message set: migration');
+    const window = await maintenance(['schedule', '--start', '2099-01-01T00:00:00Z'], dir);
+    expect(window.code).toBe(2);
+    expect(window.stderr).toMatch(
+      /^maintenance: nothing written: --start would make the read-only switch, which holds read-only now, hold it only inside the window/,
+    );
+    const off = await maintenance(['off', '--reason', 'done'], dir);
+    expect(off.stdout.split('\n')[1]).toBe('users: the application now; nothing is scheduled (message kept from before)');
+  });
+
   it('names only the real problem of a rejected stored config, and repairs it as the panel does', async () => {
     const dir = await localDir();
     await writeVolumeAtomically(dir, { MAINTENANCE_MODE: 'false', MAINTENANCE_MESSAGE: 'kept', MAINTENANCE_END: 'next tuesday' });
