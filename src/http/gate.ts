@@ -115,11 +115,9 @@ export function createGateListeners({ state, bypass, proxy, graphqlMaxBytes }: G
       search: new URL(req.url ?? '/', 'http://gate.invalid').searchParams,
       body: body.toString('utf8'),
     });
-    // The state may have changed while the body arrived: the verdict holds only if read-only still does.
-    if (verdict.read && state.current.readOnly)
-      proxy.forward(req, res, head, { private: false, readOnly: true, ...(req.method === 'POST' ? { body } : {}) });
-    else if (verdict.read && !state.current.active)
-      proxy.forward(req, res, head, { private: false, readOnly: false, ...(req.method === 'POST' ? { body } : {}) });
+    // The state may have changed while the body arrived: a read passes unless maintenance is on now.
+    const { active, readOnly } = state.current;
+    if (verdict.read && !active) proxy.forward(req, res, head, { private: false, readOnly, ...(req.method === 'POST' ? { body } : {}) });
     else answer(req, res);
   };
 

@@ -1,6 +1,6 @@
 import { Kind, parse, type OperationDefinitionNode } from 'graphql';
 
-/** A read passes; anything else is refused with the reason, for the log and the 503's JSON. */
+/** A read passes; anything else is refused, with the reason why (the 503 is the same for every refused write). */
 export type GraphqlVerdict = { read: true } | { read: false; reason: string };
 
 /** The most tokens one document may have: far above any real query, low enough that parsing stays cheap. */
