@@ -18,6 +18,22 @@ describe('MaintenanceState', () => {
     expect(state.current).toMatchObject({ config: null, active: false });
   });
 
+  it('is read-only where it can enforce it, and holds read-only as maintenance on where it cannot (fail closed)', () => {
+    const { store, state } = setup('2026-11-27T20:00:00Z');
+    store.apply({ MAINTENANCE_MODE: 'read-only' });
+    expect(state.current).toMatchObject({ active: false, readOnly: true, cause: 'switch', failedClosed: false });
+    const clock = new FakeClock('2026-11-27T20:00:00Z');
+    const gateStore = new ConfigStore(() => new Date(clock.now()));
+    const gate = new MaintenanceState(gateStore, clock, 'fail-closed');
+    const seen: boolean[] = [];
+    gate.onChange((view) => seen.push(view.active));
+    gateStore.apply({ MAINTENANCE_MODE: 'read-only' });
+    expect(gate.current).toMatchObject({ active: true, readOnly: false, cause: 'switch', failedClosed: true });
+    gateStore.apply({ MAINTENANCE_MODE: 'false' });
+    expect(gate.current).toMatchObject({ active: false, readOnly: false, failedClosed: false });
+    expect(seen).toEqual([true, false]);
+  });
+
   it('follows the switch as snapshots are applied', () => {
     const { store, state } = setup('2026-11-27T20:00:00Z');
     store.apply({ MAINTENANCE_MODE: 'true' });
