@@ -66,13 +66,21 @@ describe.skipIf(skipReason !== null)('read-only mode on a real node, users throu
   it('sends users through the gates: reads get the app, writes reach it while read-only is off', async () => {
     const pods = await gatePods();
     expect(pods.filter(isReady)).toHaveLength(2);
+    // Through the gate: its port is the public Service's target. The page tier, Ready while the
+    // app was not yet, leaves the Service once the app's pods serve.
+    const podIps = pods.map((pod) => pod.status.podIP).sort();
+    await waitFor(
+      "the public Service to hold the app's pods alone",
+      async () => {
+        const ready = [...(await endpoints('shop-maintenance-public', NS)).entries()].filter(([, isReadyNow]) => isReadyNow);
+        return JSON.stringify(ready.map(([address]) => address).sort()) === JSON.stringify(podIps) ? true : undefined;
+      },
+      WAIT,
+    );
     const read = await get(`${publicUrl}/`);
     expect(read.status).toBe(200);
     expect(read.body).toContain('Hello from nginx');
     expect(read.headers['maintenance-mode']).toBeUndefined();
-    // Through the gate: its port is the public Service's target.
-    const ready = [...(await endpoints('shop-maintenance-public', NS)).entries()].filter(([, isReadyNow]) => isReadyNow);
-    expect(ready.map(([address]) => address).sort()).toEqual(pods.map((pod) => pod.status.podIP).sort());
     // nginx refuses a write to its static page: 405 is a write that reached the app.
     expect((await post(`${publicUrl}/`)).status).toBe(405);
   });
