@@ -21,7 +21,7 @@ import { parseHoldRecord } from '../fleet/hold.ts';
 import { autoscalerClient, HOLD_ANNOTATION } from '../k8s/autoscalers.ts';
 import { apiMessage, apiStatus, clientsFor, hasKubernetesCredentials, KubernetesApiError, type KubeClients } from '../k8s/client.ts';
 import { readConfigMap } from '../k8s/configmaps.ts';
-import { decide } from '../maintenance/policy.ts';
+import { decide, effectiveMode } from '../maintenance/policy.ts';
 import { signBypassToken } from '../maintenance/bypass-token.ts';
 import { isKubernetesName, type Request, type Target } from './args.ts';
 import { usersGet } from './changes.ts';
@@ -142,7 +142,7 @@ export class ClusterTarget {
     const parsed = parseConfig(data);
     const decision = parsed.ok ? decide(parsed.config, now) : null;
     const active = decision?.active ?? data.MAINTENANCE_MODE?.trim().toLowerCase() === 'true';
-    const mode = active ? 'on' : (decision?.readOnly ?? false) ? 'read-only' : 'off';
+    const mode = effectiveMode({ active, readOnly: decision?.readOnly ?? false });
     out.line(`maintenance: ${mode}   (configmap ${this.where}, resourceVersion ${stored.version})`);
     if (stored.readOnlyRefused !== null) out.line(`read-only:   not available here: ${safe(stored.readOnlyRefused)}`);
     if (parsed.ok) out.line(`users:       ${safe(usersGet(parsed.config, now))}`);

@@ -1,7 +1,7 @@
 import { isSea } from 'node:sea';
 import { pino, type Logger } from 'pino';
 import { systemClock } from '../clock.ts';
-import { CONFIG_KEYS, parseConfig } from '../config/parse.ts';
+import { CONFIG_KEYS, parseConfig, switchMode } from '../config/parse.ts';
 import {
   applyChange,
   ConfigNotFoundError,
@@ -110,7 +110,7 @@ async function change(request: Request, target: ClusterTarget | LocalTarget, out
   if (!after.ok) throw new CliError(`the written config is invalid: ${after.error}`);
   const version = target.versionNote(written.version);
   const by = `, by ${safe(actor)}: ${safe(reason)}`;
-  const switchIs = after.config.enabled ? 'on' : after.config.readOnly ? 'read-only' : 'off';
+  const switchIs = switchMode(after.config);
   if (request.command === 'schedule') {
     const bound = (key: string) => safe(written.data[key] || 'open');
     out.line(

@@ -3,7 +3,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { SourceStatus } from '../config/source.ts';
 import { describeConfig, isoOrNull, parseConfig, type MaintenanceConfig } from '../config/parse.ts';
 import type { MaintenanceState } from '../maintenance/state.ts';
-import { admit, isPathAllowed, retryAfterSeconds } from '../maintenance/policy.ts';
+import { admit, effectiveMode, isPathAllowed, retryAfterSeconds } from '../maintenance/policy.ts';
 import type { Metrics } from './metrics.ts';
 import type { Role } from '../role-names.ts';
 import { demoPage } from './pages.ts';
@@ -209,11 +209,6 @@ const DEFAULT_CONFIG: MaintenanceConfig = (() => {
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.config;
 })();
-
-/** What is in effect, as one word: maintenance on, read-only, or off. */
-export function effectiveMode(view: { active: boolean; readOnly: boolean }): 'on' | 'read-only' | 'off' {
-  return view.active ? 'on' : view.readOnly ? 'read-only' : 'off';
-}
 
 const FAILED_CLOSED =
   'the switch asks for read-only, but users do not pass through this gate (GATE_TRAFFIC=bypass), so it cannot refuse their writes: it holds maintenance on instead, and users get the page; kustomize/components/gate-proxy sends users through the gate';

@@ -1,3 +1,4 @@
+import { effectiveMode } from '../maintenance/policy.ts';
 import type { HoldStatus } from '../fleet/hold.ts';
 import type { Hono } from 'hono';
 import { getPath } from 'hono/utils/url';
@@ -38,10 +39,8 @@ export function createMetrics(state: MaintenanceState): Metrics {
     labelNames: ['mode'] as const,
     registers: [registry],
     collect() {
-      const { active, readOnly } = state.current;
-      this.set({ mode: 'off' }, !active && !readOnly ? 1 : 0);
-      this.set({ mode: 'on' }, active ? 1 : 0);
-      this.set({ mode: 'read-only' }, readOnly ? 1 : 0);
+      const now = effectiveMode(state.current);
+      for (const mode of ['off', 'on', 'read-only'] as const) this.set({ mode }, mode === now ? 1 : 0);
     },
   });
   const reloads = labelledCounter(registry, {

@@ -1,4 +1,4 @@
-import { MAX_RETRY_AFTER_SECONDS, type MaintenanceConfig } from '../config/parse.ts';
+import { MAX_RETRY_AFTER_SECONDS, type MaintenanceConfig, type SwitchMode } from '../config/parse.ts';
 
 export type MaintenanceCause = 'switch' | 'window';
 
@@ -38,6 +38,11 @@ export function decide(config: MaintenanceConfig, now: number): Decision {
     cause: inWindow ? 'window' : null,
     nextChangeAt: nextWindowEdge(config, now),
   };
+}
+
+/** What is in effect, as one word: maintenance on, read-only, or off. */
+export function effectiveMode(decision: Pick<Decision, 'active' | 'readOnly'>): SwitchMode {
+  return decision.active ? 'on' : decision.readOnly ? 'read-only' : 'off';
 }
 
 function nextWindowEdge(config: MaintenanceConfig, now: number): number | null {

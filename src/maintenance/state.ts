@@ -27,7 +27,7 @@ export type LoadStatus = Omit<StoreSnapshot, 'config'>;
 export class MaintenanceState {
   readonly clock: Clock;
   readonly #store: ConfigStore;
-  readonly readOnlyEnforcement: ReadOnlyEnforcement;
+  readonly #readOnlyEnforcement: ReadOnlyEnforcement;
   #view: MaintenanceView = { config: null, active: false, readOnly: false, cause: null, nextChangeAt: null, failedClosed: false };
   #activeSince: number | null = null;
   #cancelTimer: (() => void) | null = null;
@@ -36,7 +36,7 @@ export class MaintenanceState {
 
   constructor(store: ConfigStore, clock: Clock = systemClock, readOnlyEnforcement: ReadOnlyEnforcement = 'enforced') {
     this.clock = clock;
-    this.readOnlyEnforcement = readOnlyEnforcement;
+    this.#readOnlyEnforcement = readOnlyEnforcement;
     this.#store = store;
     this.#unsubscribe = store.subscribe((event) => {
       if (event.type === 'applied') this.#evaluate(event.config);
@@ -80,7 +80,7 @@ export class MaintenanceState {
   #evaluate(config: MaintenanceConfig): void {
     const previous = this.#view;
     const decided = decide(config, this.clock.now());
-    const failedClosed = decided.readOnly && this.readOnlyEnforcement === 'fail-closed';
+    const failedClosed = decided.readOnly && this.#readOnlyEnforcement === 'fail-closed';
     const decision = failedClosed ? { ...decided, active: true, readOnly: false } : decided;
     this.#view = { config, ...decision, failedClosed };
     if (decision.active && !previous.active && previous.config !== null) this.#activeSince = this.clock.now();

@@ -1,3 +1,4 @@
+import { effectiveMode } from '../maintenance/policy.ts';
 import type { Logger } from 'pino';
 import type { Env } from '../env.ts';
 import type { Clock } from '../clock.ts';
@@ -47,7 +48,7 @@ export async function createCore(env: Env, log: Logger, clock: Clock): Promise<C
   const state = new MaintenanceState(store, clock, env.ROLE === 'gate' && env.GATE_TRAFFIC !== 'all' ? 'fail-closed' : 'enforced');
   state.onChange((view, previous) => {
     if (view.active !== previous.active || view.readOnly !== previous.readOnly) {
-      const mode = view.active ? 'on' : view.readOnly ? 'read-only' : 'off';
+      const mode = effectiveMode(view);
       log.info({ maintenance: mode, cause: view.cause, failedClosed: view.failedClosed }, `maintenance ${mode}`);
     }
   });

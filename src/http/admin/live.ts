@@ -2,7 +2,7 @@ import type { HoldStatus } from '../../fleet/hold.ts';
 import type { NudgeStatus } from '../../fleet/nudge.ts';
 import type { MaintenanceConfig } from '../../config/parse.ts';
 import type { MaintenanceState } from '../../maintenance/state.ts';
-import type { MaintenanceCause } from '../../maintenance/policy.ts';
+import { effectiveMode, type MaintenanceCause } from '../../maintenance/policy.ts';
 import type { FleetTracker, FleetView } from '../../fleet/tracker.ts';
 
 export interface EffectiveState {
@@ -48,7 +48,7 @@ export function liveState(
       return {
         active: view.active,
         readOnly: view.readOnly,
-        mode: view.active ? 'on' : view.readOnly ? 'read-only' : 'off',
+        mode: effectiveMode(view),
         cause: view.cause,
         nextChangeAt: view.nextChangeAt === null ? null : new Date(view.nextChangeAt).toISOString(),
       };
