@@ -169,9 +169,12 @@ describe.skipIf(skipReason !== null)('the autoscaling hold on a real node, with 
     const released = await waitFor(
       'the hold released after the window',
       async () => {
+        // The count first, then the hold: a count read after a look that saw the hold could
+        // come from after the release, when the idle HPA may already have scaled down.
+        const replicas = await timeline.sample();
         const view = await hpa();
         if (view.metadata.annotations?.[HOLD] !== undefined) {
-          afterOff = Math.min(afterOff, await timeline.sample());
+          afterOff = Math.min(afterOff, replicas);
           return undefined;
         }
         return view;
