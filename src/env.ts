@@ -136,6 +136,10 @@ export const envSchema = z.object({
   AUTOSCALING_HOLD: z.enum(['on', 'off'], { error: 'must be "on" or "off"' }).default('on'),
   AUTOSCALING_HOLD_AFTER_SECONDS: wholeNumber(0, 3600).optional(),
   FLEET_STATUS_PORT: port.optional(),
+  // How the app's pods leave their Services: sidecar (the gate's readiness; components/gate) or
+  // readiness-gate (the condition maintenance-switch.dev/serving, which the admin sets through
+  // pods/status; components/readiness-gate). Read by the admin and page tiers.
+  GATE_MODE: z.enum(['sidecar', 'readiness-gate'], { error: 'must be "sidecar" or "readiness-gate"' }).default('sidecar'),
   MAINTENANCE_READY_GRACE_SECONDS: secondsUpTo(60).default(0),
   CONFIG_SOURCE: z.enum(['auto', 'volume', 'api'], { error: 'must be "auto", "volume" or "api"' }).default('auto'),
   CONFIGMAP_NAME: dnsName.optional(),
@@ -217,6 +221,18 @@ const checkedSchema = (source: NodeJS.ProcessEnv) =>
           message: `must differ from PORT (${env.PORT}), where the gate's probes and metrics are served`,
         });
       }
+      if (env.GATE_MODE === 'readiness-gate' && (env.ROLE === 'user' || env.ROLE === 'gate'))
+        context.addIssue({
+          code: 'custom',
+          path: ['GATE_MODE'],
+          message: `readiness-gate is for the admin and page tiers: with it, no container of ours runs in your app's pods, not ROLE=${env.ROLE}`,
+        });
+      if (env.GATE_MODE === 'readiness-gate' && env.FLEET_STATUS_PORT !== undefined)
+        context.addIssue({
+          code: 'custom',
+          path: ['FLEET_STATUS_PORT'],
+          message: 'is not for GATE_MODE=readiness-gate: no gate answers on your pods, the switch says when they are in maintenance',
+        });
       if (env.ROLE === 'page' && env.FLEET_SERVICE === 'none' && source.KUBERNETES_SERVICE_HOST)
         context.addIssue({
           code: 'custom',

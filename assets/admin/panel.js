@@ -278,6 +278,7 @@ function renderFleet(state) {
   gate.hidden = !fleet.gateProblem;
   gate.textContent = fleet.gateProblem ? `Not in maintenance with the switch: ${fleet.gateProblem}.` : '';
   renderNudge(state.nudge);
+  renderServing(state.serving);
   renderAutoscaling(state.autoscaling, active);
   const warning = $('fleet-warning');
   const late = !fleet.converged && fleet.synced && since !== null && since > fleet.warnAfterSeconds * 1000;
@@ -321,6 +322,28 @@ function renderAutoscaling(hold, active) {
   ]
     .filter(Boolean)
     .join(' ');
+}
+
+/**
+ * The sidecar-free mode: which mode the app runs in, and the pods still waiting for their condition.
+ * @param {MaintenanceView['serving']} serving
+ */
+function renderServing(serving) {
+  const line = $('fleet-serving');
+  line.hidden = !serving;
+  if (!serving) return;
+  const problems = [];
+  if (serving.guard.state !== 'guarded')
+    problems.push(`The admin sets no condition: ${'problem' in serving.guard ? serving.guard.problem : ''}`);
+  if (serving.waiting.length > 0)
+    problems.push(`Waiting for their condition (not Ready until the admin writes it): ${serving.waiting.join(', ')}.`);
+  if (serving.failedClosed) problems.push('Read-only is held as maintenance: this mode has no proxy to refuse writes.');
+  if (serving.problem) problems.push(serving.problem);
+  line.className = problems.length > 0 ? 'warning' : 'muted';
+  line.textContent = [
+    `Sidecar-free mode: the admin sets the readiness condition of ${serving.pods} pod${serving.pods === 1 ? '' : 's'} (${serving.atLevel} up to date).`,
+    ...problems,
+  ].join(' ');
 }
 
 /** Whether the admin nudges the pods after a change, and the pods that did not follow. @param {MaintenanceView['nudge']} nudge */

@@ -1,11 +1,10 @@
+import type { ProbeResult } from '../k8s/pods.ts';
+
 /** Whether the API server confines the admin's writes (to pods, to autoscalers) as the cluster part's policy says. */
 export type GuardState =
   | { state: 'guarded'; checkedAt: string }
   | { state: 'unguarded' | 'forbidden' | 'unknown'; problem: string; checkedAt: string | null }
   | { state: 'off'; problem: string; checkedAt: null };
-
-/** What the API server said to a server-side dry run of a write that the policy must refuse. */
-export type ProbeResult = { accepted: true } | { accepted: false; status: number | undefined; message: string };
 
 /** The cluster part, as every message that asks for it names it. */
 export const CLUSTER_PART = 'kubectl apply -k kustomize/cluster';
@@ -18,11 +17,13 @@ export const CLUSTER_PART = 'kubectl apply -k kustomize/cluster';
 export function guardFromProbe(
   result: ProbeResult,
   checkedAt: string,
-  says: { unguarded: string; forbidden: string; rbacRefusal: RegExp },
+  says: { unguarded: string; forbidden: string; rbacRefusal: RegExp; policy?: string },
 ): GuardState {
   if (result.accepted) return { state: 'unguarded', problem: says.unguarded, checkedAt };
   if (result.status === 403 && says.rbacRefusal.test(result.message)) return { state: 'forbidden', problem: says.forbidden, checkedAt };
-  if (/ValidatingAdmissionPolicy/.test(result.message)) return { state: 'guarded', checkedAt };
+  // Named when another policy could refuse the same probe: only this one's refusal shows it is there.
+  if (result.message.includes(says.policy === undefined ? 'ValidatingAdmissionPolicy' : `ValidatingAdmissionPolicy '${says.policy}'`))
+    return { state: 'guarded', checkedAt };
   return { state: 'unknown', problem: result.message, checkedAt };
 }
 

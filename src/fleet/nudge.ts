@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { PodPatcher } from '../k8s/pods.ts';
 import type { FleetEndpoint } from './fleet.ts';
 import { CLUSTER_PART, guardFromProbe, type GuardState } from './guard.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 export interface NudgeRound {
   at: string;
@@ -92,8 +93,7 @@ export class Nudger {
   #lastRound: NudgeRound | null = null;
   #unfollowed: NudgeStatus['unfollowed'] = null;
   #generation = 0;
-  #tokens: number;
-  #refilledAt: number;
+  readonly #bucket: TokenBucket;
   readonly #cancels = new Set<() => void>();
 
   constructor(deps: {
@@ -117,8 +117,7 @@ export class Nudger {
     this.#log = deps.log.child({ nudge: true });
     this.#settings = deps.settings;
     this.#events = deps.events ?? {};
-    this.#tokens = deps.settings.qps;
-    this.#refilledAt = deps.clock.now();
+    this.#bucket = new TokenBucket(deps.clock, deps.settings.qps);
     this.#guard = deps.settings.enabled
       ? { state: 'unknown', problem: 'not checked yet', checkedAt: null }
       : { state: 'off', problem: 'NUDGE=off: pods follow the switch at the kubelet’s own sync', checkedAt: null };
@@ -244,7 +243,7 @@ export class Nudger {
     const worker = async () => {
       for (let pod = queue.shift(); pod !== undefined; pod = queue.shift()) {
         if (generation !== this.#generation) return;
-        await this.#slot();
+        await this.#bucket.take();
         try {
           await this.#patcher.nudge(pod, value);
           round.nudged++;
@@ -259,20 +258,6 @@ export class Nudger {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(this.#settings.concurrency, queue.length)) }, worker));
-  }
-
-  /** A token bucket, as client-go's: a burst of `qps` requests at once, then `qps` a second. */
-  #slot(): Promise<void> {
-    const { qps } = this.#settings;
-    const now = this.#clock.now();
-    this.#tokens = Math.min(qps, this.#tokens + ((now - this.#refilledAt) * qps) / 1000);
-    this.#refilledAt = now;
-    this.#tokens -= 1;
-    if (this.#tokens >= 0) return Promise.resolve();
-    const wait = (-this.#tokens * 1000) / qps;
-    return new Promise((resolve) => {
-      this.#clock.setTimer(resolve, wait);
-    });
   }
 
   #setGuard(next: GuardState): void {

@@ -1,4 +1,5 @@
 import { effectiveMode } from '../maintenance/policy.ts';
+import type { ServingStatus } from '../fleet/serving.ts';
 import type { HoldStatus } from '../fleet/hold.ts';
 import type { Hono } from 'hono';
 import { getPath } from 'hono/utils/url';
@@ -146,6 +147,30 @@ export function nudgeMetrics(registry: Registry, guarded: () => boolean) {
     refused: () => nudges.inc({ result: 'refused' }),
     failed: () => nudges.inc({ result: 'failed' }),
     retried: (count: number) => retries.inc(count),
+  };
+}
+
+/** The sidecar-free mode: the serving conditions the admin writes, and the pods still waiting for one. */
+export function servingMetrics(registry: Registry, status: () => ServingStatus) {
+  const writes = new Counter({
+    name: 'maintenance_serving_writes_total',
+    help: 'Writes of the condition maintenance-switch.dev/serving to pods, by result (written; conflict: the pod changed, written again from its newer version; refused by the API server; failed otherwise)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'maintenance_serving_pods_waiting',
+    help: 'Pods that carry the readiness gate maintenance-switch.dev/serving but no condition yet (not Ready until the admin writes it)',
+    registers: [registry],
+    collect() {
+      this.set(status().waiting.length);
+    },
+  });
+  return {
+    written: () => writes.inc({ result: 'written' }),
+    conflict: () => writes.inc({ result: 'conflict' }),
+    refused: () => writes.inc({ result: 'refused' }),
+    failed: () => writes.inc({ result: 'failed' }),
   };
 }
 

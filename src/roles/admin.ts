@@ -5,7 +5,9 @@ import { FleetWatch } from '../fleet/fleet-watch.ts';
 import { DEFAULT_REPROBE_DELAYS_MS, DEFAULT_RETRY_DELAYS_MS, Nudger, nudgeTargets } from '../fleet/nudge.ts';
 import { hasKubernetesCredentials, kubernetes } from '../k8s/client.ts';
 import { endpointSliceInformer } from '../k8s/endpointslices.ts';
-import { podPatcher } from '../k8s/pods.ts';
+import { appPodInformer, podPatcher, servingWriter } from '../k8s/pods.ts';
+import { AppPods } from '../fleet/app-pods.ts';
+import { DEFAULT_PAGE_WAIT_MS, DEFAULT_SERVING_RETRY_DELAYS_MS, ServingConditions } from '../fleet/serving.ts';
 import { podsBehind, podsUnprobed } from '../fleet/pod-status.ts';
 import { AutoscalingHold } from '../fleet/hold.ts';
 import { autoscalerClient, autoscalerInformer, holdLedgerClient } from '../k8s/autoscalers.ts';
@@ -15,7 +17,7 @@ import type { Context } from 'hono';
 import { noAdminHere, notReady, READY, type Surface } from '../http/app.ts';
 import { liveState, type LiveState } from '../http/admin/live.ts';
 import type { Admin, AdminSettings } from '../http/admin/setup.ts';
-import { fleetMetrics, holdMetrics, nudgeMetrics } from '../http/metrics.ts';
+import { fleetMetrics, holdMetrics, nudgeMetrics, servingMetrics } from '../http/metrics.ts';
 import { fleetWatchFor, type Core } from './core.ts';
 import { onStop, part, subscriptions } from './parts.ts';
 import { repeatEvery } from '../clock.ts';
@@ -38,6 +40,7 @@ export const admin: RoleSetup = async (core) => {
   const tracker = watch ? fleetTracker(core, watch, pods === watch ? null : pods) : null;
   const nudge = await nudgeFor(core, pods, tracker?.tracker ?? null);
   const hold = await autoscalingHoldFor(core);
+  const serving = await servingConditionsFor(core);
   const report = await clusterPartReportFor(core, nudge?.nudger ?? null, hold?.hold ?? null);
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
   const { createAdmin } = await import('../http/admin/setup.ts');
@@ -47,6 +50,7 @@ export const admin: RoleSetup = async (core) => {
       core.bypassKey,
       liveState(core.state, tracker?.tracker ?? null, {
         nudge: () => nudge?.nudger.status() ?? null,
+        serving: () => serving?.conditions.status() ?? null,
         autoscaling: hold ? { status: () => hold.hold.status(), onChange: (listener) => hold.hold.onChange(listener) } : null,
       }),
     ),
@@ -59,6 +63,7 @@ export const admin: RoleSetup = async (core) => {
       ...(pods && pods !== watch ? [pods] : []),
       ...(nudge?.parts ?? []),
       ...(hold?.parts ?? []),
+      ...(serving?.parts ?? []),
       ...(report ? [report] : []),
       onStop(() => panel.close()),
     ],
@@ -66,6 +71,7 @@ export const admin: RoleSetup = async (core) => {
       admin: panel,
       ...(nudge ? { nudger: nudge.nudger } : {}),
       ...(hold ? { hold: hold.hold } : {}),
+      ...(serving ? { serving: serving.conditions } : {}),
       ...(tracker ? { fleet: tracker.tracker } : {}),
     }),
   };
@@ -182,6 +188,52 @@ async function autoscalingHoldFor(core: Core) {
   };
 }
 
+/**
+ * The sidecar-free mode (GATE_MODE=readiness-gate): the admin follows the app's pods and sets
+ * the condition maintenance-switch.dev/serving on each that carries the readiness gate.
+ */
+async function servingConditionsFor(core: Core) {
+  const { env } = core;
+  if (env.GATE_MODE !== 'readiness-gate' || !hasKubernetesCredentials() || env.APP_NAME === 'none') return null;
+  const clients = await kubernetes();
+  const pods = new AppPods(
+    {
+      what: `the pods of ${env.APP_NAME} in ${env.POD_NAMESPACE}`,
+      informer: appPodInformer(clients, env.POD_NAMESPACE, env.APP_NAME),
+      clock: core.clock,
+    },
+    core.log,
+  );
+  const conditions: ServingConditions = new ServingConditions({
+    writer: servingWriter(clients, env.POD_NAMESPACE, () => core.clock.now()),
+    pods: () => (pods.synced ? pods.pods : []),
+    target: () => {
+      const view = core.state.current;
+      if (view.config === null) return null;
+      return { level: view.active || view.readOnly ? 'False' : 'True', failedClosed: view.readOnly };
+    },
+    clock: core.clock,
+    log: core.log,
+    settings: {
+      concurrency: env.NUDGE_CONCURRENCY,
+      qps: env.NUDGE_QPS,
+      pageWaitMs: DEFAULT_PAGE_WAIT_MS,
+      retryDelaysMs: DEFAULT_SERVING_RETRY_DELAYS_MS,
+      guardIntervalMs: GUARD_INTERVAL_MS,
+    },
+    events: servingMetrics(core.metrics.registry, () => conditions.status()),
+  });
+  const follow = part(
+    () =>
+      conditions.start({
+        onTargetChange: (listener) => core.state.onChange(listener),
+        onPodsChange: (listener) => pods.onChange(listener),
+      }),
+    () => conditions.stop(),
+  );
+  return { conditions, parts: [pods, follow] };
+}
+
 /** How often the switch's word on the cluster part is compared with the guards. */
 const CLUSTER_PART_REPORT_MS = 30_000;
 
@@ -213,11 +265,13 @@ export function adminSurface({
   admin,
   nudger,
   hold,
+  serving,
   fleet,
 }: {
   admin?: Admin;
   nudger?: Nudger;
   hold?: AutoscalingHold;
+  serving?: ServingConditions;
   fleet?: FleetTracker;
 }): Surface {
   return {
@@ -228,6 +282,7 @@ export function adminSurface({
             adminProblem: admin.problem(),
             ...(nudger ? { nudge: nudger.status() } : {}),
             ...(hold ? { autoscaling: hold.status() } : {}),
+            ...(serving ? { serving: serving.status() } : {}),
             // Pods behind the user Service that no switch reaches: they serve during maintenance.
             ...(fleet ? { gate: { ungated: fleet.view.ungated, problem: fleet.view.gateProblem } } : {}),
           }),

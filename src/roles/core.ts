@@ -44,8 +44,10 @@ export async function createCore(env: Env, log: Logger, clock: Clock): Promise<C
     if (event.type === 'applied') log.info({ config: describeConfig(event.config) }, 'config applied');
     else if (event.cause === 'invalid') log.error({ error: event.detail }, 'config rejected, keeping the last good state');
   });
-  // A gate that users do not pass through cannot refuse their writes: it holds read-only as maintenance.
-  const state = new MaintenanceState(store, clock, env.ROLE === 'gate' && env.GATE_TRAFFIC !== 'all' ? 'fail-closed' : 'enforced');
+  // A gate that users do not pass through cannot refuse their writes, nor can pods with no
+  // container of ours: read-only is held as maintenance there.
+  const failsClosed = (env.ROLE === 'gate' && env.GATE_TRAFFIC !== 'all') || (env.ROLE === 'page' && env.GATE_MODE === 'readiness-gate');
+  const state = new MaintenanceState(store, clock, failsClosed ? 'fail-closed' : 'enforced');
   state.onChange((view, previous) => {
     if (view.active !== previous.active || view.readOnly !== previous.readOnly) {
       const mode = effectiveMode(view);

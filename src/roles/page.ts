@@ -12,25 +12,44 @@ import type { RoleSetup } from './role.ts';
  */
 export const page: RoleSetup = async (core) => {
   const watch = await fleetWatchFor(core);
+  // With readiness gates, no gate answers on your pods: a Ready pod serves your app.
+  const readinessGates = core.env.GATE_MODE === 'readiness-gate';
   const fallback = watch
     ? new FallbackReadiness({
         clock: core.clock,
         endpoints: () => watch.endpoints,
         synced: () => watch.synced,
+        ...(readinessGates ? { probe: async () => null } : {}),
         ...(core.env.FLEET_STATUS_PORT !== undefined ? { statusPort: core.env.FLEET_STATUS_PORT } : {}),
       })
     : undefined;
   return {
     parts: watch && fallback ? [subscriptions(() => [watch.onChange(() => void fallback.poll())]), watch, fallback] : [],
-    surface: pageSurface({ state: core.state, bypass: bypassFor(core), ...(fallback ? { fallback } : {}) }),
+    surface: pageSurface({
+      state: core.state,
+      bypass: bypassFor(core),
+      readyInMaintenance: readinessGates,
+      ...(fallback ? { fallback } : {}),
+    }),
   };
 };
 
-export function pageSurface(deps: { state: MaintenanceState; bypass?: Bypass; fallback?: FallbackReadiness }): Surface {
+/**
+ * `readyInMaintenance`: Ready whenever the switch says maintenance (read-only included, which it
+ * holds as maintenance), whatever the fleet: with readiness gates the admin takes your pods out
+ * of the public Service only once this tier is in it.
+ */
+export function pageSurface(deps: {
+  state: MaintenanceState;
+  bypass?: Bypass;
+  fallback?: FallbackReadiness;
+  readyInMaintenance?: boolean;
+}): Surface {
   const { state, fallback } = deps;
   return {
     // Without the EndpointSlices (not listed yet, or no API access), the switch decides.
     readiness() {
+      if (deps.readyInMaintenance && state.current.active) return READY;
       if (fallback?.view.synced) return fallback.ready ? READY : notReady('users_serving');
       if (state.current.config === null) return notReady('starting');
       return state.current.active ? READY : notReady('not_in_maintenance');

@@ -15,6 +15,8 @@ export interface RecipeInputs {
   image?: { newName: string; newTag: string };
   /** The user's own files, in place of the stand-in app.yaml. */
   appYaml?: string;
+  /** The sidecar-free mode: components/readiness-gate in place of components/gate, the one line the docs say to change. */
+  readinessGate?: boolean;
 }
 
 function setLine(text: string, pattern: RegExp, line: string): string {
@@ -43,6 +45,7 @@ export function copyRecipe(id: string, inputs: RecipeInputs): string {
     text = setLine(text, /^( {4}newName: ).*$/m, `$1${inputs.image.newName}`);
     text = setLine(text, /^( {4}newTag: ).*$/m, `$1${inputs.image.newTag}`);
   }
+  if (inputs.readinessGate) text = setLine(text, /^( {2}- \.\.\/\.\.\/kustomize\/components\/)gate$/m, '$1readiness-gate');
   writeFileSync(file, text);
   if (inputs.appYaml !== undefined) writeFileSync(join(dir, 'app.yaml'), inputs.appYaml);
   return dir;

@@ -140,6 +140,7 @@ describe('the admin API when the stored config is rejected', () => {
     applied: () => config,
     fleet: () => null,
     nudge: () => null,
+    serving: () => null,
     autoscaling: () => null,
     onChange: () => () => {},
   });

@@ -57,6 +57,21 @@ const nudge = z.strictObject({
   unfollowed: z.strictObject({ pods: z.array(z.string()), likelyCauses: z.string() }).nullable(),
 });
 
+const serving = z
+  .strictObject({
+    guard,
+    level: z.enum(['True', 'False']).nullable().describe('The condition every gated pod should carry; null until the switch is known'),
+    failedClosed: z.boolean().describe('Read-only, held as maintenance: this mode has no proxy to refuse writes'),
+    pods: z.number().int(),
+    atLevel: z.number().int(),
+    waiting: z.array(z.string()).describe('Pods with the readiness gate and no condition yet: not Ready until the admin writes it'),
+    pageReady: z.number().int(),
+    pageWaitSince: nullableTime.describe('Maintenance started: since when the pods wait for a Ready page pod before they leave'),
+    lastRound: z.strictObject({ at: time, written: z.number().int(), conflicts: z.number().int(), failed: z.number().int() }).nullable(),
+    problem: z.string().nullable(),
+  })
+  .describe('The sidecar-free mode (GATE_MODE=readiness-gate): the condition maintenance-switch.dev/serving on your pods');
+
 const autoscalerKind = z.enum(['HorizontalPodAutoscaler', 'ScaledObject']);
 const autoscaling = z.strictObject({
   state: z.enum(['off', 'released', 'held']),
@@ -114,6 +129,7 @@ export const maintenanceViewSchema = z
       .describe('What users get now: the switch, or inside the window'),
     fleet: fleet.nullable(),
     nudge: nudge.nullable(),
+    serving: serving.nullable(),
     autoscaling: autoscaling.nullable(),
     bypassLinks: z.strictObject({ available: z.boolean(), problem: z.string().nullable(), enable: z.string().nullable() }),
   })

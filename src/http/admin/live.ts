@@ -1,5 +1,6 @@
 import type { HoldStatus } from '../../fleet/hold.ts';
 import type { NudgeStatus } from '../../fleet/nudge.ts';
+import type { ServingStatus } from '../../fleet/serving.ts';
 import type { MaintenanceConfig } from '../../config/parse.ts';
 import type { MaintenanceState } from '../../maintenance/state.ts';
 import { effectiveMode, type MaintenanceCause } from '../../maintenance/policy.ts';
@@ -24,6 +25,8 @@ export interface LiveState {
   fleet(): FleetView | null;
   /** Whether pods are nudged after a change, and those that did not follow; null where nothing nudges. */
   nudge(): NudgeStatus | null;
+  /** The sidecar-free mode's serving conditions; null in the sidecar mode. */
+  serving(): ServingStatus | null;
   /** Whether the app's autoscalers are held while maintenance is on; null where nothing holds them. */
   autoscaling(): HoldStatus | null;
   /** Called whenever either changes, saying which: the stored config need only be read again for `state`. */
@@ -39,6 +42,7 @@ export function liveState(
   tracker: FleetTracker | null,
   extras: {
     nudge?: () => NudgeStatus | null;
+    serving?: () => ServingStatus | null;
     autoscaling?: { status: () => HoldStatus; onChange: (listener: () => void) => () => void } | null;
   } = {},
 ): LiveState {
@@ -56,6 +60,7 @@ export function liveState(
     applied: () => state.current.config,
     fleet: () => tracker?.view ?? null,
     nudge: extras.nudge ?? (() => null),
+    serving: extras.serving ?? (() => null),
     autoscaling: () => extras.autoscaling?.status() ?? null,
     onChange: (listener) => {
       const unsubscribeState = state.onChange(() => listener('state'));

@@ -68,6 +68,7 @@ export function panelPage(): string {
     <ul id="fleet-pods"></ul>
     <p id="fleet-gate" class="warning" hidden></p>
     <p id="fleet-nudge" class="muted" hidden></p>
+    <p id="fleet-serving" class="muted" hidden></p>
     <p id="fleet-autoscaling" class="muted" hidden></p>
     <p id="fleet-warning" class="warning" hidden></p>
   </section>

@@ -20,6 +20,7 @@ export function describeAll(stored: StoredConfig, { live, bypassLinks }: ViewSou
     effective: live?.effective() ?? null,
     fleet: live?.fleet() ?? null,
     nudge: live?.nudge() ?? null,
+    serving: live?.serving() ?? null,
     autoscaling: live?.autoscaling() ?? null,
     bypassLinks: bypassLinksView(bypassLinks),
   };
