@@ -225,7 +225,7 @@ const checkedSchema = (source: NodeJS.ProcessEnv) =>
         context.addIssue({
           code: 'custom',
           path: ['GATE_MODE'],
-          message: `readiness-gate is for the admin and page tiers: with it, no container of ours runs in your app's pods, not ROLE=${env.ROLE}`,
+          message: `is for the admin and page tiers (no container of ours runs in your app's pods), not ROLE=${env.ROLE}`,
         });
       if (env.GATE_MODE === 'readiness-gate' && env.FLEET_STATUS_PORT !== undefined)
         context.addIssue({

@@ -247,8 +247,10 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     expect(cluster.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual([
       'ValidatingAdmissionPolicy/maintenance-switch-hold',
       'ValidatingAdmissionPolicy/maintenance-switch-nudge',
+      'ValidatingAdmissionPolicy/maintenance-switch-serving',
       'ValidatingAdmissionPolicyBinding/maintenance-switch-hold',
       'ValidatingAdmissionPolicyBinding/maintenance-switch-nudge',
+      'ValidatingAdmissionPolicyBinding/maintenance-switch-serving',
     ]);
     const dir = copyRecipe('manifests-no-nudge', INSTALLS[0]);
     const file = join(dir, 'kustomization.yaml');
@@ -405,6 +407,54 @@ describe.skipIf(skipReason !== null)('the manifests', () => {
     await expect(kubectl(['kustomize', withProxy('before the install')])).rejects.toThrow(
       /nothing selected by ConfigMap.*maintenance-switch-install/,
     );
+  });
+
+  it('components/readiness-gate puts a readiness gate on your Deployments and no container, two admins, and fails the build where it would not', async () => {
+    const app = INSTALLS[0].app;
+    const dir = copyRecipe('manifests-readiness-gate', { ...INSTALLS[0], readinessGate: true });
+    const objects = await render(dir);
+    const gated = objects.filter((object) => object.metadata.labels?.['maintenance-switch.dev/gate'] === 'true');
+    expect(gated.length).toBeGreaterThan(0);
+    for (const deployment of gated) {
+      const pod = deployment.spec.template;
+      expect(pod.spec.readinessGates).toEqual([{ conditionType: 'maintenance-switch.dev/serving' }]);
+      expect(pod.metadata.labels['maintenance-switch.dev/app']).toBe(app);
+      expect(ownContainers(pod.spec), 'no container of ours in your pods').toEqual([]);
+      expect(pod.spec.volumes?.map((volume: any) => volume.name) ?? []).not.toContain('maintenance-switch-config');
+    }
+    const admin = find(objects, 'Deployment', `${app}-maintenance-admin`);
+    const pageDeployment = find(objects, 'Deployment', `${app}-maintenance-page`);
+    expect(admin.spec.replicas).toBe(2);
+    expect(admin.spec.template.spec.containers[0].env).toContainEqual({ name: 'GATE_MODE', value: 'readiness-gate' });
+    expect(find(objects, 'Service', `${app}-maintenance-admin`).spec.sessionAffinity).toBe('ClientIP');
+    expect(find(objects, 'PodDisruptionBudget', `${app}-maintenance-admin`).spec).toMatchObject({
+      minAvailable: 1,
+      selector: { matchLabels: { 'maintenance-switch.dev/app': app, 'maintenance-switch.dev/tier': 'admin' } },
+    });
+    const page = pageDeployment.spec.template.spec.containers[0];
+    expect(page.env).toContainEqual({ name: 'GATE_MODE', value: 'readiness-gate' });
+    expect(page.env.map((entry: any) => entry.name)).not.toContain('FLEET_STATUS_PORT');
+    expect(page.readinessProbe.periodSeconds).toBe(1);
+    for (const tier of [admin, pageDeployment])
+      expect(loadEnv({ ...resolvedEnv(tier), KUBERNETES_SERVICE_HOST: '10.96.0.1' })).toMatchObject({
+        GATE_MODE: 'readiness-gate',
+        APP_NAME: app,
+      });
+    const role = find(objects, 'Role', `${app}-maintenance-serving`);
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
+    ]);
+    expect(find(objects, 'RoleBinding', `${app}-maintenance-serving`).subjects).toEqual([
+      { kind: 'ServiceAccount', name: `${app}-maintenance-admin`, namespace: INSTALLS[0].namespace },
+    ]);
+    expect(await kubectl(['apply', '--dry-run=server', '-k', dir])).toMatch(/deployment.apps\/shop-maintenance-admin .*\(server dry run\)/);
+    // Listed before the install, it fails the build instead of changing nothing.
+    const file = join(dir, 'kustomization.yaml');
+    const text = readFileSync(file, 'utf8');
+    const line = '  - ../../kustomize/components/readiness-gate\n';
+    writeFileSync(file, text.replace(line, '').replace(/^components:\n/m, `components:\n${line}`));
+    await expect(kubectl(['kustomize', dir])).rejects.toThrow(/nothing selected by ConfigMap.*maintenance-switch-install/);
   });
 
   it('components/status-port-policy opens 9901 of the app pods only to the admin and page tiers and metrics, in either order', async () => {

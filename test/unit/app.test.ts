@@ -16,6 +16,7 @@ import type { FallbackReadiness } from '../../src/fleet/fallback.ts';
 interface RoleExtras {
   readyGraceMs?: number;
   fallback?: FallbackReadiness;
+  readyInMaintenance?: boolean;
 }
 
 /** The whole HTTP surface of one role, called through app.request(): no socket, no file. */
@@ -29,7 +30,12 @@ function appFor(role: Role, config: RawConfig | null, extra: RoleExtras = {}) {
   const surfaces: Record<Role, () => Surface> = {
     user: () => userSurface({ state, podName: 'pod-1', readyGraceMs: extra.readyGraceMs ?? 0 }),
     admin: () => adminSurface({}),
-    page: () => pageSurface({ state, ...(extra.fallback ? { fallback: extra.fallback } : {}) }),
+    page: () =>
+      pageSurface({
+        state,
+        ...(extra.fallback ? { fallback: extra.fallback } : {}),
+        ...(extra.readyInMaintenance ? { readyInMaintenance: true } : {}),
+      }),
     gate: () => gateSurface({ state, env }, {}),
   };
   const app = createApp({
@@ -186,5 +192,18 @@ describe('readiness around a page tier', () => {
     // Before the slices are listed, the switch decides, as without API access.
     view = { serving: 0, servingApp: 0, synced: false };
     expect(await json(await get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'not_in_maintenance' } });
+  });
+
+  it('with readiness gates, makes the page tier Ready as soon as the switch says maintenance, while your pods still serve', async () => {
+    const view = { serving: 2, servingApp: 2, synced: true };
+    const fallback = { view, ready: false } as unknown as FallbackReadiness;
+    const gated = appFor('page', { MAINTENANCE_MODE: 'false' }, { fallback, readyInMaintenance: true });
+    expect(await json(await gated.get('/readyz'))).toEqual({ status: 503, body: { status: 'not_ready', reason: 'users_serving' } });
+    // The admin takes the pods out only once this tier is Ready: it must not wait for them.
+    gated.store.apply({ MAINTENANCE_MODE: 'true' });
+    expect((await gated.get('/readyz')).status).toBe(200);
+    // With the sidecar, the same fleet keeps the page tier out: the gates say when they are in maintenance.
+    const sidecar = appFor('page', { MAINTENANCE_MODE: 'true' }, { fallback });
+    expect((await sidecar.get('/readyz')).status).toBe(503);
   });
 });

@@ -105,6 +105,23 @@ describe('the fleet', () => {
   });
 });
 
+describe('GATE_MODE', () => {
+  it('is sidecar by default, and readiness-gate for the admin and page tiers only', () => {
+    expect(loadEnv({ ROLE: 'page' }).GATE_MODE).toBe('sidecar');
+    expect(loadEnv({ ROLE: 'page', GATE_MODE: 'readiness-gate' }).GATE_MODE).toBe('readiness-gate');
+    expect(() => loadEnv({ ROLE: 'gate', GATE_MODE: 'readiness-gate' })).toThrow(
+      'GATE_MODE="readiness-gate" is for the admin and page tiers',
+    );
+    expect(() => loadEnv({ ROLE: 'page', GATE_MODE: 'gates' })).toThrow('GATE_MODE="gates" must be "sidecar" or "readiness-gate"');
+  });
+
+  it('refuses FLEET_STATUS_PORT beside it: no gate answers on your pods', () => {
+    expect(() => loadEnv({ ROLE: 'page', GATE_MODE: 'readiness-gate', FLEET_STATUS_PORT: '9901' })).toThrow(
+      'FLEET_STATUS_PORT="9901" is not for GATE_MODE=readiness-gate',
+    );
+  });
+});
+
 describe('gate settings', () => {
   it('takes an upstream, its readiness path and timeouts for ROLE=gate', () => {
     const env = loadEnv({ ROLE: 'gate', PORT: '9901', UPSTREAM: 'http://127.0.0.1:8080', UPSTREAM_READY_PATH: '/healthz' });
