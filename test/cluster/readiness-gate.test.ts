@@ -223,7 +223,11 @@ describe.skipIf(skipReason !== null)('the sidecar-free mode on a real node (comp
     await kubectl(['scale', `deployment/${APP}-maintenance-admin`, '-n', NS, '--replicas=0']);
     await waitFor(
       'no admin pod left',
-      async () => ((await podsMatching('maintenance-switch.dev/tier=admin', NS)).length === 0 ? true : undefined),
+      // Gone, not only terminating: a terminating admin still writes until it exits.
+      async () =>
+        (await getJson<{ items: unknown[] }>(['get', 'pods', '-n', NS, '-l', 'maintenance-switch.dev/tier=admin'])).items.length === 0
+          ? true
+          : undefined,
       WAIT,
     );
     // Maintenance ends while no admin runs: the pods keep False (users keep the page), and a new pod gets no condition.
