@@ -18,13 +18,15 @@ import { fileURLToPath } from 'node:url';
 import { runKubectl, runPlugin } from '../scripts/lib/control-plane.ts';
 import { startNodeClusterFromEnvironment } from '../scripts/lib/node-cluster.ts';
 import { watchReadyEndpoints, type ReadyWatch } from '../scripts/lib/endpoint-watch.ts';
+import { modes, type ModeRows } from './modes.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const API_TOGGLES = Number(process.env.BENCH_CLUSTER_API_TOGGLES ?? 10);
 const NUDGE_TOGGLES = Number(process.env.BENCH_CLUSTER_NUDGE_TOGGLES ?? 20);
 const VOLUME_TOGGLES = Number(process.env.BENCH_CLUSTER_VOLUME_TOGGLES ?? 5);
-/** Which parts to run, comma-separated: api, nudge, off, herd (all by default). */
-const LEGS = new Set((process.env.BENCH_CLUSTER_LEGS ?? 'api,nudge,off,herd').split(','));
+const MODE_TOGGLES = Number(process.env.BENCH_CLUSTER_MODE_TOGGLES ?? 20);
+/** Which parts to run, comma-separated: api, nudge, off, herd, modes (all by default). */
+const LEGS = new Set((process.env.BENCH_CLUSTER_LEGS ?? 'api,nudge,off,herd,modes').split(','));
 const NAMESPACE = 'sample-app';
 /** The page tier's replicas in the base: the public Service's ready endpoints during maintenance. */
 const PAGE_REPLICAS = 2;
@@ -189,6 +191,7 @@ const rows = {
   race: [] as string[],
   herd: [] as string[],
 };
+const modeRows: ModeRows = { endpoints: [], empty: [], writes: [], memory: [] };
 
 async function toggles(label: string, count: number, replicas: number, options: { race?: boolean } = {}) {
   const token = await operatorToken();
@@ -363,6 +366,14 @@ try {
       // The last run's ports out of TIME_WAIT before the next.
       await new Promise((resolve) => setTimeout(resolve, 60_000));
     }
+  if (LEGS.has('modes')) {
+    console.error(`modes: the recipe at 10 replicas, with the gate sidecar and sidecar-free, ${MODE_TOGGLES} toggles each way ...`);
+    await modes(
+      { kubectl, kubectlBinary: binaries.kubectl, kubeconfig: cluster.kubeconfig, containerdSocket: cluster.containerdSocket },
+      MODE_TOGGLES,
+      modeRows,
+    );
+  }
   if (LEGS.has('off')) {
     // Then the same without the nudge, at the kubelet's own sync, once no admin that nudges is left.
     await deploy('demo/local', 2);
@@ -426,4 +437,31 @@ Latency of the app's answers, in milliseconds:
 | user pods | clients | requests | app | page | failed | first app answer (s) | p50 | p99 | max |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${rows.herd.join('\n')}
+
+The two modes side by side: the recipe, your app (nginx) at 10 replicas, with the gate sidecar
+(components/gate, nudged) and sidecar-free (components/readiness-gate). Seconds from the write
+to the app Service's EndpointSlices agreeing (every endpoint out for "on", in for "off"):
+
+| mode, direction | flips | p50 | p99 | max |
+|---|---:|---:|---:|---:|
+${modeRows.endpoints.join('\n')}
+
+The public Service with no ready endpoint at all, from each write until the flip settled:
+
+| mode | flips | total | longest |
+|---|---:|---:|---:|
+${modeRows.empty.join('\n')}
+
+The admin's writes to the API per flip, summed over its pods (a conflict: the other admin pod had
+written the pod first; it is not written again):
+
+| mode | admin pods | writes | per flip | conflicts per flip |
+|---|---:|---|---:|---:|
+${modeRows.writes.join('\n')}
+
+Memory our containers use after the flips (working set from their cgroups, MiB):
+
+| mode | gates | gates, total | admins | admins, total | page pods | page, total | all of ours |
+|---|---:|---:|---:|---:|---:|---:|---:|
+${modeRows.memory.join('\n')}
 `);
