@@ -372,6 +372,7 @@ try {
       { kubectl, kubectlBinary: binaries.kubectl, kubeconfig: cluster.kubeconfig, containerdSocket: cluster.containerdSocket },
       MODE_TOGGLES,
       modeRows,
+      process.env.BENCH_CLUSTER_MODES ? (process.env.BENCH_CLUSTER_MODES.split(',') as ('sidecar' | 'readiness-gate')[]) : undefined,
     );
   }
   if (LEGS.has('off')) {

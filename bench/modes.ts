@@ -50,31 +50,23 @@ function summary(label: string, samples: number[]): string {
   return `| ${label} | ${samples.length} | ${seconds(at(0.5))} | ${seconds(at(0.99))} | ${seconds(sorted.at(-1)!)} |`;
 }
 
-export async function modes(context: ModesContext, flips: number, rows: ModeRows): Promise<void> {
+export async function modes(context: ModesContext, flips: number, rows: ModeRows, only?: readonly Mode[]): Promise<void> {
   const { kubectl } = context;
   const pods = async (selector: string) =>
     (JSON.parse(await kubectl(['get', 'pods', '-n', NS, '-l', selector, '-o', 'json'])) as { items: PodJson[] }).items.filter(
       (pod) => pod.metadata.deletionTimestamp === undefined,
     );
-  const readyEndpoints = async (service: string) => {
-    const slices = JSON.parse(
-      await kubectl(['get', 'endpointslices', '-n', NS, '-l', `kubernetes.io/service-name=${service}`, '-o', 'json']),
-    ) as {
-      items: { endpoints?: { addresses: string[]; conditions?: { ready?: boolean } }[] }[];
-    };
-    return slices.items
-      .flatMap((slice) => slice.endpoints ?? [])
-      .map((endpoint) => ({ address: endpoint.addresses[0]!, ready: endpoint.conditions?.ready !== false }));
-  };
-  const waitUntil = async (what: string, check: () => Promise<boolean>, everyMs = 50) => {
+  // Watched, not polled: every change timestamped as it arrives, and no kubectl run per look
+  // to take the two cores from what is measured.
+  const waitUntil = async (what: string, check: () => boolean) => {
     const deadline = Date.now() + 300_000;
-    while (!(await check())) {
+    while (!check()) {
       if (Date.now() > deadline) throw new Error(`${what}: not within 300 s`);
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
 
-  for (const mode of ['sidecar', 'readiness-gate'] as const) {
+  for (const mode of only ?? (['sidecar', 'readiness-gate'] as const)) {
     await kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=300s']);
     await kubectl(['create', 'namespace', NS]);
     const dir = copyRecipe(`bench-modes-${mode}`, {
@@ -91,19 +83,16 @@ export async function modes(context: ModesContext, flips: number, rows: ModeRows
     const adminUrl = `http://${(await kubectl(['get', 'service', `${APP}-maintenance-admin`, '-n', NS, '-o', 'jsonpath={.spec.clusterIP}'])).trim()}:8080`;
     const write = (on: boolean, method: Method) => switchTo(context, on, method, { token, adminUrl });
 
-    const pageIps = async () => new Set((await pods('maintenance-switch.dev/tier=page')).map((pod) => pod.status.podIP));
-    const settled = async (on: boolean) => {
-      const [app, publicReady, pages] = await Promise.all([readyEndpoints('web'), readyEndpoints(`${APP}-maintenance-public`), pageIps()]);
-      const ready = publicReady.filter((endpoint) => endpoint.ready).map((endpoint) => endpoint.address);
-      if (app.length !== REPLICAS) return false;
-      return on
-        ? ready.length > 0 && ready.every((address) => pages.has(address))
-        : ready.length === REPLICAS && ready.every((address) => !pages.has(address));
-    };
-    await waitUntil('the public Service on the app alone', () => settled(false), 200);
+    const pages = (await pods('maintenance-switch.dev/tier=page')).length;
+    const appWatch: ReadyWatch = watchReadyEndpoints(context.kubectlBinary, context.kubeconfig, NS, 'web');
+    const publicWatch: ReadyWatch = watchReadyEndpoints(context.kubectlBinary, context.kubeconfig, NS, `${APP}-maintenance-public`);
+    // On: no pod of the app ready, so what the public Service holds is the page tier. Off: all of
+    // them, and the public Service holds as many, so the page tier has left it.
+    const settled = (on: boolean) =>
+      on ? appWatch.ready === 0 && publicWatch.ready === pages : appWatch.ready === REPLICAS && publicWatch.ready === REPLICAS;
+    await waitUntil('the public Service on the app alone', () => settled(false));
     const admins = await pods('maintenance-switch.dev/tier=admin');
     const writesBefore = await adminWrites(admins);
-    const publicWatch: ReadyWatch = watchReadyEndpoints(context.kubectlBinary, context.kubeconfig, NS, `${APP}-maintenance-public`);
     const samples = { on: [] as number[], off: [] as number[] };
     const empty: number[] = [];
     try {
@@ -112,12 +101,8 @@ export async function modes(context: ModesContext, flips: number, rows: ModeRows
           const method = METHODS[(i * 2 + (on ? 0 : 1)) % METHODS.length]!;
           const start = Date.now();
           await write(on, method);
-          await waitUntil(`${mode} ${on ? 'on' : 'off'}: the app Service`, async () => {
-            const app = await readyEndpoints('web');
-            return app.length === REPLICAS && app.every((endpoint) => endpoint.ready === !on);
-          });
-          const converged = Date.now() - start;
-          await waitUntil(`${mode} ${on ? 'on' : 'off'}: settled`, () => settled(on), 100);
+          await waitUntil(`${mode} ${on ? 'on' : 'off'}: settled`, () => settled(on));
+          const converged = appWatch.reachedAt(on ? 0 : REPLICAS, start)! - start;
           samples[on ? 'on' : 'off'].push(converged);
           empty.push(publicWatch.emptyMs(start));
           console.error(
@@ -126,6 +111,7 @@ export async function modes(context: ModesContext, flips: number, rows: ModeRows
         }
       }
     } finally {
+      appWatch.stop();
       publicWatch.stop();
     }
     const writesAfter = await adminWrites(admins);

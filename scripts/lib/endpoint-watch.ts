@@ -8,6 +8,8 @@ export interface ReadyWatch {
   readonly changes: number;
   /** Milliseconds with no ready endpoint at all between `from` and now (or `to`). */
   emptyMs(from: number, to?: number): number;
+  /** When the ready count first became `ready` at or after `from` (as the watch saw it); null while it has not. */
+  reachedAt(ready: number, from: number): number | null;
   stop(): void;
 }
 
@@ -66,6 +68,9 @@ export function watchReadyEndpoints(kubectl: string, kubeconfig: string, namespa
         if (ready === 0 && until > since) empty += until - since;
       }
       return empty;
+    },
+    reachedAt(ready, from) {
+      return changes.find(([at, count]) => at >= from && count === ready)?.[0] ?? null;
     },
     stop: () => child.kill(),
   };

@@ -101,7 +101,8 @@ async function switchPodsWatchFor(core: Core, fleet: FleetWatch | null): Promise
  */
 async function nudgeFor(core: Core, switchPods: FleetWatch | null, tracker: FleetTracker | null) {
   const { env } = core;
-  if (switchPods === null) return null;
+  // Sidecar-free, no pod of the app mounts the switch, and the tiers follow the API: nothing to nudge.
+  if (switchPods === null || env.GATE_MODE === 'readiness-gate') return null;
   // With NUDGE=off nothing is nudged, so no pods need watching; the nudger only says "off".
   const pods = env.NUDGE === 'off' ? null : switchPods;
   const endpoints = () => pods?.endpoints ?? [];
