@@ -191,7 +191,7 @@ const rows = {
   race: [] as string[],
   herd: [] as string[],
 };
-const modeRows: ModeRows = { endpoints: [], empty: [], writes: [], memory: [] };
+const modeRows: ModeRows = { rounds: [], endpoints: [], empty: [], writes: [], memory: [] };
 
 async function toggles(label: string, count: number, replicas: number, options: { race?: boolean } = {}) {
   const token = await operatorToken();
@@ -459,6 +459,13 @@ written the pod first; it is not written again):
 | mode | admin pods | writes | per flip | conflicts per flip |
 |---|---:|---|---:|---:|
 ${modeRows.writes.join('\n')}
+
+Sidecar-free, each flip's round of status patches (the admin pod that wrote): pods written, and
+how long from its first write to its last answer, at NUDGE_QPS 400 and 32 in flight:
+
+| mode | flips | pods per round | mean ms | max ms | patches per second |
+|---|---:|---:|---:|---:|---:|
+${modeRows.rounds.join('\n')}
 
 Memory our containers use after the flips (working set from their cgroups, MiB):
 

@@ -37,6 +37,7 @@ interface PodJson {
 }
 
 export interface ModeRows {
+  rounds: string[];
   endpoints: string[];
   empty: string[];
   writes: string[];
@@ -95,6 +96,8 @@ export async function modes(context: ModesContext, flips: number, rows: ModeRows
     const writesBefore = await adminWrites(admins);
     const samples = { on: [] as number[], off: [] as number[] };
     const empty: number[] = [];
+    /** Sidecar-free: each flip's write round (the admin pod that wrote most), its writes and duration. */
+    const rounds: { written: number; ms: number }[] = [];
     try {
       for (let i = 0; i < flips; i++) {
         for (const on of [true, false]) {
@@ -104,6 +107,7 @@ export async function modes(context: ModesContext, flips: number, rows: ModeRows
           await waitUntil(`${mode} ${on ? 'on' : 'off'}: settled`, () => settled(on));
           const converged = appWatch.reachedAt(on ? 0 : REPLICAS, start)! - start;
           samples[on ? 'on' : 'off'].push(converged);
+          if (mode === 'readiness-gate') rounds.push(await lastRound(admins, start));
           empty.push(publicWatch.emptyMs(start));
           console.error(
             `  ${mode}, ${on ? 'on' : 'off'} by ${method}: endpoints ${seconds(converged)} s, public Service empty ${empty.at(-1)} ms`,
@@ -123,6 +127,14 @@ export async function modes(context: ModesContext, flips: number, rows: ModeRows
         ? `| ${mode} | ${admins.length} | nudges (pods/patch) | ${perFlip('maintenance_nudges_total{result="sent"}').toFixed(1)} | - |`
         : `| ${mode} | ${admins.length} | conditions (pods/status patch) | ${perFlip('maintenance_serving_writes_total{result="written"}').toFixed(1)} | ${perFlip('maintenance_serving_writes_total{result="conflict"}').toFixed(1)} |`,
     );
+    if (rounds.length > 0) {
+      const written = rounds.reduce((sum, round) => sum + round.written, 0);
+      const ms = rounds.reduce((sum, round) => sum + round.ms, 0);
+      const slowest = Math.max(...rounds.map((round) => round.ms));
+      rows.rounds.push(
+        `| ${mode} | ${rounds.length} | ${(written / rounds.length).toFixed(1)} | ${(ms / rounds.length).toFixed(0)} | ${slowest} | ${((written / ms) * 1000).toFixed(0)} |`,
+      );
+    }
     const memory = await ourMemory(context, await pods(`maintenance-switch.dev/app=${APP}`));
     const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     rows.memory.push(
@@ -174,6 +186,20 @@ async function switchTo(context: ModesContext, on: boolean, method: Method, admi
       env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MODE: "${!on}"/MAINTENANCE_MODE: "${on}"/'` },
     });
   }
+}
+
+/** The round of the admin pod that wrote most since `since`, from its /status. */
+async function lastRound(admins: PodJson[], since: number): Promise<{ written: number; ms: number }> {
+  let best = { written: 0, ms: 0 };
+  for (const pod of admins) {
+    const status = (await (await fetch(`http://${pod.status.podIP}:9901/status`)).json()) as {
+      serving?: { lastRound: { at: string; durationMs: number | null; written: number } | null };
+    };
+    const round = status.serving?.lastRound;
+    if (round && Date.parse(round.at) >= since - 1_000 && round.written > best.written)
+      best = { written: round.written, ms: round.durationMs ?? 0 };
+  }
+  return best;
 }
 
 /** The write counters of every admin pod, summed, from their /metrics. */

@@ -16,6 +16,8 @@ export interface ServingTarget {
 
 export interface ServingRound {
   at: string;
+  /** From the first write to the last answer: the round's pace at NUDGE_QPS and NUDGE_CONCURRENCY. */
+  durationMs: number | null;
   written: number;
   /** The pod changed since it was read: written again from the newer version. */
   conflicts: number;
@@ -217,7 +219,8 @@ export class ServingConditions {
     if (level === 'True') this.#pageWaitSince = null;
     const toWrite = level === 'False' ? this.#afterPageTier(behind) : behind;
     if (toWrite.length === 0) return;
-    const round: ServingRound = { at: new Date(this.#clock.now()).toISOString(), written: 0, conflicts: 0, failed: 0 };
+    const began = this.#clock.now();
+    const round: ServingRound = { at: new Date(began).toISOString(), durationMs: null, written: 0, conflicts: 0, failed: 0 };
     this.#lastRound = round;
     let lastError: string | null = null;
     const message =
@@ -254,6 +257,7 @@ export class ServingConditions {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(this.#settings.concurrency, queue.length)) }, worker));
+    round.durationMs = this.#clock.now() - began;
     this.#log.info({ level, written: round.written, conflicts: round.conflicts, failed: round.failed }, `set ${SERVING_CONDITION}`);
     if (round.failed > 0) {
       this.#problem = lastError;

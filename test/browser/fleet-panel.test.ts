@@ -118,4 +118,54 @@ describe.skipIf(missing !== null)('the panel shows the fleet live, in headless C
     console.log(`[browser] the panel with its fleet: ${shot}`);
     expect(errors).toEqual([]);
   });
+
+  it('says the app runs sidecar-free, names the pods waiting for their condition, and why the admin sets none', async () => {
+    // A pod of the app with the readiness gate, and no condition: no cluster part here, so the
+    // admin (as the cluster admin, whom nothing confines) finds itself unguarded and writes nothing.
+    await plane.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web-gated-1', namespace: 'sample-app', labels: { 'maintenance-switch.dev/app': 'sample-app' } },
+        spec: {
+          containers: [{ name: 'web', image: 'example-nginx:dev' }],
+          readinessGates: [{ conditionType: 'maintenance-switch.dev/serving' }],
+        },
+      }),
+    });
+    const tokens = join(await makeTempDir('fleet-panel-'), 'tokens');
+    await writeFile(tokens, `${TOKEN},release-manager\n`);
+    const sidecarFree = await spawnService({
+      ROLE: 'admin',
+      CONFIG_SOURCE: 'api',
+      POD_NAMESPACE: 'sample-app',
+      FLEET_SERVICE: 'sample-app-user',
+      APP_NAME: 'sample-app',
+      CONFIGMAP_NAME: 'app-config',
+      GATE_MODE: 'readiness-gate',
+      KUBECONFIG: plane.kubeconfig,
+      ADMIN_AUTH: 'token',
+      ADMIN_TOKEN_FILE: tokens,
+    });
+    try {
+      const panel = await browser.newPage();
+      panel.on('pageerror', (error) => errors.push(error.message));
+      await panel.goto(`${sidecarFree.url}/admin`);
+      await panel.fill('#token', TOKEN);
+      await panel.click('#login-form button');
+      await expect
+        .poll(() => panel.textContent('#fleet-serving'))
+        .toMatch(
+          /^Sidecar-free mode: the admin sets the readiness condition of 1 pod \(0 up to date\)\. The admin sets no condition: the API server accepted a dry-run change of another pod condition: .*kubectl apply -k kustomize\/cluster Waiting for their condition \(not Ready until the admin writes it\): web-gated-1\.$/,
+        );
+      expect(await panel.getAttribute('#fleet-serving', 'class')).toBe('warning');
+      // Nothing in this mode mounts the switch: no nudge line.
+      expect(await panel.isHidden('#fleet-nudge')).toBe(true);
+      await panel.close();
+      expect(errors).toEqual([]);
+    } finally {
+      sidecarFree.child.kill('SIGTERM');
+      await sidecarFree.exited;
+    }
+  });
 });

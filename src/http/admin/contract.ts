@@ -67,7 +67,15 @@ const serving = z
     waiting: z.array(z.string()).describe('Pods with the readiness gate and no condition yet: not Ready until the admin writes it'),
     pageReady: z.number().int(),
     pageWaitSince: nullableTime.describe('Maintenance started: since when the pods wait for a Ready page pod before they leave'),
-    lastRound: z.strictObject({ at: time, written: z.number().int(), conflicts: z.number().int(), failed: z.number().int() }).nullable(),
+    lastRound: z
+      .strictObject({
+        at: time,
+        durationMs: z.number().nullable().describe('From the first write to the last answer; null while the round runs'),
+        written: z.number().int(),
+        conflicts: z.number().int(),
+        failed: z.number().int(),
+      })
+      .nullable(),
     problem: z.string().nullable(),
   })
   .describe('The sidecar-free mode (GATE_MODE=readiness-gate): the condition maintenance-switch.dev/serving on your pods');
