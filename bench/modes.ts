@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runPlugin } from '../scripts/lib/control-plane.ts';
 import { watchReadyEndpoints, type ReadyWatch } from '../scripts/lib/endpoint-watch.ts';
-import { copyRecipe, removeRecipes } from '../test/helpers/recipe.ts';
+import { copyRecipe, removeRecipes } from '../scripts/lib/recipe.ts';
 
 export interface ModesContext {
   kubectl(args: string[], options?: { env?: NodeJS.ProcessEnv }): Promise<string>;

@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../scripts/lib/control-plane.ts';
-import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
+import { copyRecipe, removeRecipes } from '../../scripts/lib/recipe.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { clusterIp, endpoints, get, isReady, kubeconfig, kubectl, kubectlBinary, podsMatching, since, skipReason } from './node.ts';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../scripts/lib/control-plane.ts';
 import { watchReadyEndpoints, type ReadyWatch } from '../../scripts/lib/endpoint-watch.ts';
-import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
+import { copyRecipe, removeRecipes } from '../../scripts/lib/recipe.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { clusterIp, get, getJson, isReady, kubeconfig, kubectl, kubectlBinary, podsMatching, since, skipReason, type Pod } from './node.ts';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../scripts/lib/control-plane.ts';
-import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
+import { copyRecipe, removeRecipes } from '../../scripts/lib/recipe.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   ROOT,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
+import { copyRecipe, removeRecipes } from '../../scripts/lib/recipe.ts';
 import { apiCall, applyClusterPart, installKedaCrd, kubectl, skipReason, tokenFor } from './cluster.ts';
 
 // The admin may patch every HPA and ScaledObject of its namespace (RBAC cannot name them); the

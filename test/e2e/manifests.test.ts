@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
+import { copyRecipe, removeRecipes } from '../../scripts/lib/recipe.ts';
 import { ROOT, applyBase, installKedaCrd, kubectl, skipReason } from './cluster.ts';
 import { parseConfig } from '../../src/config/parse.ts';
 import { loadEnv } from '../../src/env.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubectlError } from '../../scripts/lib/control-plane.ts';
-import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
+import { copyRecipe, removeRecipes } from '../../scripts/lib/recipe.ts';
 import { apiCall, applyClusterPart, CLUSTER_POLICY, canI, kubectl, skipReason, tokenFor } from './cluster.ts';
 
 // The admin may patch pods; the ValidatingAdmissionPolicy of the install confines that to one

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
+import { copyRecipe, removeRecipes } from '../../scripts/lib/recipe.ts';
 import { kubeconfigForToken, kubectl, plugin, skipReason, tokenFor } from './cluster.ts';
 
 // An operator as docs/deploy.md makes one: get and patch on the one switch, nothing else in the

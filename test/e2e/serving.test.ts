@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patchConfigMapArgs } from '../../scripts/lib/control-plane.ts';
 import { spawnService, type ServiceProcess } from '../helpers/process.ts';
-import { copyRecipe, removeRecipes } from '../helpers/recipe.ts';
+import { copyRecipe, removeRecipes } from '../../scripts/lib/recipe.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { apiCall, applyClusterPart, canI, kubeconfigForToken, kubectl, skipReason, tokenFor } from './cluster.ts';
 
