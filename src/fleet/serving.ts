@@ -58,6 +58,8 @@ export interface ServingSettings {
 }
 
 export const DEFAULT_SERVING_RETRY_DELAYS_MS = [500, 1_000, 2_000, 5_000, 10_000, 30_000] as const;
+/** Unguarded or refused, the guard is asked again this often at most (a new pod must not wait for the periodic check). */
+const GUARD_RECHECK_MS = 10_000;
 export const DEFAULT_PAGE_WAIT_MS = 10_000;
 
 export interface ServingEvents {
@@ -94,6 +96,8 @@ export class ServingConditions {
   readonly #bucket: TokenBucket;
   readonly #cancels = new Set<() => void>();
   #guard: GuardState = { state: 'unknown', problem: 'not checked yet', checkedAt: null };
+  #guardCheckedAt: number | null = null;
+  #cancelGuardRecheck: (() => void) | null = null;
   #lastRound: ServingRound | null = null;
   #problem: string | null = null;
   #pageWaitSince: number | null = null;
@@ -167,12 +171,15 @@ export class ServingConditions {
     this.#cancels.clear();
     this.#cancelRetry?.();
     this.#cancelRetry = null;
+    this.#cancelGuardRecheck?.();
+    this.#cancelGuardRecheck = null;
   }
 
   /** A server-side dry run of a status patch that the policy must refuse, on one gated pod. */
   async checkGuard(): Promise<GuardState> {
     const pod = this.#gated()[0];
     const checkedAt = new Date(this.#clock.now()).toISOString();
+    if (pod !== undefined) this.#guardCheckedAt = this.#clock.now();
     if (pod === undefined) {
       if (this.#guard.state !== 'guarded')
         this.#setGuard({ state: 'unknown', problem: 'no gated pod to check the serving policy on yet', checkedAt });
@@ -211,11 +218,12 @@ export class ServingConditions {
   async #pass(): Promise<void> {
     const target = this.#target();
     if (target === null || this.#stopped) return;
-    if (this.#guard.state !== 'guarded') await this.checkGuard();
-    if (this.#guard.state !== 'guarded') return;
+    if (!(await this.#guarded())) return;
     const { level } = target;
-    const behind = this.#gated().filter((pod) => pod.serving !== level && !this.#echoPending(pod, level));
-    for (const name of this.#written.keys()) if (!this.#gated().some((pod) => pod.name === name)) this.#written.delete(name);
+    const gated = this.#gated();
+    const behind = gated.filter((pod) => pod.serving !== level && !this.#echoPending(pod, level));
+    const names = new Set(gated.map((pod) => pod.name));
+    for (const name of this.#written.keys()) if (!names.has(name)) this.#written.delete(name);
     if (level === 'True') this.#pageWaitSince = null;
     const toWrite = level === 'False' ? this.#afterPageTier(behind) : behind;
     if (toWrite.length === 0) return;
@@ -268,6 +276,24 @@ export class ServingConditions {
       // A conflict is answered by the newer version's own event; a look later covers a lost one.
       if (round.conflicts > 0) this.#retryLater();
     }
+  }
+
+  /**
+   * Whether the policy is seen guarding the writes: asked again when never asked on a pod, or
+   * at most every GUARD_RECHECK_MS while it is not (every pod event would otherwise ask), with a
+   * look scheduled for then, so pods that wait are written once the cluster part is installed.
+   */
+  async #guarded(): Promise<boolean> {
+    if (this.#guard.state === 'guarded') return true;
+    const due = this.#guardCheckedAt === null || this.#clock.now() - this.#guardCheckedAt >= GUARD_RECHECK_MS;
+    if (due && (await this.checkGuard()).state === 'guarded') return true;
+    if (this.#cancelGuardRecheck === null && !this.#stopped) {
+      this.#cancelGuardRecheck = this.#clock.setTimer(() => {
+        this.#cancelGuardRecheck = null;
+        void this.reconcile();
+      }, GUARD_RECHECK_MS);
+    }
+    return false;
   }
 
   /**

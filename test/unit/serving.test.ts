@@ -23,6 +23,7 @@ class FakePods {
   readonly #listeners = new Set<() => void>();
   #version = 100;
   probe: ProbeResult = GUARDED;
+  probes = 0;
   /** Fails the next writes with this status. */
   failures: number[] = [];
   /** Echoes held back until `deliverEchoes()`: a watch that lags behind the writes. */
@@ -90,7 +91,10 @@ class FakePods {
         if (this.holdEchoes) this.#echoes.push(echo);
         else queueMicrotask(echo);
       },
-      probeGuard: async () => this.probe,
+      probeGuard: async () => {
+        this.probes++;
+        return this.probe;
+      },
     };
   }
 }
@@ -253,6 +257,24 @@ describe('ServingConditions', () => {
     pods.probe = { accepted: false, status: 422, message: "ValidatingAdmissionPolicy 'maintenance-switch-nudge' denied request" };
     await serving.checkGuard();
     expect(serving.status().guard.state).toBe('unknown');
+    serving.stop();
+  });
+
+  it('while unguarded, asks again at most every 10 s, not on every pod event, and writes once the policy is there', async () => {
+    const { clock, pods, serving, start } = setUp();
+    pods.probe = { accepted: true };
+    pods.add('web-1');
+    await start();
+    for (const name of ['web-2', 'web-3', 'web-4']) pods.add(name);
+    await settle();
+    expect(pods.probes).toBe(1);
+    expect(pods.writes).toEqual([]);
+    // The cluster part is installed: the next look, 10 s on, finds it and writes every pod.
+    pods.probe = GUARDED;
+    clock.advanceTo('2026-12-07T10:00:10Z');
+    await settle();
+    expect(pods.probes).toBe(2);
+    expect(pods.writes).toHaveLength(4);
     serving.stop();
   });
 
