@@ -17,8 +17,8 @@ export interface AppPod {
   resourceVersion: string;
   /** It carries the serving readiness gate: it is Ready only while the admin says it serves. */
   gated: boolean;
-  /** A pod of the page tier. */
-  page: boolean;
+  /** One of this install's own tiers (`page`, `admin`), from its label; null for a pod of the app. */
+  tier: string | null;
   /** The serving condition; null while it has none (the pod is then not Ready). */
   serving: 'True' | 'False' | null;
   ready: boolean;
@@ -35,7 +35,7 @@ export function appPodFrom(pod: PodLike): AppPod {
     name: pod.metadata?.name ?? '',
     resourceVersion: pod.metadata?.resourceVersion ?? '',
     gated: (pod.spec?.readinessGates ?? []).some((gate) => gate.conditionType === SERVING_CONDITION),
-    page: pod.metadata?.labels?.[TIER_LABEL] === 'page',
+    tier: pod.metadata?.labels?.[TIER_LABEL] ?? null,
     serving: serving === 'True' || serving === 'False' ? serving : null,
     ready: condition('Ready') === 'True',
     terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,
@@ -44,7 +44,7 @@ export function appPodFrom(pod: PodLike): AppPod {
 
 /**
  * Follows the pods labelled with the app (the gated pods of the sidecar-free mode, and the page
- * tier's), through a supervised watch, and tells its listeners after every change.
+ * and admin tiers'), through a supervised watch, and tells its listeners after every change.
  */
 export class AppPods {
   readonly #pods = new Map<string, AppPod>();

@@ -53,6 +53,8 @@ export interface ServingSettings {
   pageWaitMs: number;
   /** After a round that failed, when to try again; the last delay repeats. */
   retryDelaysMs: readonly number[];
+  /** How long a pod another admin pod writes may stay behind before this one writes it. */
+  handoffMs: number;
   /** How often the guard is checked again. */
   guardIntervalMs: number;
 }
@@ -61,6 +63,8 @@ export const DEFAULT_SERVING_RETRY_DELAYS_MS = [500, 1_000, 2_000, 5_000, 10_000
 /** Unguarded or refused, the guard is asked again this often at most (a new pod must not wait for the periodic check). */
 const GUARD_RECHECK_MS = 10_000;
 export const DEFAULT_PAGE_WAIT_MS = 10_000;
+/** A pod another admin pod should write, still behind after this long, is written here. */
+export const DEFAULT_HANDOFF_MS = 1_000;
 
 export interface ServingEvents {
   written?(): void;
@@ -87,6 +91,7 @@ export interface ServingTriggers {
  */
 export class ServingConditions {
   readonly #writer: ServingWriter;
+  readonly #self: string;
   readonly #pods: () => readonly AppPod[];
   readonly #target: () => ServingTarget | null;
   readonly #clock: Clock;
@@ -103,6 +108,9 @@ export class ServingConditions {
   #pageWaitSince: number | null = null;
   /** Writes whose echo has not come back: the pod's version when written, and the level. */
   readonly #written = new Map<string, { resourceVersion: string; level: ServingLevel }>();
+  /** Pods another admin pod writes, seen behind at a level since: this one writes them once the handoff is due. */
+  readonly #othersBehind = new Map<string, { level: ServingLevel; since: number }>();
+  #cancelHandoff: (() => void) | null = null;
   #running: Promise<void> | null = null;
   #again = false;
   #failures = 0;
@@ -111,6 +119,8 @@ export class ServingConditions {
 
   constructor(deps: {
     writer: ServingWriter;
+    /** This admin's own pod: the Ready admin pods share the writes by name. */
+    self: string;
     pods: () => readonly AppPod[];
     target: () => ServingTarget | null;
     clock: Clock;
@@ -119,6 +129,7 @@ export class ServingConditions {
     events?: ServingEvents;
   }) {
     this.#writer = deps.writer;
+    this.#self = deps.self;
     this.#pods = deps.pods;
     this.#target = deps.target;
     this.#clock = deps.clock;
@@ -173,6 +184,8 @@ export class ServingConditions {
     this.#cancelRetry = null;
     this.#cancelGuardRecheck?.();
     this.#cancelGuardRecheck = null;
+    this.#cancelHandoff?.();
+    this.#cancelHandoff = null;
   }
 
   /** A server-side dry run of a status patch that the policy must refuse, on one gated pod. */
@@ -225,7 +238,7 @@ export class ServingConditions {
     const names = new Set(gated.map((pod) => pod.name));
     for (const name of this.#written.keys()) if (!names.has(name)) this.#written.delete(name);
     if (level === 'True') this.#pageWaitSince = null;
-    const toWrite = level === 'False' ? this.#afterPageTier(behind) : behind;
+    const toWrite = this.#ours(level === 'False' ? this.#afterPageTier(behind) : behind, level);
     if (toWrite.length === 0) return;
     const began = this.#clock.now();
     const round: ServingRound = { at: new Date(began).toISOString(), durationMs: null, written: 0, conflicts: 0, failed: 0 };
@@ -276,6 +289,40 @@ export class ServingConditions {
       // A conflict is answered by the newer version's own event; a look later covers a lost one.
       if (round.conflicts > 0) this.#retryLater();
     }
+  }
+
+  /**
+   * The Ready admin pods share the writes, so each pod is written once, not once by each: this
+   * one writes its share at once, and another's only when it is still behind `handoffMs` later
+   * (that admin is slow, stopping, or has lost its watch). With no other Ready admin pod, or
+   * while this one is not Ready itself (starting), every pod is its share.
+   */
+  #ours(pods: AppPod[], level: ServingLevel): AppPod[] {
+    const admins = this.#pods()
+      .filter((pod) => pod.tier === 'admin' && pod.ready && !pod.terminating)
+      .map((pod) => pod.name)
+      .sort();
+    const index = admins.indexOf(this.#self);
+    const behind = new Set(pods.map((pod) => pod.name));
+    for (const [name, seen] of this.#othersBehind) if (!behind.has(name) || seen.level !== level) this.#othersBehind.delete(name);
+    if (index < 0 || admins.length < 2) return pods;
+    const now = this.#clock.now();
+    let nextDue: number | null = null;
+    const ours = pods.filter((pod) => {
+      if (shareOf(pod.name, admins.length) === index) return true;
+      const since = this.#othersBehind.get(pod.name)?.since ?? now;
+      this.#othersBehind.set(pod.name, { level, since });
+      if (now - since >= this.#settings.handoffMs) return true;
+      nextDue = Math.min(nextDue ?? Number.POSITIVE_INFINITY, since + this.#settings.handoffMs);
+      return false;
+    });
+    if (nextDue !== null && this.#cancelHandoff === null && !this.#stopped) {
+      this.#cancelHandoff = this.#clock.setTimer(() => {
+        this.#cancelHandoff = null;
+        void this.reconcile();
+      }, nextDue - now);
+    }
+    return ours;
   }
 
   /**
@@ -347,7 +394,7 @@ export class ServingConditions {
   }
 
   #pageReady(): number {
-    return this.#pods().filter((pod) => pod.page && pod.ready && !pod.terminating).length;
+    return this.#pods().filter((pod) => pod.tier === 'page' && pod.ready && !pod.terminating).length;
   }
 
   #setGuard(next: GuardState): void {
@@ -358,4 +405,11 @@ export class ServingConditions {
     }
     this.#guard = next;
   }
+}
+
+/** Which of `count` admin pods writes a pod: FNV-1a of its name, so every admin pod agrees without talking. */
+export function shareOf(name: string, count: number): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < name.length; index++) hash = Math.imul(hash ^ name.charCodeAt(index), 0x01000193);
+  return (hash >>> 0) % count;
 }

@@ -7,7 +7,7 @@ import { hasKubernetesCredentials, kubernetes } from '../k8s/client.ts';
 import { endpointSliceInformer } from '../k8s/endpointslices.ts';
 import { appPodInformer, podPatcher, servingWriter } from '../k8s/pods.ts';
 import { AppPods } from '../fleet/app-pods.ts';
-import { DEFAULT_PAGE_WAIT_MS, DEFAULT_SERVING_RETRY_DELAYS_MS, ServingConditions } from '../fleet/serving.ts';
+import { DEFAULT_HANDOFF_MS, DEFAULT_PAGE_WAIT_MS, DEFAULT_SERVING_RETRY_DELAYS_MS, ServingConditions } from '../fleet/serving.ts';
 import { podsBehind, podsUnprobed } from '../fleet/pod-status.ts';
 import { AutoscalingHold } from '../fleet/hold.ts';
 import { autoscalerClient, autoscalerInformer, holdLedgerClient } from '../k8s/autoscalers.ts';
@@ -207,6 +207,7 @@ async function servingConditionsFor(core: Core) {
   );
   const conditions: ServingConditions = new ServingConditions({
     writer: servingWriter(clients, env.POD_NAMESPACE, () => core.clock.now()),
+    self: env.POD_NAME,
     pods: () => (pods.synced ? pods.pods : []),
     target: () => {
       const view = core.state.current;
@@ -220,6 +221,7 @@ async function servingConditionsFor(core: Core) {
       qps: env.NUDGE_QPS,
       pageWaitMs: DEFAULT_PAGE_WAIT_MS,
       retryDelaysMs: DEFAULT_SERVING_RETRY_DELAYS_MS,
+      handoffMs: DEFAULT_HANDOFF_MS,
       guardIntervalMs: GUARD_INTERVAL_MS,
     },
     events: servingMetrics(core.metrics.registry, () => conditions.status()),

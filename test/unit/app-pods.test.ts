@@ -14,14 +14,14 @@ describe('appPodFrom', () => {
           ],
         },
       }),
-    ).toEqual({ name: 'web-1', resourceVersion: '42', gated: true, page: false, serving: 'False', ready: false, terminating: false });
+    ).toEqual({ name: 'web-1', resourceVersion: '42', gated: true, tier: null, serving: 'False', ready: false, terminating: false });
     expect(
       appPodFrom({
         metadata: { name: 'shop-maintenance-page-1', labels: { 'maintenance-switch.dev/tier': 'page' }, deletionTimestamp: new Date() },
         spec: { readinessGates: [{ conditionType: 'example.com/other' }] },
         status: { conditions: [{ type: 'Ready', status: 'True' }] },
       }),
-    ).toMatchObject({ gated: false, page: true, serving: null, ready: true, terminating: true });
+    ).toMatchObject({ gated: false, tier: 'page', serving: null, ready: true, terminating: true });
   });
 
   it('takes a condition other than True or False as none', () => {

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AppPod } from '../../src/fleet/app-pods.ts';
-import { ServingConditions, type ServingSettings, type ServingTarget } from '../../src/fleet/serving.ts';
+import { ServingConditions, shareOf, type ServingSettings, type ServingTarget } from '../../src/fleet/serving.ts';
 import type { ProbeResult, ServingWriter } from '../../src/k8s/pods.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
@@ -41,7 +41,7 @@ class FakePods {
       name,
       resourceVersion: String(this.#version++),
       gated: true,
-      page: false,
+      tier: null,
       serving: null,
       ready: false,
       terminating: false,
@@ -104,6 +104,7 @@ const settings = (overrides: Partial<ServingSettings> = {}): ServingSettings => 
   qps: 1000,
   pageWaitMs: 10_000,
   retryDelaysMs: [1_000, 5_000],
+  handoffMs: 1_000,
   guardIntervalMs: 300_000,
   ...overrides,
 });
@@ -120,6 +121,7 @@ function setUp(options: { target?: ServingTarget | null; settings?: Partial<Serv
   const targetListeners = new Set<() => void>();
   const serving = new ServingConditions({
     writer: pods.writer(),
+    self: 'admin-a',
     pods: () => pods.list,
     target: () => target,
     clock,
@@ -147,7 +149,7 @@ describe('ServingConditions', () => {
     pods.add('web-1');
     pods.add('web-2', { serving: 'False' });
     pods.add('plain-1', { gated: false });
-    pods.add('page-1', { gated: false, page: true });
+    pods.add('page-1', { gated: false, tier: 'page' });
     pods.add('web-old', { terminating: true });
     await start();
     await settle();
@@ -173,7 +175,7 @@ describe('ServingConditions', () => {
   it('when maintenance starts, takes serving pods out only once a page pod is Ready; new pods get False at once', async () => {
     const { clock, pods, serving, start, setTarget } = setUp();
     pods.add('web-1', { serving: 'True' });
-    pods.add('page-1', { gated: false, page: true, ready: false });
+    pods.add('page-1', { gated: false, tier: 'page', ready: false });
     await start();
     setTarget({ level: 'False', failedClosed: false });
     await settle();
@@ -222,7 +224,7 @@ describe('ServingConditions', () => {
   it('puts back a condition changed by someone else (level-triggered), and holds read-only as maintenance', async () => {
     const { pods, start, setTarget, serving } = setUp();
     pods.add('web-1');
-    pods.add('page-1', { gated: false, page: true, ready: true });
+    pods.add('page-1', { gated: false, tier: 'page', ready: true });
     await start();
     await settle();
     pods.update('web-1', { serving: 'False' });
@@ -313,6 +315,54 @@ describe('ServingConditions', () => {
     pods.deliverEchoes();
     await settle();
     expect(pods.level('web-1')).toBe('True');
+    serving.stop();
+  });
+
+  it('shares the writes with the other Ready admin pod, each pod written once, and takes over its share when it is late', async () => {
+    const { clock, pods, serving, start, setTarget } = setUp();
+    const other = new ServingConditions({
+      writer: pods.writer(),
+      self: 'admin-b',
+      pods: () => pods.list,
+      target: () => ({ level: 'True', failedClosed: false }),
+      clock,
+      log,
+      settings: settings(),
+    });
+    for (const name of ['admin-a', 'admin-b']) pods.add(name, { gated: false, tier: 'admin', ready: true });
+    const apps = Array.from({ length: 8 }, (_, index) => `web-${index}`);
+    for (const name of apps) pods.add(name);
+    await Promise.all([start(), other.start({ onTargetChange: () => () => {}, onPodsChange: (listener) => pods.onChange(listener) })]);
+    await settle();
+    // Every pod True, each written once, by the admin pod its name falls to.
+    expect(apps.map((name) => pods.level(name))).toEqual(apps.map(() => 'True'));
+    expect(pods.writes).toHaveLength(apps.length);
+    expect(serving.status().lastRound?.conflicts ?? 0).toBe(0);
+    const shareOfA = apps.filter((name) => shareOf(name, 2) === ['admin-a', 'admin-b'].indexOf('admin-a'));
+    expect(shareOfA.length).toBeGreaterThan(0);
+    expect(shareOfA.length).toBeLessThan(apps.length);
+    // admin-b stops answering (its watch lost, say) while still Ready: its share waits the handoff.
+    other.stop();
+    pods.writes.length = 0;
+    setTarget({ level: 'False', failedClosed: false });
+    pods.add('page-1', { gated: false, tier: 'page', ready: true });
+    await settle();
+    expect(pods.writes.map((write) => write.pod).sort()).toEqual([...shareOfA].sort());
+    clock.advanceTo('2026-12-07T10:00:01Z');
+    await settle();
+    expect(apps.map((name) => pods.level(name))).toEqual(apps.map(() => 'False'));
+    expect(pods.writes.filter((write) => write.at === Date.parse('2026-12-07T10:00:01Z'))).toHaveLength(apps.length - shareOfA.length);
+    serving.stop();
+  });
+
+  it('writes every pod itself when it is the only Ready admin pod, or not Ready yet', async () => {
+    const { pods, start, serving } = setUp();
+    pods.add('admin-a', { gated: false, tier: 'admin', ready: false });
+    pods.add('admin-b', { gated: false, tier: 'admin', ready: true });
+    for (const name of ['web-0', 'web-1', 'web-2', 'web-3']) pods.add(name);
+    await start();
+    await settle();
+    expect(pods.writes).toHaveLength(4);
     serving.stop();
   });
 
