@@ -9,9 +9,9 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { runPlugin } from '../scripts/lib/control-plane.ts';
 import { watchReadyEndpoints, type ReadyWatch } from '../scripts/lib/endpoint-watch.ts';
 import { copyRecipe, removeRecipes } from '../scripts/lib/recipe.ts';
+import { operatorToken, SWITCH_METHODS, writeSwitch } from '../scripts/lib/switch-writers.ts';
 
 export interface ModesContext {
   kubectl(args: string[], options?: { env?: NodeJS.ProcessEnv }): Promise<string>;
@@ -21,8 +21,6 @@ export interface ModesContext {
 }
 
 type Mode = 'sidecar' | 'readiness-gate';
-type Method = 'admin API' | 'plugin' | 'kubectl edit';
-const METHODS: Method[] = ['admin API', 'plugin', 'kubectl edit'];
 const NS = 'modes';
 const APP = 'shop';
 const REPLICAS = 10;
@@ -80,9 +78,17 @@ export async function modes(context: ModesContext, flips: number, rows: ModeRows
     await kubectl(['scale', 'deployment/web', '-n', NS, `--replicas=${REPLICAS}`]);
     for (const deployment of [`${APP}-maintenance-admin`, 'web'])
       await kubectl(['rollout', 'status', `deployment/${deployment}`, '-n', NS, '--timeout=300s']);
-    const token = await operatorToken(kubectl);
+    const token = await operatorToken(kubectl, NS, APP);
     const adminUrl = `http://${(await kubectl(['get', 'service', `${APP}-maintenance-admin`, '-n', NS, '-o', 'jsonpath={.spec.clusterIP}'])).trim()}:8080`;
-    const write = (on: boolean, method: Method) => switchTo(context, on, method, { token, adminUrl });
+    const target = {
+      kubectl,
+      kubectlBinary: context.kubectlBinary,
+      kubeconfig: context.kubeconfig,
+      namespace: NS,
+      app: APP,
+      adminUrl,
+      token,
+    };
 
     const pages = (await pods('maintenance-switch.dev/tier=page')).length;
     const appWatch: ReadyWatch = watchReadyEndpoints(context.kubectlBinary, context.kubeconfig, NS, 'web');
@@ -101,9 +107,9 @@ export async function modes(context: ModesContext, flips: number, rows: ModeRows
     try {
       for (let i = 0; i < flips; i++) {
         for (const on of [true, false]) {
-          const method = METHODS[(i * 2 + (on ? 0 : 1)) % METHODS.length]!;
+          const method = SWITCH_METHODS[(i * 2 + (on ? 0 : 1)) % SWITCH_METHODS.length]!;
           const start = Date.now();
-          await write(on, method);
+          await writeSwitch(on, method, target, 'bench:cluster');
           await waitUntil(`${mode} ${on ? 'on' : 'off'}: settled`, () => settled(on));
           const converged = appWatch.reachedAt(on ? 0 : REPLICAS, start)! - start;
           samples[on ? 'on' : 'off'].push(converged);
@@ -143,49 +149,6 @@ export async function modes(context: ModesContext, flips: number, rows: ModeRows
   }
   await kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=300s']);
   removeRecipes('bench-modes-');
-}
-
-/** A token of an operator allowed to change the switch, for the admin API. */
-async function operatorToken(kubectl: ModesContext['kubectl']): Promise<string> {
-  await kubectl(['create', 'serviceaccount', 'operator', '-n', NS]);
-  await kubectl([
-    'create',
-    'role',
-    'operator',
-    '-n',
-    NS,
-    '--verb=get,patch',
-    '--resource=configmaps',
-    `--resource-name=${APP}-maintenance`,
-  ]);
-  await kubectl(['create', 'rolebinding', 'operator', '-n', NS, '--role=operator', `--serviceaccount=${NS}:operator`]);
-  return (await kubectl(['create', 'token', 'operator', '-n', NS])).trim();
-}
-
-async function switchTo(context: ModesContext, on: boolean, method: Method, admin: { token: string; adminUrl: string }): Promise<void> {
-  if (method === 'admin API') {
-    const response = await fetch(`${admin.adminUrl}/admin/api/maintenance`, {
-      method: 'PUT',
-      headers: { Authorization: `Bearer ${admin.token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ mode: on ? 'on' : 'off', reason: 'bench:cluster' }),
-    });
-    if (response.status !== 200) throw new Error(`PUT /admin/api/maintenance: ${response.status} ${await response.text()}`);
-  } else if (method === 'plugin') {
-    const result = await runPlugin(context.kubectlBinary, context.kubeconfig, [
-      on ? 'on' : 'off',
-      '--reason',
-      'bench:cluster',
-      '-n',
-      NS,
-      '--app',
-      APP,
-    ]);
-    if (result.code !== 0) throw new Error(`kubectl maintenance ${on ? 'on' : 'off'}: ${result.stderr}`);
-  } else {
-    await context.kubectl(['edit', 'configmap', `${APP}-maintenance`, '-n', NS], {
-      env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MODE: "${!on}"/MAINTENANCE_MODE: "${on}"/'` },
-    });
-  }
 }
 
 /** The round of the admin pod that wrote most since `since`, from its /status. */

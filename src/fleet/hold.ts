@@ -8,6 +8,7 @@ import {
   type HoldLedger,
 } from '../k8s/autoscalers.ts';
 import { CLUSTER_PART, guardFromProbe, type GuardState } from './guard.ts';
+import { OnePassAtATime } from './one-pass-at-a-time.ts';
 
 /** The label every pod of an install carries, with the app's name. */
 const APP_LABEL = 'maintenance-switch.dev/app';
@@ -132,8 +133,7 @@ export class AutoscalingHold {
   readonly #holdAfterMs: ((autoscaler: Autoscaler, record: HoldRecord) => number) | null;
   #status: HoldStatus;
   #cancelNextLook: (() => void) | null = null;
-  #running: Promise<void> | null = null;
-  #again = false;
+  readonly #looks = new OnePassAtATime(() => this.#look());
 
   constructor(deps: {
     client: AutoscalerClient;
@@ -198,7 +198,7 @@ export class AutoscalingHold {
     if (!this.#enabled) return { firstLook: look(), stop: () => this.stop() };
     const stops = [triggers.onActiveChange(() => void look()), repeatEvery(this.#clock, resyncMs, look)];
     return {
-      firstLook: this.#running ?? Promise.resolve(),
+      firstLook: this.#looks.running ?? Promise.resolve(),
       stop: () => {
         for (const stop of stops) stop();
         this.stop();
@@ -208,21 +208,7 @@ export class AutoscalingHold {
 
   /** Looks once, holding or releasing what needs it; a call during a look makes one more look after it. */
   reconcile(): Promise<void> {
-    if (this.#running) {
-      this.#again = true;
-      return this.#running;
-    }
-    this.#running = (async () => {
-      try {
-        do {
-          this.#again = false;
-          await this.#look();
-        } while (this.#again);
-      } finally {
-        this.#running = null;
-      }
-    })();
-    return this.#running;
+    return this.#looks.run();
   }
 
   async #look(): Promise<void> {
@@ -316,7 +302,7 @@ export class AutoscalingHold {
         }
       } catch (error) {
         // Changed since the listing (a re-apply, another admin replica): look again, not a problem.
-        if ((error as { status?: number }).status === 409) this.#again = true;
+        if ((error as { status?: number }).status === 409) this.#looks.again();
         else problems.push({ kind, name, problem: (error as Error).message });
       }
     }
@@ -326,7 +312,7 @@ export class AutoscalingHold {
       try {
         await writeRecord(key, null);
       } catch (error) {
-        if ((error as { status?: number }).status === 409) this.#again = true;
+        if ((error as { status?: number }).status === 409) this.#looks.again();
         else problems.push({ problem: (error as Error).message });
       }
     }

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import { SERVING_CONDITION, SERVING_POLICY, type ServingWriter } from '../k8s/pods.ts';
 import type { AppPod } from './app-pods.ts';
 import { CLUSTER_PART, guardFromProbe, type GuardState } from './guard.ts';
+import { OnePassAtATime } from './one-pass-at-a-time.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 export type ServingLevel = 'True' | 'False';
@@ -111,8 +112,7 @@ export class ServingConditions {
   /** Pods another admin pod writes, seen behind at a level since: this one writes them once the handoff is due. */
   readonly #othersBehind = new Map<string, { level: ServingLevel; since: number }>();
   #cancelHandoff: (() => void) | null = null;
-  #running: Promise<void> | null = null;
-  #again = false;
+  readonly #passes = new OnePassAtATime(() => (this.#stopped ? Promise.resolve() : this.#pass()));
   #failures = 0;
   #cancelRetry: (() => void) | null = null;
   #stopped = false;
@@ -211,21 +211,7 @@ export class ServingConditions {
 
   /** Brings every gated pod to the level; one pass at a time, and one more if asked meanwhile. */
   reconcile(): Promise<void> {
-    if (this.#running) {
-      this.#again = true;
-      return this.#running;
-    }
-    this.#running = (async () => {
-      try {
-        do {
-          this.#again = false;
-          await this.#pass();
-        } while (this.#again && !this.#stopped);
-      } finally {
-        this.#running = null;
-      }
-    })();
-    return this.#running;
+    return this.#passes.run();
   }
 
   async #pass(): Promise<void> {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPlugin } from '../../scripts/lib/control-plane.ts';
 import { watchReadyEndpoints, type ReadyWatch } from '../../scripts/lib/endpoint-watch.ts';
 import { copyRecipe, removeRecipes } from '../../scripts/lib/recipe.ts';
+import { operatorToken as createOperatorToken, SWITCH_METHODS, type SwitchMethod, writeSwitch } from '../../scripts/lib/switch-writers.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { clusterIp, get, getJson, isReady, kubeconfig, kubectl, kubectlBinary, podsMatching, since, skipReason, type Pod } from './node.ts';
 
@@ -16,8 +16,6 @@ const APP = 'shop';
 const REPLICAS = 10;
 const SERVING = 'maintenance-switch.dev/serving';
 const WAIT = { timeoutMs: 300_000, intervalMs: 200 };
-
-type Method = 'admin API' | 'plugin' | 'kubectl edit';
 
 const appPods = () => podsMatching('app=web', NS);
 const servingOf = (pod: Pod) => pod.status.conditions?.find((condition) => condition.type === SERVING)?.status ?? null;
@@ -46,31 +44,13 @@ describe.skipIf(skipReason !== null)('the sidecar-free mode on a real node (comp
   let operatorToken = '';
   let adminUrl = '';
 
-  const write = async (on: boolean, method: Method) => {
-    if (method === 'admin API') {
-      const response = await fetch(`${adminUrl}/admin/api/maintenance`, {
-        method: 'PUT',
-        headers: { Authorization: `Bearer ${operatorToken}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ mode: on ? 'on' : 'off', reason: 'the sidecar-free test' }),
-      });
-      expect(response.status, await response.clone().text()).toBe(200);
-    } else if (method === 'plugin') {
-      const result = await runPlugin(kubectlBinary(), kubeconfig(), [
-        on ? 'on' : 'off',
-        '--reason',
-        'the sidecar-free test',
-        '-n',
-        NS,
-        '--app',
-        APP,
-      ]);
-      expect(result.code, result.stderr).toBe(0);
-    } else {
-      await kubectl(['edit', 'configmap', `${APP}-maintenance`, '-n', NS], {
-        env: { KUBE_EDITOR: `sed -i -e 's/MAINTENANCE_MODE: "${on ? 'false' : 'true'}"/MAINTENANCE_MODE: "${on}"/'` },
-      });
-    }
-  };
+  const write = (on: boolean, method: SwitchMethod) =>
+    writeSwitch(
+      on,
+      method,
+      { kubectl, kubectlBinary: kubectlBinary(), kubeconfig: kubeconfig(), namespace: NS, app: APP, adminUrl, token: operatorToken },
+      'the sidecar-free test',
+    );
 
   /** Maintenance on: no pod of the app in its Service, the page tier in the public one. Off: every pod back, the page tier out. */
   const settled = async (on: boolean, replicas = REPLICAS) => {
@@ -100,19 +80,7 @@ describe.skipIf(skipReason !== null)('the sidecar-free mode on a real node (comp
     // The pods of your app are Ready only once the admin has set their condition.
     for (const deployment of [`${APP}-maintenance-admin`, 'web'])
       await kubectl(['rollout', 'status', `deployment/${deployment}`, '-n', NS, '--timeout=300s']);
-    await kubectl(['create', 'serviceaccount', 'operator', '-n', NS]);
-    await kubectl([
-      'create',
-      'role',
-      'operator',
-      '-n',
-      NS,
-      '--verb=get,patch',
-      '--resource=configmaps',
-      `--resource-name=${APP}-maintenance`,
-    ]);
-    await kubectl(['create', 'rolebinding', 'operator', '-n', NS, '--role=operator', `--serviceaccount=${NS}:operator`]);
-    operatorToken = (await kubectl(['create', 'token', 'operator', '-n', NS])).trim();
+    operatorToken = await createOperatorToken(kubectl, NS, APP);
     adminUrl = `http://${await clusterIp(`${APP}-maintenance-admin`, NS)}:8080`;
     publicWatch = watchReadyEndpoints(kubectlBinary(), kubeconfig(), NS, `${APP}-maintenance-public`);
     await waitFor('the public Service on the app alone', () => settled(false), WAIT);
@@ -166,7 +134,7 @@ describe.skipIf(skipReason !== null)('the sidecar-free mode on a real node (comp
     const rounds: string[] = [];
     const empty: number[] = [];
     try {
-      for (const method of ['admin API', 'plugin', 'kubectl edit'] as const) {
+      for (const method of SWITCH_METHODS) {
         for (const on of [true, false]) {
           const start = Date.now();
           await write(on, method);
