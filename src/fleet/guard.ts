@@ -37,13 +37,24 @@ const SETTLED = new Set<GuardState['state']>(['guarded', 'unguarded', 'forbidden
  * command that installs them; null when none is seen missing; undefined while a check has not
  * settled and nothing is seen missing yet (the annotation is left as it is).
  */
-export function clusterPartNote(guards: { nudge: GuardState | null; hold: GuardState | null }): string | null | undefined {
+/** The guards of the admin's writes that the cluster part's policies confine; null where that write is not made. */
+export interface ClusterPartGuards {
+  nudge: GuardState | null;
+  hold: GuardState | null;
+  serving?: GuardState | null;
+}
+
+export function clusterPartNote(guards: ClusterPartGuards): string | null | undefined {
   const missing = [
     guards.nudge?.state === 'unguarded' ? 'the nudge policy (pods are not nudged: they follow at the kubelet’s own sync)' : null,
+    guards.serving?.state === 'unguarded'
+      ? 'the serving policy (no readiness condition is set: pods with the readiness gate stay out of their Services)'
+      : null,
     guards.hold?.state === 'unguarded' ? 'the hold policy (the autoscaling hold is confined by RBAC alone)' : null,
   ].filter((entry) => entry !== null);
-  if (missing.length > 0) return `missing ${missing.join(' and ')}; a cluster admin installs it once per cluster: ${CLUSTER_PART}`;
-  const settled = [guards.nudge, guards.hold].every((guard) => guard === null || SETTLED.has(guard.state));
+  const listed = missing.length > 1 ? `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)}` : missing[0];
+  if (listed !== undefined) return `missing ${listed}; a cluster admin installs it once per cluster: ${CLUSTER_PART}`;
+  const settled = [guards.nudge, guards.hold, guards.serving ?? null].every((guard) => guard === null || SETTLED.has(guard.state));
   return settled ? null : undefined;
 }
 
@@ -52,14 +63,14 @@ export function clusterPartNote(guards: { nudge: GuardState | null; hold: GuardS
  * say changes (and once at start), never otherwise, so the switch is not rewritten in a loop.
  */
 export class ClusterPartReport {
-  readonly #guards: () => { nudge: GuardState | null; hold: GuardState | null };
+  readonly #guards: () => ClusterPartGuards;
   readonly #write: (note: string | null) => Promise<void>;
   readonly #onError: (error: Error) => void;
   #written: string | null | undefined = undefined;
   #writing: Promise<void> = Promise.resolve();
 
   constructor(deps: {
-    guards: () => { nudge: GuardState | null; hold: GuardState | null };
+    guards: () => ClusterPartGuards;
     write: (note: string | null) => Promise<void>;
     onError: (error: Error) => void;
   }) {

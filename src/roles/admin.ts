@@ -22,7 +22,7 @@ import { fleetWatchFor, type Core } from './core.ts';
 import { onStop, part, subscriptions } from './parts.ts';
 import { repeatEvery } from '../clock.ts';
 import { FIELD_MANAGER } from '../config/configmap-writer.ts';
-import { ClusterPartReport, CLUSTER_PART_ANNOTATION } from '../fleet/guard.ts';
+import { ClusterPartReport, CLUSTER_PART_ANNOTATION, type ClusterPartGuards, type GuardState } from '../fleet/guard.ts';
 import { mergePatchConfigMap } from '../k8s/configmaps.ts';
 import type { RoleSetup } from './role.ts';
 
@@ -41,7 +41,15 @@ export const admin: RoleSetup = async (core) => {
   const nudge = await nudgeFor(core, pods, tracker?.tracker ?? null);
   const hold = await autoscalingHoldFor(core);
   const serving = await servingConditionsFor(core);
-  const report = await clusterPartReportFor(core, nudge?.nudger ?? null, hold?.hold ?? null);
+  const report = await clusterPartReportFor(
+    core,
+    {
+      nudge: () => nudge?.nudger.status().guard ?? null,
+      hold: () => hold?.hold.status().guard ?? null,
+      serving: () => serving?.conditions.status().guard ?? null,
+    },
+    hold ? (listener) => hold.hold.onChange(listener) : null,
+  );
   // Loaded by the admin role only: user pods do not carry the panel's code in memory.
   const { createAdmin } = await import('../http/admin/setup.ts');
   const panel = await createAdmin(
@@ -244,12 +252,18 @@ const CLUSTER_PART_REPORT_MS = 30_000;
  * Writes on the switch which of the cluster part's policies are missing, so `kubectl maintenance
  * status` can say it to an operator who may read nothing but the switch.
  */
-async function clusterPartReportFor(core: Core, nudger: Nudger | null, hold: AutoscalingHold | null) {
+async function clusterPartReportFor(
+  core: Core,
+  guards: { [K in keyof ClusterPartGuards]-?: () => GuardState | null },
+  /** Told at once when the hold's guard changes; the others are compared every 30 s. */
+  onHoldChange: ((listener: () => void) => () => void) | null,
+) {
   const { env } = core;
-  if (env.CONFIG_WRITER !== 'api' || !hasKubernetesCredentials() || (nudger === null && hold === null)) return null;
+  const current = (): ClusterPartGuards => ({ nudge: guards.nudge(), hold: guards.hold(), serving: guards.serving() });
+  if (env.CONFIG_WRITER !== 'api' || !hasKubernetesCredentials() || Object.values(current()).every((guard) => guard === null)) return null;
   const clients = await kubernetes();
   const report = new ClusterPartReport({
-    guards: () => ({ nudge: nudger?.status().guard ?? null, hold: hold?.status().guard ?? null }),
+    guards: current,
     write: async (note) => {
       await mergePatchConfigMap(
         clients,
@@ -261,7 +275,7 @@ async function clusterPartReportFor(core: Core, nudger: Nudger | null, hold: Aut
     onError: (error) => core.log.warn({ err: error.message }, 'could not record on the switch what is missing of the cluster part'),
   });
   const update = () => void report.update();
-  return subscriptions(() => [...(hold ? [hold.onChange(update)] : []), repeatEvery(core.clock, CLUSTER_PART_REPORT_MS, update)]);
+  return subscriptions(() => [...(onHoldChange ? [onHoldChange(update)] : []), repeatEvery(core.clock, CLUSTER_PART_REPORT_MS, update)]);
 }
 
 export function adminSurface({

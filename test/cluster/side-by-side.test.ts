@@ -346,8 +346,10 @@ describe.skipIf(skipReason !== null)('your app, your namespace: three installs s
     expect(after.cluster.sort()).toEqual([
       'validatingadmissionpolicy.admissionregistration.k8s.io/maintenance-switch-hold',
       'validatingadmissionpolicy.admissionregistration.k8s.io/maintenance-switch-nudge',
+      'validatingadmissionpolicy.admissionregistration.k8s.io/maintenance-switch-serving',
       'validatingadmissionpolicybinding.admissionregistration.k8s.io/maintenance-switch-hold',
       'validatingadmissionpolicybinding.admissionregistration.k8s.io/maintenance-switch-nudge',
+      'validatingadmissionpolicybinding.admissionregistration.k8s.io/maintenance-switch-serving',
     ]);
     // Every object of the install is gone (the bypass key Secret is the user's own, and stays).
     expect(removed.length).toBe(rendered);

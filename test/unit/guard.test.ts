@@ -34,6 +34,12 @@ describe('clusterPartNote', () => {
     );
     expect(clusterPartNote({ nudge: unguarded, hold: unguarded })).toMatch(/^missing the nudge policy \(.*\) and the hold policy \(.*\); /);
     expect(clusterPartNote({ nudge: null, hold: unguarded })).toMatch(/^missing the hold policy/);
+    expect(clusterPartNote({ nudge: null, hold: unguarded, serving: unguarded })).toMatch(
+      /^missing the serving policy \(no readiness condition is set: .*\) and the hold policy \(.*\); a cluster admin installs it/,
+    );
+    expect(clusterPartNote({ nudge: unguarded, hold: unguarded, serving: unguarded })).toMatch(
+      /^missing the nudge policy \(.*\), the serving policy \(.*\) and the hold policy \(.*\); /,
+    );
   });
 
   it('says nothing is missing once every check settled, and leaves the switch alone while one has not', () => {
@@ -41,6 +47,8 @@ describe('clusterPartNote', () => {
     expect(clusterPartNote({ nudge: off, hold: null })).toBeNull();
     expect(clusterPartNote({ nudge: guarded, hold: unknown })).toBeUndefined();
     expect(clusterPartNote({ nudge: unguarded, hold: unknown })).toMatch(/^missing the nudge policy/);
+    expect(clusterPartNote({ nudge: null, hold: guarded, serving: unknown })).toBeUndefined();
+    expect(clusterPartNote({ nudge: null, hold: guarded, serving: guarded })).toBeNull();
   });
 });
 
