@@ -218,9 +218,17 @@ describe.skipIf(skipReason !== null)('the sidecar-free mode on a real node (comp
     );
     expect(publicWatch.emptyMs(start)).toBe(0);
     await kubectl(['rollout', 'status', `deployment/${APP}-maintenance-admin`, '-n', NS, '--timeout=300s']);
-    const status = JSON.parse((await get(`${adminUrl}/status`)).body) as {
-      serving: { guard: { state: string }; waiting: string[]; pods: number };
-    };
-    expect(status.serving).toMatchObject({ guard: { state: 'guarded' }, waiting: [], pods: REPLICAS + 1 });
+    // Through the admin Service, once kube-proxy has its new endpoints.
+    const status = await waitFor(
+      'the admin to answer /status with every pod written',
+      async () => {
+        const answer = await get(`${adminUrl}/status`).catch(() => null);
+        if (answer?.status !== 200) return undefined;
+        const serving = (JSON.parse(answer.body) as { serving: { guard: { state: string }; waiting: string[]; pods: number } }).serving;
+        return serving.waiting.length === 0 ? serving : undefined;
+      },
+      WAIT,
+    );
+    expect(status).toMatchObject({ guard: { state: 'guarded' }, waiting: [], pods: REPLICAS + 1 });
   });
 });
