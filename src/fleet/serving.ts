@@ -103,7 +103,8 @@ export class ServingConditions {
   readonly #cancels = new Set<() => void>();
   #guard: GuardState = { state: 'unknown', problem: 'not checked yet', checkedAt: null };
   #guardCheckedAt: number | null = null;
-  #cancelGuardRecheck: (() => void) | null = null;
+  /** The looks scheduled for later, one of each kind at most. */
+  readonly #later = new Map<'retry' | 'handoff' | 'guard' | 'page', () => void>();
   #lastRound: ServingRound | null = null;
   #problem: string | null = null;
   #pageWaitSince: number | null = null;
@@ -111,10 +112,8 @@ export class ServingConditions {
   readonly #written = new Map<string, { resourceVersion: string; level: ServingLevel }>();
   /** Pods another admin pod writes, seen behind at a level since: this one writes them once the handoff is due. */
   readonly #othersBehind = new Map<string, { level: ServingLevel; since: number }>();
-  #cancelHandoff: (() => void) | null = null;
   readonly #passes = new OnePassAtATime(() => (this.#stopped ? Promise.resolve() : this.#pass()));
   #failures = 0;
-  #cancelRetry: (() => void) | null = null;
   #stopped = false;
 
   constructor(deps: {
@@ -178,14 +177,9 @@ export class ServingConditions {
 
   stop(): void {
     this.#stopped = true;
-    for (const cancel of this.#cancels) cancel();
+    for (const cancel of [...this.#cancels, ...this.#later.values()]) cancel();
     this.#cancels.clear();
-    this.#cancelRetry?.();
-    this.#cancelRetry = null;
-    this.#cancelGuardRecheck?.();
-    this.#cancelGuardRecheck = null;
-    this.#cancelHandoff?.();
-    this.#cancelHandoff = null;
+    this.#later.clear();
   }
 
   /** A server-side dry run of a status patch that the policy must refuse, on one gated pod. */
@@ -302,12 +296,7 @@ export class ServingConditions {
       nextDue = Math.min(nextDue ?? Number.POSITIVE_INFINITY, since + this.#settings.handoffMs);
       return false;
     });
-    if (nextDue !== null && this.#cancelHandoff === null && !this.#stopped) {
-      this.#cancelHandoff = this.#clock.setTimer(() => {
-        this.#cancelHandoff = null;
-        void this.reconcile();
-      }, nextDue - now);
-    }
+    if (nextDue !== null) this.#lookLater('handoff', nextDue - now);
     return ours;
   }
 
@@ -320,12 +309,7 @@ export class ServingConditions {
     if (this.#guard.state === 'guarded') return true;
     const due = this.#guardCheckedAt === null || this.#clock.now() - this.#guardCheckedAt >= GUARD_RECHECK_MS;
     if (due && (await this.checkGuard()).state === 'guarded') return true;
-    if (this.#cancelGuardRecheck === null && !this.#stopped) {
-      this.#cancelGuardRecheck = this.#clock.setTimer(() => {
-        this.#cancelGuardRecheck = null;
-        void this.reconcile();
-      }, GUARD_RECHECK_MS);
-    }
+    this.#lookLater('guard', GUARD_RECHECK_MS);
     return false;
   }
 
@@ -346,27 +330,35 @@ export class ServingConditions {
     if (this.#pageWaitSince === null) {
       this.#pageWaitSince = now;
       this.#log.info({ pods: leaving.length }, 'maintenance starts: the pods leave once the page tier is Ready');
-      const cancel = this.#clock.setTimer(() => {
-        this.#cancels.delete(cancel);
-        void this.reconcile();
-      }, this.#settings.pageWaitMs);
-      this.#cancels.add(cancel);
     }
-    if (now - this.#pageWaitSince < this.#settings.pageWaitMs) return behind.filter((pod) => pod.serving === null);
+    const waited = now - this.#pageWaitSince;
+    if (waited < this.#settings.pageWaitMs) {
+      // Asked on every pass that waits: a look left from an earlier wait may fire before this one ends.
+      this.#lookLater('page', this.#settings.pageWaitMs - waited);
+      return behind.filter((pod) => pod.serving === null);
+    }
     this.#problem = `no page pod was Ready ${this.#settings.pageWaitMs / 1000} s after maintenance started: the pods left anyway, and users may meet an empty Service until one is`;
     this.#log.warn(this.#problem);
     return behind;
   }
 
   #retryLater(): void {
-    if (this.#cancelRetry !== null || this.#stopped) return;
+    if (this.#later.has('retry')) return;
     const delays = this.#settings.retryDelaysMs;
-    const delay = delays[Math.min(this.#failures, delays.length - 1)] ?? 1_000;
+    this.#lookLater('retry', delays[Math.min(this.#failures, delays.length - 1)] ?? 1_000);
     this.#failures++;
-    this.#cancelRetry = this.#clock.setTimer(() => {
-      this.#cancelRetry = null;
-      void this.reconcile();
-    }, delay);
+  }
+
+  /** One more look in `ms`, unless one of this kind is already due. */
+  #lookLater(kind: 'retry' | 'handoff' | 'guard' | 'page', ms: number): void {
+    if (this.#later.has(kind) || this.#stopped) return;
+    this.#later.set(
+      kind,
+      this.#clock.setTimer(() => {
+        this.#later.delete(kind);
+        void this.reconcile();
+      }, ms),
+    );
   }
 
   /** Written at this version and level, and the watch has not brought the pod back since. */

@@ -210,6 +210,28 @@ describe('ServingConditions', () => {
     serving.stop();
   });
 
+  it('ends a second wait for the page tier on time, though the look of the first wait is still pending', async () => {
+    const { clock, pods, serving, start, setTarget } = setUp();
+    pods.add('web-1', { serving: 'True' });
+    await start();
+    setTarget({ level: 'False', failedClosed: false });
+    await settle();
+    // Off again before the wait ends, then on again 4 s into the first wait.
+    clock.advanceTo('2026-12-07T10:00:02Z');
+    setTarget({ level: 'True', failedClosed: false });
+    await settle();
+    clock.advanceTo('2026-12-07T10:00:04Z');
+    setTarget({ level: 'False', failedClosed: false });
+    await settle();
+    clock.advanceTo('2026-12-07T10:00:13.999Z');
+    await settle();
+    expect(pods.level('web-1')).toBe('True');
+    clock.advanceTo('2026-12-07T10:00:14Z');
+    await settle();
+    expect(pods.level('web-1')).toBe('False');
+    serving.stop();
+  });
+
   it('brings pods back at once when maintenance ends, without waiting for anything', async () => {
     const { pods, start, setTarget, serving } = setUp({ target: { level: 'False', failedClosed: false } });
     pods.add('web-1', { serving: 'False' });
