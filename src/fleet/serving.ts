@@ -15,6 +15,15 @@ export interface ServingTarget {
   failedClosed: boolean;
 }
 
+/**
+ * The level the switch asks for: True while users are served; False in maintenance, and in
+ * read-only, which needs a proxy that this mode does not have; null until the switch is known.
+ */
+export function servingTarget(view: { config: unknown; active: boolean; readOnly: boolean }): ServingTarget | null {
+  if (view.config === null) return null;
+  return { level: view.active || view.readOnly ? 'False' : 'True', failedClosed: view.readOnly };
+}
+
 export interface ServingRound {
   at: string;
   /** From the first write to the last answer: the round's pace at NUDGE_QPS and NUDGE_CONCURRENCY. */

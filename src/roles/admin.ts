@@ -7,7 +7,13 @@ import { hasKubernetesCredentials, kubernetes } from '../k8s/client.ts';
 import { endpointSliceInformer } from '../k8s/endpointslices.ts';
 import { appPodInformer, podPatcher, servingWriter } from '../k8s/pods.ts';
 import { AppPods } from '../fleet/app-pods.ts';
-import { DEFAULT_HANDOFF_MS, DEFAULT_PAGE_WAIT_MS, DEFAULT_SERVING_RETRY_DELAYS_MS, ServingConditions } from '../fleet/serving.ts';
+import {
+  DEFAULT_HANDOFF_MS,
+  DEFAULT_PAGE_WAIT_MS,
+  DEFAULT_SERVING_RETRY_DELAYS_MS,
+  ServingConditions,
+  servingTarget,
+} from '../fleet/serving.ts';
 import { podsBehind, podsUnprobed } from '../fleet/pod-status.ts';
 import { AutoscalingHold } from '../fleet/hold.ts';
 import { autoscalerClient, autoscalerInformer, holdLedgerClient } from '../k8s/autoscalers.ts';
@@ -217,11 +223,7 @@ async function servingConditionsFor(core: Core) {
     writer: servingWriter(clients, env.POD_NAMESPACE, () => core.clock.now()),
     self: env.POD_NAME,
     pods: () => (pods.synced ? pods.pods : []),
-    target: () => {
-      const view = core.state.current;
-      if (view.config === null) return null;
-      return { level: view.active || view.readOnly ? 'False' : 'True', failedClosed: view.readOnly };
-    },
+    target: () => servingTarget(core.state.current),
     clock: core.clock,
     log: core.log,
     settings: {

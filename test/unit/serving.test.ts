@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AppPod } from '../../src/fleet/app-pods.ts';
-import { ServingConditions, shareOf, type ServingSettings, type ServingTarget } from '../../src/fleet/serving.ts';
+import { ServingConditions, servingTarget, shareOf, type ServingSettings, type ServingTarget } from '../../src/fleet/serving.ts';
 import type { ProbeResult, ServingWriter } from '../../src/k8s/pods.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
@@ -400,5 +400,14 @@ describe('ServingConditions', () => {
     await settle();
     expect(pods.writes.map((write) => write.at - Date.parse('2026-12-07T10:00:00Z'))).toEqual([0, 0, 500, 1000]);
     serving.stop();
+  });
+});
+
+describe('servingTarget', () => {
+  it('asks True while users are served, False in maintenance and in read-only (held as maintenance), nothing before the switch is known', () => {
+    expect(servingTarget({ config: null, active: false, readOnly: false })).toBeNull();
+    expect(servingTarget({ config: {}, active: false, readOnly: false })).toEqual({ level: 'True', failedClosed: false });
+    expect(servingTarget({ config: {}, active: true, readOnly: false })).toEqual({ level: 'False', failedClosed: false });
+    expect(servingTarget({ config: {}, active: false, readOnly: true })).toEqual({ level: 'False', failedClosed: true });
   });
 });
