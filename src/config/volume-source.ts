@@ -3,6 +3,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { readVolume, VolumeContentError, type VolumeRead } from './kubelet-volume.ts';
 import { Observers, type ConfigSource, type SourceObserver, type SourceStatus, type VolumeStatus } from './source.ts';
+import { OnePassAtATime } from '../one-pass-at-a-time.ts';
 
 /**
  * Follows a mounted ConfigMap directory. It watches the directory, never a key file:
@@ -17,8 +18,7 @@ export class VolumeSource implements ConfigSource {
   readonly #observers = new Observers();
   readonly #log: Logger;
   #watcher: FSWatcher | null = null;
-  #reading: Promise<void> | null = null;
-  #readAgain = false;
+  readonly #reads = new OnePassAtATime(() => this.#readOnce());
   #state: VolumeStatus['watch'] = 'waiting';
   #warnedPlainLayout = false;
   #waitingReason: string | null = null;
@@ -53,7 +53,7 @@ export class VolumeSource implements ConfigSource {
   async stop(): Promise<void> {
     await this.#watcher?.close();
     this.#watcher = null;
-    await this.#reading;
+    await this.#reads.running;
   }
 
   observe(observer: SourceObserver): () => void {
@@ -66,21 +66,7 @@ export class VolumeSource implements ConfigSource {
 
   /** Reads the directory now; resolves once the observers have seen the newest payload. */
   refresh(): Promise<void> {
-    if (this.#reading !== null) {
-      this.#readAgain = true;
-      return this.#reading;
-    }
-    this.#reading = (async () => {
-      try {
-        do {
-          this.#readAgain = false;
-          await this.#readOnce();
-        } while (this.#readAgain);
-      } finally {
-        this.#reading = null;
-      }
-    })();
-    return this.#reading;
+    return this.#reads.run();
   }
 
   async #readOnce(): Promise<void> {

@@ -8,7 +8,7 @@ import {
   type HoldLedger,
 } from '../k8s/autoscalers.ts';
 import { CLUSTER_PART, guardFromProbe, type GuardState } from './guard.ts';
-import { OnePassAtATime } from './one-pass-at-a-time.ts';
+import { OnePassAtATime } from '../one-pass-at-a-time.ts';
 
 /** The label every pod of an install carries, with the app's name. */
 const APP_LABEL = 'maintenance-switch.dev/app';

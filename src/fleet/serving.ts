@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import { SERVING_CONDITION, SERVING_POLICY, type ServingWriter } from '../k8s/pods.ts';
 import type { AppPod } from './app-pods.ts';
 import { CLUSTER_PART, guardFromProbe, type GuardState } from './guard.ts';
-import { OnePassAtATime } from './one-pass-at-a-time.ts';
+import { OnePassAtATime } from '../one-pass-at-a-time.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 export type ServingLevel = 'True' | 'False';

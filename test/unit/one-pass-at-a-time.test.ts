@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OnePassAtATime } from '../../src/fleet/one-pass-at-a-time.ts';
+import { OnePassAtATime } from '../../src/one-pass-at-a-time.ts';
 
 describe('OnePassAtATime', () => {
   it('runs one pass at a time, and any number of calls during a pass make exactly one more', async () => {

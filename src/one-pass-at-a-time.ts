@@ -1,6 +1,6 @@
 /**
  * Runs `pass` one at a time: a call while a pass runs asks for one more after it (however many
- * calls came), and resolves with that. Level-triggered loops (the hold, the serving conditions)
+ * calls came), and resolves with that. Level-triggered loops (the volume source, the hold, the serving conditions)
  * look again at what is, so no call is lost and none runs twice at once.
  */
 export class OnePassAtATime {
