@@ -12,7 +12,7 @@ import autocannon from 'autocannon';
 import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
 import { demoPage } from '../src/http/pages.ts';
 import { findBinaries, startControlPlane } from '../scripts/lib/control-plane.ts';
-import { benchProxy, cpuMicros, GATE_NODE_OPTIONS, proxyTable } from './proxy.ts';
+import { benchProxy, cpuMicros, GATE_NODE_OPTIONS, proxyTable, rotated } from './proxy.ts';
 
 const TOGGLES = Number(process.env.BENCH_TOGGLES ?? 300);
 const API_TOGGLES = Number(process.env.BENCH_API_TOGGLES ?? 100);
@@ -224,9 +224,8 @@ const record = (key: keyof typeof rps, measured: { rps: number; cpu: number }) =
 };
 for (let round = 1; round <= ROUNDS; round++) {
   console.error(`throughput: round ${round}/${ROUNDS} (${LOAD_SECONDS} s per target, ${CONNECTIONS} connections) ...`);
-  record('bare', await throughput(bare, '/'));
-  record('root', await throughput(ours, '/'));
-  record('readyz', await throughput(ours, '/readyz'));
+  for (const key of rotated(['bare', 'root', 'readyz'] as const, round))
+    record(key, await throughput(key === 'bare' ? bare : ours, key === 'readyz' ? '/readyz' : '/'));
 }
 const rssAfter = rssMiB(ours.child.pid!);
 console.error(`api-watch propagation: ${API_TOGGLES} toggles against a real kube-apiserver ...`);
