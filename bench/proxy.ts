@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { Pool } from 'undici';
 import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
 
 const NGINX = process.env.BENCH_NGINX ?? '/usr/sbin/nginx';
@@ -151,24 +152,33 @@ async function saturate(
 }
 
 /**
- * Load at a fixed rate (autocannon's overallRate, over 32 connections), each answer timed to the
- * microsecond from autocannon's own per-request clock (its histogram rounds to whole
- * milliseconds, too coarse for a 0.5 ms budget). autocannon sends prebuilt requests over plain
- * sockets: about 35 µs of CPU per request here, against about 78 µs for undici's pool and more
- * for node:http's client, and on two cores the generator's own cost and pauses become the
- * proxies' tail. Bounded by duration and rate.
+ * Open-loop load at a fixed rate, timed per request with the monotonic clock in microseconds
+ * (autocannon rounds to whole milliseconds, too coarse for a 0.5 ms budget). Bounded in count.
+ * The client is undici's pool, which costs less CPU per request than node:http's: on two cores
+ * the generator shares the CPU with the proxy and the upstream. (autocannon's own rate limit is
+ * no open loop: each connection sends its quota at the start of every second, then waits.)
  */
 async function fixedRate(port: number, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 32 });
+  const total = Math.min(Math.round(rate * seconds), 200_000);
   const latencies: number[] = [];
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
-      { url: `http://127.0.0.1:${port}/`, connections: 32, overallRate: rate, duration: seconds },
-      (error, done) => (error ? reject(error) : resolve(done)),
-    );
-    instance.on('response', (_client, _status, _bytes, milliseconds) => latencies.push(milliseconds));
-  });
-  if (result.non2xx > 0 || result.errors > 0)
-    throw new Error(`port ${port}: ${result.non2xx} non-2xx, ${result.errors} errors at a fixed rate`);
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  const one = async () => {
+    const sent = performance.now();
+    const { statusCode, body } = await pool.request({ method: 'GET', path: '/' });
+    await body.dump();
+    if (statusCode !== 200) throw new Error(`port ${port} answered ${statusCode} at a fixed rate`);
+    latencies.push(performance.now() - sent);
+  };
+  for (let index = 0; index < total; index++) {
+    const due = started + (index * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(one());
+  }
+  await Promise.all(pending);
+  await pool.close();
   latencies.sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
   return { p50: at(50), p99: at(99) };
