@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Informer } from '../k8s/client.ts';
 import { SERVING_CONDITION } from '../k8s/pods.ts';
-import { SupervisedWatch, type WatchStatus } from '../k8s/supervised-watch.ts';
+import { WatchedObjects } from '../k8s/watched-objects.ts';
 
 /** The parts of a Pod that matter here (structurally a V1Pod). */
 export interface PodLike {
@@ -46,59 +46,12 @@ export function appPodFrom(pod: PodLike): AppPod {
  * Follows the pods labelled with the app (the gated pods of the sidecar-free mode, and the page
  * and admin tiers'), through a supervised watch, and tells its listeners after every change.
  */
-export class AppPods {
-  readonly #pods = new Map<string, AppPod>();
-  readonly #listeners = new Set<() => void>();
-  readonly #watch: SupervisedWatch<PodLike>;
-
+export class AppPods extends WatchedObjects<PodLike, AppPod> {
   constructor(options: { what: string; informer: Informer<PodLike>; clock: Clock }, log: Logger) {
-    const put = (pod: PodLike) => {
-      const next = appPodFrom(pod);
-      this.#pods.set(next.name, next);
-      this.#publish();
-    };
-    this.#watch = new SupervisedWatch<PodLike>(
-      options,
-      {
-        add: put,
-        update: put,
-        delete: (pod) => {
-          this.#pods.delete(pod.metadata?.name ?? '');
-          this.#publish();
-        },
-        listed: () => this.#publish(),
-      },
-      log.child({ pods: true }),
-    );
+    super(options, appPodFrom, log.child({ pods: true }));
   }
 
   get pods(): readonly AppPod[] {
-    return [...this.#pods.values()];
-  }
-
-  get synced(): boolean {
-    return this.#watch.synced;
-  }
-
-  get status(): WatchStatus {
-    return this.#watch.status;
-  }
-
-  onChange(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  start(): Promise<void> {
-    return this.#watch.start();
-  }
-
-  stop(): Promise<void> {
-    return this.#watch.stop();
-  }
-
-  #publish(): void {
-    if (!this.#watch.synced) return;
-    for (const listener of this.#listeners) listener();
+    return this.objects;
   }
 }

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { EndpointSliceInformer } from '../k8s/endpointslices.ts';
-import { SupervisedWatch, type WatchStatus } from '../k8s/supervised-watch.ts';
+import type { WatchStatus } from '../k8s/supervised-watch.ts';
+import { WatchedObjects } from '../k8s/watched-objects.ts';
 import { endpointsFromSlices, type FleetEndpoint, type SliceLike } from './fleet.ts';
 
 export interface FleetWatchStatus extends WatchStatus {
@@ -26,30 +27,18 @@ export interface FleetWatchOptions {
 export class FleetWatch {
   readonly service: string;
   readonly #listeners = new Set<(endpoints: FleetEndpoint[]) => void>();
-  readonly #slices = new Map<string, SliceLike>();
-  readonly #watch: SupervisedWatch<SliceLike>;
+  readonly #slices: WatchedObjects<SliceLike>;
   #endpoints: FleetEndpoint[] = [];
   #published = false;
 
   constructor(options: FleetWatchOptions, log: Logger) {
     this.service = options.service;
-    const put = (slice: SliceLike) => {
-      this.#slices.set(slice.metadata?.name ?? '', slice);
-      this.#publish();
-    };
-    this.#watch = new SupervisedWatch<SliceLike>(
+    this.#slices = new WatchedObjects<SliceLike>(
       { ...options, what: `the EndpointSlices of Service ${options.service}`, informer: options.informer() },
-      {
-        add: put,
-        update: put,
-        delete: (slice) => {
-          this.#slices.delete(slice.metadata?.name ?? '');
-          this.#publish();
-        },
-        listed: () => this.#publish(),
-      },
+      (slice) => slice,
       log.child({ fleet: options.service }),
     );
+    this.#slices.onChange(() => this.#publish());
   }
 
   get endpoints(): readonly FleetEndpoint[] {
@@ -58,11 +47,11 @@ export class FleetWatch {
 
   /** Whether the endpoints were listed at least once: before that, "no endpoint" means "not known yet". */
   get synced(): boolean {
-    return this.#watch.synced;
+    return this.#slices.synced;
   }
 
   get status(): FleetWatchStatus {
-    return { service: this.service, ...this.#watch.status };
+    return { service: this.service, ...this.#slices.status };
   }
 
   onChange(listener: (endpoints: FleetEndpoint[]) => void): () => void {
@@ -71,17 +60,16 @@ export class FleetWatch {
   }
 
   start(): Promise<void> {
-    return this.#watch.start();
+    return this.#slices.start();
   }
 
   stop(): Promise<void> {
-    return this.#watch.stop();
+    return this.#slices.stop();
   }
 
+  /** Called once the first list is whole, and after every change from then on. */
   #publish(): void {
-    // Until the first list is whole, a partial one is not news.
-    if (!this.#watch.synced) return;
-    const next = endpointsFromSlices(this.#slices.values());
+    const next = endpointsFromSlices(this.#slices.objects);
     // The first whole list is news even when empty: "none" is then known, not assumed.
     if (this.#published && JSON.stringify(next) === JSON.stringify(this.#endpoints)) return;
     this.#published = true;

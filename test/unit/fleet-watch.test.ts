@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { EndpointSliceInformer } from '../../src/k8s/endpointslices.ts';
 import type { SliceLike } from '../../src/fleet/fleet.ts';
 import { FleetWatch } from '../../src/fleet/fleet-watch.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
+import { FakeInformer } from '../helpers/fake-informer.ts';
 
 const endpoint = (pod: string, conditions: { ready?: boolean | null; terminating?: boolean }, address = `10.0.0.${pod.length}`) => ({
   addresses: [address],
@@ -12,41 +12,10 @@ const endpoint = (pod: string, conditions: { ready?: boolean | null; terminating
 });
 const slice = (name: string, ...endpoints: SliceLike['endpoints'] & object): SliceLike => ({ metadata: { name }, endpoints });
 
-type Handler = (...args: never[]) => void;
-
-/** One informer for the watch's life, as client-node's: each start lists the next of `lists`, or fails. */
-class FakeInformer implements EndpointSliceInformer {
-  readonly #handlers = new Map<string, Handler[]>();
-  readonly #starts: (SliceLike[] | 'fail')[];
-  readonly #listed = new Set<string>();
-  starts = 0;
-  constructor(starts: (SliceLike[] | 'fail')[]) {
-    this.#starts = starts;
-  }
-  on(event: string, callback: Handler): void {
-    this.#handlers.set(event, [...(this.#handlers.get(event) ?? []), callback]);
-  }
-  emit(event: string, ...args: unknown[]): void {
-    for (const handler of this.#handlers.get(event) ?? []) (handler as (...values: unknown[]) => void)(...args);
-  }
-  async start(): Promise<void> {
-    const list = this.#starts[this.starts++];
-    if (list === 'fail') throw new Error('connection refused');
-    this.emit('connect');
-    // A relist: what is gone is deleted, the rest added or updated, as client-node's cache does.
-    const names = new Set((list ?? []).map((item) => item.metadata?.name ?? ''));
-    for (const name of this.#listed) if (!names.has(name)) this.emit('delete', { metadata: { name } });
-    for (const item of list ?? []) this.emit(this.#listed.has(item.metadata?.name ?? '') ? 'update' : 'add', item);
-    this.#listed.clear();
-    for (const name of names) this.#listed.add(name);
-  }
-  async stop(): Promise<void> {}
-}
-
 describe('FleetWatch', () => {
   it('reports whole lists, keeps the last known endpoints when the watch fails, and restarts with a doubling delay', async () => {
     const clock = new FakeClock(0);
-    const informer = new FakeInformer([
+    const informer = new FakeInformer<SliceLike>([
       [slice('a', endpoint('user-1', { ready: true }), endpoint('user-2', { ready: true }))],
       'fail',
       [slice('a', endpoint('user-1', { ready: false }))],
@@ -80,7 +49,7 @@ describe('FleetWatch', () => {
   });
 
   it('reports the first whole list even when it is empty: none is then known, not assumed', async () => {
-    const informer = new FakeInformer([[]]);
+    const informer = new FakeInformer<SliceLike>([[]]);
     const watch = new FleetWatch(
       { service: 'shop-maintenance-pods', clock: new FakeClock(0), informer: () => informer },
       pino({ level: 'silent' }),
