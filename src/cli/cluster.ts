@@ -26,9 +26,9 @@ import { signBypassToken } from '../maintenance/bypass-token.ts';
 import { isKubernetesName, type Request, type Target } from './args.ts';
 import { usersGet } from './changes.ts';
 import { CliError, safe, type Output } from './output.ts';
+import { LABELS } from '../k8s/labels.ts';
 
 const PREFIX = 'maintenance-switch.dev';
-const LABELS = { tier: `${PREFIX}/tier`, app: `${PREFIX}/app` } as const;
 const DESCRIBED = { service: `${PREFIX}/service`, bypassKeySecret: `${PREFIX}/bypass-key-secret` } as const;
 const DEFAULT_SERVICE = 'sample-app-user';
 const DEFAULT_BYPASS_SECRET = 'maintenance-bypass-key';

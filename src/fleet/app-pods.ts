@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Informer } from '../k8s/client.ts';
+import { LABELS } from '../k8s/labels.ts';
 import { SERVING_CONDITION } from '../k8s/pods.ts';
 import { WatchedObjects } from '../k8s/watched-objects.ts';
 
@@ -25,8 +26,6 @@ export interface AppPod {
   terminating: boolean;
 }
 
-const TIER_LABEL = 'maintenance-switch.dev/tier';
-
 export function appPodFrom(pod: PodLike): AppPod {
   const conditions = pod.status?.conditions ?? [];
   const condition = (type: string) => conditions.find((entry) => entry.type === type)?.status;
@@ -35,7 +34,7 @@ export function appPodFrom(pod: PodLike): AppPod {
     name: pod.metadata?.name ?? '',
     resourceVersion: pod.metadata?.resourceVersion ?? '',
     gated: (pod.spec?.readinessGates ?? []).some((gate) => gate.conditionType === SERVING_CONDITION),
-    tier: pod.metadata?.labels?.[TIER_LABEL] ?? null,
+    tier: pod.metadata?.labels?.[LABELS.tier] ?? null,
     serving: serving === 'True' || serving === 'False' ? serving : null,
     ready: condition('Ready') === 'True',
     terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,

@@ -1,3 +1,5 @@
+import { LABELS } from '../k8s/labels.ts';
+
 /** How an endpoint of the user Service stands, as its EndpointSlice says. */
 export type EndpointState = 'serving' | 'not_serving' | 'terminating';
 
@@ -74,9 +76,6 @@ export function laggingPods(active: boolean, endpoints: readonly FleetEndpoint[]
   return endpoints.filter((endpoint) => endpoint.state === lagging).map((endpoint) => endpoint.pod);
 }
 
-/** The label that puts a Deployment in maintenance with the switch (the recipe's gate component). */
-const GATE_LABEL = 'maintenance-switch.dev/gate';
-
 /**
  * The pods behind the user Service that carry no gate: not among the pods that mount the switch
  * (the EndpointSlices of `<app>-maintenance-pods`). They keep serving during maintenance.
@@ -89,7 +88,7 @@ export function ungatedPods(fleet: readonly FleetEndpoint[], gated: readonly Fle
 /** What to tell an operator about pods that carry no gate; null when every pod carries one. */
 export function ungatedProblem(service: string, fleetSize: number, ungated: readonly string[]): string | null {
   if (ungated.length === 0) return null;
-  const fix = `label each Deployment that goes into maintenance ${GATE_LABEL}: "true" and apply the install again`;
+  const fix = `label each Deployment that goes into maintenance ${LABELS.gate}: "true" and apply the install again`;
   if (ungated.length === fleetSize)
     return `no Deployment of this app carries the gate: none of the ${fleetSize} pods behind Service ${service} follows the switch, so users reach them during maintenance; ${fix}`;
   return `${ungated.length} of the ${fleetSize} pods behind Service ${service} carry no gate and keep serving during maintenance (${ungated.slice(0, 5).join(', ')}${ungated.length > 5 ? ', …' : ''}); ${fix}`;

@@ -9,10 +9,8 @@ import {
 } from '../k8s/autoscalers.ts';
 import { CLUSTER_PART, guardFromProbe, type GuardState } from './guard.ts';
 import { OnePassAtATime } from '../one-pass-at-a-time.ts';
+import { LABELS } from '../k8s/labels.ts';
 
-/** The label every pod of an install carries, with the app's name. */
-const APP_LABEL = 'maintenance-switch.dev/app';
-const TIER_LABEL = 'maintenance-switch.dev/tier';
 /** The install's own tiers: their autoscalers, if anyone made one, are not the app's. */
 const OWN_TIERS = new Set(['admin', 'page']);
 /** A look even with no event: a ScaledObject has no watch, and a missed event must not last. */
@@ -250,7 +248,7 @@ export class AutoscalingHold {
         if (!deployments.has(deployment)) deployments.set(deployment, await this.#client.deployment(deployment));
         const target = deployments.get(deployment);
         const labels = target?.templateLabels ?? {};
-        if (!target || labels[APP_LABEL] !== this.#app || OWN_TIERS.has(labels[TIER_LABEL] ?? '')) continue;
+        if (!target || labels[LABELS.app] !== this.#app || OWN_TIERS.has(labels[LABELS.tier] ?? '')) continue;
         if (this.#enabled && (guard.checkedAt === null || now - Date.parse(guard.checkedAt) >= GUARD_INTERVAL_MS))
           guard = await this.#checkGuard(autoscaler, checkedAt);
         const trusted = parseHoldRecord(ledger.records[ledgerKey(autoscaler)]);

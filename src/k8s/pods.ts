@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Informer, KubeClients } from './client.ts';
 import { KubernetesApiError } from './client.ts';
+import { LABELS } from './labels.ts';
 
 /** What the API server said to a server-side dry run of a write that a policy must refuse. */
 export type ProbeResult = { accepted: true } | { accepted: false; status: number | undefined; message: string };
@@ -53,7 +54,7 @@ export const SERVING_POLICY = 'maintenance-switch-serving';
 
 /** List and watch the pods labelled with the app (`get`, `list` and `watch` on pods in the namespace). */
 export function appPodInformer({ core, watch, lib }: KubeClients, namespace: string, app: string): Informer<V1Pod> {
-  const labelSelector = `maintenance-switch.dev/app=${app}`;
+  const labelSelector = `${LABELS.app}=${app}`;
   return new lib.ListWatch<V1Pod>(
     `/api/v1/namespaces/${namespace}/pods`,
     watch,
