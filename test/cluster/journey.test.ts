@@ -321,6 +321,9 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
   it('a rolling restart under a bounded request loop through the user Service fails no request', async () => {
     const userIp = await clusterIp('sample-app-user');
     let failures: string[] = [];
+    // When each failure came, from the rollout's start, so a failure says which step of it met it.
+    const failedAt: number[] = [];
+    const marks: Record<string, number> = {};
     let sent = 0;
     let stop = false;
     const deadline = Date.now() + 180_000;
@@ -328,15 +331,20 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
       while (!stop && Date.now() < deadline && sent < 50_000) {
         sent++;
         const answer = await get(`http://${userIp}:8080/`).catch((error: Error) => ({ status: 0, body: error.message }));
-        if (answer.status !== 200) failures.push(`${answer.status} ${answer.body.slice(0, 80)}`);
+        if (answer.status !== 200) {
+          failures.push(`${answer.status} ${answer.body.slice(0, 80)}`);
+          failedAt.push(Date.now() - (marks.restart ?? Date.now()));
+        }
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     };
     const loops = Array.from({ length: 4 }, loop);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const before = sent;
+    marks.restart = Date.now();
     await kubectl(['rollout', 'restart', 'deployment/sample-app-user', '-n', NAMESPACE]);
     await kubectl(['rollout', 'status', 'deployment/sample-app-user', '-n', NAMESPACE, '--timeout=180s']);
+    marks.rolledOut = Date.now() - marks.restart;
     // Old pods finish terminating (preStop and the shutdown delay) while the loop goes on.
     await waitFor(
       'the old pods to be gone',
@@ -349,7 +357,7 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     stop = true;
     await Promise.all(loops);
     console.log(
-      `[rolling restart] ${sent} requests (${sent - before} during the rollout), ${failures.length} failed${failures.length ? `: ${[...new Set(failures)].slice(0, 5).join('; ')}` : ''}`,
+      `[rolling restart] ${sent} requests (${sent - before} during the rollout), ${failures.length} failed${failures.length ? `: ${[...new Set(failures)].slice(0, 5).join('; ')}, from ${failedAt[0]} to ${failedAt.at(-1)} ms after the restart (rolled out at ${marks.rolledOut} ms)` : ''}`,
     );
     expect(sent - before).toBeGreaterThan(100);
     expect(failures).toEqual([]);
