@@ -13,6 +13,18 @@ import { Pool } from 'undici';
 import { writeVolumeAtomically } from '../src/config/kubelet-volume.ts';
 
 const NGINX = process.env.BENCH_NGINX ?? '/usr/sbin/nginx';
+/** A load generator in C (Debian's wrk): optional, for a saturation that no JavaScript client caps. */
+const WRK = process.env.BENCH_WRK ?? '/usr/bin/wrk';
+
+/** wrk's report as one JSON line, from the summary and latency (microseconds) it hands its `done` hook. */
+const WRK_REPORT = `
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests":%d,"microseconds":%d,"failed":%d,"p50":%d,"p99":%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+`;
 
 /** The gate's NODE_OPTIONS as components/gate gives them to the sidecar, so it is measured as it runs. */
 export const GATE_NODE_OPTIONS = (() => {
@@ -30,14 +42,21 @@ export interface ProxyTarget {
 
 export interface ProxyResults {
   targets: Record<
-    'direct' | 'gate' | 'gateReadOnly' | 'nginx' | 'honoProxy',
+    'direct' | 'gate' | 'gateReadOnly' | 'nginx' | 'bareProxy' | 'honoProxy',
     { rps: number; p50: number; p99: number; fixedRateP50: number; fixedRateP99: number; cpuMicrosPerRequest: number }
   >;
   fixedRate: number;
   gateRssMiB: { start: number; afterLoad: number };
+  /** Read-only over off, CPU per request: the median of each round's ratio (the same gate, measured one after the other). */
+  readOnlyOverOff: number;
   /** A GraphQL query sent with POST: through the gate with read-only off (streamed), and on (read whole, parsed, judged). */
   graphql: { plain: Sample; judged: Sample };
+  /** Saturated by wrk, a generator in C, or why not. */
+  native: Record<NativeTarget, Sample> | string;
 }
+
+const NATIVE_TARGETS = ['direct', 'gate', 'nginx', 'bareProxy'] as const;
+type NativeTarget = (typeof NATIVE_TARGETS)[number];
 
 type Sample = { rps: number; p50: number; p99: number; cpuMicrosPerRequest: number };
 
@@ -118,6 +137,23 @@ async function waitForHttp(port: number): Promise<void> {
   throw new Error(`nothing answers 200 on port ${port}`);
 }
 
+/** Waits until the gate's answers say (or no longer say) read-only: the switch has reached its data path. */
+async function waitForMode(port: number, readOnly: boolean): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const header = await new Promise<string | undefined>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.headers['maintenance-mode'] as string | undefined));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    if ((header === 'read-only') === readOnly) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`the gate on port ${port} did not turn read-only ${readOnly ? 'on' : 'off'} within 5 s`);
+}
+
 /** Closed-loop saturation with autocannon: every connection sends its next request as soon as the last one is answered. */
 async function saturate(
   name: string,
@@ -148,6 +184,44 @@ async function saturate(
     p50: result.latency.p50,
     p99: result.latency.p99,
     cpuMicrosPerRequest: cpu / Math.max(1, result.requests.total),
+  };
+}
+
+/**
+ * Closed-loop saturation with wrk: one thread, as autocannon has, at about 14 µs of CPU per
+ * request (mostly the kernel's), where autocannon spends 25 µs of JavaScript and caps the
+ * lighter targets on two cores.
+ */
+async function saturateWithWrk(
+  name: string,
+  port: number,
+  seconds: number,
+  connections: number,
+  pid: number,
+  script: string,
+): Promise<Sample> {
+  const cpuBefore = cpuMicros(pid);
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(WRK, ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, `http://127.0.0.1:${port}/`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk against ${name} exited with ${code}`))));
+  });
+  const cpu = cpuMicros(pid) - cpuBefore;
+  const line = output.split('\n').find((text) => text.startsWith('{"requests"'));
+  if (line === undefined) throw new Error(`wrk against ${name} printed no report:\n${output}`);
+  const report = JSON.parse(line) as { requests: number; microseconds: number; failed: number; p50: number; p99: number };
+  if (report.failed > report.requests / 1000) throw new Error(`${name}: ${report.failed} of ${report.requests} failed under wrk`);
+  return {
+    rps: (report.requests * 1_000_000) / report.microseconds,
+    p50: report.p50 / 1000,
+    p99: report.p99 / 1000,
+    cpuMicrosPerRequest: cpu / Math.max(1, report.requests),
   };
 }
 
@@ -229,10 +303,19 @@ export async function benchProxy(options: {
       children.push(started.child);
       return started;
     };
-    const gate = await startGate('off', { MAINTENANCE_MODE: 'false' });
+    const off = { MAINTENANCE_MODE: 'false' };
     // Read-only, every GET judged (method, allowed paths, GraphQL paths) and passed.
     const readOnly = { MAINTENANCE_MODE: 'read-only', MAINTENANCE_ALLOW_PATHS: '/login,/webhooks', MAINTENANCE_GRAPHQL_PATHS: '/graphql' };
-    const gateReadOnly = await startGate('read-only', readOnly);
+    // One gate measured in both modes, its switch flipped live before each load as a pod's is:
+    // two identical processes differ by 3 to 20% from one another, more than the judging costs.
+    const gate = await startGate('gate', off);
+    const gateModes: Partial<Record<string, Record<string, string>>> = { gate: off, gateReadOnly: readOnly };
+    const prepare = async (name: string) => {
+      const config = gateModes[name];
+      if (config === undefined) return;
+      await writeVolumeAtomically(join(root, 'gate'), config);
+      await waitForMode(gate.line.proxyPort!, config === readOnly);
+    };
     // The GraphQL loads on gates of their own, so that their garbage weighs on no other row.
     const graphqlGates = {
       plain: await startGate('graphql-off', { MAINTENANCE_MODE: 'false' }),
@@ -276,20 +359,27 @@ http {
 
     const honoProxy = await startLogged(['bench/hono-proxy.mjs'], { UPSTREAM: `http://127.0.0.1:${upstreamPort}` });
     children.push(honoProxy.child);
+    const bareProxy = await startLogged(['bench/bare-proxy.mjs'], {
+      UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
+      NODE_OPTIONS: options.nodeOptions,
+    });
+    children.push(bareProxy.child);
 
     const targets = {
       direct: upstreamPort,
       gate: gate.line.proxyPort!,
-      gateReadOnly: gateReadOnly.line.proxyPort!,
+      gateReadOnly: gate.line.proxyPort!,
       nginx: nginxPort,
+      bareProxy: bareProxy.line.port!,
       honoProxy: honoProxy.line.port!,
     };
     // Whose CPU time each row counts: the proxy's own process (the upstream's, for direct).
     const pids = {
       direct: upstream.child.pid!,
       gate: gate.child.pid!,
-      gateReadOnly: gateReadOnly.child.pid!,
+      gateReadOnly: gate.child.pid!,
       nginx: nginx.pid!,
+      bareProxy: bareProxy.child.pid!,
       honoProxy: honoProxy.child.pid!,
     };
     for (const port of Object.values(targets)) await waitForHttp(port);
@@ -301,13 +391,26 @@ http {
       gate: [],
       gateReadOnly: [],
       nginx: [],
+      bareProxy: [],
       honoProxy: [],
     };
     const graphqlSamples = { plain: [] as Sample[], judged: [] as Sample[] };
+    const wrkScript = join(root, 'report.lua');
+    await writeFile(wrkScript, WRK_REPORT);
+    const nativeSamples = existsSync(WRK) ? Object.fromEntries(NATIVE_TARGETS.map((name) => [name, [] as Sample[]])) : null;
     for (let round = 1; round <= options.rounds; round++) {
       console.error(`proxy: round ${round}/${options.rounds} (${options.seconds} s per target, ${options.connections} connections) ...`);
-      for (const [name, port] of rotated(Object.entries(targets) as [keyof typeof targets, number][], round))
+      for (const [name, port] of rotated(Object.entries(targets) as [keyof typeof targets, number][], round)) {
+        await prepare(name);
         samples[name].push(await saturate(name, port, options.seconds, options.connections, pids[name]));
+      }
+      if (nativeSamples !== null) {
+        await prepare('gate');
+        for (const name of rotated(NATIVE_TARGETS, round))
+          nativeSamples[name]!.push(
+            await saturateWithWrk(name, targets[name], options.seconds, options.connections, pids[name], wrkScript),
+          );
+      }
       for (const kind of ['plain', 'judged'] as const) {
         const { line, child } = graphqlGates[kind];
         graphqlSamples[kind].push(
@@ -336,7 +439,10 @@ http {
     const fixedSamples = Object.fromEntries(timed.map(([name]) => [name, [] as { p50: number; p99: number }[]]));
     for (let round = 1; round <= options.rounds; round++) {
       console.error(`proxy: latency at ${rate} req/s (half of the gate's saturation), round ${round}/${options.rounds} ...`);
-      for (const [name, port] of rotated(timed, round)) fixedSamples[name]!.push(await fixedRate(port, rate, options.seconds));
+      for (const [name, port] of rotated(timed, round)) {
+        await prepare(name);
+        fixedSamples[name]!.push(await fixedRate(port, rate, options.seconds));
+      }
     }
     const fixed = Object.fromEntries(
       Object.keys(targets).map((name) => {
@@ -352,11 +458,19 @@ http {
         gate: { ...saturated.gate, fixedRateP50: fixed.gate.p50, fixedRateP99: fixed.gate.p99 },
         gateReadOnly: { ...saturated.gateReadOnly, fixedRateP50: fixed.gateReadOnly.p50, fixedRateP99: fixed.gateReadOnly.p99 },
         nginx: { ...saturated.nginx, fixedRateP50: fixed.nginx.p50, fixedRateP99: fixed.nginx.p99 },
+        bareProxy: { ...saturated.bareProxy, fixedRateP50: fixed.bareProxy.p50, fixedRateP99: fixed.bareProxy.p99 },
         honoProxy: { ...saturated.honoProxy, fixedRateP50: fixed.honoProxy.p50, fixedRateP99: fixed.honoProxy.p99 },
       },
       fixedRate: rate,
       gateRssMiB: { start: rssStart, afterLoad: rssAfter },
+      readOnlyOverOff: median(
+        samples.gateReadOnly.map((sample, round) => sample.cpuMicrosPerRequest / samples.gate[round]!.cpuMicrosPerRequest),
+      ),
       graphql: { plain: medianSample(graphqlSamples.plain), judged: medianSample(graphqlSamples.judged) },
+      native:
+        nativeSamples === null
+          ? `no wrk at ${WRK} (apt-get install wrk, or set BENCH_WRK)`
+          : (Object.fromEntries(NATIVE_TARGETS.map((name) => [name, medianSample(nativeSamples[name]!)])) as Record<NativeTarget, Sample>),
     };
   } finally {
     for (const child of children) child.kill('SIGTERM');
@@ -367,7 +481,7 @@ http {
 
 export function proxyTable(results: ProxyResults | string): string {
   if (typeof results === 'string') return `\nProxy: skipped: ${results}\n`;
-  const { direct, gate, gateReadOnly, nginx, honoProxy } = results.targets;
+  const { direct, gate, gateReadOnly, nginx, bareProxy, honoProxy } = results.targets;
   const { plain, judged } = results.graphql;
   const fmt = (value: number, digits = 1) => value.toFixed(digits);
   const row = (name: string, target: typeof gate) =>
@@ -385,6 +499,7 @@ ${row('upstream direct', direct)}
 ${row('through the gate', gate)}
 ${row('through the gate, read-only (each GET judged, passed)', gateReadOnly)}
 ${row('through nginx', nginx)}
+${row("through a bare node:http + undici proxy (no checks: the floor of the gate's design)", bareProxy)}
 ${row('through hono/proxy (the alternative)', honoProxy)}
 
 | measure | value | target |
@@ -392,12 +507,38 @@ ${row('through hono/proxy (the alternative)', honoProxy)}
 | gate / nginx throughput | ${fmt(gate.rps / nginx.rps, 3)} | >= 0.65 |
 | gate / nginx CPU per request | ${fmt(gate.cpuMicrosPerRequest / nginx.cpuMicrosPerRequest, 2)} | <= 3.5 |
 | gate / nginx p99 at half saturation | ${fmt(gate.fixedRateP99 / nginx.fixedRateP99, 2)} | <= 2 |
-| read-only judging: CPU per request, read-only / off | ${fmt(gateReadOnly.cpuMicrosPerRequest / gate.cpuMicrosPerRequest, 3)} | <= 1.05 |
+| read-only judging: CPU per request, read-only / off (median of the rounds' ratios) | ${fmt(results.readOnlyOverOff, 3)} | <= 1.05 |
 | GraphQL query over POST: CPU µs per request, off (streamed) / read-only (read, parsed, judged) | ${fmt(plain.cpuMicrosPerRequest, 1)} / ${fmt(judged.cpuMicrosPerRequest, 1)} (${fmt(judged.cpuMicrosPerRequest / plain.cpuMicrosPerRequest, 2)}×) | reported |
 | GraphQL query over POST: req/s, off / read-only | ${fmt(plain.rps, 0)} / ${fmt(judged.rps, 0)} | reported |
 | gate p50 added at half saturation (ms) | ${fmt(gate.fixedRateP50 - direct.fixedRateP50, 3)} | <= 0.5 |
 | nginx p50 added at half saturation (ms) | ${fmt(nginx.fixedRateP50 - direct.fixedRateP50, 3)} | |
+| gate / bare node:http + undici proxy CPU per request (what the gate's rules cost) | ${fmt(gate.cpuMicrosPerRequest / bareProxy.cpuMicrosPerRequest, 2)} | |
 | hono/proxy / gate throughput | ${fmt(honoProxy.rps / gate.rps, 3)} | |
 | gate RSS after start / after load (MiB) | ${fmt(results.gateRssMiB.start)} / ${fmt(results.gateRssMiB.afterLoad)} | |
+${nativeTable(results.native)}`;
+}
+
+/** The same saturation by wrk, whose cost per request is a fraction of autocannon's: what caps each target then is the target. */
+function nativeTable(native: ProxyResults['native']): string {
+  if (typeof native === 'string') return `\nSaturated by wrk: skipped: ${native}\n`;
+  const { direct, gate, nginx, bareProxy } = native;
+  const fmt = (value: number, digits = 1) => value.toFixed(digits);
+  const row = (name: string, target: Sample) =>
+    `| ${name} | ${fmt(target.rps, 0)} | ${fmt(target.cpuMicrosPerRequest, 1)} | ${fmt(target.p50, 2)} / ${fmt(target.p99, 2)} |`;
+  return `
+Saturated by wrk (C, one thread, the same connections and seconds; median of the same rounds):
+
+| target | req/s | CPU µs / request | p50 / p99 (ms) |
+|---|---:|---:|---:|
+${row('upstream direct', direct)}
+${row('through the gate', gate)}
+${row('through nginx', nginx)}
+${row('through a bare node:http + undici proxy', bareProxy)}
+
+| measure | value |
+|---|---:|
+| gate / nginx throughput | ${fmt(gate.rps / nginx.rps, 3)} |
+| gate / nginx CPU per request | ${fmt(gate.cpuMicrosPerRequest / nginx.cpuMicrosPerRequest, 2)} |
+| gate / bare node:http + undici proxy CPU per request | ${fmt(gate.cpuMicrosPerRequest / bareProxy.cpuMicrosPerRequest, 2)} |
 `;
 }
