@@ -254,7 +254,10 @@ async function fixedRate(port: number, rate: number, seconds: number): Promise<{
           },
           onResponseData() {},
           onResponseEnd() {
-            if (status !== 200) reject(new Error(`port ${port} answered ${status} at a fixed rate`));
+            if (status !== 200) {
+              reject(new Error(`port ${port} answered ${status} at a fixed rate`));
+              return;
+            }
             latencies.push(performance.now() - sent);
             resolve();
           },
