@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ROLES } from './role-names.ts';
 import { CidrList } from './cidr.ts';
 import { commaList } from './config/parse.ts';
+import { DEFAULT_GRAPHQL_MAX_BYTES } from './http/read-only.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -92,7 +93,7 @@ export const envSchema = z.object({
   // preview Service), so the gate cannot refuse users' writes and holds read-only as maintenance;
   // all: the public Service sends every request through PROXY_PORT.
   GATE_TRAFFIC: z.enum(['bypass', 'all'], { error: 'must be "bypass" or "all"' }).default('bypass'),
-  GRAPHQL_MAX_BODY_BYTES: wholeNumber(1024, 16 * 1024 * 1024).default(256 * 1024),
+  GRAPHQL_MAX_BODY_BYTES: wholeNumber(1024, 16 * 1024 * 1024).default(DEFAULT_GRAPHQL_MAX_BYTES),
   // Empty means "not set", so a manifest can leave the path blank instead of dropping the variable.
   UPSTREAM_READY_PATH: z.preprocess(
     (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),

@@ -10,7 +10,7 @@ import { demoPage } from './pages.ts';
 import { bypassMethodNotAllowed, bypassVisit, maintenanceResponse } from './maintenance-answer.ts';
 import { BYPASS_CACHE_CONTROL, BYPASS_PATH, type Bypass } from './bypass.ts';
 import { isCacheDirective } from './forwarded-head.ts';
-import { BodyTooLargeError, markReadOnly, readBodyUpTo } from './read-only.ts';
+import { BodyTooLargeError, DEFAULT_GRAPHQL_MAX_BYTES, markReadOnly, readBodyUpTo } from './read-only.ts';
 import type { BypassKeyStatus } from '../config/bypass-key.ts';
 
 export interface Lifecycle {
@@ -214,8 +214,6 @@ const FAILED_CLOSED =
   'the switch asks for read-only, but users do not pass through this gate (GATE_TRAFFIC=bypass), so it cannot refuse their writes: it holds maintenance on instead, and users get the page; kustomize/components/gate-proxy sends users through the gate';
 
 const HTML = 'text/html; charset=UTF-8';
-/** GRAPHQL_MAX_BODY_BYTES's default: far above a real query document, far below what would hurt. */
-export const DEFAULT_GRAPHQL_MAX_BYTES = 256 * 1024;
 const READY_BODY = JSON.stringify({ status: 'ready' });
 const PROBE_HEADERS = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
 

@@ -12,6 +12,9 @@ export function markReadOnly(response: Response): Response {
   return response;
 }
 
+/** GRAPHQL_MAX_BODY_BYTES's default: far above a real query document, far below what would hurt. */
+export const DEFAULT_GRAPHQL_MAX_BYTES = 256 * 1024;
+
 export class BodyTooLargeError extends Error {
   override readonly name = 'BodyTooLargeError';
 }
