@@ -46,7 +46,7 @@ export function pageSurface(deps: {
   readyInMaintenance?: boolean;
 }): Surface {
   const { state, fallback } = deps;
-  return {
+  const surface: Surface = {
     // Without the EndpointSlices (not listed yet, or no API access), the switch decides.
     readiness() {
       if (deps.readyInMaintenance && state.current.active) return READY;
@@ -56,9 +56,17 @@ export function pageSurface(deps: {
     },
     ...(fallback ? { status: () => ({ fleet: fallback.view }) } : {}),
     routes(app) {
+      // Out of the Service (the app serves), only a proxy's stale rule or a client's kept-alive
+      // connection still brings a request here: each such connection is closed after its answer,
+      // so the client's next request connects again and reaches the app, not this page.
+      app.use('*', async (c, next) => {
+        await next();
+        if (!surface.readiness().ready) c.header('Connection', 'close');
+      });
       noAdminHere(app);
       if (deps.bypass) bypassLanding(app, deps.bypass);
       maintenancePageEverywhere(app, state);
     },
   };
+  return surface;
 }

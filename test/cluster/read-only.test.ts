@@ -77,6 +77,17 @@ describe.skipIf(skipReason !== null)('read-only mode on a real node, users throu
       },
       WAIT,
     );
+    // kube-proxy applies the EndpointSlices a moment later (seconds on a busy node): until then a
+    // new connection may still be sent to the page tier, which answers it and closes it.
+    await waitFor(
+      'kube-proxy to send ten new connections in a row to the gates',
+      async () => {
+        for (let attempt = 0; attempt < 10; attempt++)
+          if (!(await get(`${publicUrl}/`)).body.includes('Hello from nginx')) return undefined;
+        return true;
+      },
+      WAIT,
+    );
     const read = await get(`${publicUrl}/`);
     expect(read.status).toBe(200);
     expect(read.body).toContain('Hello from nginx');

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { mkdir, readdir, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -198,7 +199,36 @@ describe('the page role (the fallback behind a shared public Service)', () => {
     expect((await s.get('/admin')).status).toBe(404);
     expect((await s.get('/admin/api/maintenance')).status).toBe(404);
   });
+
+  it('keeps no connection while out of the Service: a client kept alive on it reconnects to the app once maintenance ends', async () => {
+    const s = await server({ role: 'page', initial: { MAINTENANCE_MODE: 'true' } });
+    await s.waitForReady(200);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const inService = await keptAliveGet(`${s.url}/`, agent);
+      expect(inService).toEqual({ status: 503, connection: 'keep-alive' });
+
+      await s.write({ MAINTENANCE_MODE: 'false' });
+      await s.waitForReady(503);
+      const outOfService = await keptAliveGet(`${s.url}/shop`, agent);
+      expect(outOfService).toEqual({ status: 503, connection: 'close' });
+    } finally {
+      agent.destroy();
+    }
+  });
 });
+
+/** A GET on a keep-alive agent: its status and the Connection header the server answered with. */
+function keptAliveGet(url: string, agent: Agent): Promise<{ status: number; connection: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    request(url, { agent }, (response) => {
+      response.resume();
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, connection: response.headers.connection }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 describe('the maintenance response', () => {
   it('answers HTML with Retry-After and no-store, carrying the message escaped', async () => {
