@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,38 +121,39 @@ async function startLogged(args: string[], env: Record<string, string>): Promise
   return { child, line };
 }
 
-async function waitForHttp(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 200));
-      });
-      req.on('error', () => resolve(false));
-      req.end();
+/** One `GET /` on a fresh connection: the answer's head, or null when nothing answers. */
+function getRoot(port: number): Promise<IncomingMessage | null> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res));
     });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nothing answers 200 on port ${port}`);
+    req.on('error', () => resolve(null));
+    req.end();
+  });
 }
 
-/** Waits until the gate's answers say (or no longer say) read-only: the switch has reached its data path. */
-async function waitForMode(port: number, readOnly: boolean): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const header = await new Promise<string | undefined>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.headers['maintenance-mode'] as string | undefined));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-    if ((header === 'read-only') === readOnly) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+/** Asks `GET /` every `intervalMs` until an answer is what `wanted` says, at most `attempts` times. */
+async function waitForAnswer(port: number, wanted: (res: IncomingMessage) => boolean, attempts: number, intervalMs: number, what: string) {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const res = await getRoot(port);
+    if (res !== null && wanted(res)) return;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-  throw new Error(`the gate on port ${port} did not turn read-only ${readOnly ? 'on' : 'off'} within 5 s`);
+  throw new Error(`port ${port}: ${what} within ${(attempts * intervalMs) / 1000} s`);
 }
+
+const waitForHttp = (port: number) => waitForAnswer(port, (res) => res.statusCode === 200, 100, 50, 'no 200');
+
+/** Waits until the gate's answers say (or no longer say) read-only: the switch has reached its data path. */
+const waitForMode = (port: number, readOnly: boolean) =>
+  waitForAnswer(
+    port,
+    (res) => (res.headers['maintenance-mode'] === 'read-only') === readOnly,
+    200,
+    25,
+    `read-only not turned ${readOnly ? 'on' : 'off'}`,
+  );
 
 /** Closed-loop saturation with autocannon: every connection sends its next request as soon as the last one is answered. */
 async function saturate(

@@ -323,7 +323,7 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     let failures: string[] = [];
     // When each failure came, from the rollout's start, so a failure says which step of it met it.
     const failedAt: number[] = [];
-    const marks: Record<string, number> = {};
+    let restartedAt: number | undefined;
     let sent = 0;
     let stop = false;
     const deadline = Date.now() + 180_000;
@@ -333,7 +333,7 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
         const answer = await get(`http://${userIp}:8080/`).catch((error: Error) => ({ status: 0, body: error.message }));
         if (answer.status !== 200) {
           failures.push(`${answer.status} ${answer.body.slice(0, 80)}`);
-          failedAt.push(Date.now() - (marks.restart ?? Date.now()));
+          failedAt.push(Date.now() - (restartedAt ?? Date.now()));
         }
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
@@ -341,10 +341,10 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     const loops = Array.from({ length: 4 }, loop);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const before = sent;
-    marks.restart = Date.now();
+    restartedAt = Date.now();
     await kubectl(['rollout', 'restart', 'deployment/sample-app-user', '-n', NAMESPACE]);
     await kubectl(['rollout', 'status', 'deployment/sample-app-user', '-n', NAMESPACE, '--timeout=180s']);
-    marks.rolledOut = Date.now() - marks.restart;
+    const rolledOutAfter = Date.now() - restartedAt;
     // Old pods finish terminating (preStop and the shutdown delay) while the loop goes on.
     await waitFor(
       'the old pods to be gone',
@@ -357,7 +357,7 @@ describe.skipIf(skipReason !== null)('the whole journey on a real node (kubelet,
     stop = true;
     await Promise.all(loops);
     console.log(
-      `[rolling restart] ${sent} requests (${sent - before} during the rollout), ${failures.length} failed${failures.length ? `: ${[...new Set(failures)].slice(0, 5).join('; ')}, from ${failedAt[0]} to ${failedAt.at(-1)} ms after the restart (rolled out at ${marks.rolledOut} ms)` : ''}`,
+      `[rolling restart] ${sent} requests (${sent - before} during the rollout), ${failures.length} failed${failures.length ? `: ${[...new Set(failures)].slice(0, 5).join('; ')}, from ${failedAt[0]} to ${failedAt.at(-1)} ms after the restart (rolled out at ${rolledOutAfter} ms)` : ''}`,
     );
     expect(sent - before).toBeGreaterThan(100);
     expect(failures).toEqual([]);
